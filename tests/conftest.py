@@ -1,0 +1,53 @@
+"""Shared test configuration: report header, hypothesis profile, CUDA marks, RNG hygiene."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# No deadline: these machines are noisy, and timing is the benchmarks' job, not the tests'.
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True,
+    derandomize=True,
+)
+settings.load_profile(os.environ.get("VRFT_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+
+
+def pytest_report_header(config):
+    lines = []
+    for name in ("vrft_rewards", "numpy", "scipy", "torch", "pycocotools", "lvis", "hypothesis"):
+        try:
+            mod = importlib.import_module(name)
+            lines.append(f"{name} {getattr(mod, '__version__', '?')}")
+        except Exception:  # noqa: BLE001 - any import failure just means "absent" here
+            lines.append(f"{name} absent")
+    import vrft_rewards
+
+    lines.append(f"vrft_rewards threads={vrft_rewards.get_num_threads()} cuda={vrft_rewards.has_cuda()}")
+    return ", ".join(lines[:-1]) + "\n" + lines[-1]
+
+
+def pytest_collection_modifyitems(config, items):
+    import vrft_rewards
+
+    if vrft_rewards.has_cuda():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU and the _C_cuda module (none present here)")
+    for item in items:
+        if "needs_cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _restore_numpy_rng():
+    # Tests may use the legacy global RNG; restore it so test order never changes results.
+    state = np.random.get_state()
+    yield
+    np.random.set_state(state)

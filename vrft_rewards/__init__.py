@@ -1,0 +1,21 @@
+"""vrft_rewards: reward and evaluation engine for visual reinforcement fine-tuning.
+
+See the README for an overview; ``DESIGN.md`` fixes the public names listed in ``__all__``.
+"""
+
+from __future__ import annotations
+
+from ._ext import has_cuda
+from ._threads import get_num_threads, set_num_threads
+from .boxes import box_iou, paired_box_iou
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "box_iou",
+    "get_num_threads",
+    "has_cuda",
+    "paired_box_iou",
+    "set_num_threads",
+]
