@@ -21,7 +21,3 @@ def full_size(request) -> bool:
         return True
     return not request.config.getoption("benchmark_disable", default=True)
 
-
-def scaled(full: int, small: int, full_size: bool) -> int:
-    """Pick a workload dimension: ``full`` when timing, ``small`` when run as a test."""
-    return full if full_size else small
