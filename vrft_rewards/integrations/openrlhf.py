@@ -54,7 +54,9 @@ def completions_from_queries(queries: Sequence[str], prompts: Sequence[str] | No
         otherwise, if the prompt occurs in the query, everything up to its last occurrence is
         cut; otherwise the query is kept whole. Without prompts, queries are kept whole.
     eos_tokens : sequence of str, default :data:`DEFAULT_EOS_TOKENS`
-        Markers stripped (repeatedly, with surrounding whitespace) from the end.
+        Markers stripped (repeatedly, with the whitespace after them) from the end; whitespace
+        the response itself ends with, before the first marker, is kept (as TRL's
+        ``skip_special_tokens=True`` decoding keeps it).
 
     Returns
     -------
@@ -84,14 +86,12 @@ def completions_from_queries(queries: Sequence[str], prompts: Sequence[str] | No
                 k = q.rfind(p)
                 if k >= 0:
                     q = q[k + len(p):]
-        changed = True
-        while changed:
-            changed = False
-            q = q.rstrip()
-            for t in eos:
-                if q.endswith(t):
-                    q = q[: -len(t)]
-                    changed = True
+        while True:  # drop trailing markers and the whitespace between/after them, not the response's own
+            tail = q.rstrip()
+            t = next((t for t in eos if tail.endswith(t)), None)
+            if t is None:
+                break
+            q = tail[: -len(t)]
         out.append(q)
     return out
 
