@@ -106,3 +106,8 @@ def random_batch(seed: int, n: int):
     solution = [None if rng.random() < 0.2 else "".join(rng.choice(alphabet, size=int(rng.integers(1, 6))))
                 for _ in range(n)]
     return completions, solution
+
+
+def batch_size_reward(completions, **kwargs):
+    """Every row gets the size of the batch the function was called with (reveals sharding)."""
+    return [float(len(completions))] * len(completions)
