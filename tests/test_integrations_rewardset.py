@@ -53,6 +53,33 @@ def test_overall_is_trl_nansum_on_random_batches(seed):
         assert per[name] == [r[1][j] for r in ref]
 
 
+class Column:
+    """Reward returning fixed values (a picklable stand-in for any reward's output)."""
+
+    def __init__(self, values, name):
+        self.values, self.__name__ = values, name
+
+    def __call__(self, completions, **kwargs):
+        return self.values
+
+
+@pytest.mark.parametrize("num_funcs", [1, 2, 9, 17])
+def test_overall_sums_left_to_right_for_many_functions(num_funcs):
+    rng = np.random.default_rng(num_funcs)
+    n = 500
+    cols = [[None if rng.random() < 0.4 else float(v) for v in rng.normal(size=n)] for _ in range(num_funcs)]
+    weights = rng.normal(size=num_funcs).tolist()
+    res = RewardSet([Column(c, f"r{j}") for j, c in enumerate(cols)], weights=weights)(["x"] * n)
+    want = []
+    for i in range(n):
+        total = None
+        for w, c in zip(weights, cols):
+            if c[i] is not None:
+                total = w * c[i] if total is None else total + w * c[i]
+        want.append(total)
+    assert res.column("overall") == want
+
+
 def test_each_function_is_called_once_per_batch_with_every_row():
     counter = CountingReward()
     rs = RewardSet([counter, length_score])

@@ -190,8 +190,9 @@ class RewardSet:
 
     A row where *every* function returned ``None`` is unscorable: its overall is NaN (``None`` in
     lists), as TRL >= 1.6 marks such rows, not the 0 a bare ``nansum`` would give. A function
-    returning NaN is treated like ``None``. Arithmetic is float64 (TRL uses float32 tensors, so
-    its sums may differ from ours in the last float32 bits).
+    returning NaN is treated like ``None``. Arithmetic is float64, summed left to right over the
+    functions in order (TRL uses float32 tensors, so its sums may differ from ours in the last
+    float32 bits).
 
     Examples
     --------
@@ -346,10 +347,15 @@ class RewardSet:
 
     def _combine(self, cols: list[np.ndarray], n: int) -> RewardSetResult:
         matrix = np.stack(cols, axis=1) if n else np.zeros((0, len(cols)), dtype=np.float64)
-        weighted = matrix * self._weights[None, :]
         # TRL: (rewards * weights).nansum(dim=1), then rows with every reward NaN set back to NaN.
-        overall = np.nansum(weighted, axis=1)
-        overall[np.isnan(matrix).all(axis=1)] = np.nan
+        # Column by column, left to right (the order nansum uses for a handful of terms), with
+        # NaN -> 0 first; ~2x faster than np.nansum, which copies the weighted matrix again.
+        skipped = np.isnan(matrix)
+        filled = np.where(skipped, 0.0, matrix)
+        overall = filled[:, 0] * self._weights[0]
+        for j in range(1, matrix.shape[1]):
+            overall += filled[:, j] * self._weights[j]
+        overall[skipped.all(axis=1)] = np.nan
         matrix.setflags(write=False)
         overall.setflags(write=False)
         return RewardSetResult(self._names, self._weights, matrix, overall)
@@ -387,17 +393,27 @@ def _as_column(out: Any, n: int, name: str) -> np.ndarray:
         raise ValueError(f"reward {name!r} returned {len(out)} rewards for {n} completions; expected one per completion")
     if hasattr(out, "detach") and hasattr(out, "cpu"):  # a torch tensor, without importing torch
         out = out.detach().cpu().numpy()
-    raw = out if isinstance(out, np.ndarray) else np.asarray(list(out), dtype=object if n == 0 else None)
+    try:
+        raw = out if isinstance(out, np.ndarray) else np.asarray(out if isinstance(out, list) else list(out),
+                                                                  dtype=object if n == 0 else None)
+    except (TypeError, ValueError):  # ragged nesting
+        raise TypeError(f"reward {name!r} must return a flat list of float | None") from None
     # numpy would parse numeric strings ("1.0") under dtype=float64; a reward returning text is a bug.
-    ok = raw.dtype.kind in "biuf" or (raw.dtype.kind == "O" and all(_is_number_or_none(v) for v in raw.ravel()))
-    if not ok:
-        bad = next((v for v in raw.ravel() if not _is_number_or_none(v)), raw.dtype)
-        raise TypeError(f"reward {name!r} must return float | None per completion, got {bad!r}")
+    if raw.dtype.kind not in "biuf":
+        items = raw.ravel().tolist()
+        # exact-type scan first (fast); the ABC check only if something unusual shows up
+        if not all(v is None or type(v) in _PLAIN_NUMBERS for v in items) and \
+                not all(_is_number_or_none(v) for v in items):
+            bad = next((v for v in items if not _is_number_or_none(v)), raw.dtype)
+            raise TypeError(f"reward {name!r} must return float | None per completion, got {bad!r}")
     # numpy maps None to NaN under dtype=float64 in one C pass.
     col = raw.astype(np.float64)
     if col.ndim != 1:
         raise TypeError(f"reward {name!r} must return a flat list of float | None, got shape {col.shape}")
     return col
+
+
+_PLAIN_NUMBERS = (float, int, bool, np.float64, np.float32)
 
 
 def _is_number_or_none(v: Any) -> bool:
