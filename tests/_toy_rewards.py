@@ -111,3 +111,14 @@ def random_batch(seed: int, n: int):
 def batch_size_reward(completions, **kwargs):
     """Every row gets the size of the batch the function was called with (reveals sharding)."""
     return [float(len(completions))] * len(completions)
+
+
+class MetricReward:
+    """length_score that also reports the batch's mean length through TRL's log_metric."""
+
+    __name__ = "metric_reward"
+
+    def __call__(self, completions, log_metric=None, **kwargs):
+        if log_metric is not None:
+            log_metric("toy/mean_len", sum(len(c) for c in completions) / max(len(completions), 1))
+        return [min(len(c), 8) / 8 for c in completions]

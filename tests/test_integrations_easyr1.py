@@ -7,7 +7,7 @@ import importlib.util
 import sys
 
 import pytest
-from _toy_rewards import CountingReward, char_overlap, length_score, random_batch
+from _toy_rewards import CountingReward, MetricReward, char_overlap, length_score, random_batch
 
 import vrft_rewards.integrations.easyr1 as easyr1_mod
 from vrft_rewards.integrations.easyr1 import REWARD_TYPE, compute_score, main
@@ -85,8 +85,17 @@ def test_dict_ground_truth_becomes_columns_and_response_length_is_passed():
         seen.update(kwargs)
         return [0.0] * len(completions)
 
-    compute_score([{"response": "a", "response_length": 1, "ground_truth": {"label": "cat"}}], task=RewardSet([spy]))
+    compute_score([{"response": "a", "response_length": 1, "ground_truth": {"label": "cat"}}], task=RewardSet([spy]),
+                  log_metrics=False)
     assert seen == {"label": ["cat"], "response_length": [1]}
+
+
+def test_batch_metrics_become_keys_of_every_row():
+    got = compute_score(_inputs(["ab", "abcd"], ["a", "a"]), task=RewardSet([MetricReward()]))
+    assert got == [{"overall": 0.25, "accuracy": 0.25, "metric_reward": 0.25, "toy/mean_len": 3.0},
+                   {"overall": 0.5, "accuracy": 0.5, "metric_reward": 0.5, "toy/mean_len": 3.0}]
+    assert "toy/mean_len" not in compute_score(_inputs(["ab"], ["a"]), task=RewardSet([MetricReward()]),
+                                               log_metrics=False)[0]
 
 
 def test_loaded_by_path_and_partial_like_easyr1():

@@ -7,7 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
-from _toy_rewards import CountingReward, TOY_SET, length_score, random_batch, reference
+from _toy_rewards import CountingReward, MetricReward, TOY_SET, length_score, random_batch, reference
 
 import vrft_rewards.integrations.openrlhf as openrlhf_mod
 from vrft_rewards.integrations.openrlhf import (
@@ -146,3 +146,11 @@ def test_bad_options_raise(kwargs, exc, match):
 def test_labels_length_mismatch_raises():
     with pytest.raises(ValueError, match=r"labels must have one entry per sample \(2\), got 1"):
         make_reward_func(TOY_SET)(["a", "b"], None, ["x"])
+
+
+def test_log_metrics_fill_extra_logs():
+    rs = RewardSet([MetricReward()])
+    out = make_reward_func(rs, as_tensors=False, log_metrics=True)(["Pab", "Pabcd"], ["P", "P"], None)
+    assert out["extra_logs"] == {"metric_reward": [0.25, 0.5], "toy/mean_len": [3.0, 3.0]}
+    out = make_reward_func(rs, as_tensors=False)(["Pab"], ["P"], None)
+    assert out["extra_logs"] == {"metric_reward": [0.25]}

@@ -7,7 +7,7 @@ import importlib.util
 import logging
 
 import pytest
-from _toy_rewards import CountingReward, PrefixReward, TOY_SET, length_score, random_batch, reference
+from _toy_rewards import CountingReward, MetricReward, PrefixReward, TOY_SET, length_score, random_batch, reference
 
 import vrft_rewards.integrations.verl as verl_mod
 from vrft_rewards.integrations.verl import compute_score, compute_score_async
@@ -139,3 +139,14 @@ def test_bad_arguments_raise(kwargs, exc, match):
     kwargs.setdefault("task", RewardSet([PrefixReward("a")]))
     with pytest.raises(exc, match=match):
         compute_score(**kwargs)
+
+
+def test_log_metrics_adds_batch_metrics_per_task_group(toy_presets):
+    rs = RewardSet([MetricReward()])
+    got = compute_score(data_sources=["d"] * 2, solution_strs=["ab", "abcd"], ground_truths=[None, None],
+                        extra_infos=[None, None], task=rs, log_metrics=True)
+    assert got == [{"score": 0.25, "metric_reward": 0.25, "toy/mean_len": 3.0},
+                   {"score": 0.5, "metric_reward": 0.5, "toy/mean_len": 3.0}]
+    assert compute_score("d", "ab", None, task=rs) == {"score": 0.25, "metric_reward": 0.25}  # off by default
+    got = asyncio.run(compute_score_async("d", "ab", None, task=rs, log_metrics=True))
+    assert got == {"score": 0.25, "metric_reward": 0.25, "toy/mean_len": 2.0}

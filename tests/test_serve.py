@@ -9,7 +9,7 @@ from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from _toy_rewards import TOY_SET, length_score, needs_label, random_batch
+from _toy_rewards import TOY_SET, MetricReward, length_score, needs_label, random_batch
 
 from vrft_rewards.integrations.openrlhf import make_reward_func
 from vrft_rewards.rewards import RewardSet
@@ -75,7 +75,7 @@ def test_score_equals_in_process_scoring(server):
     assert status == 200
     want = TOY_SET(completions, solution=solution)
     assert body == {"names": list(want.names), "weights": want.weights.tolist(),
-                    "overall": want.column("overall"), "rewards": want.per_function()}
+                    "overall": want.column("overall"), "rewards": want.per_function(), "metrics": {}}
     assert None in body["overall"] or None in body["rewards"]["char_overlap"]  # nulls made it through
 
 
@@ -93,6 +93,16 @@ def test_get_reward_without_prompts_and_labels(server):
     status, _, body = post(server, "/get_reward", {"query": ["abcdefgh"]})
     # no labels -> char_overlap has no solution column: the reward raises, the client gets 400
     assert status == 400 and "solution" in body["error"]
+
+
+def test_metrics_reported_by_rewards_come_back():
+    with make_server(RewardSet([MetricReward()]), port=0, log_metrics=True) as srv:
+        srv.start()
+        status, _, body = post(srv, "/score", {"completions": ["ab", "abcd"]})
+        assert status == 200 and body["metrics"] == {"toy/mean_len": 3.0}
+        status, _, body = post(srv, "/get_reward", {"query": ["ab", "abcd"], "log_metric": [1, 2]})
+        assert status == 200
+        assert body["extra_logs"] == {"metric_reward": [0.25, 0.5], "toy/mean_len": [3.0, 3.0]}
 
 
 def test_query_string_is_ignored_in_routing(server):
@@ -124,6 +134,7 @@ def test_concurrent_requests_all_answered_correctly(server):
         ("/score", b'{"completions": "abc"}', "field 'completions' must be a list, got string"),
         ("/score", b'{"completions": ["a", "b"], "solution": ["a"]}', r"'solution' must have one entry per completion \(2\), got 1"),
         ("/score", b'{"completions": ["a"], "solution": "a"}', "field 'solution' must be a list, got string"),
+        ("/score", b'{"completions": ["a"], "log_metric": ["a"]}', "field 'log_metric' is reserved"),
         ("/get_reward", b'{"prompts": []}', "missing field 'query'"),
         ("/get_reward", b'{"query": [1]}', "'query' must hold strings, got number at index 0"),
         ("/get_reward", b'{"query": ["a"], "prompts": ["p", "q"]}', r"'prompts' must have one entry per completion \(1\), got 2"),

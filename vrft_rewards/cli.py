@@ -55,6 +55,8 @@ def _add_serve_parser(subparsers: Any) -> None:
                    help="/get_reward value for rows no reward can score (default: %(default)s)")
     p.add_argument("--label-column", default="solution", metavar="NAME",
                    help="column that /get_reward string labels fill (default: %(default)s)")
+    p.add_argument("--log-metrics", action="store_true",
+                   help="add the batch metrics the rewards report (log_metric) to /get_reward's extra_logs")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="logging level; DEBUG logs every request (default: %(default)s)")
 
@@ -67,7 +69,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     serve(args.task, args.host, args.port, max_body_bytes=args.max_body_bytes,
           preset_kwargs=_parse_options(args.options), none_score=args.none_score,
-          label_column=args.label_column)
+          label_column=args.label_column, log_metrics=args.log_metrics)
     return 0
 
 

@@ -11,8 +11,10 @@ Endpoints (JSON in, JSON out, UTF-8):
 ``POST /score``
     For any trainer. Request ``{"completions": [...], <column>: [...], ...}``: every other field
     is a dataset column with one entry per completion. Response ``{"names": [str], "weights":
-    [float], "overall": [float | null], "rewards": {name: [float | null]}}``; ``null`` means
-    "skip", and ``overall`` is :class:`~vrft_rewards.rewards.RewardSet`'s weighted ``nansum``.
+    [float], "overall": [float | null], "rewards": {name: [float | null]}, "metrics": {name:
+    float}}``; ``null`` means "skip", ``overall`` is :class:`~vrft_rewards.rewards.RewardSet`'s
+    weighted ``nansum``, and ``metrics`` holds what the rewards reported through ``log_metric``
+    (TRL's callback) for this batch.
 ``GET /health``
     ``{"status": "ok", "task": str, "names": [...], "weights": [...]}``.
 
@@ -38,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from vrft_rewards.integrations._common import MetricLog
 from vrft_rewards.integrations.openrlhf import DEFAULT_EOS_TOKENS, OpenRLHFRewardFunc
 from vrft_rewards.rewards.combine import RewardSet
 from vrft_rewards.rewards.registry import resolve_reward_set
@@ -54,6 +57,9 @@ _DRAIN_LIMIT = 4 * 1024 * 1024
 _log = logging.getLogger(__name__)
 
 _ROUTES = {"/health": ("GET",), "/score": ("POST",), "/get_reward": ("POST",)}
+
+# TRL callback names that reward functions treat specially: never columns.
+_RESERVED = frozenset({"log_metric", "log_extra", "trainer_state"})
 
 
 class _HTTPError(Exception):
@@ -232,11 +238,15 @@ class RewardServer(ThreadingHTTPServer):
         n = len(completions)
         columns = {}
         for key in payload:
+            if key in _RESERVED:
+                raise _HTTPError(400, f"field {key!r} is reserved for the rewards' callbacks; rename that column")
             if key != "completions":
                 columns[key] = _require_list(payload, key, n, required=True)
+        log = MetricLog()
+        columns["log_metric"] = log
         result = _call_reward(lambda: self.reward_set(completions, **columns))
         return {"names": list(result.names), "weights": result.weights.tolist(),
-                "overall": result.column("overall"), "rewards": result.per_function()}
+                "overall": result.column("overall"), "rewards": result.per_function(), "metrics": log.values}
 
     def get_reward(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
@@ -253,8 +263,11 @@ class RewardServer(ThreadingHTTPServer):
                     raise _HTTPError(400, f"field 'prompts' must hold strings, got {_json_type(p)} at index {i}")
         labels = _require_list(payload, "labels", n, required=False)
         extra = {k: v for k, v in payload.items() if k not in ("query", "prompts", "labels")}
-        result = _call_reward(lambda: self.openrlhf.score(queries, prompts, labels, **extra))
-        return self.openrlhf.to_payload(result, as_tensors=False)
+        for key in _RESERVED:
+            extra.pop(key, None)
+        log = MetricLog() if self.openrlhf.log_metrics else None
+        result = _call_reward(lambda: self.openrlhf.score(queries, prompts, labels, log_metric=log, **extra))
+        return self.openrlhf.to_payload(result, as_tensors=False, metrics=log.values if log is not None else None)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -293,7 +306,7 @@ def _call_reward(fn: Any) -> Any:
 def make_server(task_or_funcs: Any, host: str = "127.0.0.1", port: int = 8000, *,
                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, preset_kwargs: Mapping[str, Any] | None = None,
                 none_score: float = 0.0, label_column: str = "solution",
-                eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS) -> RewardServer:
+                eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS, log_metrics: bool = False) -> RewardServer:
     """Build and bind a reward server without starting it.
 
     Parameters
@@ -309,7 +322,7 @@ def make_server(task_or_funcs: Any, host: str = "127.0.0.1", port: int = 8000, *
         Larger requests get 413.
     preset_kwargs : dict, optional
         Options for the preset factory.
-    none_score, label_column, eos_tokens
+    none_score, label_column, eos_tokens, log_metrics
         ``/get_reward`` options, as in :class:`~vrft_rewards.integrations.openrlhf.OpenRLHFRewardFunc`.
 
     Returns
@@ -347,7 +360,7 @@ def make_server(task_or_funcs: Any, host: str = "127.0.0.1", port: int = 8000, *
     rs = resolve_reward_set(task_or_funcs, **dict(preset_kwargs or {}))
     label = task_or_funcs if isinstance(task_or_funcs, str) else "+".join(rs.names)
     openrlhf = OpenRLHFRewardFunc(rs, label_column=label_column, eos_tokens=eos_tokens,
-                                  none_score=none_score, as_tensors=False)
+                                  none_score=none_score, as_tensors=False, log_metrics=log_metrics)
     return RewardServer((host, port), rs, task_label=label, max_body_bytes=max_body_bytes, openrlhf=openrlhf)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from vrft_rewards.rewards.combine import RewardSet
 from vrft_rewards.rewards.registry import resolve_reward_set
 
-__all__ = ["cached_reward_set", "check_none_score", "check_rows", "clear_cache", "group_rows", "merge_columns",
+__all__ = ["MetricLog", "cached_reward_set", "check_none_score", "check_rows", "clear_cache", "group_rows", "merge_columns",
            "rows_to_columns", "take", "take_columns"]
 
 _CACHE: dict[Any, RewardSet] = {}
@@ -136,3 +136,19 @@ def take(values: Sequence[Any], idx: list[int], n: int) -> list[Any]:
 def take_columns(columns: Mapping[str, Sequence[Any]], idx: list[int], n: int) -> dict[str, list[Any]]:
     """Every column restricted to rows ``idx``."""
     return {name: take(col, idx, n) for name, col in columns.items()}
+
+
+class MetricLog:
+    """A ``log_metric(name, value)`` that keeps the last value per name, for trainers without one.
+
+    TRL hands reward functions a ``log_metric`` callback for batch-level sub-metrics (fraction of
+    malformed completions, mean matched IoU, ...). The verl / EasyR1 / OpenRLHF adapters pass
+    this collector instead and copy what it gathered into every row of the batch they return, so
+    that the trainer's per-key mean shows the batch value.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def __call__(self, name: str, value: float) -> None:
+        self.values[str(name)] = float(value)

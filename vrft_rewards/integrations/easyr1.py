@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from vrft_rewards.integrations._common import cached_reward_set, check_none_score, check_rows, rows_to_columns
+from vrft_rewards.integrations._common import (
+    MetricLog,
+    cached_reward_set,
+    check_none_score,
+    check_rows,
+    rows_to_columns,
+)
 
 __all__ = ["REWARD_NAME", "REWARD_TYPE", "compute_score", "main"]
 
@@ -37,7 +43,7 @@ _FORMAT_NAMES = ("format", "format_reward")
 
 def compute_score(reward_inputs: Sequence[Mapping[str, Any]], task: Any = None, *,
                   preset_kwargs: Mapping[str, Any] | None = None, none_score: float = 0.0,
-                  format_name: str | None = None) -> list[dict[str, float]]:
+                  format_name: str | None = None, log_metrics: bool = True) -> list[dict[str, float]]:
     """Score an EasyR1 batch with one call per reward function.
 
     Parameters
@@ -56,14 +62,19 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], task: Any = None, 
     format_name : str, optional
         Name of the format reward among the set's names (default: ``"format_reward"`` or
         ``"format"`` if present).
+    log_metrics : bool, default True
+        Pass the rewards a ``log_metric`` collector (TRL's callback) and add each batch metric
+        they report (e.g. fraction of malformed completions) as a key of every sample's dict;
+        EasyR1 logs the mean of each key as ``reward/<key>``.
 
     Returns
     -------
     list of dict
         Per sample: ``"overall"`` (weighted total, as :class:`~vrft_rewards.rewards.RewardSet`),
         ``"format"`` (the format reward, only when the set has one), ``"accuracy"`` (the weighted
-        total of the other rewards, so ``overall = w_format * format + accuracy``), and one key per
-        other reward name. ``None`` becomes ``none_score`` everywhere.
+        total of the other rewards, so ``overall = w_format * format + accuracy``), one key per
+        other reward name, then the batch metrics (``log_metrics``). ``None`` becomes
+        ``none_score`` everywhere.
 
     Raises
     ------
@@ -108,6 +119,9 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], task: Any = None, 
     completions = [r["response"] for r in rows]
     columns = rows_to_columns([r.get("ground_truth") for r in rows], default_key="solution", arg="ground_truth")
     columns.setdefault("response_length", [r.get("response_length") for r in rows])
+    log = MetricLog()
+    if log_metrics:
+        columns["log_metric"] = log
     res = rs(completions, **columns)
 
     overall, matrix = res.filled(none_score)
@@ -128,6 +142,8 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], task: Any = None, 
         d["accuracy"] = acc_l[i]
         for name, j in zip(other_names, others):
             d.setdefault(name, matrix_l[i][j])  # a reward literally named "accuracy" yields to the total
+        for key, value in log.values.items():
+            d.setdefault(key, value)
         out.append(d)
     return out
 

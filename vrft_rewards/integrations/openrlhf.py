@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from vrft_rewards.integrations._common import cached_reward_set, check_none_score, check_rows, rows_to_columns
+from vrft_rewards.integrations._common import (
+    MetricLog,
+    cached_reward_set,
+    check_none_score,
+    check_rows,
+    rows_to_columns,
+)
 from vrft_rewards.rewards.combine import RewardSetResult
 
 __all__ = ["DEFAULT_EOS_TOKENS", "TASK_ENV", "OpenRLHFRewardFunc", "completions_from_queries",
@@ -113,6 +119,11 @@ class OpenRLHFRewardFunc:
         Stands in for ``None`` ("cannot score"): OpenRLHF has no skip.
     as_tensors : bool, optional
         Return torch float32 tensors (default: when torch is importable) or plain lists.
+    log_metrics : bool, default False
+        Pass the rewards a ``log_metric`` collector (TRL's callback) and add each batch metric
+        they report to ``extra_logs`` (the value repeated per sample). Off by default: OpenRLHF
+        aggregates ``extra_logs`` across calls, so use it only with rewards that report the same
+        metrics on every call.
 
     Notes
     -----
@@ -127,7 +138,7 @@ class OpenRLHFRewardFunc:
 
     def __init__(self, task: Any, *, preset_kwargs: Mapping[str, Any] | None = None,
                  label_column: str = "solution", eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS,
-                 none_score: float = 0.0, as_tensors: bool | None = None) -> None:
+                 none_score: float = 0.0, as_tensors: bool | None = None, log_metrics: bool = False) -> None:
         if task is None:
             raise TypeError(f"task must be a preset name or reward functions, got None (set {TASK_ENV}?)")
         if not isinstance(label_column, str) or not label_column:
@@ -140,14 +151,15 @@ class OpenRLHFRewardFunc:
         self.eos_tokens = tuple(eos_tokens)
         self.none_score = check_none_score(none_score)
         self.as_tensors = as_tensors
+        self.log_metrics = bool(log_metrics)
         cached_reward_set(task, self.preset_kwargs)  # fail early on an unknown task
 
     def score(self, queries: Sequence[str], prompts: Sequence[str] | None = None,
-              labels: Sequence[Any] | None = None, **kwargs: Any) -> RewardSetResult:
+              labels: Sequence[Any] | None = None, *, log_metric: Any = None, **kwargs: Any) -> RewardSetResult:
         """Score the batch and return the raw :class:`RewardSetResult` (``None`` kept as NaN).
 
         ``kwargs`` that are lists with one entry per query become further columns; other
-        keyword arguments are ignored.
+        keyword arguments are ignored. ``log_metric`` is handed to the rewards when given.
         """
         completions = completions_from_queries(queries, prompts, eos_tokens=self.eos_tokens)
         n = len(completions)
@@ -159,15 +171,20 @@ class OpenRLHFRewardFunc:
                 columns[key] = list(value)
         if prompts is not None:
             columns.setdefault("prompts", list(prompts))
+        if log_metric is not None:
+            columns["log_metric"] = log_metric
         rs = cached_reward_set(self.task, self.preset_kwargs)
         return rs(completions, **columns)
 
-    def to_payload(self, result: RewardSetResult, *, as_tensors: bool) -> dict[str, Any]:
-        """OpenRLHF's ``{"rewards", "scores", "extra_logs"}`` from a result."""
+    def to_payload(self, result: RewardSetResult, *, as_tensors: bool,
+                   metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
+        """OpenRLHF's ``{"rewards", "scores", "extra_logs"}`` from a result (plus batch metrics)."""
         overall, matrix = result.filled(self.none_score)
         pos = float(np.sum(np.clip(result.weights, 0.0, None)))
         scores = np.clip(overall / pos, 0.0, 1.0) if pos > 0 else overall
         logs = {name: matrix[:, j] for j, name in enumerate(result.names)}
+        for key, value in (metrics or {}).items():
+            logs.setdefault(key, np.full(len(result), value, dtype=np.float64))
         if as_tensors:
             import torch
 
@@ -188,7 +205,9 @@ class OpenRLHFRewardFunc:
                 as_tensors = True
             except ImportError:
                 as_tensors = False
-        return self.to_payload(self.score(queries, prompts, labels, **kwargs), as_tensors=as_tensors)
+        log = MetricLog() if self.log_metrics else None
+        result = self.score(queries, prompts, labels, log_metric=log, **kwargs)
+        return self.to_payload(result, as_tensors=as_tensors, metrics=log.values if log is not None else None)
 
     def __repr__(self) -> str:
         return f"OpenRLHFRewardFunc(task={self.task!r})"

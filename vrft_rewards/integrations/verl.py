@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vrft_rewards.integrations._common import (
+    MetricLog,
     cached_reward_set,
     check_none_score,
     check_rows,
@@ -79,15 +80,18 @@ def _prepare(data_sources: list[Any], solution_strs: list[Any], ground_truths: l
     return tasks, merge_columns(gt_cols, extra_cols)
 
 
-def _to_dicts(parts: list[tuple[list[int], RewardSetResult]], n: int, none_score: float) -> list[dict[str, float]]:
+def _to_dicts(parts: list[tuple[list[int], RewardSetResult, dict[str, float]]], n: int,
+              none_score: float) -> list[dict[str, float]]:
     out: list[dict[str, float]] = [{}] * n
-    for idx, res in parts:
+    for idx, res, metrics in parts:
         overall, matrix = res.filled(none_score)
         overall_l, matrix_l = overall.tolist(), matrix.tolist()
         names = res.names
         for k, i in enumerate(idx):
             d = {"score": overall_l[k]}
             d.update(zip(names, matrix_l[k]))
+            for key, value in metrics.items():
+                d.setdefault(key, value)
             out[i] = d
     return out
 
@@ -115,7 +119,8 @@ def compute_score(data_source: Any = None, solution_str: str | None = None, grou
                   solution_strs: Sequence[str] | None = None, ground_truths: Sequence[Any] | None = None,
                   extra_infos: Sequence[Any] | None = None, task: Any = None,
                   task_map: Mapping[str, Any] | None = None, preset_kwargs: Mapping[str, Any] | None = None,
-                  none_score: float = 0.0, **kwargs: Any) -> dict[str, float] | list[dict[str, float]]:
+                  none_score: float = 0.0, log_metrics: bool = False,
+                  **kwargs: Any) -> dict[str, float] | list[dict[str, float]]:
     """Score verl samples, per sample or as a batch.
 
     Parameters
@@ -143,6 +148,10 @@ def compute_score(data_source: Any = None, solution_str: str | None = None, grou
         Options for the preset factory (e.g. ``{"coord_frame": "norm1000"}``).
     none_score : float, default 0.0
         Stands in for ``None`` ("cannot score", e.g. ground truth missing): verl has no skip.
+    log_metrics : bool, default False
+        Pass the rewards a ``log_metric`` collector (TRL's callback) and add each batch metric
+        they report as a key of every sample's dict. Off by default: verl needs the same keys in
+        every dict, so turn it on only with rewards that report the same metrics on every call.
     **kwargs
         Other keywords verl passes (``reward_router_address``, ...) are ignored (logged once).
 
@@ -185,7 +194,11 @@ def compute_score(data_source: Any = None, solution_str: str | None = None, grou
     parts = []
     for t, idx in group_rows(tasks):
         rs = cached_reward_set(t, preset_kwargs)
-        parts.append((idx, rs(take(strs, idx, n), **take_columns(columns, idx, n))))
+        log = MetricLog()
+        cols = take_columns(columns, idx, n)
+        if log_metrics:
+            cols["log_metric"] = log
+        parts.append((idx, rs(take(strs, idx, n), **cols), log.values))
     out = _to_dicts(parts, n, none_score)
     return out if batch else out[0]
 
@@ -197,6 +210,7 @@ async def compute_score_async(data_source: Any = None, solution_str: str | None 
                               ground_truths: Sequence[Any] | None = None, extra_infos: Sequence[Any] | None = None,
                               task: Any = None, task_map: Mapping[str, Any] | None = None,
                               preset_kwargs: Mapping[str, Any] | None = None, none_score: float = 0.0,
+                              log_metrics: bool = False,
                               **kwargs: Any) -> dict[str, float] | list[dict[str, float]]:
     """Async twin of :func:`compute_score` (same arguments and results).
 
@@ -213,7 +227,11 @@ async def compute_score_async(data_source: Any = None, solution_str: str | None 
     parts = []
     for t, idx in group_rows(tasks):
         rs = cached_reward_set(t, preset_kwargs)
-        parts.append((idx, await rs.ascore(take(strs, idx, n), **take_columns(columns, idx, n))))
+        log = MetricLog()
+        cols = take_columns(columns, idx, n)
+        if log_metrics:
+            cols["log_metric"] = log
+        parts.append((idx, await rs.ascore(take(strs, idx, n), **cols), log.values))
     out = _to_dicts(parts, n, none_score)
     return out if batch else out[0]
 
