@@ -12,11 +12,15 @@ import urllib.request
 
 import pytest
 
+import vrft_rewards
+
 from vrft_rewards import cli
 from vrft_rewards.cli import main
 
 TESTS = pathlib.Path(__file__).resolve().parent
-ROOT = TESTS.parent
+# Where the vrft_rewards under test lives (the checkout with an in-place build, or site-packages
+# after `pip install .`): child processes must import that one, not a checkout without _C.
+ROOT = pathlib.Path(vrft_rewards.__file__).resolve().parent.parent
 
 
 def one_line_error(text: str) -> str:
@@ -103,7 +107,7 @@ def test_serve_process_answers_then_stops_gracefully_on_signal(sig):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     proc = subprocess.Popen(
         [sys.executable, "-m", "vrft_rewards", "serve", "--task", "_toy_rewards:TOY_SET", "--host", "127.0.0.1",
-         "--port", "0"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=str(ROOT))
+         "--port", "0"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=str(TESTS))
     try:
         line = proc.stderr.readline()
         assert "serving _toy_rewards:TOY_SET at http://127.0.0.1:" in line, line
