@@ -86,10 +86,17 @@ def ray_session():
     ray = pytest.importorskip("ray")
     # Workers unpickle the test rewards by reference: give them the checkout and tests/ on sys.path.
     path = os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
-    yield ray
-    ray.shutdown()
+    # Ray puts the driver's working directory on its workers' sys.path: start from tests/, so that
+    # a bare checkout (no compiled _C; CI tests the installed package) does not shadow it.
+    cwd = os.getcwd()
+    os.chdir(TESTS)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})
+        yield ray
+    finally:
+        ray.shutdown()
+        os.chdir(cwd)
 
 
 @pytest.mark.parametrize("num_shards", [None, 1, 3, 7])
