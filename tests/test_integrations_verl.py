@@ -133,6 +133,9 @@ def test_unknown_kwargs_are_ignored_and_logged_once(caplog, monkeypatch):
         ({"solution_str": "a", "none_score": float("nan")}, ValueError, "none_score must be finite"),
         ({"solution_str": "a", "none_score": None}, TypeError, "none_score must be a finite float"),
         ({"solution_str": "a", "task_map": ["x"]}, TypeError, "task_map must be a mapping"),
+        ({"solution_str": "a", "extra_info": {"log_metric": 1}}, ValueError, "reserved name 'log_metric'"),
+        ({"solution_str": "a", "ground_truth": {"completions": 1}}, ValueError,
+         r"ground_truth\[0\] uses the reserved name 'completions'"),
     ],
 )
 def test_bad_arguments_raise(kwargs, exc, match):
@@ -150,3 +153,14 @@ def test_log_metrics_adds_batch_metrics_per_task_group(toy_presets):
     assert compute_score("d", "ab", None, task=rs) == {"score": 0.25, "metric_reward": 0.25}  # off by default
     got = asyncio.run(compute_score_async("d", "ab", None, task=rs, log_metrics=True))
     assert got == {"score": 0.25, "metric_reward": 0.25, "toy/mean_len": 2.0}
+
+
+def test_batch_form_accepts_numpy_object_arrays_like_verl_passes():
+    # verl's batch manager hands non_tensor_batch entries over as numpy object arrays
+    import numpy as np
+
+    completions, solution = random_batch(5, 12)
+    got = compute_score(data_sources=np.array(["toy"] * 12, dtype=object), solution_strs=completions,
+                        ground_truths=solution, extra_infos=np.array([{"split": "train"}] * 12, dtype=object),
+                        task=TOY_SET)
+    assert got == _expected(completions, solution)

@@ -15,8 +15,11 @@ import numpy as np
 from vrft_rewards.rewards.combine import RewardSet
 from vrft_rewards.rewards.registry import resolve_reward_set
 
-__all__ = ["MetricLog", "cached_reward_set", "check_none_score", "check_rows", "clear_cache", "group_rows", "merge_columns",
+__all__ = ["RESERVED_COLUMNS", "MetricLog", "cached_reward_set", "check_none_score", "check_rows", "clear_cache", "group_rows", "merge_columns",
            "rows_to_columns", "take", "take_columns"]
+
+#: Keyword names reward functions receive from the trainer itself: never dataset columns.
+RESERVED_COLUMNS = frozenset({"completions", "log_metric", "log_extra", "trainer_state"})
 
 _CACHE: dict[Any, RewardSet] = {}
 _CACHE_LOCK = threading.Lock()
@@ -77,6 +80,8 @@ def rows_to_columns(rows: Sequence[Any], *, default_key: str, arg: str) -> dict[
         for key, value in items:
             if not isinstance(key, str):
                 raise TypeError(f"{arg}[{i}] keys must be str column names, got {key!r}")
+            if key in RESERVED_COLUMNS:
+                raise ValueError(f"{arg}[{i}] uses the reserved name {key!r} as a column; rename it")
             col = cols.get(key)
             if col is None:
                 col = cols[key] = [None] * n

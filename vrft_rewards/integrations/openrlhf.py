@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from vrft_rewards.integrations._common import (
+    RESERVED_COLUMNS,
     MetricLog,
     cached_reward_set,
     check_none_score,
@@ -167,7 +168,8 @@ class OpenRLHFRewardFunc:
         if labels is not None:
             columns = rows_to_columns(check_rows(labels, n, "labels"), default_key=self.label_column, arg="labels")
         for key, value in kwargs.items():
-            if isinstance(value, (list, tuple)) and len(value) == n and key not in columns:
+            if isinstance(value, (list, tuple)) and len(value) == n and key not in columns \
+                    and key not in RESERVED_COLUMNS:
                 columns[key] = list(value)
         if prompts is not None:
             columns.setdefault("prompts", list(prompts))
