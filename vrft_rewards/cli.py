@@ -1,0 +1,158 @@
+"""The ``vrft-rewards`` command.
+
+Each subcommand is one ``_add_<cmd>_parser(subparsers)`` that declares its arguments and one
+``_run_<cmd>(args) -> int`` that does the work; :data:`_COMMANDS` lists them. To add a command,
+write the pair and append it there. A ``_run_*`` reports user mistakes by raising
+:class:`CLIError` (or ``ValueError``/``TypeError``/``OSError`` from the library): :func:`main`
+prints them as one line on stderr and returns 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+__all__ = ["CLIError", "main"]
+
+PROG = "vrft-rewards"
+
+
+class CLIError(Exception):
+    """A user mistake: printed as ``vrft-rewards: error: <message>``, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (argparse's default prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# -- serve ---------------------------------------------------------------------------------------
+def _add_serve_parser(subparsers: Any) -> None:
+    from vrft_rewards.serve import DEFAULT_MAX_BODY_BYTES
+
+    p = subparsers.add_parser(
+        "serve", help="run the HTTP reward server (OpenRLHF /get_reward, JSON /score)",
+        description="Serve a reward task over HTTP: POST /get_reward (OpenRLHF's remote reward protocol), "
+                    "POST /score (plain JSON, any trainer), GET /health. Stops on Ctrl-C / SIGTERM after "
+                    "finishing in-flight requests.")
+    p.add_argument("--task", required=True,
+                   help="preset name (detection, classification, grounding, ...) or 'package.module:attribute' "
+                        "naming a RewardSet or a list of reward functions")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to bind (default: %(default)s; 0.0.0.0 exposes it, without authentication)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port, 0 for any free one (default: %(default)s)")
+    p.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES, metavar="N",
+                   help="reject larger requests with 413 (default: %(default)s)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", dest="options",
+                   help="preset option, repeatable; VALUE is parsed as JSON if it can be, else kept as text "
+                        "(e.g. --option coord_frame=norm1000)")
+    p.add_argument("--none-score", type=float, default=0.0, metavar="X",
+                   help="/get_reward value for rows no reward can score (default: %(default)s)")
+    p.add_argument("--label-column", default="solution", metavar="NAME",
+                   help="column that /get_reward string labels fill (default: %(default)s)")
+    p.add_argument("--log-metrics", action="store_true",
+                   help="add the batch metrics the rewards report (log_metric) to /get_reward's extra_logs")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="logging level; DEBUG logs every request (default: %(default)s)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from vrft_rewards.serve import serve
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(args.task, args.host, args.port, max_body_bytes=args.max_body_bytes,
+          preset_kwargs=_parse_options(args.options), none_score=args.none_score,
+          label_column=args.label_column, log_metrics=args.log_metrics)
+    return 0
+
+
+# -- argument types ------------------------------------------------------------------------------
+def _port(text: str) -> int:
+    value = _int(text, "port")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text, "value")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+
+
+def _parse_options(items: Sequence[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CLIError(f"--option must look like KEY=VALUE with KEY a Python name, got {item!r}")
+        if key in options:
+            raise CLIError(f"--option {key} given twice")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
+
+
+# -- entry point ---------------------------------------------------------------------------------
+_COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = [
+    (_add_serve_parser, _run_serve),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (one subparser per command)."""
+    from vrft_rewards import __version__
+
+    parser = _Parser(prog=PROG, description="Reward and evaluation engine for visual RL fine-tuning.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add, run in _COMMANDS:
+        add(sub)
+        for choice in sub.choices.values():
+            if choice.get_default("_run") is None:
+                choice.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``vrft-rewards`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Examples
+    --------
+    >>> main(["serve", "--port", "x"])  # doctest: +SKIP
+    vrft-rewards serve: error: argument --port: port must be an integer, got 'x' (see ... --help)
+    2
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args))
+    except (CLIError, ValueError, TypeError, OSError, ImportError) as e:
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
