@@ -91,7 +91,7 @@ def _boxes(x: Any, name: str, dtype: np.dtype) -> np.ndarray:
 
 
 def _is_cuda(x: Any) -> bool:
-    return is_torch_tensor(x) and x.device.type != "cpu"
+    return is_torch_tensor(x) and x.device.type == "cuda"
 
 
 def _cuda_path(op: str, *args: Any, **kwargs: Any) -> Any:

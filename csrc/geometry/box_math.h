@@ -3,8 +3,8 @@
 //
 // Every expression reproduces torchvision.ops operation for operation (same operands, same
 // order, same rounding), so that with IEEE float/double arithmetic and no FMA contraction
-// (C++17 ISO mode compiles with -ffp-contract=off; we never pass -ffast-math) the results are
-// those of the torch formulas:
+// (CMakeLists.txt passes -ffp-contract=off, which g++ does not default to even in ISO mode;
+// never -ffast-math) the results are those of the torch formulas:
 //   box_convert              -> to_xyxy()
 //   box_area                 -> PreparedBox::area
 //   _box_inter_union         -> pair_inter_union()
@@ -106,6 +106,17 @@ inline void to_xyxy(const T* p, BoxFormat fmt, T& x1, T& y1, T& x2, T& y2) {
   }
 }
 
+// atan of the aspect ratio w / h (the ratio itself rounded in T, as torch divides in T).
+// torch evaluates atan with SLEEF (<= 1 ulp) on vectorised chunks and the C library on the
+// remainder, so its own result depends on where a box sits in the tensor; no implementation can
+// reproduce it bit for bit.  We take the C library's double atan (glibc: correctly rounded) and
+// round it to T once, i.e. the correctly rounded atan for float boxes too (glibc's atanf is not
+// guaranteed to be).  This is the one step where CIoU can differ from torch's value.
+inline float aspect_angle(float ratio) {
+  return static_cast<float>(std::atan(static_cast<double>(ratio)));
+}
+inline double aspect_angle(double ratio) { return std::atan(ratio); }
+
 // Fills a PreparedBox.  `with_centre` / `with_aspect` skip work the requested kind never reads.
 template <typename T>
 inline PreparedBox<T> prepare_box(const T* p, BoxFormat fmt, bool with_centre, bool with_aspect) {
@@ -121,7 +132,7 @@ inline PreparedBox<T> prepare_box(const T* p, BoxFormat fmt, bool with_centre, b
   if (with_aspect) {
     // h == 0 < w gives atan(+inf) = pi/2, the limit torchvision computes as well.
     const bool point = w == T(0) && h == T(0);
-    b.aspect = point ? T(0) : std::atan(w / h);
+    b.aspect = point ? T(0) : aspect_angle(w / h);
     b.has_aspect = point ? T(0) : T(1);
   }
   return b;
