@@ -70,17 +70,18 @@ inline int column_arrays(IouKind kind) {
 // Converts boxes2 into columns inside `storage` (column_arrays(kind) * m values).
 template <typename T>
 Columns<T> build_columns(const T* b, int64_t m, BoxFormat fmt, IouKind kind, T* storage) {
+  const bool centre = geometry_detail::kind_needs_centre(kind);
+  const bool with_aspect = geometry_detail::kind_needs_aspect(kind);
   T* x1 = storage;
   T* y1 = x1 + m;
   T* x2 = y1 + m;
   T* y2 = x2 + m;
   T* area = y2 + m;
-  T* cx = area + m;
-  T* cy = cx + m;
-  T* aspect = cy + m;
-  T* has_aspect = aspect + m;
-  const bool centre = geometry_detail::kind_needs_centre(kind);
-  const bool with_aspect = geometry_detail::kind_needs_aspect(kind);
+  // Arrays the kind does not need are not part of `storage` (column_arrays): null, never read.
+  T* cx = centre ? area + m : nullptr;
+  T* cy = centre ? cx + m : nullptr;
+  T* aspect = with_aspect ? cy + m : nullptr;
+  T* has_aspect = with_aspect ? aspect + m : nullptr;
   for (int64_t j = 0; j < m; ++j) {
     const PreparedBox<T> p = geometry_detail::prepare_box(b + 4 * j, fmt, centre, with_aspect);
     x1[j] = p.x1;
