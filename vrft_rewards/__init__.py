@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from ._ext import has_cuda
 from ._threads import get_num_threads, set_num_threads
-from .boxes import box_iou, paired_box_iou
+from .boxes import box_iou, convert_boxes, paired_box_iou
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
     "box_iou",
+    "convert_boxes",
     "get_num_threads",
     "has_cuda",
     "paired_box_iou",
