@@ -373,7 +373,7 @@ void parse_one(const Text& text, const Options& opt, const CompletionColumns& co
         format = Format::kNone;
       } else if (opt.schema == Schema::kAuto) {
         format = sink.first_format != Format::kNone ? sink.first_format
-                 : r.items > 0                       ? Format::kVisualRft
+                 : r.saw_object                      ? Format::kVisualRft
                                                      : Format::kBoxes;
       }
     } else if (opt.schema == Schema::kBoxes) {

@@ -238,8 +238,10 @@ ListResult read_box_list(const char* p, const char* end, BoxSink* sink) {
   const char* q = p;
   if (*q == '{') {  // a single object instead of a list
     ObjectRead o;
+    res.saw_object = true;
     const char* after = read_object(q, end, &o);
     if (!after) {
+      if (o.box_format != Format::kNone) sink->note_format(o.box_format);
       res.truncated = true;
       return res;
     }
@@ -268,12 +270,12 @@ ListResult read_box_list(const char* p, const char* end, BoxSink* sink) {
       res.items = 1;
       sink->note_format(Format::kBoxes);
       if (a == ArrayRead::kNotNumeric) {
-        sink->drop();
         after = skip_open_groups(after, end, depth);
-        if (!after) {
+        if (!after) {  // cut off inside the item: an incomplete item is not counted
           res.truncated = true;
           return res;
         }
+        sink->drop();
       } else if (count == 4 && finite) {
         sink->keep(vals, kNaN, nullptr, nullptr);
       } else {
@@ -306,8 +308,10 @@ ListResult read_box_list(const char* p, const char* end, BoxSink* sink) {
     if (c == ']') break;
     if (c == '{') {
       ObjectRead o;
+      res.saw_object = true;
       const char* after = read_object(q, end, &o);
       if (!after) {
+        if (o.box_format != Format::kNone) sink->note_format(o.box_format);
         res.truncated = true;
         return res;
       }
@@ -327,12 +331,12 @@ ListResult read_box_list(const char* p, const char* end, BoxSink* sink) {
       ++res.items;
       sink->note_format(Format::kBoxes);
       if (a == ArrayRead::kNotNumeric) {
-        sink->drop();
         after = skip_open_groups(after, end, depth);
-        if (!after) {
+        if (!after) {  // cut off inside the item: an incomplete item is not counted
           res.truncated = true;
           return res;
         }
+        sink->drop();
       } else if (count == 4 && finite) {
         sink->keep(vals, kNaN, nullptr, nullptr);
       } else {

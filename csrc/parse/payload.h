@@ -32,6 +32,7 @@ struct ListResult {
   bool truncated = false;    // text ended (or turned to garbage) before the list closed
   bool trailing = false;     // non-whitespace other than "..." after the closing bracket
   int64_t items = 0;         // items seen (kept, dropped or skipped non-box values)
+  bool saw_object = false;   // an item (complete or not) was a {...} object
 };
 
 // Reads a list at p (p points at '[' or '{'): Visual-RFT / Qwen JSON object lists, a single
