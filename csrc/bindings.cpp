@@ -195,13 +195,6 @@ py::array_t<T> new_array(int64_t n) {
   return py::array_t<T>(static_cast<py::ssize_t>(n));
 }
 
-template <typename T>
-py::array_t<T> copy_vector(const std::vector<T>& v) {
-  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
-  if (!v.empty()) std::memcpy(a.mutable_data(), v.data(), v.size() * sizeof(T));
-  return a;
-}
-
 py::dict parse_completions_impl(const py::handle& completions, const std::string& schema,
                                 const std::string& answer, bool require_tags,
                                 const std::string& invalid) {
@@ -259,17 +252,25 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
       answer_start.mutable_data(),  answer_end.mutable_data(),     answer_start_byte.mutable_data(),
       answer_end_byte.mutable_data(), number.mutable_data(),       choice.mutable_data(),
       n_dropped.mutable_data(),     n_boxes.data()};
-  vrft::parse::BoxColumns boxes;
+  // Box buffers are kept per calling thread between calls: their pages stay mapped, which saves
+  // the page faults of fresh allocations (~10% of a 4096-completion call).  Each Python thread
+  // has its own, so concurrent calls never share one.
+  static thread_local std::vector<vrft::parse::BoxColumns> parts;
   {
     py::gil_scoped_release release;
-    vrft::parse::parse_batch(texts.data(), b, opt, cols, &boxes);
+    vrft::parse::parse_batch(texts.data(), b, opt, cols, &parts);
     int64_t* off = offsets.mutable_data();
     off[0] = 0;
     for (int64_t i = 0; i < b; ++i) off[i + 1] = off[i] + n_boxes[static_cast<size_t>(i)];
   }
-  const auto total = static_cast<py::ssize_t>(boxes.confidences.size());
+  const auto total = static_cast<py::ssize_t>(vrft::parse::total_boxes(parts));
   py::array_t<double> box_arr({total, static_cast<py::ssize_t>(4)});
-  if (total) std::memcpy(box_arr.mutable_data(), boxes.boxes.data(), boxes.boxes.size() * sizeof(double));
+  auto confidences = new_array<double>(total);
+  auto label_start = new_array<int64_t>(total), label_end = new_array<int64_t>(total),
+       label_start_byte = new_array<int64_t>(total), label_end_byte = new_array<int64_t>(total);
+  vrft::parse::concat_boxes(parts, box_arr.mutable_data(), confidences.mutable_data(),
+                            label_start.mutable_data(), label_end.mutable_data(),
+                            label_start_byte.mutable_data(), label_end_byte.mutable_data());
 
   py::dict d;
   d["sources"] = sources;
@@ -294,11 +295,11 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
   d["n_dropped"] = n_dropped;
   d["offsets"] = offsets;
   d["boxes"] = box_arr;
-  d["confidences"] = copy_vector(boxes.confidences);
-  d["label_start"] = copy_vector(boxes.label_start);
-  d["label_end"] = copy_vector(boxes.label_end);
-  d["label_start_byte"] = copy_vector(boxes.label_start_byte);
-  d["label_end_byte"] = copy_vector(boxes.label_end_byte);
+  d["confidences"] = confidences;
+  d["label_start"] = label_start;
+  d["label_end"] = label_end;
+  d["label_start_byte"] = label_start_byte;
+  d["label_end_byte"] = label_end_byte;
   return d;
 }
 

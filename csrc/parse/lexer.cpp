@@ -11,7 +11,6 @@ namespace parse {
 namespace {
 inline unsigned char u8(char c) { return static_cast<unsigned char>(c); }
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
-inline char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 }  // namespace
 
 int space_len(const char* p, const char* end) {
@@ -31,21 +30,6 @@ int space_len(const char* p, const char* end) {
   if (c == 0xE2 && c1 == 0x81) return c2 == 0x9F ? 3 : 0;                          // U+205F
   if (c == 0xE3) return (c1 == 0x80 && c2 == 0x80) ? 3 : 0;                        // U+3000
   return 0;
-}
-
-const char* skip_space(const char* p, const char* end) {
-  while (p < end) {
-    // Fast path for the common ASCII bytes.
-    const unsigned char c = u8(*p);
-    if (c == ' ' || c == '\n') {
-      ++p;
-      continue;
-    }
-    const int n = space_len(p, end);
-    if (n == 0) break;
-    p += n;
-  }
-  return p;
 }
 
 const char* trim_space_back(const char* p, const char* end) {
@@ -78,14 +62,6 @@ int64_t count_code_points(const char* p, const char* end) {
   return n;
 }
 
-bool iequals_ascii(const char* p, int64_t n, const char* lower) {
-  int64_t i = 0;
-  for (; i < n; ++i) {
-    if (lower[i] == '\0' || lower_ascii(p[i]) != lower[i]) return false;
-  }
-  return lower[i] == '\0';
-}
-
 const char* scan_number(const char* p, const char* end, double* value) {
   const char* q = p;
   bool negative = false;
@@ -111,13 +87,21 @@ const char* scan_number(const char* p, const char* end, double* value) {
     }
     return nullptr;
   }
+  // One pass over the digits: count them and accumulate the significand (only used when it has
+  // at most 15 digits, so the uint64 never overflows where it matters).
   const char* mant = q;
-  int64_t int_digits = 0, frac_digits = 0;
-  while (q < end && is_digit(*q)) ++q, ++int_digits;
+  uint64_t m = 0;
+  const char* d = q;
+  while (d < end && is_digit(*d)) m = m * 10 + static_cast<uint64_t>(*d++ - '0');
+  const int64_t int_digits = d - q;
+  int64_t frac_digits = 0;
   bool is_integer = true;
+  q = d;
   if (q < end && *q == '.') {
     const char* f = q + 1;
-    while (f < end && is_digit(*f)) ++f, ++frac_digits;
+    const char* f0 = f;
+    while (f < end && is_digit(*f)) m = m * 10 + static_cast<uint64_t>(*f++ - '0');
+    frac_digits = f - f0;
     if (int_digits == 0 && frac_digits == 0) return nullptr;  // a lone "."
     q = f;
     is_integer = false;
@@ -141,6 +125,25 @@ const char* scan_number(const char* p, const char* end, double* value) {
       exp_value = 0;
     }
   }
+  // Clinger's exact fast path (the one fast_float and strtod implementations also take): when
+  // the decimal significand is an integer below 2^53 and the power of ten is at most 22 in
+  // magnitude, both are exact doubles and one IEEE multiplication or division rounds correctly.
+  // Coordinates and confidences ("512", "0.93") always take it; everything else goes to
+  // std::from_chars.
+  if (int_digits + frac_digits <= 15) {
+    const int64_t e10 = exp_value - frac_digits;
+    if (e10 >= -22 && e10 <= 22) {
+      static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                          1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                          1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+      double v = static_cast<double>(m);  // exact: m < 10^15 < 2^53
+      v = e10 >= 0 ? v * kPow10[e10] : v / kPow10[-e10];
+      if (negative) v = -v;
+      if (is_integer && v == 0.0) v = 0.0;  // "-0" is the integer 0
+      *value = v;
+      return q;
+    }
+  }
   // from_chars rejects a leading '+', so parse from the sign only when it is '-'.
   const char* from = negative ? mant - 1 : mant;
   double v = 0.0;
@@ -152,10 +155,10 @@ const char* scan_number(const char* p, const char* end, double* value) {
     int64_t lead = 0;  // exponent of the first nonzero digit, relative to the decimal point
     bool found = false;
     int64_t pos = int_digits - 1;
-    for (const char* d = mant; d < q && !found; ++d) {
-      if (*d == '.') continue;
-      if (*d == 'e' || *d == 'E') break;
-      if (*d != '0') {
+    for (const char* z = mant; z < q && !found; ++z) {
+      if (*z == '.') continue;
+      if (*z == 'e' || *z == 'E') break;
+      if (*z != '0') {
         lead = pos;
         found = true;
       }

@@ -17,8 +17,23 @@ namespace parse {
 // U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000.
 int space_len(const char* p, const char* end);
 
-// First position >= p that is not whitespace (or end).
-const char* skip_space(const char* p, const char* end);
+// First position >= p that is not whitespace (or end).  Inline: it runs between every token.
+inline const char* skip_space(const char* p, const char* end) {
+  while (p < end) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c < 0x80) {
+      if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) {
+        ++p;
+        continue;
+      }
+      return p;
+    }
+    const int n = space_len(p, end);
+    if (n == 0) return p;
+    p += n;
+  }
+  return p;
+}
 // Last position such that [p, result) has no trailing whitespace.
 const char* trim_space_back(const char* p, const char* end);
 
@@ -67,7 +82,15 @@ inline bool starts_with(const char* p, const char* end, const char* lit, int64_t
 }
 
 // ASCII case-insensitive comparison of [p, p + n) with the lower-case literal `lower`.
-bool iequals_ascii(const char* p, int64_t n, const char* lower);
+inline bool iequals_ascii(const char* p, int64_t n, const char* lower) {
+  int64_t i = 0;
+  for (; i < n; ++i) {
+    char c = p[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (lower[i] == '\0' || c != lower[i]) return false;
+  }
+  return lower[i] == '\0';
+}
 
 }  // namespace parse
 }  // namespace vrft

@@ -202,16 +202,16 @@ Status box_status(const BoxSink& sink, bool repaired, bool clean_empty) {
   return Status::kMalformed;
 }
 
-thread_local std::vector<Tag> t_tags;
 
 }  // namespace
 
-void parse_one(const Text& text, const Options& opt, const CompletionColumns& cols, int64_t i,
-               BoxColumns* out) {
+// parse_one with a caller-provided scratch vector for the tag list (reused across a chunk).
+static void parse_one_into(const Text& text, const Options& opt, const CompletionColumns& cols, int64_t i,
+                    BoxColumns* out, std::vector<Tag>* tag_scratch) {
   const char* s = text.data;
   const int64_t n = text.size;
   const char* end = s + n;
-  std::vector<Tag>& tags = t_tags;
+  std::vector<Tag>& tags = *tag_scratch;
   scan_tags(s, n, &tags);
 
   // ---- format facts -----------------------------------------------------------------------
@@ -420,39 +420,75 @@ void parse_one(const Text& text, const Options& opt, const CompletionColumns& co
   }
 }
 
+void parse_one(const Text& text, const Options& opt, const CompletionColumns& cols, int64_t i,
+               BoxColumns* out) {
+  std::vector<Tag> tags;
+  parse_one_into(text, opt, cols, i, out, &tags);
+}
+
 void parse_batch(const Text* texts, int64_t n, const Options& opt, const CompletionColumns& cols,
-                 BoxColumns* out) {
-  *out = BoxColumns();
-  if (n <= 0) return;
-  // Fixed chunks, each with its own box buffers, concatenated in order afterwards: the
-  // completions of one chunk are contiguous, so the concatenation is in completion order.
+                 std::vector<BoxColumns>* parts) {
+  // Fixed chunks, each with its own box buffers: the completions of one chunk are contiguous, so
+  // concatenating the chunks in order gives the boxes in completion order whatever thread ran
+  // which chunk (results never depend on the thread count).  Buffers already in `parts` are
+  // emptied but keep their capacity, so a caller that reuses `parts` across batches does not
+  // allocate (and page-fault) them again every call.
   constexpr int64_t kChunk = 64;
-  const int64_t n_chunks = (n + kChunk - 1) / kChunk;
-  std::vector<BoxColumns> parts(static_cast<size_t>(n_chunks));
+  const int64_t n_chunks = n <= 0 ? 0 : (n + kChunk - 1) / kChunk;
+  parts->resize(static_cast<size_t>(n_chunks));
+  for (auto& part : *parts) {
+    part.boxes.clear();
+    part.confidences.clear();
+    part.label_start.clear();
+    part.label_end.clear();
+    part.label_start_byte.clear();
+    part.label_end_byte.clear();
+  }
+  if (n <= 0) return;
   parallel_for(n_chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      BoxColumns& part = parts[static_cast<size_t>(c)];
+      BoxColumns& part = (*parts)[static_cast<size_t>(c)];
       const int64_t lo = c * kChunk, hi = std::min(n, lo + kChunk);
-      for (int64_t i = lo; i < hi; ++i) parse_one(texts[i], opt, cols, i, &part);
+      // Room for 4 boxes per completion up front (the usual detection answer), so that most
+      // chunks never reallocate.
+      const auto guess = static_cast<size_t>(4 * (hi - lo));
+      part.boxes.reserve(4 * guess);
+      part.confidences.reserve(guess);
+      part.label_start.reserve(guess);
+      part.label_end.reserve(guess);
+      part.label_start_byte.reserve(guess);
+      part.label_end_byte.reserve(guess);
+      std::vector<Tag> tags;
+      tags.reserve(16);
+      for (int64_t i = lo; i < hi; ++i) parse_one_into(texts[i], opt, cols, i, &part, &tags);
     }
   });
+}
+
+int64_t total_boxes(const std::vector<BoxColumns>& parts) {
   size_t total = 0;
   for (const auto& p : parts) total += p.confidences.size();
-  out->boxes.reserve(4 * total);
-  out->confidences.reserve(total);
-  out->label_start.reserve(total);
-  out->label_end.reserve(total);
-  out->label_start_byte.reserve(total);
-  out->label_end_byte.reserve(total);
+  return static_cast<int64_t>(total);
+}
+
+namespace {
+template <typename T>
+T* append(T* dst, const std::vector<T>& src) {
+  if (!src.empty()) std::memcpy(dst, src.data(), src.size() * sizeof(T));
+  return dst + src.size();
+}
+}  // namespace
+
+void concat_boxes(const std::vector<BoxColumns>& parts, double* boxes, double* confidences,
+                  int64_t* label_start, int64_t* label_end, int64_t* label_start_byte,
+                  int64_t* label_end_byte) {
   for (const auto& p : parts) {
-    out->boxes.insert(out->boxes.end(), p.boxes.begin(), p.boxes.end());
-    out->confidences.insert(out->confidences.end(), p.confidences.begin(), p.confidences.end());
-    out->label_start.insert(out->label_start.end(), p.label_start.begin(), p.label_start.end());
-    out->label_end.insert(out->label_end.end(), p.label_end.begin(), p.label_end.end());
-    out->label_start_byte.insert(out->label_start_byte.end(), p.label_start_byte.begin(),
-                                 p.label_start_byte.end());
-    out->label_end_byte.insert(out->label_end_byte.end(), p.label_end_byte.begin(),
-                               p.label_end_byte.end());
+    boxes = append(boxes, p.boxes);
+    confidences = append(confidences, p.confidences);
+    label_start = append(label_start, p.label_start);
+    label_end = append(label_end, p.label_end);
+    label_start_byte = append(label_start_byte, p.label_start_byte);
+    label_end_byte = append(label_end_byte, p.label_end_byte);
   }
 }
 

@@ -96,10 +96,21 @@ struct BoxColumns {
   std::vector<int64_t> label_end_byte;
 };
 
-// Parses texts[0..n) into `cols` and `out` (which it clears first), splitting the batch over the
-// thread pool.  Never throws for any text content.
+// Parses texts[0..n) into `cols` and `parts` (one BoxColumns per chunk of consecutive
+// completions, in order; concatenated they are the batch's boxes), splitting the batch over the
+// thread pool.  `parts` may hold buffers of an earlier call: they are reused (emptied, capacity
+// kept).  Never throws for any text content.
 void parse_batch(const Text* texts, int64_t n, const Options& opt, const CompletionColumns& cols,
-                 BoxColumns* out);
+                 std::vector<BoxColumns>* parts);
+
+// Total boxes of `parts`.
+int64_t total_boxes(const std::vector<BoxColumns>& parts);
+
+// Concatenates `parts` into caller-owned arrays sized for total_boxes(parts): boxes (total, 4),
+// confidences, label code-point and byte spans (each (total,)).
+void concat_boxes(const std::vector<BoxColumns>& parts, double* boxes, double* confidences,
+                  int64_t* label_start, int64_t* label_end, int64_t* label_start_byte,
+                  int64_t* label_end_byte);
 
 // Parses one completion (exposed for tests of the core); appends its boxes to `out`.
 void parse_one(const Text& text, const Options& opt, const CompletionColumns& cols, int64_t i,

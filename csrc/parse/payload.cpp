@@ -105,21 +105,39 @@ ArrayRead read_number_array(const char* p, const char* end, double* vals, int64_
 enum class Key { kOther, kBox, kConfidence, kLabel };
 
 Key classify_key(const char* k, int64_t n, Format* box_format) {
-  if (iequals_ascii(k, n, "position")) {
-    *box_format = Format::kVisualRft;
-    return Key::kBox;
+  // Dispatch on the length first: keys are compared once at most.
+  switch (n) {
+    case 3:
+      if (iequals_ascii(k, n, "box")) break;
+      return Key::kOther;
+    case 4:
+      if (iequals_ascii(k, n, "bbox")) break;
+      return Key::kOther;
+    case 5:
+      if (iequals_ascii(k, n, "score")) return Key::kConfidence;
+      if (iequals_ascii(k, n, "label") || iequals_ascii(k, n, "class")) return Key::kLabel;
+      return Key::kOther;
+    case 6:
+      if (iequals_ascii(k, n, "box_2d")) break;
+      return Key::kOther;
+    case 7:
+      if (iequals_ascii(k, n, "bbox_2d")) break;
+      return Key::kOther;
+    case 8:
+      if (iequals_ascii(k, n, "position")) {
+        *box_format = Format::kVisualRft;
+        return Key::kBox;
+      }
+      if (iequals_ascii(k, n, "category")) return Key::kLabel;
+      return Key::kOther;
+    case 10:
+      if (iequals_ascii(k, n, "confidence")) return Key::kConfidence;
+      return Key::kOther;
+    default:
+      return Key::kOther;
   }
-  if (iequals_ascii(k, n, "bbox_2d") || iequals_ascii(k, n, "bbox") ||
-      iequals_ascii(k, n, "box_2d") || iequals_ascii(k, n, "box")) {
-    *box_format = Format::kQwenJson;
-    return Key::kBox;
-  }
-  if (iequals_ascii(k, n, "confidence") || iequals_ascii(k, n, "score")) return Key::kConfidence;
-  if (iequals_ascii(k, n, "label") || iequals_ascii(k, n, "category") ||
-      iequals_ascii(k, n, "class")) {
-    return Key::kLabel;
-  }
-  return Key::kOther;
+  *box_format = Format::kQwenJson;  // bbox_2d, bbox, box_2d, box
+  return Key::kBox;
 }
 
 struct ObjectRead {
