@@ -271,6 +271,7 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
   vrft::parse::concat_boxes(parts, box_arr.mutable_data(), confidences.mutable_data(),
                             label_start.mutable_data(), label_end.mutable_data(),
                             label_start_byte.mutable_data(), label_end_byte.mutable_data());
+  if (total > (py::ssize_t{1} << 20)) parts = {};  // do not keep the buffers of a huge batch alive
 
   py::dict d;
   d["sources"] = sources;

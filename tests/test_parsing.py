@@ -549,3 +549,13 @@ def test_pathological_repetition_is_linear_and_safe(unit):
     for schema in ("auto", "boxes", "qwen_tuple", "number"):
         p = vr.parse_completions(texts, schema=schema, require_tags=False)
         _check_invariants(texts, p)
+
+
+@pytest.mark.slow
+def test_structure_aware_fuzz_briefly():
+    # bench/fuzz_parsing.py runs the same for minutes (see docs/parsing.md); here a short run.
+    spec = importlib.util.spec_from_file_location(
+        "fuzz_parsing", pathlib.Path(__file__).parent.parent / "bench" / "fuzz_parsing.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    assert fuzz.run(seconds=5, verbose=False) > 0

@@ -181,7 +181,15 @@ const char* scan_string(const char* p, const char* end) {
       ++q;
       continue;
     }
-    if (*q == quote) return q;
+    if (*q != quote) continue;
+    if (quote == '"') return q;
+    // Single quotes (Visual-RFT's Python-literal style) also serve as apostrophes in labels
+    // ('dog's bowl'): such a quote closes the string only when what follows it (after spaces)
+    // can follow a string in a list -- , : } ] ) -- or the text ends.  The spaces looked at are
+    // scanned at most twice, so the scan stays linear.
+    const char* r = q + 1;
+    while (r < end && (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r')) ++r;
+    if (r == end || *r == ',' || *r == ':' || *r == '}' || *r == ']' || *r == ')') return q;
   }
   return nullptr;
 }

@@ -61,6 +61,8 @@ inline bool is_value_delimiter(char c) {
 
 // String literal starting at p (which must be ' or "): returns the position of the closing quote,
 // or nullptr when the text ends first.  A backslash escapes the next byte, as in JSON and Python.
+// A single quote closes a single-quoted string only when followed (after spaces) by , : } ] ) or
+// the end of the text, so apostrophes inside labels ('dog's bowl') stay inside.
 const char* scan_string(const char* p, const char* end);
 
 // Skips one generic value starting at p (string, bracketed group, or a bare scalar up to the next
