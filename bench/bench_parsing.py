@@ -153,3 +153,33 @@ def test_parse_4096_completions(benchmark, workload, who):
     assert np.array_equal(got_confs, confs)
     if benchmark.stats is not None and benchmark.stats.stats.median > 0:
         benchmark.extra_info["MB_per_s"] = mb / benchmark.stats.stats.median
+
+
+def _print_table(path: str) -> None:
+    """Median times, ratios to ours and throughput from a --benchmark-json file."""
+    with open(path) as f:
+        data = json.load(f)
+    groups: dict = {}
+    for b in data["benchmarks"]:
+        groups.setdefault(b["group"], []).append(b)
+    for group, rows in sorted(groups.items()):
+        ours_median = next(r["stats"]["median"] for r in rows if r["name"].endswith("-ours]"))
+        print(f"\n{group}  ({rows[0]['extra_info']['MB']:.2f} MB, {rows[0]['extra_info']['boxes']} boxes)")
+        print(f"{'competitor':<20}{'median ms':>11}{'min ms':>9}{'x ours':>9}{'MB/s':>9}")
+        for r in sorted(rows, key=lambda r: r["stats"]["median"]):
+            name = r["name"].split("-", 1)[1].rstrip("]")
+            med, mn = r["stats"]["median"], r["stats"]["min"]
+            print(f"{name:<20}{med * 1e3:>11.2f}{mn * 1e3:>9.2f}{med / ours_median:>9.1f}"
+                  f"{r['extra_info']['MB'] / med:>9.0f}")
+
+
+if __name__ == "__main__":  # python bench/bench_parsing.py: run timed and print the ratio table
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    out = os.path.join(tempfile.mkdtemp(), "bench_parsing.json")
+    subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-o", "addopts=",
+                    "--benchmark-only", f"--benchmark-json={out}"], check=True)
+    _print_table(out)

@@ -160,34 +160,35 @@ std::string type_name(PyObject* o) { return Py_TYPE(o)->tp_name; }
 
 // The answer text of one completion: the str itself, or the content of the last assistant message
 // of a TRL conversational completion (a list of {"role": ..., "content": ...} dicts; with tool
-// turns the final assistant message is the answer).  Returns nullptr (with *why set) when the
-// entry is neither.
-PyObject* completion_text(PyObject* item, std::string* why) {
-  if (PyUnicode_Check(item)) return item;
+// turns the final assistant message is the answer).  Returns a new reference, or a null object
+// (with *why set) when the entry is neither.  The message list is read through a tuple snapshot,
+// because dict lookups may run Python code that mutates it.
+py::object completion_text(PyObject* item, std::string* why) {
+  if (PyUnicode_Check(item)) return py::reinterpret_borrow<py::object>(item);
   if (PyList_Check(item) || PyTuple_Check(item)) {
-    const Py_ssize_t m = PySequence_Fast_GET_SIZE(item);
-    PyObject** msgs = PySequence_Fast_ITEMS(item);
-    for (Py_ssize_t k = m - 1; k >= 0; --k) {
-      PyObject* msg = msgs[k];
+    auto msgs = py::reinterpret_steal<py::tuple>(PySequence_Tuple(item));
+    if (!msgs) throw py::error_already_set();
+    for (Py_ssize_t k = PyTuple_GET_SIZE(msgs.ptr()) - 1; k >= 0; --k) {
+      PyObject* msg = PyTuple_GET_ITEM(msgs.ptr(), k);
       if (!PyDict_Check(msg)) {
         *why = "a chat message that is a dict, got " + type_name(msg) + " at message " +
                std::to_string(k);
-        return nullptr;
+        return py::object();
       }
       PyObject* role = PyDict_GetItemString(msg, "role");  // borrowed
       if (!role || !PyUnicode_Check(role) || PyUnicode_CompareWithASCIIString(role, "assistant") != 0)
         continue;
       PyObject* content = PyDict_GetItemString(msg, "content");
-      if (content && PyUnicode_Check(content)) return content;
+      if (content && PyUnicode_Check(content)) return py::reinterpret_borrow<py::object>(content);
       *why = "the last assistant message's content to be a str, got " +
              (content ? type_name(content) : std::string("no 'content' key"));
-      return nullptr;
+      return py::object();
     }
     *why = "a list of chat messages with an assistant message, found none";
-    return nullptr;
+    return py::object();
   }
   *why = "a str or a list of chat messages, got " + type_name(item);
-  return nullptr;
+  return py::object();
 }
 
 template <typename T>
@@ -208,8 +209,12 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
   if (!PyList_Check(completions.ptr()) && !PyTuple_Check(completions.ptr())) {
     throw py::type_error("completions must be a list or tuple, got " + type_name(completions.ptr()));
   }
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(completions.ptr());
-  PyObject** items = PySequence_Fast_ITEMS(completions.ptr());
+  // A tuple snapshot: reading chat messages may run Python code (a dict key's __eq__), which
+  // could resize a list under our item pointer.
+  py::tuple snapshot = py::reinterpret_steal<py::tuple>(PySequence_Tuple(completions.ptr()));
+  if (!snapshot) throw py::error_already_set();
+  const Py_ssize_t n = PyTuple_GET_SIZE(snapshot.ptr());
+  PyObject** items = PySequence_Fast_ITEMS(snapshot.ptr());
   // `sources` owns a reference to every str we read, so the UTF-8 pointers stay valid while the
   // GIL is released even if the caller's list is mutated by another thread meanwhile.
   py::list sources(n);
@@ -218,17 +223,16 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
   py::str empty_str("");
   for (Py_ssize_t i = 0; i < n; ++i) {
     std::string why;
-    PyObject* s = completion_text(items[i], &why);
+    py::object s = completion_text(items[i], &why);
     if (!s) {
       if (invalid == "raise") {
         throw py::type_error("completions[" + std::to_string(i) + "] must be " + why +
                              " (pass invalid='empty' to read such entries as empty text)");
       }
-      s = empty_str.ptr();
+      s = empty_str;
     }
-    Py_INCREF(s);
-    PyList_SET_ITEM(sources.ptr(), i, s);
-    texts[static_cast<size_t>(i)] = utf8_of(s, &keep);
+    texts[static_cast<size_t>(i)] = utf8_of(s.ptr(), &keep);
+    PyList_SET_ITEM(sources.ptr(), i, s.release().ptr());  // the list takes our reference
   }
 
   const int64_t b = static_cast<int64_t>(n);

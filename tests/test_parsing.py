@@ -559,3 +559,12 @@ def test_structure_aware_fuzz_briefly():
     fuzz = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fuzz)
     assert fuzz.run(seconds=5, verbose=False) > 0
+
+
+def test_chat_messages_as_tuples_and_dict_subclasses():
+    from collections import OrderedDict
+
+    msgs = (OrderedDict(role="assistant", content="<answer>[1, 2, 3, 4]</answer>"),
+            {"role": "tool", "content": "ignored"})
+    p = vr.parse_completions((msgs, "<answer>cat</answer>"))
+    assert p.boxes.tolist() == [[1, 2, 3, 4]] and p.answer_text == ["[1, 2, 3, 4]", "cat"]
