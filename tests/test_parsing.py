@@ -568,3 +568,54 @@ def test_chat_messages_as_tuples_and_dict_subclasses():
             {"role": "tool", "content": "ignored"})
     p = vr.parse_completions((msgs, "<answer>cat</answer>"))
     assert p.boxes.tolist() == [[1, 2, 3, 4]] and p.answer_text == ["[1, 2, 3, 4]", "cat"]
+
+
+_tag_soup = st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", " ", "\n",
+                                      "\u3000", "\x1c", "x", "é", "<", ">", "/"]), max_size=14).map("".join)
+_VRFT_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+
+
+@given(texts=st.lists(_tag_soup, min_size=1, max_size=20))
+@settings(max_examples=500)
+def test_format_facts_match_regex_and_str_count(texts):
+    p = vr.parse_completions(texts)
+    for i, s in enumerate(texts):
+        assert p.strict_format[i] == (_VRFT_FORMAT.fullmatch(s) is not None), repr(s)
+        assert p.n_think_open[i] == s.count("<think>") and p.n_think_close[i] == s.count("</think>")
+        assert p.n_answer_open[i] == s.count("<answer>") and p.n_answer_close[i] == s.count("</answer>")
+        first = s.find("<think>")
+        assert p.think_closed[i] == (first >= 0 and s.find("</think>", first) >= 0)
+
+
+def ref_answer(s, answer="last", require_tags=True):
+    """Slow reference of docs/parsing.md §2: the answer text (stripped) or None."""
+    tags = [(m.start(), m.group()) for m in re.finditer(r"<think>|</think>|<answer>|</answer>", s)]
+    base = max((pos + 8 for pos, t in tags if t == "</think>"), default=0)
+    blocks, pending = [], None
+    for pos, t in tags:
+        if pos < base:
+            continue
+        if t == "<answer>":
+            pending = pos
+        elif t == "</answer>" and pending is not None:
+            blocks.append((pending + 8, pos))
+            pending = None
+    if blocks:
+        lo, hi = blocks[-1] if answer == "last" else blocks[0]
+        return s[lo:hi].strip()
+    if pending is not None:
+        return s[pending + 8:].strip()
+    return None if require_tags else s[base:].strip()
+
+
+_soup_with_text = st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", " ", "\n",
+                                            "\u3000", "cat", "dög", "[1, 2, 3, 4]", "<", "🐕"]),
+                           max_size=14).map("".join)
+
+
+@given(texts=st.lists(_soup_with_text, min_size=1, max_size=20), answer=st.sampled_from(["last", "first"]),
+       require_tags=st.booleans())
+@settings(max_examples=500)
+def test_answer_location_matches_a_slow_reference(texts, answer, require_tags):
+    p = vr.parse_completions(texts, answer=answer, require_tags=require_tags, schema="text")
+    assert p.answer_text == [ref_answer(s, answer, require_tags) for s in texts]
