@@ -357,11 +357,9 @@ static void parse_one_into(const Text& text, const Options& opt, const Completio
     if (pb == pe) {
       status = Status::kEmpty;
       format = Format::kNone;
-    } else if (says_no_objects(pb, pe) && opt.schema != Schema::kAuto) {
-      status = Status::kNoObjects;
     } else if (says_no_objects(pb, pe)) {
       status = Status::kNoObjects;
-      format = Format::kNone;
+      if (opt.schema == Schema::kAuto) format = Format::kNone;
     } else if (opt.schema == Schema::kQwenTuple) {
       scan_tuples(pb, pe, &sink);
       status = box_status(sink, repaired_context, false);
