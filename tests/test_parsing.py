@@ -619,3 +619,18 @@ _soup_with_text = st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "
 def test_answer_location_matches_a_slow_reference(texts, answer, require_tags):
     p = vr.parse_completions(texts, answer=answer, require_tags=require_tags, schema="text")
     assert p.answer_text == [ref_answer(s, answer, require_tags) for s in texts]
+
+
+def test_concurrent_calls_from_python_threads_agree_with_serial():
+    # The GIL is released during parsing; calls from several threads share the pool.
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [c.text for c in CASES if isinstance(c.text, str)] * 20
+    want = vr.parse_completions(texts)
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda _: vr.parse_completions(texts), range(8)))
+    for got in results:
+        assert got.status.tobytes() == want.status.tobytes()
+        assert got.boxes.tobytes() == want.boxes.tobytes()
+        assert got.offsets.tobytes() == want.offsets.tobytes()
+        assert got.answer_text == want.answer_text
