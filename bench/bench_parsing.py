@@ -173,7 +173,33 @@ def _print_table(path: str) -> None:
                   f"{r['extra_info']['MB'] / med:>9.0f}")
 
 
-if __name__ == "__main__":  # python bench/bench_parsing.py: run timed and print the ratio table
+def interleaved(rounds: int = 41) -> None:
+    """Round-robin timing: each round times every competitor once, so that the load of a shared
+    machine hits all of them alike; prints medians, ratios to ours and throughput."""
+    import time
+
+    for kind in ("visual_rft", "qwen_json"):
+        texts, boxes, confs, offsets = _workload(kind, 4096)
+        mb = sum(len(t.encode()) for t in texts) / 1e6
+        times: dict = {name: [] for name in _COMPETITORS}
+        for name, fn in _COMPETITORS.items():  # warm-up + check
+            got = fn(texts, kind)
+            assert np.array_equal(got[0], boxes) and np.array_equal(got[2], offsets)
+        for _ in range(rounds):
+            for name, fn in _COMPETITORS.items():
+                t0 = time.perf_counter()
+                fn(texts, kind)
+                times[name].append(time.perf_counter() - t0)
+        ours_med = float(np.median(times["ours"]))
+        print(f"\ninterleaved {kind}: 4096 completions, {mb:.2f} MB, {rounds} rounds")
+        print(f"{'competitor':<20}{'median ms':>11}{'min ms':>9}{'x ours':>9}{'MB/s':>9}")
+        for name in sorted(times, key=lambda n: np.median(times[n])):
+            med = float(np.median(times[name]))
+            print(f"{name:<20}{med * 1e3:>11.2f}{min(times[name]) * 1e3:>9.2f}{med / ours_med:>9.1f}"
+                  f"{mb / med:>9.0f}")
+
+
+if __name__ == "__main__":  # python bench/bench_parsing.py: run timed and print the ratio tables
     import os
     import subprocess
     import sys
@@ -183,3 +209,4 @@ if __name__ == "__main__":  # python bench/bench_parsing.py: run timed and print
     subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-o", "addopts=",
                     "--benchmark-only", f"--benchmark-json={out}"], check=True)
     _print_table(out)
+    interleaved()
