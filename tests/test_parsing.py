@@ -634,3 +634,12 @@ def test_concurrent_calls_from_python_threads_agree_with_serial():
         assert got.boxes.tobytes() == want.boxes.tobytes()
         assert got.offsets.tobytes() == want.offsets.tobytes()
         assert got.answer_text == want.answer_text
+
+
+def test_parsed_batch_pickles():
+    import pickle
+
+    p = vr.parse_completions(['<answer>[{"bbox_2d": [1, 2, 3, 4], "label": "dög"}]</answer>', "x"])
+    q = pickle.loads(pickle.dumps(p))
+    assert q.boxes.tolist() == [[1, 2, 3, 4]] and q.labels == ["dög"]
+    assert q.status_names.tolist() == ["ok", "no_answer"] and q.answer_text == p.answer_text
