@@ -91,8 +91,18 @@ bool text_outside(const char* s, int64_t n, int64_t alo, int64_t ahi, int64_t bl
 }
 
 // Multiple-choice letter at the start of the trimmed answer: "B", "B.", "B:", "B)", "(B)",
-// "(B) text", "B. text".  "B text" is not a choice (it reads as a word).
+// "(B) text", "B. text", optionally after "The answer is", "Answer is", "Answer:", "Option" or
+// "Choice" (any case).  "B text" is not a choice (it reads as a word).
 int8_t choice_letter(const char* p, const char* end) {
+  static constexpr const char* kPrefixes[] = {"the answer is", "answer is", "answer:", "option",
+                                              "choice"};
+  for (const char* prefix : kPrefixes) {
+    const auto len = static_cast<int64_t>(std::strlen(prefix));
+    if (end - p > len && iequals_ascii(p, len, prefix) && space_len(p + len, end) > 0) {
+      p = skip_space(p + len, end);
+      break;
+    }
+  }
   bool paren = false;
   if (p < end && *p == '(') {
     paren = true;
