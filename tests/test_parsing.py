@@ -643,3 +643,15 @@ def test_parsed_batch_pickles():
     q = pickle.loads(pickle.dumps(p))
     assert q.boxes.tolist() == [[1, 2, 3, 4]] and q.labels == ["dög"]
     assert q.status_names.tolist() == ["ok", "no_answer"] and q.answer_text == p.answer_text
+
+
+@given(answer=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="<>"), max_size=30)
+       .filter(lambda t: all(ch == " " or not ch.isspace() for ch in t)))
+@settings(max_examples=300)
+def test_normalisation_reproduces_visual_rft_classification_rule(answer):
+    # grpo_classification.py: answer.replace(' ', '').replace('_', '').lower() (visual_rft.md §3),
+    # on text whose only whitespace is ' ' (Visual-RFT keeps tabs and newlines, we drop them too).
+    p = vr.parse_completions([f"<answer>{answer}</answer>"])
+    want = answer.strip().replace(" ", "").replace("_", "").lower()
+    got = p.normalized_answers(punctuation=False, underscores="drop", whitespace="drop")
+    assert got == [want]
