@@ -8,14 +8,18 @@ from __future__ import annotations
 from ._ext import has_cuda
 from ._threads import get_num_threads, set_num_threads
 from .boxes import box_iou, paired_box_iou
+from .parsing import ParsedBatch, boxes_to_pixels, parse_completions
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ParsedBatch",
     "__version__",
     "box_iou",
+    "boxes_to_pixels",
     "get_num_threads",
     "has_cuda",
     "paired_box_iou",
+    "parse_completions",
     "set_num_threads",
 ]

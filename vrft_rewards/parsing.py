@@ -1,0 +1,362 @@
+"""Completion parsing: every answer format of visual RFT in one native pass per batch.
+
+Thin facade over ``_C.parse_completions``: the C++ core finds the answer block, records the
+format facts, and reads boxes, confidences, labels, numbers and multiple-choice letters into flat
+arrays with the GIL released and the batch split over the thread pool.  Python never loops over
+completions or boxes here; per-item Python objects (answer strings, labels) are only built when
+asked for, lazily.  The rules are documented in ``docs/parsing.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._ext import _C
+
+__all__ = [
+    "FORMAT_NAMES",
+    "STATUS_NAMES",
+    "ParsedBatch",
+    "boxes_to_pixels",
+    "parse_completions",
+]
+
+#: Names of the ``ParsedBatch.status`` codes, indexed by code.
+STATUS_NAMES = ("ok", "no_answer", "empty", "no_objects", "repaired", "malformed")
+#: Names of the ``ParsedBatch.format`` codes, indexed by code.
+FORMAT_NAMES = ("none", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number")
+
+_SCHEMAS = ("auto", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number")
+_FRAMES = ("abs", "norm1000", "norm1")
+_CHOICE_LETTERS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+
+
+class ParsedBatch:
+    """Parsed answers of a batch of ``B`` completions, as flat arrays (see ``docs/parsing.md``).
+
+    Per completion (length ``B``)
+    -----------------------------
+    status : int8
+        Codes of :data:`STATUS_NAMES` (``ParsedBatch.OK`` ... ``ParsedBatch.MALFORMED``);
+        :attr:`status_names` gives the strings.
+    format : int8
+        Codes of :data:`FORMAT_NAMES`: what was read (detected with ``schema="auto"``).
+    has_think, think_closed, has_answer, answer_closed, text_outside, strict_format : bool
+        Format facts; ``strict_format`` is Visual-RFT's format reward rule
+        ``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>", s, re.DOTALL)``.
+    n_think_open, n_think_close, n_answer_open, n_answer_close : int32
+        Tag counts over the whole completion.
+    answer_start, answer_end : int64
+        Python string indices of the (whitespace-trimmed) answer within the completion's text
+        (the str, or the final assistant message's content); ``-1`` when there is no answer.
+    numbers : float64
+        The answer's number (counting answers), NaN when none.
+    choices : int8
+        Multiple-choice letter index (A = 0, ..., Z = 25), -1 when the answer is not one.
+    n_dropped : int32
+        Boxes that were not kept: non-finite values, not four numbers, unpaired tuple corners,
+        objects without a box.
+    offsets : int64, length ``B + 1``
+        Boxes of completion ``i`` are ``boxes[offsets[i]:offsets[i + 1]]``.
+
+    Per box (length ``total = offsets[-1]``)
+    ----------------------------------------
+    boxes : float64, shape ``(total, 4)``
+        ``x1, y1, x2, y2`` exactly as written (the model's own frame; see :func:`boxes_to_pixels`).
+    confidences : float64
+        ``Confidence`` / ``score`` values, NaN when absent.
+    label_start, label_end : int64
+        Python string indices of each box's label, -1 when it has none; :attr:`labels` gives the
+        strings.
+    """
+
+    OK, NO_ANSWER, EMPTY, NO_OBJECTS, REPAIRED, MALFORMED = range(6)
+
+    __slots__ = (
+        "status", "format", "has_think", "think_closed", "has_answer", "answer_closed",
+        "text_outside", "strict_format", "n_think_open", "n_think_close", "n_answer_open",
+        "n_answer_close", "answer_start", "answer_end", "numbers", "choices", "n_dropped",
+        "offsets", "boxes", "confidences", "label_start", "label_end", "_sources",
+        "_answer_bytes", "_label_bytes", "_answer_text", "_labels",
+    )
+
+    def __init__(self, raw: dict) -> None:
+        self._sources = raw["sources"]
+        self.status = raw["status"]
+        self.format = raw["format"]
+        for name in ("has_think", "think_closed", "has_answer", "answer_closed", "text_outside",
+                     "strict_format"):
+            setattr(self, name, raw[name].view(np.bool_))
+        for name in ("n_think_open", "n_think_close", "n_answer_open", "n_answer_close",
+                     "answer_start", "answer_end", "n_dropped", "offsets", "boxes", "confidences",
+                     "label_start", "label_end"):
+            setattr(self, name, raw[name])
+        self.numbers = raw["number"]
+        self.choices = raw["choice"]
+        self._answer_bytes = (raw["answer_start_byte"], raw["answer_end_byte"])
+        self._label_bytes = (raw["label_start_byte"], raw["label_end_byte"])
+        self._answer_text = None
+        self._labels = None
+
+    def __len__(self) -> int:
+        return int(self.status.shape[0])
+
+    def __repr__(self) -> str:
+        counts = np.bincount(self.status, minlength=len(STATUS_NAMES))
+        parts = ", ".join(f"{n}={c}" for n, c in zip(STATUS_NAMES, counts) if c)
+        return f"ParsedBatch(B={len(self)}, boxes={self.boxes.shape[0]}, {parts})"
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Boxes per completion, int64 ``(B,)`` (``np.diff(offsets)``)."""
+        return np.diff(self.offsets)
+
+    @property
+    def box_owner(self) -> np.ndarray:
+        """Completion index of every box, int64 ``(total,)``."""
+        return np.repeat(np.arange(len(self), dtype=np.int64), self.counts)
+
+    @property
+    def status_names(self) -> np.ndarray:
+        """``status`` as strings, e.g. ``array(['ok', 'no_answer'], dtype='<U10')``."""
+        return np.asarray(STATUS_NAMES)[self.status]
+
+    @property
+    def format_names(self) -> np.ndarray:
+        """``format`` as strings."""
+        return np.asarray(FORMAT_NAMES)[self.format]
+
+    @property
+    def choice_letters(self) -> list:
+        """Multiple-choice letters (``"A"`` ...), ``None`` where the answer is not a choice."""
+        return [None if c < 0 else str(_CHOICE_LETTERS[c]) for c in self.choices.tolist()]
+
+    @property
+    def answer_text(self) -> list:
+        """The answer of each completion as a ``str`` (trimmed), ``None`` without an answer.
+
+        Built on first access (one str per completion), then cached.
+        """
+        if self._answer_text is None:
+            start, end = self._answer_bytes
+            index = np.arange(len(self), dtype=np.int64)
+            self._answer_text = _C.slice_texts(self._sources, index, start, end)
+        return self._answer_text
+
+    @property
+    def labels(self) -> list:
+        """Label of every box as a ``str`` (``None`` where the box has none), length ``total``.
+
+        Built on first access.  Backslash escapes inside a quoted label are decoded as JSON
+        escapes when they are valid JSON, else the label is returned as written.
+        """
+        if self._labels is None:
+            start, end = self._label_bytes
+            raw = _C.slice_texts(self._sources, self.box_owner, start, end)
+            self._labels = [_unescape(t) if t is not None and "\\" in t else t for t in raw]
+        return self._labels
+
+    def normalized_answers(self, *, lower: bool = True, punctuation: bool = True,
+                           underscores: str = "space", whitespace: str = "collapse") -> list:
+        """Answers normalised for classification matching.
+
+        Parameters
+        ----------
+        lower : bool, default True
+            Lower-case the text (``str.lower``, so non-ASCII letters too).
+        punctuation : bool, default True
+            Remove ASCII punctuation (``string.punctuation`` except ``_``).
+        underscores : {"space", "drop", "keep"}, default "space"
+            What to do with ``_``.
+        whitespace : {"collapse", "drop", "keep"}, default "collapse"
+            Collapse runs of whitespace to one space and trim (``" ".join(s.split())``), remove
+            all whitespace (Visual-RFT's classification rule), or keep it.
+
+        Returns
+        -------
+        list of str
+            One per completion; ``""`` where there is no answer.
+
+        Examples
+        --------
+        >>> import vrft_rewards as vr
+        >>> vr.parse_completions(["<answer> Boeing_737-200. </answer>"]).normalized_answers()
+        ['boeing 737200']
+        """
+        u = {"keep": 0, "space": 1, "drop": 2}
+        if underscores not in u:
+            raise ValueError(f"underscores must be 'space', 'drop' or 'keep', got {underscores!r}")
+        if whitespace not in ("collapse", "drop", "keep"):
+            raise ValueError(f"whitespace must be 'collapse', 'drop' or 'keep', got {whitespace!r}")
+        start, end = self._answer_bytes
+        out = _C.normalize_texts(self._sources, start, end, False, bool(punctuation),
+                                 u[underscores], whitespace == "collapse", whitespace == "drop")
+        if lower:
+            out = [t.lower() for t in out]
+        return out
+
+    def boxes_of(self, i: int) -> np.ndarray:
+        """Boxes of completion ``i`` (a view), shape ``(n_i, 4)``."""
+        return self.boxes[self.offsets[i]:self.offsets[i + 1]]
+
+
+def _unescape(text: str) -> str:
+    try:
+        return json.loads('"' + text + '"')
+    except ValueError:
+        return text
+
+
+def parse_completions(completions: Sequence[Any], *, schema: str = "auto", answer: str = "last",
+                      require_tags: bool = True, invalid: str = "raise") -> ParsedBatch:
+    """Parse a batch of model completions into flat arrays.
+
+    Parameters
+    ----------
+    completions : list of str, or list of chat-message lists
+        ``B`` completions: plain strings, or TRL's conversational form
+        ``[{"role": "assistant", "content": str}, ...]`` where the **last assistant message** is
+        the answer (tool turns before it are ignored).
+    schema : {"auto", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number"}
+        ``"auto"`` (default) detects the format per completion; a named schema forces one.
+    answer : {"last", "first"}, default "last"
+        Which complete ``<answer>...</answer>`` block after the last ``</think>`` is the answer.
+    require_tags : bool, default True
+        When False, a completion without any ``<answer>`` block is answered by the text after the
+        last ``</think>`` (the whole text when there is none) instead of status ``no_answer``.
+    invalid : {"raise", "empty"}, default "raise"
+        What to do with entries that are not text (``None``, bytes, numbers, chat lists without
+        an assistant message or with non-str content): raise, or read them as ``""``.
+
+    Returns
+    -------
+    ParsedBatch
+        Statuses, format facts, boxes ``(total, 4)`` float64 + ``offsets`` ``(B + 1,)``,
+        confidences, label spans, numbers, choices; see :class:`ParsedBatch`.
+
+    Raises
+    ------
+    TypeError
+        If ``completions`` is not a sequence, or (with ``invalid="raise"``) an entry is not a str
+        or chat-message list; the message names the index.
+    ValueError
+        If ``schema``, ``answer`` or ``invalid`` is not one of the allowed names.
+
+    Notes
+    -----
+    Nothing inside a string raises: malformed text gets a status.  Scanning is linear in the
+    text length (no recursion, no backtracking).  Numbers are read with ``std::from_chars``: the
+    same double as Python's ``float()`` of the token.
+
+    Examples
+    --------
+    >>> import vrft_rewards as vr
+    >>> p = vr.parse_completions([
+    ...     "<think>two dogs</think><answer>[{'Position': [10, 20, 30, 40], 'Confidence': 0.9},"
+    ...     " {'Position': [50, 60, 70, 80], 'Confidence': 0.8}]</answer>",
+    ...     "<answer>No Objects</answer>",
+    ... ])
+    >>> p.status_names.tolist(), p.offsets.tolist()
+    (['ok', 'no_objects'], [0, 2, 2])
+    >>> p.boxes[1].tolist(), p.confidences.tolist()
+    ([50.0, 60.0, 70.0, 80.0], [0.9, 0.8])
+    """
+    if schema not in _SCHEMAS:
+        raise ValueError(f"schema must be one of {', '.join(map(repr, _SCHEMAS))}, got {schema!r}")
+    if answer not in ("last", "first"):
+        raise ValueError(f"answer must be 'last' or 'first', got {answer!r}")
+    if invalid not in ("raise", "empty"):
+        raise ValueError(f"invalid must be 'raise' or 'empty', got {invalid!r}")
+    if isinstance(completions, (str, bytes)):
+        raise TypeError("completions must be a list of completions, got a single "
+                        f"{type(completions).__name__}; wrap it in a list")
+    if not isinstance(completions, (list, tuple)):
+        try:
+            completions = list(completions)
+        except TypeError:
+            raise TypeError("completions must be a list of str or chat-message lists, got "
+                            f"{type(completions).__name__}") from None
+    raw = _C.parse_completions(completions, schema, answer, bool(require_tags), invalid)
+    return ParsedBatch(raw)
+
+
+def boxes_to_pixels(boxes: Any, offsets: Any, image_sizes: Any, frame: str = "norm1000", *,
+                    model_sizes: Any = None) -> np.ndarray:
+    """Convert parsed boxes to absolute pixel coordinates of the original images.
+
+    Parameters
+    ----------
+    boxes : array_like, shape (total, 4)
+        Boxes as parsed (``ParsedBatch.boxes``), ``x1, y1, x2, y2``.
+    offsets : array_like of int, shape (B + 1,)
+        ``ParsedBatch.offsets``: boxes of image ``i`` are ``boxes[offsets[i]:offsets[i + 1]]``.
+    image_sizes : array_like, shape (B, 2)
+        ``(width, height)`` of each completion's original image.
+    frame : {"norm1000", "norm1", "abs"}, default "norm1000"
+        The frame the model wrote: Qwen2-VL's 0..1000 grid, 0..1, or pixels.
+    model_sizes : array_like, shape (B, 2), optional
+        Only with ``frame="abs"``: ``(width, height)`` of the image the model saw (e.g. Qwen2.5-VL
+        after ``smart_resize``); boxes are rescaled from it to ``image_sizes``.
+
+    Returns
+    -------
+    numpy.ndarray, float64, shape (total, 4)
+
+    Raises
+    ------
+    ValueError
+        On unknown ``frame``, wrong shapes, or offsets that do not describe ``boxes``.
+
+    Notes
+    -----
+    ``norm1000``: ``x / 1000 * W`` (in this order, as Visual-RFT's evaluation scripts compute
+    it, so values agree bit for bit); ``norm1``: ``x * W``; ``abs`` with ``model_sizes``:
+    ``x / w_model * W``.  ``y`` uses the height the same way.
+
+    Examples
+    --------
+    >>> import numpy as np, vrft_rewards as vr
+    >>> vr.boxes_to_pixels(np.array([[100., 200., 500., 1000.]]), [0, 1], [[640, 480]]).tolist()
+    [[64.0, 96.0, 320.0, 480.0]]
+    """
+    if frame not in _FRAMES:
+        raise ValueError(f"frame must be one of {', '.join(map(repr, _FRAMES))}, got {frame!r}")
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.ndim == 1 and b.shape[0] == 0:
+        b = b.reshape(0, 4)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (total, 4), got {b.shape}")
+    off = np.asarray(offsets)
+    if off.ndim != 1 or off.shape[0] < 1 or not np.issubdtype(off.dtype, np.integer):
+        raise ValueError(f"offsets must be a 1-D integer array of length B + 1, got {off.dtype} {off.shape}")
+    off = off.astype(np.int64, copy=False)
+    if off[0] != 0 or off[-1] != b.shape[0] or np.any(np.diff(off) < 0):
+        raise ValueError("offsets must start at 0, be non-decreasing and end at len(boxes) "
+                         f"({b.shape[0]})")
+    n_img = off.shape[0] - 1
+    sizes = _sizes(image_sizes, n_img, "image_sizes")
+    counts = np.diff(off)
+    wh = np.repeat(sizes, counts, axis=0)               # (total, 2): W, H per box
+    scale = np.concatenate([wh, wh], axis=1)            # (total, 4): W, H, W, H
+    if frame == "norm1000":
+        return b / 1000.0 * scale
+    if frame == "norm1":
+        return b * scale
+    if model_sizes is None:
+        return b.copy()
+    model = np.repeat(_sizes(model_sizes, n_img, "model_sizes"), counts, axis=0)
+    return b / np.concatenate([model, model], axis=1) * scale
+
+
+def _sizes(x: Any, n: int, name: str) -> np.ndarray:
+    s = np.asarray(x, dtype=np.float64)
+    if s.ndim == 1 and s.shape[0] == 0 and n == 0:
+        s = s.reshape(0, 2)
+    if s.shape != (n, 2):
+        raise ValueError(f"{name} must have shape ({n}, 2) (width, height per completion), got {s.shape}")
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"{name} must be finite and positive")
+    return s
