@@ -1,0 +1,126 @@
+// scipy-compatible LSAP driver and its batched form.
+//
+// The driver reproduces the preprocessing of scipy's solve() (rectangular_lsap.cpp) step by step:
+// empty input -> empty result; a tall matrix is transposed; maximize negates; then NaN and -inf
+// are rejected over the whole matrix *before* solving, so an invalid entry wins over
+// infeasibility exactly as in scipy.  Only then is an algorithm chosen by size.
+#include <cmath>
+#include <limits>
+
+#include "common/thread_pool.h"
+#include "match/lsap.h"
+
+namespace vrft {
+
+const char* lsap_status_message(int status) {
+  switch (status) {
+    case kLsapOk:
+      return "ok";
+    case kLsapInfeasible:
+      return "cost matrix is infeasible";  // scipy's text (_lsap.c)
+    case kLsapInvalid:
+      return "matrix contains invalid numeric entries";  // scipy's text (_lsap.c)
+    default:
+      return "unknown linear assignment status";
+  }
+}
+
+int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld, bool maximize,
+                          int64_t* rows, int64_t* cols, double* total, LsapWorkspace& ws) {
+  if (total != nullptr) *total = 0.0;
+  if (nr == 0 || nc == 0) return kLsapOk;
+  const bool transpose = nc < nr;
+  const int64_t r = transpose ? nc : nr;  // rows of the problem actually solved (r <= c)
+  const int64_t c = transpose ? nr : nc;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+
+  // Working matrix: the input itself when no change is needed, else a transposed and/or negated
+  // copy.  The validity scan runs over the values the solver will see (after negation).
+  const double* work = cost;
+  int64_t work_ld = ld;
+  bool has_inf = false;
+  if (transpose || maximize) {
+    const auto size = static_cast<size_t>(r * c);
+    if (ws.cost.size() < size) ws.cost.resize(size);
+    double* w = ws.cost.data();
+    const double sign = maximize ? -1.0 : 1.0;
+    for (int64_t i = 0; i < r; ++i) {
+      for (int64_t j = 0; j < c; ++j) {
+        w[i * c + j] = sign * (transpose ? cost[j * ld + i] : cost[i * ld + j]);
+      }
+    }
+    work = w;
+    work_ld = c;
+  }
+  for (int64_t i = 0; i < r; ++i) {
+    const double* row = work + i * work_ld;
+    for (int64_t j = 0; j < c; ++j) {
+      const double x = row[j];
+      if (std::isnan(x) || x == -kInf) return kLsapInvalid;
+      has_inf |= (x == kInf);
+    }
+  }
+
+  const auto ur = static_cast<size_t>(r);
+  if (ws.col4row.size() < ur) ws.col4row.resize(ur);
+  int64_t* col4row = ws.col4row.data();
+  int status;
+  if (r == c && r >= kJvMinSize && !has_inf) {
+    status = lsap_jonker_volgenant(work, r, work_ld, col4row, ws);
+  } else {
+    status = lsap_shortest_augmenting_path(work, r, c, work_ld, col4row, ws);
+  }
+  if (status != kLsapOk) return status;
+
+  if (!transpose) {
+    for (int64_t i = 0; i < r; ++i) {
+      rows[i] = i;
+      cols[i] = col4row[i];
+    }
+  } else {
+    // Solved row i is original column i, matched to original row col4row[i].  Emit pairs sorted
+    // by original row (scipy argsorts col4row; the values are distinct, so a bucket pass suffices).
+    const auto uc = static_cast<size_t>(c);
+    if (ws.scratch.size() < uc) ws.scratch.resize(uc);
+    int64_t* owner = ws.scratch.data();
+    for (int64_t k = 0; k < c; ++k) owner[k] = -1;
+    for (int64_t i = 0; i < r; ++i) owner[col4row[i]] = i;
+    int64_t out = 0;
+    for (int64_t k = 0; k < c; ++k) {
+      if (owner[k] >= 0) {
+        rows[out] = k;
+        cols[out] = owner[k];
+        ++out;
+      }
+    }
+  }
+  if (total != nullptr) {
+    double s = 0.0;
+    for (int64_t k = 0; k < r; ++k) s += cost[rows[k] * ld + cols[k]];
+    *total = s;
+  }
+  return kLsapOk;
+}
+
+int64_t batched_linear_sum_assignment(int64_t n_problems, const double* const* costs,
+                                      const int64_t* nrows, const int64_t* ncols,
+                                      const int64_t* lds, bool maximize,
+                                      const int64_t* out_offsets, int64_t* rows, int64_t* cols,
+                                      double* totals, int* statuses) {
+  // Grain 1: problems can differ in size by orders of magnitude, and the pool hands out chunks
+  // dynamically, so small chunks balance the load; each chunk owns one workspace.
+  parallel_for(n_problems, 1, [&](int64_t begin, int64_t end) {
+    LsapWorkspace ws;
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t o = out_offsets[b];
+      statuses[b] = linear_sum_assignment(costs[b], nrows[b], ncols[b], lds[b], maximize,
+                                          rows + o, cols + o, totals + b, ws);
+    }
+  });
+  for (int64_t b = 0; b < n_problems; ++b) {
+    if (statuses[b] != kLsapOk) return b;
+  }
+  return -1;
+}
+
+}  // namespace vrft
