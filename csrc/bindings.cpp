@@ -343,13 +343,19 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
                             sum_matched.mutable_data()};
   const T* pred_ptr = pred.data();
   const T* gt_ptr = gt.data();
-  py::array_t<int64_t> pair_off(b + 1);
+  py::array_t<int64_t> pair_off(b + 1), unmatched_pred(b), unmatched_gt(b);
   int64_t* poff = pair_off.mutable_data();
+  int64_t* upred = unmatched_pred.mutable_data();
+  int64_t* ugt = unmatched_gt.mutable_data();
   {
     py::gil_scoped_release release;  // only the buffers above are touched
     vrft::match_boxes(pred_ptr, po, gt_ptr, go, b, scores_ptr, opt, out);
     poff[0] = 0;
-    for (int64_t i = 0; i < b; ++i) poff[i + 1] = poff[i] + out.n_matched[i];
+    for (int64_t i = 0; i < b; ++i) {
+      poff[i + 1] = poff[i] + out.n_matched[i];
+      upred[i] = po[i + 1] - po[i] - out.n_matched[i];
+      ugt[i] = go[i + 1] - go[i] - out.n_matched[i];
+    }
   }
   const int64_t n_pairs = poff[b];
   py::array_t<int64_t> pair_pred(n_pairs), pair_gt(n_pairs), pair_pred_g(n_pairs),
@@ -386,6 +392,8 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   d["matched_gt"] = matched_gt;
   d["matched_pred"] = matched_pred;
   d["n_matched"] = n_matched;
+  d["n_unmatched_pred"] = unmatched_pred;
+  d["n_unmatched_gt"] = unmatched_gt;
   d["sum_matched_iou"] = sum_matched;
   return d;
 }

@@ -160,6 +160,24 @@ def test_lsa_constant_matrix_gives_identity_like_scipy_on_the_sap_path():
         np.testing.assert_array_equal(cols, ref[1])
 
 
+@pytest.mark.parametrize("scale", [1e299, 1e307, 1.7e308])
+@pytest.mark.parametrize("shape", [(8, 8), (3, 5), (30, 30)])
+def test_lsa_near_overflow_behaves_like_scipy(scale, shape):
+    # Reduced costs overflow to inf here; the solver then behaves exactly like scipy's (same
+    # error or same total), because such matrices always take the shortest-augmenting-path code.
+    rng = np.random.default_rng(int(scale % 1000) + shape[0])
+    for _ in range(10):
+        cost = (rng.random(shape) * 2 - 1) * scale
+        ref, err = _scipy_outcome(cost, False)
+        if err is not None:
+            with pytest.raises(ValueError, match=err):
+                vr.linear_sum_assignment(cost)
+            continue
+        rows, cols = vr.linear_sum_assignment(cost)
+        with np.errstate(over="ignore"):
+            assert cost[rows, cols].sum() == cost[ref].sum()
+
+
 @pytest.mark.parametrize("shape", [(0, 0), (0, 5), (5, 0)])
 def test_lsa_empty_matrix_returns_empty_int64_arrays(shape):
     rows, cols = vr.linear_sum_assignment(np.zeros(shape))

@@ -457,8 +457,4 @@ def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any
         s = to_numpy(scores, "scores", np.float64)
     fn = _C.match_boxes_f32 if dtype == np.float32 else _C.match_boxes_f64
     out = fn(p, po, g, go, s, method, kind, fmt, iou_threshold, bool(strict))
-    n_pred = np.diff(po)
-    n_gt = np.diff(go)
-    out["n_unmatched_pred"] = n_pred - out["n_matched"]
-    out["n_unmatched_gt"] = n_gt - out["n_matched"]
     return MatchResult(**{k: wrap_like(v, like) for k, v in out.items()})

@@ -4,6 +4,7 @@
 // empty input -> empty result; a tall matrix is transposed; maximize negates; then NaN and -inf
 // are rejected over the whole matrix *before* solving, so an invalid entry wins over
 // infeasibility exactly as in scipy.  Only then is an algorithm chosen by size.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -11,6 +12,10 @@
 #include "match/lsap.h"
 
 namespace vrft {
+
+namespace {
+constexpr double kJvMaxAbsCost = 1e300 / 16;
+}  // namespace
 
 const char* lsap_status_message(int status) {
   switch (status) {
@@ -52,12 +57,14 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
     work = w;
     work_ld = c;
   }
+  double max_abs = 0.0;
   for (int64_t i = 0; i < r; ++i) {
     const double* row = work + i * work_ld;
     for (int64_t j = 0; j < c; ++j) {
       const double x = row[j];
       if (std::isnan(x) || x == -kInf) return kLsapInvalid;
       has_inf |= (x == kInf);
+      if (x != kInf) max_abs = std::max(max_abs, std::fabs(x));
     }
   }
 
@@ -65,8 +72,14 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
   if (ws.col4row.size() < ur) ws.col4row.resize(ur);
   int64_t* col4row = ws.col4row.data();
   int status;
-  if (r == c && r >= kJvMinSize && !has_inf) {
+  // JV needs finite costs whose differences cannot overflow (it subtracts duals of the size of
+  // the costs without the SAP's infinity checks); beyond 1e300 / 16 the SAP, which behaves
+  // exactly like scipy's solver on overflow, is used instead.
+  if (r == c && r >= kJvMinSize && !has_inf && max_abs < kJvMaxAbsCost) {
     status = lsap_jonker_volgenant(work, r, work_ld, col4row, ws);
+    if (status != kLsapOk) {  // unreachable by the precondition; stay correct regardless
+      status = lsap_shortest_augmenting_path(work, r, c, work_ld, col4row, ws);
+    }
   } else {
     status = lsap_shortest_augmenting_path(work, r, c, work_ld, col4row, ws);
   }

@@ -55,8 +55,9 @@ int lsap_shortest_augmenting_path(const double* cost, int64_t nr, int64_t nc, in
 
 // Jonker-Volgenant (Computing 38:325-340, 1987): column reduction, reduction transfer, two
 // passes of augmenting row reduction, then shortest augmenting paths for the rows left free.
-// cost: n x n row-major with stride ld, every entry finite.  Writes col4row[0..n).
-// Returns kLsapOk.
+// cost: n x n row-major with stride ld, every entry finite and small enough that differences of
+// costs and duals cannot overflow (the driver sends larger ones to the SAP).  Writes
+// col4row[0..n).  Returns kLsapOk (kLsapInfeasible only if that precondition is broken).
 int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* col4row,
                           LsapWorkspace& ws);
 

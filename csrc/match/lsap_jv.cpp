@@ -153,10 +153,11 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
       // first index of umin, j2 the first other index of usub (the ties of a sequential scan).
       double umin, usub;
       two_smallest(row, v, n, &umin, &usub);
+      // (Bounded scans: with finite, non-overflowing costs both values occur, see the driver.)
       int64_t j1 = 0;
-      while (row[j1] - v[j1] != umin) ++j1;
-      int64_t j2 = 0;
-      while (j2 == j1 || row[j2] - v[j2] != usub) ++j2;
+      while (j1 + 1 < n && row[j1] - v[j1] != umin) ++j1;
+      int64_t j2 = j1 == 0 ? 1 : 0;
+      while (j2 + 1 < n && (j2 == j1 || row[j2] - v[j2] != usub)) ++j2;
       int64_t i0 = y[j1];
       const bool lowered = umin < usub;
       if (lowered) {
@@ -193,7 +194,10 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
     double mn = 0.0;
     while (end_of_path < 0) {
       if (up == low) {
-        // Collect all todo columns at the new minimum distance into [low, up).
+        // Collect all todo columns at the new minimum distance into [low, up).  A free column
+        // always exists (n rows, at most n - 1 assigned), so todo columns remain until one is
+        // found; the check only guards against non-finite distances.
+        if (up >= n) return kLsapInfeasible;
         last = low;
         mn = d[collist[up++]];
         for (int64_t k = up; k < n; ++k) {

@@ -17,6 +17,7 @@ struct MatchWorkspace {
   std::vector<double> cost;     // r x c assignment costs (r = smaller side)
   std::vector<int64_t> order;   // greedy: predictions in processing order
   std::vector<char> taken;      // greedy: GT already matched
+  std::vector<int64_t> keep_pred, keep_gt, gt_pos;  // hungarian: rows/columns with a candidate
   LsapWorkspace lsap;
 };
 
@@ -35,27 +36,60 @@ void record(int64_t p, int64_t g, T value, const MatchOutputs<T>& out, int64_t p
 template <typename T>
 void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& opt,
                      MatchWorkspace<T>& ws, const MatchOutputs<T>& out, int64_t p0, int64_t g0) {
+  // Predictions and GTs without any qualifying pair cannot be in the matching: drop them first.
+  // Detection problems are sparse (a prediction overlaps one or two GTs), so the assignment
+  // problem that remains is usually far smaller than n x m.
+  const auto un = static_cast<size_t>(n);
+  const auto um = static_cast<size_t>(m);
+  if (ws.keep_pred.size() < un) ws.keep_pred.resize(un);
+  if (ws.keep_gt.size() < um) ws.keep_gt.resize(um);
+  if (ws.gt_pos.size() < um) ws.gt_pos.resize(um);
+  int64_t* keep_pred = ws.keep_pred.data();  // kept prediction indices
+  int64_t* keep_gt = ws.keep_gt.data();      // kept GT indices
+  int64_t* gt_pos = ws.gt_pos.data();        // GT index -> position among kept GTs, or -1
+  std::fill(gt_pos, gt_pos + m, int64_t(-1));
+  int64_t np = 0, ng = 0;
+  for (int64_t p = 0; p < n; ++p) {
+    const T* row = values + p * m;
+    bool any = false;
+    for (int64_t g = 0; g < m; ++g) {
+      if (qualifies(static_cast<double>(row[g]), opt.iou_threshold, opt.strict)) {
+        any = true;
+        if (gt_pos[g] < 0) gt_pos[g] = 0;  // mark; positions assigned below in index order
+      }
+    }
+    if (any) keep_pred[np++] = p;
+  }
+  if (np == 0) return;
+  for (int64_t g = 0; g < m; ++g) {
+    if (gt_pos[g] >= 0) {
+      gt_pos[g] = ng;
+      keep_gt[ng++] = g;
+    }
+  }
   // Rows of the assignment problem are the smaller side, so a full matching of the rows exists.
-  const bool pred_rows = n <= m;
-  const int64_t r = pred_rows ? n : m;
-  const int64_t c = pred_rows ? m : n;
+  const bool pred_rows = np <= ng;
+  const int64_t r = pred_rows ? np : ng;
+  const int64_t c = pred_rows ? ng : np;
   const auto size = static_cast<size_t>(r * c);
   if (ws.cost.size() < size) ws.cost.resize(size);
   double* cost = ws.cost.data();
-  bool any = false;
-  for (int64_t i = 0; i < r; ++i) {
-    for (int64_t j = 0; j < c; ++j) {
-      const T v = pred_rows ? values[i * m + j] : values[j * m + i];
-      const bool q = qualifies(static_cast<double>(v), opt.iou_threshold, opt.strict);
-      cost[i * c + j] = q ? -static_cast<double>(v) : 0.0;
-      any |= q;
+  for (int64_t a = 0; a < np; ++a) {
+    const T* row = values + keep_pred[a] * m;
+    for (int64_t k = 0; k < ng; ++k) {
+      const double v = static_cast<double>(row[keep_gt[k]]);
+      const double w = qualifies(v, opt.iou_threshold, opt.strict) ? -v : 0.0;
+      if (pred_rows) {
+        cost[a * c + k] = w;
+      } else {
+        cost[k * c + a] = w;
+      }
     }
   }
-  if (!any) return;
   const auto ur = static_cast<size_t>(r);
   std::vector<int64_t>& col4row = ws.lsap.col4row;  // the solvers themselves never use it
   if (col4row.size() < ur) col4row.resize(ur);
-  // All costs are finite; the square case may take JV for large problems.
+  // All costs are finite and in [-1, 0]: the square case may take JV like the driver would.
   if (r == c && r >= kJvMinSize) {
     lsap_jonker_volgenant(cost, r, c, col4row.data(), ws.lsap);
   } else {
@@ -64,8 +98,8 @@ void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& 
   for (int64_t i = 0; i < r; ++i) {
     const int64_t j = col4row[i];
     if (!(cost[i * c + j] < 0.0)) continue;  // a non-qualifying filler pair
-    const int64_t p = pred_rows ? i : j;
-    const int64_t g = pred_rows ? j : i;
+    const int64_t p = keep_pred[pred_rows ? i : j];
+    const int64_t g = keep_gt[pred_rows ? j : i];
     record(p, g, values[p * m + g], out, p0, g0);
   }
 }
