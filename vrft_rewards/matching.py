@@ -249,12 +249,14 @@ def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *,
     if isinstance(costs, (list, tuple)):
         if shapes is not None:
             raise ValueError("shapes is only used with a padded (B, N, M) costs array, not a list")
-        like = ArrayKind.of(*costs) if costs else ArrayKind()
-        items = list(costs)
-        if not all(type(c) is np.ndarray and c.dtype == np.float64 and c.flags.c_contiguous
-                   for c in items):
-            items = [_cost_matrix(c, f"costs[{i}]") for i, c in enumerate(items)]
-        rows, cols, offsets, totals = _C.lsap_batch_list(items, maximize)
+        # The result type follows the first item (no per-item Python work in the fast path).
+        like = ArrayKind.of(costs[0]) if costs else ArrayKind()
+        try:
+            # Fast path: every item already a C-contiguous float64 matrix, borrowed as is.
+            rows, cols, offsets, totals = _C.lsap_batch_list(list(costs), maximize)
+        except TypeError:
+            items = [_cost_matrix(c, f"costs[{i}]") for i, c in enumerate(costs)]
+            rows, cols, offsets, totals = _C.lsap_batch_list(items, maximize)
     else:
         like = ArrayKind.of(costs)
         if is_torch_tensor(costs):
