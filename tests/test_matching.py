@@ -149,6 +149,20 @@ def test_lsa_large_square_jonker_volgenant_matches_scipy(n, values):
         _check_against_scipy(cost, True, exact)
 
 
+@pytest.mark.parametrize("shape", [(8, 10), (9, 10), (15, 20), (75, 100), (100, 80), (37, 49)])
+@pytest.mark.parametrize("values", ["uniform", "int_ties"])
+def test_lsa_nearly_square_padded_path_matches_scipy(shape, values):
+    # rows >= 3/4 of columns (after transposing) take JV on a zero-padded square matrix.
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    for _ in range(5):
+        if values == "uniform":
+            cost, exact = rng.random(shape), False
+        else:
+            cost, exact = rng.integers(0, 3, shape).astype(np.float64), True
+        _check_against_scipy(cost, False, exact)
+        _check_against_scipy(cost, True, exact)
+
+
 def test_lsa_constant_matrix_gives_identity_like_scipy_on_the_sap_path():
     # scipy issue #11602: a constant matrix yields the identity assignment.  This holds for the
     # shortest-augmenting-path solver (rectangular and tiny square problems); Jonker-Volgenant

@@ -68,19 +68,32 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
     }
   }
 
-  const auto ur = static_cast<size_t>(r);
-  if (ws.col4row.size() < ur) ws.col4row.resize(ur);
+  const auto uc = static_cast<size_t>(c);
+  if (ws.col4row.size() < uc) ws.col4row.resize(uc);
   int64_t* col4row = ws.col4row.data();
-  int status;
+  int status = kLsapInfeasible;
   // JV needs finite costs whose differences cannot overflow (it subtracts duals of the size of
   // the costs without the SAP's infinity checks); beyond 1e300 / 16 the SAP, which behaves
   // exactly like scipy's solver on overflow, is used instead.
-  if (r == c && r >= kJvMinSize && !has_inf && max_abs < kJvMaxAbsCost) {
+  const bool jv_ok = c >= kJvMinSize && !has_inf && max_abs < kJvMaxAbsCost;
+  if (jv_ok && r == c) {
     status = lsap_jonker_volgenant(work, r, work_ld, col4row, ws);
-    if (status != kLsapOk) {  // unreachable by the precondition; stay correct regardless
-      status = lsap_shortest_augmenting_path(work, r, c, work_ld, col4row, ws);
+  } else if (jv_ok && 4 * r >= 3 * c) {
+    // Nearly square: JV on the matrix padded with zero-cost dummy rows beats the SAP (whose
+    // cost grows with every row added).  Any optimal assignment of the padded problem restricted
+    // to the real rows is optimal for the rectangular one, since every dummy row costs the same
+    // wherever it goes.  Measured as for kJvMinSize (per problem, SAP / padded JV): 7x10
+    // 0.81/0.86 us, 15x20 3.5/2.5, 37x50 22/11, 75x100 95/37; at r < 3c/4 the SAP wins or ties.
+    const auto size = static_cast<size_t>(c * c);
+    if (ws.padded.size() < size) ws.padded.resize(size);
+    double* padded = ws.padded.data();
+    for (int64_t i = 0; i < r; ++i) {
+      std::copy(work + i * work_ld, work + i * work_ld + c, padded + i * c);
     }
-  } else {
+    std::fill(padded + r * c, padded + c * c, 0.0);
+    status = lsap_jonker_volgenant(padded, c, c, col4row, ws);
+  }
+  if (status != kLsapOk) {  // SAP path, or (unreachable by its precondition) a JV failure
     status = lsap_shortest_augmenting_path(work, r, c, work_ld, col4row, ws);
   }
   if (status != kLsapOk) return status;
@@ -93,7 +106,6 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
   } else {
     // Solved row i is original column i, matched to original row col4row[i].  Emit pairs sorted
     // by original row (scipy argsorts col4row; the values are distinct, so a bucket pass suffices).
-    const auto uc = static_cast<size_t>(c);
     if (ws.scratch.size() < uc) ws.scratch.resize(uc);
     int64_t* owner = ws.scratch.data();
     for (int64_t k = 0; k < c; ++k) owner[k] = -1;

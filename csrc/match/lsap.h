@@ -32,6 +32,7 @@ const char* lsap_status_message(int status);
 // the largest problem size no solver call allocates.
 struct LsapWorkspace {
   std::vector<double> cost;        // working copy (transposed / negated) when one is needed
+  std::vector<double> padded;      // nearly square problems padded to square for JV
   std::vector<double> u, v, dist;  // row duals, column duals, shortest-path distances
   std::vector<int64_t> col4row, row4col, path, cols, rows, order;
   std::vector<int64_t> scratch;    // small integer scratch (free rows, column lists, counts)
@@ -39,12 +40,15 @@ struct LsapWorkspace {
 
 // Square problems of at least this size take Jonker-Volgenant with its initialisation, smaller
 // ones and all rectangular ones the shortest augmenting path without initialisation (which needs
-// no padding).  Picked by measurement on the 2-core development VM (single thread, uniform
-// float64 costs, a throwaway driver timing both solvers on the same matrices; per problem
-// SAP / JV): n=4 0.21/0.16 us, n=8 1.04/0.68 us, n=16 4.8/2.7 us, n=32 22/10 us,
-// n=100 250/83 us.  JV wins from n=4 on; below that both are a handful of nanoseconds and the
-// SAP has less setup.  JV also needs finite costs (its column reduction has no notion of a
-// forbidden pair), so matrices with +inf entries always take the SAP.
+// no padding).  Picked by measurement: a throwaway driver timing both solvers on the same
+// matrices, thread CPU time per problem on the 2-core development VM, SAP / JV:
+//   uniform float64:  n=4 0.22/0.16 us, n=8 1.03/0.59, n=16 4.9/2.0, n=32 22/7.9, n=100 258/71
+//   integers 0..2:    n=4 0.21/0.13 us, n=8 0.93/0.51, n=16 3.1/1.7, n=32 9.8/6.8, n=100 87/65
+// JV wins from n=4 on; below that both take a few nanoseconds and the SAP has less setup.
+// Nearly square rectangular problems (rows >= 3/4 of the columns) are padded to square for JV;
+// see linear_sum_assignment in lsap.cpp for that measurement.
+// JV also needs finite costs (its column reduction has no notion of a forbidden pair), so
+// matrices with +inf entries always take the SAP.
 constexpr int64_t kJvMinSize = 4;
 
 // Shortest augmenting path (Crouse 2016, Alg. 1-4, pp. 1685-1686) without initialisation.
