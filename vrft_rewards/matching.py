@@ -121,9 +121,10 @@ def linear_sum_assignment(cost_matrix: Any, maximize: bool = False) -> tuple[Any
     -----
     Minimises :math:`\\sum_k C_{r_k c_k}` over one-to-one assignments that use every row (or,
     when :math:`N > M`, every column; the matrix is then solved transposed, as scipy does).
-    Square problems of size >= 4 without forbidden pairs use Jonker-Volgenant (column reduction,
-    augmenting row reduction, shortest augmenting paths); other problems use Crouse's shortest
-    augmenting path without initialisation, scipy's algorithm.  The optimal total equals scipy's;
+    Square or nearly square problems (size >= 4, rows >= 3/4 of columns, zero-padded to square)
+    without forbidden pairs use Jonker-Volgenant (column reduction, augmenting row reduction,
+    shortest augmenting paths); other problems use Crouse's shortest augmenting path without
+    initialisation, scipy's algorithm.  The optimal total equals scipy's;
     the assignment may differ where several assignments have exactly the same total.
 
     References
