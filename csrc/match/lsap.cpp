@@ -14,7 +14,44 @@
 namespace vrft {
 
 namespace {
+
 constexpr double kJvMaxAbsCost = 1e300 / 16;
+
+struct ValueRange {
+  double lo, hi;  // smallest and largest non-NaN value
+  bool has_nan;
+};
+
+// One branch-free pass over an r x c block (stride ld): NaN flag, minimum, maximum.  Four
+// independent min/max chains let the compiler keep several comparisons in flight; this pass is
+// the first touch of the matrix, so it mostly runs at memory speed.
+ValueRange value_range(const double* a, int64_t r, int64_t c, int64_t ld) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  double lo[4] = {kInf, kInf, kInf, kInf};
+  double hi[4] = {-kInf, -kInf, -kInf, -kInf};
+  bool nan = false;
+  for (int64_t i = 0; i < r; ++i) {
+    const double* row = a + i * ld;
+    int64_t j = 0;
+    for (; j + 4 <= c; j += 4) {
+      for (int l = 0; l < 4; ++l) {
+        const double x = row[j + l];
+        nan |= x != x;
+        lo[l] = x < lo[l] ? x : lo[l];
+        hi[l] = x > hi[l] ? x : hi[l];
+      }
+    }
+    for (; j < c; ++j) {
+      const double x = row[j];
+      nan |= x != x;
+      lo[0] = x < lo[0] ? x : lo[0];
+      hi[0] = x > hi[0] ? x : hi[0];
+    }
+  }
+  return {std::min(std::min(lo[0], lo[1]), std::min(lo[2], lo[3])),
+          std::max(std::max(hi[0], hi[1]), std::max(hi[2], hi[3])), nan};
+}
+
 }  // namespace
 
 const char* lsap_status_message(int status) {
@@ -57,16 +94,10 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
     work = w;
     work_ld = c;
   }
-  double max_abs = 0.0;
-  for (int64_t i = 0; i < r; ++i) {
-    const double* row = work + i * work_ld;
-    for (int64_t j = 0; j < c; ++j) {
-      const double x = row[j];
-      if (std::isnan(x) || x == -kInf) return kLsapInvalid;
-      has_inf |= (x == kInf);
-      if (x != kInf) max_abs = std::max(max_abs, std::fabs(x));
-    }
-  }
+  const ValueRange range = value_range(work, r, c, work_ld);
+  if (range.has_nan || range.lo == -kInf) return kLsapInvalid;
+  has_inf = range.hi == kInf;
+  const double max_abs = std::max(std::fabs(range.lo), std::fabs(range.hi));  // if !has_inf
 
   const auto uc = static_cast<size_t>(c);
   if (ws.col4row.size() < uc) ws.col4row.resize(uc);
