@@ -8,7 +8,7 @@
 #include <cmath>
 #include <limits>
 
-#include "common/thread_pool.h"
+#include "match/dynamic_for.h"
 #include "match/lsap.h"
 
 namespace vrft {
@@ -163,16 +163,17 @@ int64_t batched_linear_sum_assignment(int64_t n_problems, const double* const* c
                                       const int64_t* lds, bool maximize,
                                       const int64_t* out_offsets, int64_t* rows, int64_t* cols,
                                       double* totals, int* statuses) {
-  // Grain 1: problems can differ in size by orders of magnitude, and the pool hands out chunks
-  // dynamically, so small chunks balance the load; each chunk owns one workspace.
-  parallel_for(n_problems, 1, [&](int64_t begin, int64_t end) {
-    LsapWorkspace ws;
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t o = out_offsets[b];
-      statuses[b] = linear_sum_assignment(costs[b], nrows[b], ncols[b], lds[b], maximize,
-                                          rows + o, cols + o, totals + b, ws);
-    }
-  });
+  // Problems can differ in size by orders of magnitude: small blocks claimed dynamically keep
+  // the threads balanced; each thread owns one workspace.
+  dynamic_for<LsapWorkspace>(
+      n_problems, dynamic_block(n_problems, 16),
+      [&](int64_t begin, int64_t end, LsapWorkspace& ws) {
+        for (int64_t b = begin; b < end; ++b) {
+          const int64_t o = out_offsets[b];
+          statuses[b] = linear_sum_assignment(costs[b], nrows[b], ncols[b], lds[b], maximize,
+                                              rows + o, cols + o, totals + b, ws);
+        }
+      });
   for (int64_t b = 0; b < n_problems; ++b) {
     if (statuses[b] != kLsapOk) return b;
   }

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "common/thread_pool.h"
 #include "geometry/iou.h"
+#include "match/dynamic_for.h"
 #include "match/lsap.h"
 
 namespace vrft {
@@ -152,10 +152,10 @@ template <typename T>
 void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const int64_t* gt_offsets,
                  int64_t n_problems, const double* scores, const MatchOptions& options,
                  const MatchOutputs<T>& out) {
-  // Dynamic chunks of ~64 problems: small enough to balance ragged sizes over the pool, large
-  // enough that the per-chunk workspace and the pool's hand-off cost nothing per problem.
-  parallel_for(n_problems, 64, [&](int64_t begin, int64_t end) {
-    MatchWorkspace<T> ws;
+  // Blocks of up to 64 problems claimed dynamically: small enough to balance ragged sizes over
+  // the pool, large enough that claiming a block costs nothing per problem.
+  dynamic_for<MatchWorkspace<T>>(n_problems, dynamic_block(n_problems, 64),
+                                 [&](int64_t begin, int64_t end, MatchWorkspace<T>& ws) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t p0 = pred_offsets[b], n = pred_offsets[b + 1] - p0;
       const int64_t g0 = gt_offsets[b], m = gt_offsets[b + 1] - g0;
