@@ -46,27 +46,34 @@ std::vector<int64_t> order_by_category_then_image(const int64_t* image, const in
   return out;
 }
 
+// Columns gathered into group order (category, image, row), so that the per-group loops read
+// contiguous memory; built once with independent loads.
+struct GroupedDetections {
+  std::vector<double> score, area, box;  // box: 4 per row
+  std::vector<uint8_t> id_positive, not_exhaustive;
+};
+struct GroupedGroundTruth {
+  std::vector<double> area, box;
+  std::vector<uint8_t> ignore, crowd, id_nonzero;
+};
+
 // Scratch reused across the groups one thread handles.
 struct Scratch {
-  std::vector<int64_t> dets;       // detection rows, score-sorted
-  std::vector<double> dt_boxes;    // gathered detection boxes (D x 4)
-  std::vector<double> gt_boxes;    // gathered GT boxes (G x 4)
-  std::vector<uint8_t> gt_crowd;   // gathered crowd flags (dataset order)
-  std::vector<double> ious;        // D x G, GT in dataset order
-  std::vector<int64_t> perm;       // GT positions, not-ignored first (stable)
+  std::vector<int64_t> dets;        // grouped detection positions, score-sorted
+  std::vector<double> ious;         // D x G, GT in dataset order
+  std::vector<int64_t> perm;        // GT positions within the group, not-ignored first (stable)
   std::vector<uint8_t> perm_ignore, perm_crowd, perm_id_nonzero;
-  std::vector<uint8_t> gt_matched; // gtm[t, perm position] > 0
+  std::vector<uint8_t> gt_matched;  // gtm[t, perm position] > 0
 };
 
 // Reproduces the body of pycocotools evaluateImg for one (image, category, area range), all
 // thresholds at once, writing DetState per detection.  `perm*` describe the GTs after
 // pycocotools' `np.argsort(_ignore, kind='mergesort')` (not-ignored first, stable).
-void match_detections(const Scratch& s, int64_t num_dt, int64_t num_gt, const DtColumns& dt,
+void match_detections(Scratch& s, int64_t num_dt, int64_t num_gt, const GroupedDetections& dt,
                       double lo, double hi, const double* iou_thrs, int64_t num_thrs,
-                      std::vector<uint8_t>& gt_matched, uint8_t* state /* D x A x T, this a */,
-                      int64_t state_stride) {
+                      uint8_t* state /* this group's first slot, area a */, int64_t state_stride) {
   for (int64_t t = 0; t < num_thrs; ++t) {
-    std::fill(gt_matched.begin(), gt_matched.begin() + num_gt, 0);
+    std::fill(s.gt_matched.begin(), s.gt_matched.begin() + num_gt, 0);
     for (int64_t d = 0; d < num_dt; ++d) {
       const double* iou_row = s.ious.data() + d * num_gt;
       double best = std::min(iou_thrs[t], kMaxIouBar);
@@ -74,7 +81,7 @@ void match_detections(const Scratch& s, int64_t num_dt, int64_t num_gt, const Dt
       for (int64_t p = 0; p < num_gt; ++p) {
         // A GT already matched is skipped unless it is a crowd region (COCO only; LVIS passes
         // crowd = 0).  "Matched" is `gtm > 0` on the stored detection id.
-        if (gt_matched[p] && !s.perm_crowd[p]) continue;
+        if (s.gt_matched[p] && !s.perm_crowd[p]) continue;
         // Once matched to a regular GT, stop at the first ignored GT (ignored ones sort last).
         if (m > -1 && !s.perm_ignore[m] && s.perm_ignore[p]) break;
         const double iou = iou_row[s.perm[p]];
@@ -82,7 +89,7 @@ void match_detections(const Scratch& s, int64_t num_dt, int64_t num_gt, const Dt
         best = iou;
         m = p;
       }
-      const int64_t row = s.dets[d];
+      const int64_t pos = s.dets[d];
       bool ignored = false;
       bool matched = false;  // pycocotools `dtm != 0`: the matched GT's id, 0 when unmatched
       if (m > -1) {
@@ -92,17 +99,36 @@ void match_detections(const Scratch& s, int64_t num_dt, int64_t num_gt, const Dt
         matched = s.perm_id_nonzero[m] != 0;
         // gtm stores the detection id; `gtm > 0` tests it, so a non-positive id leaves the GT
         // available (never the case for loadRes / LVISResults ids 1..N).
-        gt_matched[m] = dt.id_positive ? dt.id_positive[row] : 1;
+        s.gt_matched[m] = dt.id_positive[pos];
       }
       if (!matched) {
         // Unmatched detections outside the area range (and, for LVIS, of a category that is not
         // exhaustively annotated in this image) are ignored rather than false positives.
-        const double a = dt.area[row];
-        if (a < lo || a > hi || (dt.not_exhaustive && dt.not_exhaustive[row])) ignored = true;
+        const double a = dt.area[pos];
+        if (a < lo || a > hi || dt.not_exhaustive[pos]) ignored = true;
       }
       state[d * state_stride + t] =
           ignored ? kIgnored : (matched ? kTruePositive : kFalsePositive);
     }
+  }
+}
+
+// pycocotools computeIoU / evaluateImg order: np.argsort(-score, kind='mergesort'), i.e. a
+// stable sort by descending score.  Insertion sort for the typical handful (stable, no
+// allocation), std::stable_sort beyond.
+void sort_by_score(std::vector<int64_t>& idx, const double* score) {
+  const int64_t n = static_cast<int64_t>(idx.size());
+  if (n <= 32) {
+    for (int64_t i = 1; i < n; ++i) {
+      const int64_t x = idx[i];
+      const double sx = score[x];
+      int64_t j = i;
+      for (; j > 0 && score[idx[j - 1]] < sx; --j) idx[j] = idx[j - 1];
+      idx[j] = x;
+    }
+  } else {
+    std::stable_sort(idx.begin(), idx.end(),
+                     [score](int64_t a, int64_t b) { return score[a] > score[b]; });
   }
 }
 
@@ -126,20 +152,23 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
   // ---- group rows by (category, image) --------------------------------------------------------
   const auto gt_rows = order_by_category_then_image(gt.image, gt.category, gt.n, I, K);
   const auto dt_rows = order_by_category_then_image(dt.image, dt.category, dt.n, I, K);
-  auto key_of = [I](const int64_t* img, const int64_t* cat, int64_t row) {
-    return cat[row] * I + img[row];
-  };
+  auto gt_key = [&](int64_t i) { return gt.category[gt_rows[i]] * I + gt.image[gt_rows[i]]; };
+  auto dt_key = [&](int64_t i) { return dt.category[dt_rows[i]] * I + dt.image[dt_rows[i]]; };
   ev.category_groups.assign(static_cast<size_t>(K + 1), 0);
+  const size_t max_groups = static_cast<size_t>(gt.n + dt.n);
+  ev.group_category.reserve(max_groups);
+  ev.group_image.reserve(max_groups);
+  ev.gt_offsets.reserve(max_groups + 1);
   ev.gt_offsets.push_back(0);
   std::vector<int64_t> raw_dt_offsets{0};
+  raw_dt_offsets.reserve(max_groups + 1);
   {
     int64_t ig = 0, id = 0;
+    int64_t kg = gt.n ? gt_key(0) : INT64_MAX, kd = dt.n ? dt_key(0) : INT64_MAX;
     while (ig < gt.n || id < dt.n) {
-      const int64_t kg = ig < gt.n ? key_of(gt.image, gt.category, gt_rows[ig]) : INT64_MAX;
-      const int64_t kd = id < dt.n ? key_of(dt.image, dt.category, dt_rows[id]) : INT64_MAX;
       const int64_t key = std::min(kg, kd);
-      while (ig < gt.n && key_of(gt.image, gt.category, gt_rows[ig]) == key) ++ig;
-      while (id < dt.n && key_of(dt.image, dt.category, dt_rows[id]) == key) ++id;
+      while (kg == key) kg = ++ig < gt.n ? gt_key(ig) : INT64_MAX;
+      while (kd == key) kd = ++id < dt.n ? dt_key(id) : INT64_MAX;
       ev.group_category.push_back(key / I);
       ev.group_image.push_back(key % I);
       ++ev.category_groups[key / I + 1];
@@ -150,6 +179,38 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
   for (int64_t k = 0; k < K; ++k) ev.category_groups[k + 1] += ev.category_groups[k];
   ev.gt_index = gt_rows;
   const int64_t num_groups = static_cast<int64_t>(ev.group_image.size());
+
+  // ---- gather the columns into group order ------------------------------------------------------
+  GroupedDetections gd;
+  gd.score.resize(static_cast<size_t>(dt.n));
+  gd.area.resize(static_cast<size_t>(dt.n));
+  gd.box.resize(static_cast<size_t>(4 * dt.n));
+  gd.id_positive.resize(static_cast<size_t>(dt.n));
+  gd.not_exhaustive.resize(static_cast<size_t>(dt.n));
+  parallel_for(dt.n, 16384, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t r = dt_rows[i];
+      gd.score[i] = dt.score[r];
+      gd.area[i] = dt.area[r];
+      for (int c = 0; c < 4; ++c) gd.box[4 * i + c] = dt.box[4 * r + c];
+      gd.id_positive[i] = dt.id_positive ? dt.id_positive[r] : 1;
+      gd.not_exhaustive[i] = dt.not_exhaustive ? dt.not_exhaustive[r] : 0;
+    }
+  });
+  GroupedGroundTruth gg;
+  gg.area.resize(static_cast<size_t>(gt.n));
+  gg.box.resize(static_cast<size_t>(4 * gt.n));
+  gg.ignore.resize(static_cast<size_t>(gt.n));
+  gg.crowd.resize(static_cast<size_t>(gt.n));
+  gg.id_nonzero.resize(static_cast<size_t>(gt.n));
+  for (int64_t i = 0; i < gt.n; ++i) {
+    const int64_t r = gt_rows[i];
+    gg.area[i] = gt.area[r];
+    for (int c = 0; c < 4; ++c) gg.box[4 * i + c] = gt.box[4 * r + c];
+    gg.ignore[i] = gt.ignore[r];
+    gg.crowd[i] = gt.crowd[r];
+    gg.id_nonzero[i] = gt.id_nonzero[r];
+  }
 
   // pycocotools computeIoU: `dt = dt[0:maxDets[-1]]` after the score sort, per (image, category).
   ev.dt_offsets.assign(static_cast<size_t>(num_groups + 1), 0);
@@ -162,37 +223,52 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
   ev.dt_index.resize(static_cast<size_t>(num_slots));
   ev.dt_score.resize(static_cast<size_t>(num_slots));
   ev.dt_state.resize(static_cast<size_t>(num_slots * A * T));
+  ev.dt_any_tp.assign(static_cast<size_t>(num_slots), 0);
   ev.num_positive_gt.assign(static_cast<size_t>(num_groups * A), 0);
 
   // ---- per group: sort, IoU, match (groups are independent) -----------------------------------
-  parallel_for(num_groups, 64, [&](int64_t begin, int64_t end) {
+  parallel_for(num_groups, 256, [&](int64_t begin, int64_t end) {
     Scratch s;
     for (int64_t g = begin; g < end; ++g) {
-      // Score order: np.argsort(-score, kind='mergesort') == stable sort by descending score.
-      s.dets.assign(dt_rows.begin() + raw_dt_offsets[g], dt_rows.begin() + raw_dt_offsets[g + 1]);
-      std::stable_sort(s.dets.begin(), s.dets.end(),
-                       [&](int64_t a, int64_t b) { return dt.score[a] > dt.score[b]; });
-      const int64_t D = ev.dt_offsets[g + 1] - ev.dt_offsets[g];
+      const int64_t r0 = raw_dt_offsets[g], rn = raw_dt_offsets[g + 1] - r0;
+      s.dets.resize(static_cast<size_t>(rn));
+      for (int64_t i = 0; i < rn; ++i) s.dets[i] = r0 + i;
+      sort_by_score(s.dets, gd.score.data());
+      const int64_t slot0 = ev.dt_offsets[g];
+      const int64_t D = ev.dt_offsets[g + 1] - slot0;
       s.dets.resize(static_cast<size_t>(D));
       for (int64_t d = 0; d < D; ++d) {
-        ev.dt_index[ev.dt_offsets[g] + d] = s.dets[d];
-        ev.dt_score[ev.dt_offsets[g] + d] = dt.score[s.dets[d]];
+        ev.dt_index[slot0 + d] = dt_rows[s.dets[d]];
+        ev.dt_score[slot0 + d] = gd.score[s.dets[d]];
       }
       const int64_t g0 = ev.gt_offsets[g];
       const int64_t G = ev.gt_offsets[g + 1] - g0;
-      const int64_t* grows = ev.gt_index.data() + g0;
+
+      if (G == 0) {
+        // No GT (pycocotools: `ious == []`, no matching): every detection is unmatched, so
+        // only the area (and LVIS not-exhaustive) rule decides between ignored and FP.
+        for (int64_t d = 0; d < D; ++d) {
+          const int64_t pos = s.dets[d];
+          const double ar = gd.area[pos];
+          for (int64_t a = 0; a < A; ++a) {
+            const double lo = params.area_rng[2 * a], hi = params.area_rng[2 * a + 1];
+            const bool ig = ar < lo || ar > hi || gd.not_exhaustive[pos];
+            uint8_t* st = ev.dt_state.data() + ((slot0 + d) * A + a) * T;
+            std::fill(st, st + T, ig ? kIgnored : kFalsePositive);
+          }
+        }
+        continue;
+      }
 
       // IoU (D x G) with GTs in dataset order, once per group as computeIoU does.
       s.ious.resize(static_cast<size_t>(D * G));
-      s.dt_boxes.resize(static_cast<size_t>(D * 4));
-      s.gt_boxes.resize(static_cast<size_t>(G * 4));
-      s.gt_crowd.resize(static_cast<size_t>(G));
-      for (int64_t d = 0; d < D; ++d) std::copy_n(dt.box + 4 * s.dets[d], 4, &s.dt_boxes[4 * d]);
-      for (int64_t j = 0; j < G; ++j) {
-        std::copy_n(gt.box + 4 * grows[j], 4, &s.gt_boxes[4 * j]);
-        s.gt_crowd[j] = gt.crowd[grows[j]];
+      for (int64_t d = 0; d < D; ++d) {
+        const double* db = gd.box.data() + 4 * s.dets[d];
+        double* row = s.ious.data() + d * G;
+        for (int64_t j = 0; j < G; ++j) {
+          row[j] = coco_box_iou_pair(db, gg.box.data() + 4 * (g0 + j), gg.crowd[g0 + j] != 0);
+        }
       }
-      coco_box_iou(s.dt_boxes.data(), D, s.gt_boxes.data(), G, s.gt_crowd.data(), s.ious.data());
 
       s.perm.resize(static_cast<size_t>(G));
       s.perm_ignore.resize(static_cast<size_t>(G));
@@ -202,25 +278,31 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
       for (int64_t a = 0; a < A; ++a) {
         const double lo = params.area_rng[2 * a], hi = params.area_rng[2 * a + 1];
         // `_ignore = ignore or area < lo or area > hi` (inclusive bounds), then the stable
-        // argsort that puts ignored GTs last.
+        // argsort that puts ignored GTs last (two stable passes).
         int64_t p = 0, npig = 0;
         for (int pass = 0; pass < 2; ++pass) {
           for (int64_t j = 0; j < G; ++j) {
-            const int64_t row = grows[j];
-            const double ar = gt.area[row];
-            const bool ig = gt.ignore[row] || ar < lo || ar > hi;
+            const int64_t q = g0 + j;
+            const double ar = gg.area[q];
+            const bool ig = gg.ignore[q] || ar < lo || ar > hi;
             if (ig != (pass == 1)) continue;
             s.perm[p] = j;
             s.perm_ignore[p] = ig ? 1 : 0;
-            s.perm_crowd[p] = gt.crowd[row];
-            s.perm_id_nonzero[p] = gt.id_nonzero[row];
+            s.perm_crowd[p] = gg.crowd[q];
+            s.perm_id_nonzero[p] = gg.id_nonzero[q];
             ++p;
             if (!ig) ++npig;
           }
         }
         ev.num_positive_gt[g * A + a] = npig;
-        uint8_t* state = ev.dt_state.data() + (ev.dt_offsets[g] * A + a) * T;
-        match_detections(s, D, G, dt, lo, hi, params.iou_thrs, T, s.gt_matched, state, A * T);
+        uint8_t* state = ev.dt_state.data() + (slot0 * A + a) * T;
+        match_detections(s, D, G, gd, lo, hi, params.iou_thrs, T, state, A * T);
+      }
+      for (int64_t d = 0; d < D; ++d) {
+        const uint8_t* st = ev.dt_state.data() + (slot0 + d) * A * T;
+        uint8_t any = 0;
+        for (int64_t i = 0; i < A * T; ++i) any |= st[i] == kTruePositive;
+        ev.dt_any_tp[slot0 + d] = any;
       }
     }
   });

@@ -67,6 +67,7 @@ struct Evaluation {
   std::vector<int64_t> dt_index;         // detection row per slot: score-descending, stable, capped
   std::vector<double> dt_score;          // score per slot
   std::vector<uint8_t> dt_state;         // slots x A x T DetState
+  std::vector<uint8_t> dt_any_tp;        // per slot: 1 if any of its A x T states is a TP
   std::vector<int64_t> num_positive_gt;  // groups x A: GTs not ignored ("npig" in pycocotools)
 };
 
