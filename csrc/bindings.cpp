@@ -13,12 +13,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 #include <string>
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "eval/accumulate.h"
+#include "eval/evaluate.h"
 #include "geometry/iou.h"
 #include "parse/parse.h"
 #include "match/lsap.h"
@@ -691,7 +694,146 @@ void bind_parse(py::module_& m) {
 }
 
 // ---- COCO / LVIS evaluation ---------------------------------------------------------------------
-void bind_eval(py::module_& /*m*/) {}
+//
+// The Python layer (vrft_rewards/eval) loads the JSON, filters and prepares flat columns; these
+// bindings check lengths and dtypes, then run the whole evaluation without the GIL.
+
+template <typename T>
+py::array_t<T> require_column(const py::handle& obj, const char* arg, int64_t n, int64_t width = 0) {
+  auto arr = require_array<T>(obj, arg);
+  const bool ok = width == 0 ? (arr.ndim() == 1 && arr.shape(0) == n)
+                             : (arr.ndim() == 2 && arr.shape(0) == n && arr.shape(1) == width);
+  if (!ok) {
+    std::string shape = "(";
+    for (py::ssize_t d = 0; d < arr.ndim(); ++d) shape += (d ? ", " : "") + std::to_string(arr.shape(d));
+    throw std::invalid_argument(std::string(arg) + " must have shape (" + std::to_string(n) +
+                                (width ? ", " + std::to_string(width) : std::string(",")) +
+                                "), got " + shape + ")");
+  }
+  return arr;
+}
+
+// Holds the per-image matches between evaluate() and accumulate().
+struct PyEvaluation {
+  vrft::eval::Evaluation ev;
+};
+
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+  py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols,
+                                            int64_t num_images, int64_t num_categories,
+                                            const py::handle& iou_thrs_obj,
+                                            const py::handle& area_rng_obj,
+                                            int64_t max_dets_per_group) {
+  const int64_t ng = py::len(gt_cols["image"]);
+  const int64_t nd = py::len(dt_cols["image"]);
+  auto g_image = require_column<int64_t>(gt_cols["image"], "gt image", ng);
+  auto g_cat = require_column<int64_t>(gt_cols["category"], "gt category", ng);
+  auto g_box = require_column<double>(gt_cols["box"], "gt box", ng, 4);
+  auto g_area = require_column<double>(gt_cols["area"], "gt area", ng);
+  auto g_ignore = require_column<uint8_t>(gt_cols["ignore"], "gt ignore", ng);
+  auto g_crowd = require_column<uint8_t>(gt_cols["crowd"], "gt crowd", ng);
+  auto g_idnz = require_column<uint8_t>(gt_cols["id_nonzero"], "gt id_nonzero", ng);
+  auto d_image = require_column<int64_t>(dt_cols["image"], "detection image", nd);
+  auto d_cat = require_column<int64_t>(dt_cols["category"], "detection category", nd);
+  auto d_box = require_column<double>(dt_cols["box"], "detection box", nd, 4);
+  auto d_area = require_column<double>(dt_cols["area"], "detection area", nd);
+  auto d_score = require_column<double>(dt_cols["score"], "detection score", nd);
+  auto d_idpos = require_column<uint8_t>(dt_cols["id_positive"], "detection id_positive", nd);
+  py::object ne_obj = dt_cols.contains("not_exhaustive") ? py::object(dt_cols["not_exhaustive"])
+                                                         : py::none();
+  py::array_t<uint8_t> d_ne;
+  if (!ne_obj.is_none()) d_ne = require_column<uint8_t>(ne_obj, "detection not_exhaustive", nd);
+  auto iou_thrs = require_array<double>(iou_thrs_obj, "iou_thrs");
+  auto area_rng = require_array<double>(area_rng_obj, "area_rng");
+  if (iou_thrs.ndim() != 1) throw std::invalid_argument("iou_thrs must be 1-D");
+  if (area_rng.ndim() != 2 || area_rng.shape(1) != 2) {
+    throw std::invalid_argument("area_rng must have shape (A, 2)");
+  }
+
+  vrft::eval::GtColumns gt;
+  gt.n = ng;
+  gt.image = g_image.data();
+  gt.category = g_cat.data();
+  gt.box = g_box.data();
+  gt.area = g_area.data();
+  gt.ignore = g_ignore.data();
+  gt.crowd = g_crowd.data();
+  gt.id_nonzero = g_idnz.data();
+  vrft::eval::DtColumns dt;
+  dt.n = nd;
+  dt.image = d_image.data();
+  dt.category = d_cat.data();
+  dt.box = d_box.data();
+  dt.area = d_area.data();
+  dt.score = d_score.data();
+  dt.id_positive = d_idpos.data();
+  dt.not_exhaustive = ne_obj.is_none() ? nullptr : d_ne.data();
+  vrft::eval::MatchParams params;
+  params.num_images = num_images;
+  params.num_categories = num_categories;
+  params.iou_thrs = iou_thrs.data();
+  params.num_iou_thrs = iou_thrs.shape(0);
+  params.area_rng = area_rng.data();
+  params.num_area_rngs = area_rng.shape(0);
+  params.max_dets_per_group = max_dets_per_group;
+
+  auto out = std::make_shared<PyEvaluation>();
+  py::gil_scoped_release release;
+  out->ev = vrft::eval::evaluate_images(gt, dt, params);
+  return out;
+}
+
+py::tuple eval_accumulate(const PyEvaluation& state, const py::handle& rec_thrs_obj,
+                          const py::handle& max_dets_obj) {
+  auto rec_thrs = require_array<double>(rec_thrs_obj, "rec_thrs");
+  auto max_dets = require_array<int64_t>(max_dets_obj, "max_dets");
+  if (rec_thrs.ndim() != 1) throw std::invalid_argument("rec_thrs must be 1-D");
+  if (max_dets.ndim() != 1) throw std::invalid_argument("max_dets must be 1-D");
+  const auto& ev = state.ev;
+  const py::ssize_t T = ev.num_iou_thrs, R = rec_thrs.shape(0), K = ev.num_categories,
+                    A = ev.num_area_rngs, M = max_dets.shape(0);
+  py::array_t<double> precision({T, R, K, A, M});
+  py::array_t<double> scores({T, R, K, A, M});
+  py::array_t<double> recall({T, K, A, M});
+  vrft::eval::AccumulateParams params;
+  params.rec_thrs = rec_thrs.data();
+  params.num_rec_thrs = R;
+  params.max_dets = max_dets.data();
+  params.num_max_dets = M;
+  double* p = precision.mutable_data();
+  double* r = recall.mutable_data();
+  double* s = scores.mutable_data();
+  {
+    py::gil_scoped_release release;
+    vrft::eval::accumulate(ev, params, p, r, s);
+  }
+  return py::make_tuple(precision, recall, scores);
+}
+
+void bind_eval(py::module_& m) {
+  py::class_<PyEvaluation, std::shared_ptr<PyEvaluation>>(m, "EvalState")
+      .def_property_readonly("num_groups",
+                             [](const PyEvaluation& s) { return s.ev.group_image.size(); })
+      .def_property_readonly("group_image", [](const PyEvaluation& s) { return to_numpy(s.ev.group_image); })
+      .def_property_readonly("group_category", [](const PyEvaluation& s) { return to_numpy(s.ev.group_category); })
+      .def_property_readonly("gt_offsets", [](const PyEvaluation& s) { return to_numpy(s.ev.gt_offsets); })
+      .def_property_readonly("gt_index", [](const PyEvaluation& s) { return to_numpy(s.ev.gt_index); })
+      .def_property_readonly("dt_offsets", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_offsets); })
+      .def_property_readonly("dt_index", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_index); })
+      .def_property_readonly("dt_state", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_state); })
+      .def_property_readonly("num_positive_gt", [](const PyEvaluation& s) { return to_numpy(s.ev.num_positive_gt); });
+  m.def("eval_evaluate", &eval_evaluate, py::arg("gt"), py::arg("dt"), py::arg("num_images"),
+        py::arg("num_categories"), py::arg("iou_thrs"), py::arg("area_rng"),
+        py::arg("max_dets_per_group"));
+  m.def("eval_accumulate", &eval_accumulate, py::arg("state"), py::arg("rec_thrs"),
+        py::arg("max_dets"));
+}
 
 }  // namespace
 
