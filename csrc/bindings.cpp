@@ -26,6 +26,8 @@
 #include "parse/parse.h"
 #include "match/lsap.h"
 #include "match/match_boxes.h"
+#include "rewards/completion_ap.h"
+#include "rewards/reductions.h"
 
 namespace py = pybind11;
 
@@ -835,6 +837,100 @@ void bind_eval(py::module_& m) {
         py::arg("max_dets"));
 }
 
+// ---- reward kernels -----------------------------------------------------------------------------
+
+py::array_t<double> segment_sum_binding(const py::handle& values_obj, const py::handle& offsets_obj) {
+  auto values = require_array<double>(values_obj, "values");
+  auto offsets = require_array<int64_t>(offsets_obj, "offsets");
+  if (values.ndim() != 1) throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
+  const int64_t* off = check_offsets(offsets, values.shape(0), "offsets", "values");
+  const int64_t b = offsets.shape(0) - 1;
+  py::array_t<double> out(b);
+  double* out_ptr = out.mutable_data();
+  py::gil_scoped_release release;
+  vrft::segment_sum_sequential(values.data(), off, b, out_ptr);
+  return out;
+}
+
+double pairwise_sum_binding(const py::handle& values_obj) {
+  auto values = require_array<double>(values_obj, "values");
+  if (values.ndim() != 1) throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
+  return vrft::numpy_pairwise_sum(values.data(), values.shape(0));
+}
+
+// Optional per-box category column: None or int64 (n,).
+const int64_t* optional_categories(const py::handle& obj, int64_t n, const char* arg,
+                                   py::array_t<int64_t>& keep) {
+  if (obj.is_none()) return nullptr;
+  keep = require_array<int64_t>(obj, arg);
+  if (keep.ndim() != 1 || keep.shape(0) != n) {
+    throw std::invalid_argument(std::string(arg) + " must have shape (" + std::to_string(n) +
+                                ",), got " + shape_text(keep));
+  }
+  return keep.data();
+}
+
+py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::handle& score_obj,
+                                          const py::handle& pred_cat_obj,
+                                          const py::handle& pred_off_obj, const py::handle& gt_obj,
+                                          const py::handle& gt_cat_obj,
+                                          const py::handle& gt_off_obj,
+                                          const py::handle& iou_thrs_obj,
+                                          const py::handle& rec_thrs_obj, int64_t max_dets) {
+  auto pred = require_array<double>(pred_obj, "pred");
+  auto gt = require_array<double>(gt_obj, "gt");
+  require_boxes_shape(pred, "pred");
+  require_boxes_shape(gt, "gt");
+  auto score = require_array<double>(score_obj, "scores");
+  auto pred_off = require_array<int64_t>(pred_off_obj, "pred_offsets");
+  auto gt_off = require_array<int64_t>(gt_off_obj, "gt_offsets");
+  auto iou_thrs = require_array<double>(iou_thrs_obj, "iou_thresholds");
+  auto rec_thrs = require_array<double>(rec_thrs_obj, "rec_thresholds");
+  const int64_t n_pred = pred.shape(0), n_gt = gt.shape(0);
+  if (score.ndim() != 1 || score.shape(0) != n_pred) {
+    throw std::invalid_argument("scores must have shape (" + std::to_string(n_pred) + ",), got " +
+                                shape_text(score));
+  }
+  if (max_dets < 1) throw std::invalid_argument("max_dets must be >= 1, got " + std::to_string(max_dets));
+  vrft::CompletionApInput in;
+  in.pred_offsets = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
+  in.gt_offsets = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  if (pred_off.shape(0) != gt_off.shape(0)) {
+    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of "
+                                "completions, got " + std::to_string(pred_off.shape(0) - 1) +
+                                " and " + std::to_string(gt_off.shape(0) - 1));
+  }
+  py::array_t<int64_t> pred_cat_keep, gt_cat_keep;
+  in.pred_category = optional_categories(pred_cat_obj, n_pred, "pred_categories", pred_cat_keep);
+  in.gt_category = optional_categories(gt_cat_obj, n_gt, "gt_categories", gt_cat_keep);
+  in.num_completions = pred_off.shape(0) - 1;
+  in.pred = pred.data();
+  in.pred_score = score.data();
+  in.gt = gt.data();
+  in.iou_thrs = iou_thrs.data();
+  in.num_iou_thrs = iou_thrs.size();
+  in.rec_thrs = rec_thrs.data();
+  in.num_rec_thrs = rec_thrs.size();
+  in.max_dets = max_dets;
+  py::array_t<double> out(in.num_completions);
+  double* out_ptr = out.mutable_data();
+  py::gil_scoped_release release;
+  vrft::completion_ap(in, out_ptr);
+  return out;
+}
+
+void bind_rewards(py::module_& m) {
+  m.def("segment_sum_sequential", &segment_sum_binding, py::arg("values"), py::arg("offsets"),
+        "Per-segment sums added left to right from 0.0 (Python loop order).");
+  m.def("numpy_pairwise_sum", &pairwise_sum_binding, py::arg("values"),
+        "Sum in numpy's pairwise order (equals np.sum on a contiguous float64 array).");
+  m.def("completion_ap", &completion_ap_binding, py::arg("pred"), py::arg("scores"),
+        py::arg("pred_categories"), py::arg("pred_offsets"), py::arg("gt"),
+        py::arg("gt_categories"), py::arg("gt_offsets"), py::arg("iou_thresholds"),
+        py::arg("rec_thresholds"), py::arg("max_dets"),
+        "Per-completion COCO AP (pycocotools per-sample stats), -1 without ground truth.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -844,4 +940,5 @@ PYBIND11_MODULE(_C, m) {
   bind_match(m);
   bind_parse(m);
   bind_eval(m);
+  bind_rewards(m);
 }
