@@ -9,15 +9,25 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
+#include <vector>
 #include <string>
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "eval/accumulate.h"
+#include "eval/evaluate.h"
 #include "geometry/iou.h"
 #include "parse/parse.h"
+#include "match/lsap.h"
+#include "match/match_boxes.h"
+#include "rewards/completion_ap.h"
+#include "rewards/reductions.h"
 
 namespace py = pybind11;
 
@@ -175,7 +185,284 @@ void bind_geometry(py::module_& m) {
 }
 
 // ---- matching (linear assignment, box matching) -------------------------------------------------
-void bind_match(py::module_& /*m*/) {}
+
+std::string shape_text(const py::array& arr) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < arr.ndim(); ++d) {
+    s += (d ? ", " : "") + std::to_string(arr.shape(d));
+  }
+  return s + (arr.ndim() == 1 ? ",)" : ")");
+}
+
+// Status -> the ValueError scipy raises, optionally prefixed with the problem ("costs[17]: ...").
+[[noreturn]] void throw_lsap_status(int status, const std::string& prefix) {
+  throw std::invalid_argument(prefix + vrft::lsap_status_message(status));
+}
+
+// Single problem: cost is a C-contiguous float64 matrix (the Python layer converts on purpose).
+py::tuple lsap_single(const py::handle& cost_obj, bool maximize) {
+  auto cost = require_array<double>(cost_obj, "cost_matrix");
+  if (cost.ndim() != 2) {
+    throw std::invalid_argument("expected a matrix (2-D array), got a " +
+                                std::to_string(cost.ndim()) + " array");
+  }
+  const int64_t nr = cost.shape(0), nc = cost.shape(1);
+  const int64_t k = std::min(nr, nc);
+  py::array_t<int64_t> rows(k), cols(k);
+  int status;
+  {
+    py::gil_scoped_release release;
+    vrft::LsapWorkspace ws;
+    status = vrft::linear_sum_assignment(cost.data(), nr, nc, nc, maximize, rows.mutable_data(),
+                                         cols.mutable_data(), nullptr, ws);
+  }
+  if (status != vrft::kLsapOk) throw_lsap_status(status, "");
+  return py::make_tuple(rows, cols);
+}
+
+// Runs a batch whose problem pointers and shapes are already known; returns
+// (row_ind, col_ind, offsets, total_cost).
+py::tuple lsap_batch_run(std::vector<const double*>& ptrs, std::vector<int64_t>& nrows,
+                         std::vector<int64_t>& ncols, std::vector<int64_t>& lds, bool maximize,
+                         const std::string& arg) {
+  const auto b = static_cast<py::ssize_t>(ptrs.size());
+  py::array_t<int64_t> offsets(b + 1);
+  int64_t* off = offsets.mutable_data();
+  off[0] = 0;
+  for (py::ssize_t i = 0; i < b; ++i) off[i + 1] = off[i] + std::min(nrows[i], ncols[i]);
+  py::array_t<int64_t> rows(off[b]), cols(off[b]);
+  py::array_t<double> totals(b);
+  std::vector<int> statuses(static_cast<size_t>(b));
+  int64_t first_bad;
+  {
+    // Safe without the GIL: only the buffers above and the caller's arrays (kept alive by the
+    // Python objects the caller holds for the whole call) are touched.
+    py::gil_scoped_release release;
+    first_bad = vrft::batched_linear_sum_assignment(
+        b, ptrs.data(), nrows.data(), ncols.data(), lds.data(), maximize, off,
+        rows.mutable_data(), cols.mutable_data(), totals.mutable_data(), statuses.data());
+  }
+  if (first_bad >= 0) {
+    throw_lsap_status(statuses[static_cast<size_t>(first_bad)],
+                      arg + "[" + std::to_string(first_bad) + "]: ");
+  }
+  return py::make_tuple(rows, cols, offsets, totals);
+}
+
+// A Python list of C-contiguous float64 matrices, borrowed without copying.
+py::tuple lsap_batch_list(const py::list& costs, bool maximize) {
+  const auto b = static_cast<size_t>(py::len(costs));
+  std::vector<const double*> ptrs(b);
+  std::vector<int64_t> nrows(b), ncols(b), lds(b);
+  std::vector<py::array_t<double>> keep;
+  keep.reserve(b);
+  for (size_t i = 0; i < b; ++i) {
+    const std::string name = "costs[" + std::to_string(i) + "]";
+    keep.push_back(require_array<double>(costs[i], name.c_str()));
+    const auto& a = keep.back();
+    if (a.ndim() != 2) {
+      throw std::invalid_argument(name + ": expected a matrix (2-D array), got a " +
+                                  std::to_string(a.ndim()) + " array");
+    }
+    ptrs[i] = a.data();
+    nrows[i] = a.shape(0);
+    ncols[i] = a.shape(1);
+    lds[i] = a.shape(1);
+  }
+  return lsap_batch_run(ptrs, nrows, ncols, lds, maximize, "costs");
+}
+
+// A padded (B, N, M) float64 array with per-problem shapes (B, 2) int64.
+py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shapes_obj,
+                            bool maximize) {
+  auto costs = require_array<double>(costs_obj, "costs");
+  auto shapes = require_array<int64_t>(shapes_obj, "shapes");
+  if (costs.ndim() != 3) {
+    throw std::invalid_argument("costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape " +
+                                shape_text(costs));
+  }
+  const int64_t b = costs.shape(0), n = costs.shape(1), m = costs.shape(2);
+  if (shapes.ndim() != 2 || shapes.shape(0) != b || shapes.shape(1) != 2) {
+    throw std::invalid_argument("shapes must have shape (" + std::to_string(b) + ", 2), got " +
+                                shape_text(shapes));
+  }
+  const int64_t* sh = shapes.data();
+  std::vector<const double*> ptrs(static_cast<size_t>(b));
+  std::vector<int64_t> nrows(ptrs.size()), ncols(ptrs.size()), lds(ptrs.size(), m);
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t r = sh[2 * i], c = sh[2 * i + 1];
+    if (r < 0 || r > n || c < 0 || c > m) {
+      throw std::invalid_argument("shapes[" + std::to_string(i) + "] must lie within (0..." +
+                                  std::to_string(n) + ", 0..." + std::to_string(m) + "), got (" +
+                                  std::to_string(r) + ", " + std::to_string(c) + ")");
+    }
+    const auto k = static_cast<size_t>(i);
+    ptrs[k] = costs.data() + i * n * m;
+    nrows[k] = r;
+    ncols[k] = c;
+  }
+  return lsap_batch_run(ptrs, nrows, ncols, lds, maximize, "costs");
+}
+
+// Offsets of a ragged batch: int64, (B+1,), start at 0, non-decreasing, end at `total`.
+const int64_t* check_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
+                             const char* boxes_arg) {
+  if (off.ndim() != 1 || off.shape(0) < 1) {
+    throw std::invalid_argument(std::string(arg) + " must have shape (B + 1,), got " +
+                                shape_text(off));
+  }
+  const int64_t* o = off.data();
+  const int64_t n = off.shape(0);
+  if (o[0] != 0) {
+    throw std::invalid_argument(std::string(arg) + "[0] must be 0, got " + std::to_string(o[0]));
+  }
+  for (int64_t i = 1; i < n; ++i) {
+    if (o[i] < o[i - 1]) {
+      throw std::invalid_argument(std::string(arg) + " must be non-decreasing, but " + arg + "[" +
+                                  std::to_string(i) + "] = " + std::to_string(o[i]) + " < " + arg +
+                                  "[" + std::to_string(i - 1) + "] = " + std::to_string(o[i - 1]));
+    }
+  }
+  if (o[n - 1] != total) {
+    throw std::invalid_argument(std::string(arg) + "[-1] must equal len(" + boxes_arg + ") = " +
+                                std::to_string(total) + ", got " + std::to_string(o[n - 1]));
+  }
+  return o;
+}
+
+vrft::MatchMethod parse_match_method(const std::string& name) {
+  if (name == "hungarian") return vrft::MatchMethod::kHungarian;
+  if (name == "greedy") return vrft::MatchMethod::kGreedy;
+  throw std::invalid_argument("method must be one of 'hungarian', 'greedy', got '" + name + "'");
+}
+
+template <typename T>
+py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off_obj,
+                          const py::handle& gt_obj, const py::handle& gt_off_obj,
+                          const py::object& scores_obj, const std::string& method,
+                          const std::string& kind, const std::string& fmt, double iou_threshold,
+                          bool strict) {
+  auto pred = require_array<T>(pred_obj, "pred");
+  auto gt = require_array<T>(gt_obj, "gt");
+  auto pred_off = require_array<int64_t>(pred_off_obj, "pred_offsets");
+  auto gt_off = require_array<int64_t>(gt_off_obj, "gt_offsets");
+  require_boxes_shape(pred, "pred");
+  require_boxes_shape(gt, "gt");
+  vrft::MatchOptions opt;
+  opt.method = parse_match_method(method);
+  opt.kind = vrft::parse_iou_kind(kind, "kind");
+  opt.fmt = vrft::parse_box_format(fmt, "fmt");
+  if (!(iou_threshold >= 0.0 && iou_threshold <= 1.0)) {
+    throw std::invalid_argument("iou_threshold must be in [0, 1], got " +
+                                py::str(py::float_(iou_threshold)).cast<std::string>());
+  }
+  opt.iou_threshold = iou_threshold;
+  opt.strict = strict;
+  const int64_t n_pred = pred.shape(0), n_gt = gt.shape(0);
+  const int64_t* po = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
+  const int64_t* go = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  if (pred_off.shape(0) != gt_off.shape(0)) {
+    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of "
+                                "problems, got " + std::to_string(pred_off.shape(0) - 1) +
+                                " and " + std::to_string(gt_off.shape(0) - 1));
+  }
+  const int64_t b = pred_off.shape(0) - 1;
+  const double* scores_ptr = nullptr;
+  py::array_t<double> scores;
+  if (!scores_obj.is_none()) {
+    scores = require_array<double>(scores_obj, "scores");
+    if (scores.ndim() != 1 || scores.shape(0) != n_pred) {
+      throw std::invalid_argument("scores must have shape (" + std::to_string(n_pred) +
+                                  ",) like pred, got " + shape_text(scores));
+    }
+    scores_ptr = scores.data();
+    for (int64_t i = 0; i < n_pred; ++i) {
+      if (std::isnan(scores_ptr[i])) {
+        throw std::invalid_argument("scores[" + std::to_string(i) + "] is NaN");
+      }
+    }
+  }
+  check_boxes_valid(pred, opt.fmt, "pred");
+  check_boxes_valid(gt, opt.fmt, "gt");
+
+  py::array_t<int64_t> matched_gt(n_pred), matched_pred(n_gt), n_matched(b);
+  py::array_t<T> matched_value(n_pred);
+  py::array_t<double> sum_matched(b);
+  vrft::MatchOutputs<T> out{matched_gt.mutable_data(), matched_value.mutable_data(),
+                            matched_pred.mutable_data(), n_matched.mutable_data(),
+                            sum_matched.mutable_data()};
+  const T* pred_ptr = pred.data();
+  const T* gt_ptr = gt.data();
+  py::array_t<int64_t> pair_off(b + 1), unmatched_pred(b), unmatched_gt(b);
+  int64_t* poff = pair_off.mutable_data();
+  int64_t* upred = unmatched_pred.mutable_data();
+  int64_t* ugt = unmatched_gt.mutable_data();
+  {
+    py::gil_scoped_release release;  // only the buffers above are touched
+    vrft::match_boxes(pred_ptr, po, gt_ptr, go, b, scores_ptr, opt, out);
+    poff[0] = 0;
+    for (int64_t i = 0; i < b; ++i) {
+      poff[i + 1] = poff[i] + out.n_matched[i];
+      upred[i] = po[i + 1] - po[i] - out.n_matched[i];
+      ugt[i] = go[i + 1] - go[i] - out.n_matched[i];
+    }
+  }
+  const int64_t n_pairs = poff[b];
+  py::array_t<int64_t> pair_pred(n_pairs), pair_gt(n_pairs), pair_pred_g(n_pairs),
+      pair_gt_g(n_pairs);
+  py::array_t<T> pair_value(n_pairs);
+  {
+    py::gil_scoped_release release;
+    int64_t* pp = pair_pred.mutable_data();
+    int64_t* pg = pair_gt.mutable_data();
+    int64_t* ppg = pair_pred_g.mutable_data();
+    int64_t* pgg = pair_gt_g.mutable_data();
+    T* pv = pair_value.mutable_data();
+    int64_t k = 0;
+    for (int64_t i = 0; i < b; ++i) {
+      for (int64_t p = po[i]; p < po[i + 1]; ++p) {
+        const int64_t g = out.matched_gt[p];
+        if (g < 0) continue;
+        pp[k] = p - po[i];
+        pg[k] = g;
+        ppg[k] = p;
+        pgg[k] = go[i] + g;
+        pv[k] = out.matched_value[p];
+        ++k;
+      }
+    }
+  }
+  py::dict d;
+  d["pred_index"] = pair_pred;
+  d["gt_index"] = pair_gt;
+  d["pred_global"] = pair_pred_g;
+  d["gt_global"] = pair_gt_g;
+  d["iou"] = pair_value;
+  d["offsets"] = pair_off;
+  d["matched_gt"] = matched_gt;
+  d["matched_pred"] = matched_pred;
+  d["n_matched"] = n_matched;
+  d["n_unmatched_pred"] = unmatched_pred;
+  d["n_unmatched_gt"] = unmatched_gt;
+  d["sum_matched_iou"] = sum_matched;
+  return d;
+}
+
+void bind_match(py::module_& m) {
+  m.def("lsap", &lsap_single, py::arg("cost_matrix"), py::arg("maximize") = false,
+        "scipy-compatible linear_sum_assignment on a C-contiguous float64 matrix.");
+  m.def("lsap_batch_list", &lsap_batch_list, py::arg("costs"), py::arg("maximize") = false,
+        "Batched LSAP over a list of C-contiguous float64 matrices -> (rows, cols, offsets, totals).");
+  m.def("lsap_batch_padded", &lsap_batch_padded, py::arg("costs"), py::arg("shapes"),
+        py::arg("maximize") = false,
+        "Batched LSAP over a padded (B, N, M) float64 array with shapes (B, 2).");
+  m.def("match_boxes_f32", &match_boxes_impl<float>, py::arg("pred"), py::arg("pred_offsets"),
+        py::arg("gt"), py::arg("gt_offsets"), py::arg("scores"), py::arg("method"),
+        py::arg("kind"), py::arg("fmt"), py::arg("iou_threshold"), py::arg("strict"));
+  m.def("match_boxes_f64", &match_boxes_impl<double>, py::arg("pred"), py::arg("pred_offsets"),
+        py::arg("gt"), py::arg("gt_offsets"), py::arg("scores"), py::arg("method"),
+        py::arg("kind"), py::arg("fmt"), py::arg("iou_threshold"), py::arg("strict"));
+}
 
 // ---- completion parsing -------------------------------------------------------------------------
 
@@ -455,7 +742,240 @@ void bind_parse(py::module_& m) {
 }
 
 // ---- COCO / LVIS evaluation ---------------------------------------------------------------------
-void bind_eval(py::module_& /*m*/) {}
+//
+// The Python layer (vrft_rewards/eval) loads the JSON, filters and prepares flat columns; these
+// bindings check lengths and dtypes, then run the whole evaluation without the GIL.
+
+template <typename T>
+py::array_t<T> require_column(const py::handle& obj, const char* arg, int64_t n, int64_t width = 0) {
+  auto arr = require_array<T>(obj, arg);
+  const bool ok = width == 0 ? (arr.ndim() == 1 && arr.shape(0) == n)
+                             : (arr.ndim() == 2 && arr.shape(0) == n && arr.shape(1) == width);
+  if (!ok) {
+    std::string shape = "(";
+    for (py::ssize_t d = 0; d < arr.ndim(); ++d) shape += (d ? ", " : "") + std::to_string(arr.shape(d));
+    throw std::invalid_argument(std::string(arg) + " must have shape (" + std::to_string(n) +
+                                (width ? ", " + std::to_string(width) : std::string(",")) +
+                                "), got " + shape + ")");
+  }
+  return arr;
+}
+
+// Holds the per-image matches between evaluate() and accumulate().
+struct PyEvaluation {
+  vrft::eval::Evaluation ev;
+};
+
+template <typename T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+  py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols,
+                                            int64_t num_images, int64_t num_categories,
+                                            const py::handle& iou_thrs_obj,
+                                            const py::handle& area_rng_obj,
+                                            int64_t max_dets_per_group) {
+  const int64_t ng = py::len(gt_cols["image"]);
+  const int64_t nd = py::len(dt_cols["image"]);
+  auto g_image = require_column<int64_t>(gt_cols["image"], "gt image", ng);
+  auto g_cat = require_column<int64_t>(gt_cols["category"], "gt category", ng);
+  auto g_box = require_column<double>(gt_cols["box"], "gt box", ng, 4);
+  auto g_area = require_column<double>(gt_cols["area"], "gt area", ng);
+  auto g_ignore = require_column<uint8_t>(gt_cols["ignore"], "gt ignore", ng);
+  auto g_crowd = require_column<uint8_t>(gt_cols["crowd"], "gt crowd", ng);
+  auto g_idnz = require_column<uint8_t>(gt_cols["id_nonzero"], "gt id_nonzero", ng);
+  auto d_image = require_column<int64_t>(dt_cols["image"], "detection image", nd);
+  auto d_cat = require_column<int64_t>(dt_cols["category"], "detection category", nd);
+  auto d_box = require_column<double>(dt_cols["box"], "detection box", nd, 4);
+  auto d_area = require_column<double>(dt_cols["area"], "detection area", nd);
+  auto d_score = require_column<double>(dt_cols["score"], "detection score", nd);
+  auto d_idpos = require_column<uint8_t>(dt_cols["id_positive"], "detection id_positive", nd);
+  py::object ne_obj = dt_cols.contains("not_exhaustive") ? py::object(dt_cols["not_exhaustive"])
+                                                         : py::none();
+  py::array_t<uint8_t> d_ne;
+  if (!ne_obj.is_none()) d_ne = require_column<uint8_t>(ne_obj, "detection not_exhaustive", nd);
+  auto iou_thrs = require_array<double>(iou_thrs_obj, "iou_thrs");
+  auto area_rng = require_array<double>(area_rng_obj, "area_rng");
+  if (iou_thrs.ndim() != 1) throw std::invalid_argument("iou_thrs must be 1-D");
+  if (area_rng.ndim() != 2 || area_rng.shape(1) != 2) {
+    throw std::invalid_argument("area_rng must have shape (A, 2)");
+  }
+
+  vrft::eval::GtColumns gt;
+  gt.n = ng;
+  gt.image = g_image.data();
+  gt.category = g_cat.data();
+  gt.box = g_box.data();
+  gt.area = g_area.data();
+  gt.ignore = g_ignore.data();
+  gt.crowd = g_crowd.data();
+  gt.id_nonzero = g_idnz.data();
+  vrft::eval::DtColumns dt;
+  dt.n = nd;
+  dt.image = d_image.data();
+  dt.category = d_cat.data();
+  dt.box = d_box.data();
+  dt.area = d_area.data();
+  dt.score = d_score.data();
+  dt.id_positive = d_idpos.data();
+  dt.not_exhaustive = ne_obj.is_none() ? nullptr : d_ne.data();
+  vrft::eval::MatchParams params;
+  params.num_images = num_images;
+  params.num_categories = num_categories;
+  params.iou_thrs = iou_thrs.data();
+  params.num_iou_thrs = iou_thrs.shape(0);
+  params.area_rng = area_rng.data();
+  params.num_area_rngs = area_rng.shape(0);
+  params.max_dets_per_group = max_dets_per_group;
+
+  auto out = std::make_shared<PyEvaluation>();
+  py::gil_scoped_release release;
+  out->ev = vrft::eval::evaluate_images(gt, dt, params);
+  return out;
+}
+
+py::tuple eval_accumulate(const PyEvaluation& state, const py::handle& rec_thrs_obj,
+                          const py::handle& max_dets_obj) {
+  auto rec_thrs = require_array<double>(rec_thrs_obj, "rec_thrs");
+  auto max_dets = require_array<int64_t>(max_dets_obj, "max_dets");
+  if (rec_thrs.ndim() != 1) throw std::invalid_argument("rec_thrs must be 1-D");
+  if (max_dets.ndim() != 1) throw std::invalid_argument("max_dets must be 1-D");
+  const auto& ev = state.ev;
+  const py::ssize_t T = ev.num_iou_thrs, R = rec_thrs.shape(0), K = ev.num_categories,
+                    A = ev.num_area_rngs, M = max_dets.shape(0);
+  py::array_t<double> precision({T, R, K, A, M});
+  py::array_t<double> scores({T, R, K, A, M});
+  py::array_t<double> recall({T, K, A, M});
+  vrft::eval::AccumulateParams params;
+  params.rec_thrs = rec_thrs.data();
+  params.num_rec_thrs = R;
+  params.max_dets = max_dets.data();
+  params.num_max_dets = M;
+  double* p = precision.mutable_data();
+  double* r = recall.mutable_data();
+  double* s = scores.mutable_data();
+  {
+    py::gil_scoped_release release;
+    vrft::eval::accumulate(ev, params, p, r, s);
+  }
+  return py::make_tuple(precision, recall, scores);
+}
+
+void bind_eval(py::module_& m) {
+  py::class_<PyEvaluation, std::shared_ptr<PyEvaluation>>(m, "EvalState")
+      .def_property_readonly("num_groups",
+                             [](const PyEvaluation& s) { return s.ev.group_image.size(); })
+      .def_property_readonly("group_image", [](const PyEvaluation& s) { return to_numpy(s.ev.group_image); })
+      .def_property_readonly("group_category", [](const PyEvaluation& s) { return to_numpy(s.ev.group_category); })
+      .def_property_readonly("gt_offsets", [](const PyEvaluation& s) { return to_numpy(s.ev.gt_offsets); })
+      .def_property_readonly("gt_index", [](const PyEvaluation& s) { return to_numpy(s.ev.gt_index); })
+      .def_property_readonly("dt_offsets", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_offsets); })
+      .def_property_readonly("dt_index", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_index); })
+      .def_property_readonly("dt_state", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_state); })
+      .def_property_readonly("num_positive_gt", [](const PyEvaluation& s) { return to_numpy(s.ev.num_positive_gt); });
+  m.def("eval_evaluate", &eval_evaluate, py::arg("gt"), py::arg("dt"), py::arg("num_images"),
+        py::arg("num_categories"), py::arg("iou_thrs"), py::arg("area_rng"),
+        py::arg("max_dets_per_group"));
+  m.def("eval_accumulate", &eval_accumulate, py::arg("state"), py::arg("rec_thrs"),
+        py::arg("max_dets"));
+}
+
+// ---- reward kernels -----------------------------------------------------------------------------
+
+py::array_t<double> segment_sum_binding(const py::handle& values_obj, const py::handle& offsets_obj) {
+  auto values = require_array<double>(values_obj, "values");
+  auto offsets = require_array<int64_t>(offsets_obj, "offsets");
+  if (values.ndim() != 1) throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
+  const int64_t* off = check_offsets(offsets, values.shape(0), "offsets", "values");
+  const int64_t b = offsets.shape(0) - 1;
+  py::array_t<double> out(b);
+  double* out_ptr = out.mutable_data();
+  py::gil_scoped_release release;
+  vrft::segment_sum_sequential(values.data(), off, b, out_ptr);
+  return out;
+}
+
+double pairwise_sum_binding(const py::handle& values_obj) {
+  auto values = require_array<double>(values_obj, "values");
+  if (values.ndim() != 1) throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
+  return vrft::numpy_pairwise_sum(values.data(), values.shape(0));
+}
+
+// Optional per-box category column: None or int64 (n,).
+const int64_t* optional_categories(const py::handle& obj, int64_t n, const char* arg,
+                                   py::array_t<int64_t>& keep) {
+  if (obj.is_none()) return nullptr;
+  keep = require_array<int64_t>(obj, arg);
+  if (keep.ndim() != 1 || keep.shape(0) != n) {
+    throw std::invalid_argument(std::string(arg) + " must have shape (" + std::to_string(n) +
+                                ",), got " + shape_text(keep));
+  }
+  return keep.data();
+}
+
+py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::handle& score_obj,
+                                          const py::handle& pred_cat_obj,
+                                          const py::handle& pred_off_obj, const py::handle& gt_obj,
+                                          const py::handle& gt_cat_obj,
+                                          const py::handle& gt_off_obj,
+                                          const py::handle& iou_thrs_obj,
+                                          const py::handle& rec_thrs_obj, int64_t max_dets) {
+  auto pred = require_array<double>(pred_obj, "pred");
+  auto gt = require_array<double>(gt_obj, "gt");
+  require_boxes_shape(pred, "pred");
+  require_boxes_shape(gt, "gt");
+  auto score = require_array<double>(score_obj, "scores");
+  auto pred_off = require_array<int64_t>(pred_off_obj, "pred_offsets");
+  auto gt_off = require_array<int64_t>(gt_off_obj, "gt_offsets");
+  auto iou_thrs = require_array<double>(iou_thrs_obj, "iou_thresholds");
+  auto rec_thrs = require_array<double>(rec_thrs_obj, "rec_thresholds");
+  const int64_t n_pred = pred.shape(0), n_gt = gt.shape(0);
+  if (score.ndim() != 1 || score.shape(0) != n_pred) {
+    throw std::invalid_argument("scores must have shape (" + std::to_string(n_pred) + ",), got " +
+                                shape_text(score));
+  }
+  if (max_dets < 1) throw std::invalid_argument("max_dets must be >= 1, got " + std::to_string(max_dets));
+  vrft::CompletionApInput in;
+  in.pred_offsets = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
+  in.gt_offsets = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  if (pred_off.shape(0) != gt_off.shape(0)) {
+    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of "
+                                "completions, got " + std::to_string(pred_off.shape(0) - 1) +
+                                " and " + std::to_string(gt_off.shape(0) - 1));
+  }
+  py::array_t<int64_t> pred_cat_keep, gt_cat_keep;
+  in.pred_category = optional_categories(pred_cat_obj, n_pred, "pred_categories", pred_cat_keep);
+  in.gt_category = optional_categories(gt_cat_obj, n_gt, "gt_categories", gt_cat_keep);
+  in.num_completions = pred_off.shape(0) - 1;
+  in.pred = pred.data();
+  in.pred_score = score.data();
+  in.gt = gt.data();
+  in.iou_thrs = iou_thrs.data();
+  in.num_iou_thrs = iou_thrs.size();
+  in.rec_thrs = rec_thrs.data();
+  in.num_rec_thrs = rec_thrs.size();
+  in.max_dets = max_dets;
+  py::array_t<double> out(in.num_completions);
+  double* out_ptr = out.mutable_data();
+  py::gil_scoped_release release;
+  vrft::completion_ap(in, out_ptr);
+  return out;
+}
+
+void bind_rewards(py::module_& m) {
+  m.def("segment_sum_sequential", &segment_sum_binding, py::arg("values"), py::arg("offsets"),
+        "Per-segment sums added left to right from 0.0 (Python loop order).");
+  m.def("numpy_pairwise_sum", &pairwise_sum_binding, py::arg("values"),
+        "Sum in numpy's pairwise order (equals np.sum on a contiguous float64 array).");
+  m.def("completion_ap", &completion_ap_binding, py::arg("pred"), py::arg("scores"),
+        py::arg("pred_categories"), py::arg("pred_offsets"), py::arg("gt"),
+        py::arg("gt_categories"), py::arg("gt_offsets"), py::arg("iou_thresholds"),
+        py::arg("rec_thresholds"), py::arg("max_dets"),
+        "Per-completion COCO AP (pycocotools per-sample stats), -1 without ground truth.");
+}
 
 }  // namespace
 
@@ -466,4 +986,5 @@ PYBIND11_MODULE(_C, m) {
   bind_match(m);
   bind_parse(m);
   bind_eval(m);
+  bind_rewards(m);
 }

@@ -1,0 +1,203 @@
+#include "eval/accumulate.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/thread_pool.h"
+
+namespace vrft::eval {
+namespace {
+
+// np.spacing(1): the distance from 1.0 to the next double, 2**-52.
+constexpr double kSpacingOne = 2.220446049250313e-16;
+
+// pycocotools' precision at detection i: tp / ((fp + tp) + np.spacing(1)), in double, in this
+// order (tp and fp are exact integers in double, as after its cumsum(...).astype(float)).
+inline double precision_at(int64_t tp, int64_t fp) {
+  const double tpd = static_cast<double>(tp), fpd = static_cast<double>(fp);
+  return tpd / ((fpd + tpd) + kSpacingOne);
+}
+
+struct CategoryScratch {
+  std::vector<int64_t> slots;    // detection slots of the category, concatenated in image order
+  std::vector<int64_t> rank;     // position of each slot inside its (image, category) list
+  std::vector<int64_t> order;    // stable score-descending order of `slots`
+  // Per maxDet: the true positives of the curve (in curve order).
+  struct Curve {
+    int64_t nd = 0, tp = 0, fp = 0;
+    bool first_is_tp = false;
+    std::vector<int64_t> tp_pos;  // index of each TP in the curve
+    std::vector<int64_t> tp_fp;   // fp count when that TP arrived
+    std::vector<double> pr_max;   // suffix max of precision over TPs
+    std::vector<int64_t> tp_slot; // slot of each TP (for the scores array)
+    int64_t first_slot = -1;      // slot of curve entry 0
+  };
+  std::vector<Curve> curves;
+  std::vector<int32_t> fp;             // running false-positive counts per [m][a][t]
+  std::vector<int64_t> nd, first_slot;  // per m
+};
+
+// Samples one finished curve at the recall thresholds (steps 3-6 of the header).
+//
+// Only true-positive entries need their precision computed: rc rises only at a TP, so
+// searchsorted(rc, thr, 'left') lands on entry 0 or on the TP where tp first reaches the
+// threshold; and after a TP, each false positive or ignored detection can only lower or keep the
+// precision (tp fixed, denominator non-decreasing, and correctly rounded + and / are monotone),
+// so the running max from the right over all entries equals the suffix max over TP entries
+// (0 when there is none: every entry then has tp = 0 and precision 0).
+void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParams& params,
+                  const double* slot_score, double* precision_cells, double* score_cells,
+                  int64_t cell_stride, double* recall_cell) {
+  const double n_pos = static_cast<double>(npig);
+  *recall_cell = c.nd ? static_cast<double>(c.tp) / n_pos : 0.0;  // rc[-1], or 0 when nd == 0
+  const int64_t ntp = static_cast<int64_t>(c.tp_pos.size());
+  c.pr_max.resize(static_cast<size_t>(ntp));
+  double run = 0.0;
+  for (int64_t j = ntp - 1; j >= 0; --j) {
+    const double pr = precision_at(j + 1, c.tp_fp[j]);
+    if (pr > run) run = pr;
+    c.pr_max[j] = run;
+  }
+  const double rc0 = c.first_is_tp ? 1.0 / n_pos : 0.0;  // rc[0] (tp is 0 or 1 there)
+  const int64_t R = params.num_rec_thrs;
+  for (int64_t r = 0; r < R; ++r) {
+    precision_cells[r * cell_stride] = 0.0;
+    score_cells[r * cell_stride] = 0.0;
+  }
+  if (c.nd == 0) return;
+  for (int64_t r = 0; r < R; ++r) {
+    const double thr = params.rec_thrs[r];
+    int64_t j;  // first TP whose recall reaches thr (entry 0 when rc[0] already does)
+    double pr;
+    int64_t slot;
+    if (rc0 >= thr) {
+      pr = ntp ? c.pr_max[0] : 0.0;
+      slot = c.first_slot;
+    } else {
+      // rc at the k-th TP (1-based) is k / npig, non-decreasing in k.
+      int64_t lo = 0, hi = ntp;
+      while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (static_cast<double>(mid + 1) / n_pos < thr) lo = mid + 1; else hi = mid;
+      }
+      j = lo;
+      if (j >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
+      pr = c.pr_max[j];
+      slot = c.tp_slot[j];
+    }
+    precision_cells[r * cell_stride] = pr;
+    score_cells[r * cell_stride] = slot_score[slot];
+  }
+}
+
+}  // namespace
+
+void accumulate(const Evaluation& ev, const AccumulateParams& params, double* precision,
+                double* recall, double* scores) {
+  const int64_t T = ev.num_iou_thrs, K = ev.num_categories, A = ev.num_area_rngs;
+  const int64_t R = params.num_rec_thrs, M = params.num_max_dets;
+  std::fill(precision, precision + T * R * K * A * M, -1.0);
+  std::fill(scores, scores + T * R * K * A * M, -1.0);
+  std::fill(recall, recall + T * K * A * M, -1.0);
+
+  parallel_for(K, 1, [&](int64_t k_begin, int64_t k_end) {
+    // Reused by this thread across calls and categories: no allocation in the steady state.
+    thread_local CategoryScratch s;
+    if (s.curves.size() < static_cast<size_t>(M * A * T)) s.curves.resize(static_cast<size_t>(M * A * T));  // [m][a][t]
+    std::vector<int64_t> npig(static_cast<size_t>(A));
+    for (int64_t k = k_begin; k < k_end; ++k) {
+      const int64_t g_begin = ev.category_groups[k], g_end = ev.category_groups[k + 1];
+      if (g_begin == g_end) continue;  // no evaluated image has GT or detections: all -1
+      s.slots.clear();
+      s.rank.clear();
+      std::fill(npig.begin(), npig.end(), 0);
+      for (int64_t g = g_begin; g < g_end; ++g) {
+        for (int64_t slot = ev.dt_offsets[g]; slot < ev.dt_offsets[g + 1]; ++slot) {
+          s.slots.push_back(slot);
+          s.rank.push_back(slot - ev.dt_offsets[g]);
+        }
+        for (int64_t a = 0; a < A; ++a) npig[a] += ev.num_positive_gt[g * A + a];
+      }
+      // One stable sort serves every maxDet: the stable order of a subsequence is the
+      // subsequence of the stable order, so maxDet only filters by in-image rank afterwards.
+      const int64_t n = static_cast<int64_t>(s.slots.size());
+      s.order.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) s.order[i] = s.slots[i];
+      std::vector<int64_t> rank_sorted(static_cast<size_t>(n));
+      {
+        std::vector<int64_t> idx(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) idx[i] = i;
+        std::stable_sort(idx.begin(), idx.end(), [&](int64_t x, int64_t y) {
+          return ev.dt_score[s.slots[x]] > ev.dt_score[s.slots[y]];
+        });
+        for (int64_t i = 0; i < n; ++i) {
+          s.order[i] = s.slots[idx[i]];
+          rank_sorted[i] = s.rank[idx[i]];
+        }
+      }
+      // One pass over the sorted detections builds the curves of every (maxDet, area, threshold)
+      // at once, reading each detection's A x T states contiguously.
+      const int64_t AT = A * T;
+      for (int64_t i = 0; i < M * AT; ++i) {
+        auto& c = s.curves[i];
+        c.tp_pos.clear();
+        c.tp_fp.clear();
+        c.tp_slot.clear();
+        // A TP is matched to a distinct non-ignored GT: at most npig of them per curve.
+        const size_t bound = static_cast<size_t>(npig[(i / T) % A]);
+        c.tp_pos.reserve(bound);
+        c.tp_fp.reserve(bound);
+        c.tp_slot.reserve(bound);
+      }
+      s.fp.assign(static_cast<size_t>(M * AT), 0);
+      s.nd.assign(static_cast<size_t>(M), 0);
+      s.first_slot.assign(static_cast<size_t>(M), -1);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t slot = s.order[i];
+        const uint8_t* __restrict st = ev.dt_state.data() + slot * AT;
+        const int64_t rk = rank_sorted[i];
+        for (int64_t m = 0; m < M; ++m) {
+          if (rk >= params.max_dets[m]) continue;
+          const int64_t nd = s.nd[m]++;
+          if (nd == 0) s.first_slot[m] = slot;
+          int32_t* __restrict fp = s.fp.data() + m * AT;
+          for (int64_t at = 0; at < AT; ++at) {  // vectorised (no branch, no reduction)
+            fp[at] += static_cast<int32_t>(st[at] == kFalsePositive);
+          }
+          if (!ev.dt_any_tp[slot]) continue;
+          for (int64_t at = 0; at < AT; ++at) {
+            if (st[at] == kTruePositive) {  // fp is unchanged by a TP entry
+              CategoryScratch::Curve& c = s.curves[m * AT + at];
+              c.tp_pos.push_back(nd);
+              c.tp_fp.push_back(fp[at]);
+              c.tp_slot.push_back(slot);
+            }
+          }
+        }
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t at = 0; at < AT; ++at) {
+          CategoryScratch::Curve& c = s.curves[m * AT + at];
+          c.nd = s.nd[m];
+          c.tp = static_cast<int64_t>(c.tp_pos.size());
+          c.fp = s.fp[m * AT + at];
+          c.first_slot = s.first_slot[m];
+          c.first_is_tp = c.nd > 0 && ev.dt_state[c.first_slot * AT + at] == kTruePositive;
+        }
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t a = 0; a < A; ++a) {
+          if (npig[a] == 0) continue;  // `if npig == 0: continue` leaves -1
+          for (int64_t t = 0; t < T; ++t) {
+            const int64_t cell = (((t * R) * K + k) * A + a) * M + m;  // [t, 0, k, a, m]
+            sample_curve(s.curves[(m * A + a) * T + t], npig[a], params, ev.dt_score.data(),
+                         precision + cell, scores + cell, K * A * M,
+                         recall + ((t * K + k) * A + a) * M + m);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace vrft::eval

@@ -1,0 +1,199 @@
+#include "match/match_boxes.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "geometry/iou.h"
+#include "match/dynamic_for.h"
+#include "match/lsap.h"
+
+namespace vrft {
+namespace {
+
+// Scratch memory of one chunk of problems: grows to the largest problem, then never allocates.
+template <typename T>
+struct MatchWorkspace {
+  std::vector<T> values;        // n x m overlap matrix of the current problem
+  std::vector<double> cost;     // r x c assignment costs (r = smaller side)
+  std::vector<int64_t> order;   // greedy: predictions in processing order
+  std::vector<char> taken;      // greedy: GT already matched
+  std::vector<int64_t> keep_pred, keep_gt, gt_pos;  // hungarian: rows/columns with a candidate
+  LsapWorkspace lsap;
+};
+
+inline bool qualifies(double value, double threshold, bool strict) {
+  // NaN compares false everywhere, so it never qualifies.
+  return value > 0.0 && (strict ? value > threshold : value >= threshold);
+}
+
+template <typename T>
+void record(int64_t p, int64_t g, T value, const MatchOutputs<T>& out, int64_t p0, int64_t g0) {
+  out.matched_gt[p0 + p] = g;
+  out.matched_value[p0 + p] = value;
+  out.matched_pred[g0 + g] = p;
+}
+
+template <typename T>
+void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& opt,
+                     MatchWorkspace<T>& ws, const MatchOutputs<T>& out, int64_t p0, int64_t g0) {
+  // Predictions and GTs without any qualifying pair cannot be in the matching: drop them first.
+  // Detection problems are sparse (a prediction overlaps one or two GTs), so the assignment
+  // problem that remains is usually far smaller than n x m.
+  const auto un = static_cast<size_t>(n);
+  const auto um = static_cast<size_t>(m);
+  if (ws.keep_pred.size() < un) ws.keep_pred.resize(un);
+  if (ws.keep_gt.size() < um) ws.keep_gt.resize(um);
+  if (ws.gt_pos.size() < um) ws.gt_pos.resize(um);
+  int64_t* keep_pred = ws.keep_pred.data();  // kept prediction indices
+  int64_t* keep_gt = ws.keep_gt.data();      // kept GT indices
+  int64_t* gt_pos = ws.gt_pos.data();        // GT index -> position among kept GTs, or -1
+  std::fill(gt_pos, gt_pos + m, int64_t(-1));
+  int64_t np = 0, ng = 0;
+  for (int64_t p = 0; p < n; ++p) {
+    const T* row = values + p * m;
+    bool any = false;
+    for (int64_t g = 0; g < m; ++g) {
+      if (qualifies(static_cast<double>(row[g]), opt.iou_threshold, opt.strict)) {
+        any = true;
+        if (gt_pos[g] < 0) gt_pos[g] = 0;  // mark; positions assigned below in index order
+      }
+    }
+    if (any) keep_pred[np++] = p;
+  }
+  if (np == 0) return;
+  for (int64_t g = 0; g < m; ++g) {
+    if (gt_pos[g] >= 0) {
+      gt_pos[g] = ng;
+      keep_gt[ng++] = g;
+    }
+  }
+  // Rows of the assignment problem are the smaller side, so a full matching of the rows exists.
+  const bool pred_rows = np <= ng;
+  const int64_t r = pred_rows ? np : ng;
+  const int64_t c = pred_rows ? ng : np;
+  const auto size = static_cast<size_t>(r * c);
+  if (ws.cost.size() < size) ws.cost.resize(size);
+  double* cost = ws.cost.data();
+  for (int64_t a = 0; a < np; ++a) {
+    const T* row = values + keep_pred[a] * m;
+    for (int64_t k = 0; k < ng; ++k) {
+      const double v = static_cast<double>(row[keep_gt[k]]);
+      const double w = qualifies(v, opt.iou_threshold, opt.strict) ? -v : 0.0;
+      if (pred_rows) {
+        cost[a * c + k] = w;
+      } else {
+        cost[k * c + a] = w;
+      }
+    }
+  }
+  const auto ur = static_cast<size_t>(r);
+  std::vector<int64_t>& col4row = ws.lsap.col4row;  // the solvers themselves never use it
+  if (col4row.size() < ur) col4row.resize(ur);
+  // All costs are finite and in [-1, 0]: the square case may take JV like the driver would.
+  if (r == c && r >= kJvMinSize) {
+    lsap_jonker_volgenant(cost, r, c, col4row.data(), ws.lsap);
+  } else {
+    lsap_shortest_augmenting_path(cost, r, c, c, col4row.data(), ws.lsap);
+  }
+  for (int64_t i = 0; i < r; ++i) {
+    const int64_t j = col4row[i];
+    if (!(cost[i * c + j] < 0.0)) continue;  // a non-qualifying filler pair
+    const int64_t p = keep_pred[pred_rows ? i : j];
+    const int64_t g = keep_gt[pred_rows ? j : i];
+    record(p, g, values[p * m + g], out, p0, g0);
+  }
+}
+
+template <typename T>
+void solve_greedy(const T* values, int64_t n, int64_t m, const double* scores,
+                  const MatchOptions& opt, MatchWorkspace<T>& ws, const MatchOutputs<T>& out,
+                  int64_t p0, int64_t g0) {
+  const auto un = static_cast<size_t>(n);
+  const auto um = static_cast<size_t>(m);
+  if (ws.order.size() < un) ws.order.resize(un);
+  if (ws.taken.size() < um) ws.taken.resize(um);
+  int64_t* order = ws.order.data();
+  char* taken = ws.taken.data();
+  for (int64_t p = 0; p < n; ++p) order[p] = p;
+  if (scores != nullptr) {
+    // Descending score, equal scores in input order: the order of Python's
+    // sorted(..., key=score, reverse=True) used by Visual-RFT and of pycocotools' stable
+    // mergesort on -score.  The index tie-break makes std::sort stable without a buffer.
+    const double* s = scores + p0;
+    std::sort(order, order + n, [s](int64_t a, int64_t b) {
+      return s[a] > s[b] || (s[a] == s[b] && a < b);
+    });
+  }
+  std::fill(taken, taken + m, 0);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t p = order[k];
+    const T* row = values + p * m;
+    int64_t best = -1;
+    double best_value = 0.0;
+    for (int64_t g = 0; g < m; ++g) {
+      if (taken[g]) continue;
+      const double v = static_cast<double>(row[g]);
+      // Strict `>` against the running best keeps the lowest index among equal values.
+      if (qualifies(v, opt.iou_threshold, opt.strict) && (best < 0 || v > best_value)) {
+        best = g;
+        best_value = v;
+      }
+    }
+    if (best >= 0) {
+      taken[best] = 1;
+      record(p, best, row[best], out, p0, g0);
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const int64_t* gt_offsets,
+                 int64_t n_problems, const double* scores, const MatchOptions& options,
+                 const MatchOutputs<T>& out) {
+  // Blocks of up to 64 problems claimed dynamically: small enough to balance ragged sizes over
+  // the pool, large enough that claiming a block costs nothing per problem.
+  dynamic_for<MatchWorkspace<T>>(n_problems, dynamic_block(n_problems, 64),
+                                 [&](int64_t begin, int64_t end, MatchWorkspace<T>& ws) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t p0 = pred_offsets[b], n = pred_offsets[b + 1] - p0;
+      const int64_t g0 = gt_offsets[b], m = gt_offsets[b + 1] - g0;
+      for (int64_t p = 0; p < n; ++p) {
+        out.matched_gt[p0 + p] = -1;
+        out.matched_value[p0 + p] = T(0);
+      }
+      for (int64_t g = 0; g < m; ++g) out.matched_pred[g0 + g] = -1;
+      int64_t count = 0;
+      double sum = 0.0;
+      if (n > 0 && m > 0) {
+        const auto size = static_cast<size_t>(n * m);
+        if (ws.values.size() < size) ws.values.resize(size);
+        pairwise_iou(pred + 4 * p0, n, gt + 4 * g0, m, options.fmt, options.kind,
+                     ws.values.data());
+        if (options.method == MatchMethod::kHungarian) {
+          solve_hungarian(ws.values.data(), n, m, options, ws, out, p0, g0);
+        } else {
+          solve_greedy(ws.values.data(), n, m, scores, options, ws, out, p0, g0);
+        }
+        for (int64_t p = 0; p < n; ++p) {
+          if (out.matched_gt[p0 + p] >= 0) {
+            ++count;
+            sum += static_cast<double>(out.matched_value[p0 + p]);
+          }
+        }
+      }
+      out.n_matched[b] = count;
+      out.sum_matched[b] = sum;
+    }
+  });
+}
+
+template void match_boxes<float>(const float*, const int64_t*, const float*, const int64_t*,
+                                 int64_t, const double*, const MatchOptions&,
+                                 const MatchOutputs<float>&);
+template void match_boxes<double>(const double*, const int64_t*, const double*, const int64_t*,
+                                  int64_t, const double*, const MatchOptions&,
+                                  const MatchOutputs<double>&);
+
+}  // namespace vrft

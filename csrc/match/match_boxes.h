@@ -1,0 +1,59 @@
+// One-to-one matching of predicted boxes to ground-truth boxes, for a ragged batch of problems.
+//
+// Problem b owns predictions [pred_offsets[b], pred_offsets[b+1]) and ground truths
+// [gt_offsets[b], gt_offsets[b+1]) of the flat (N, 4) box arrays.  A pair (p, g) *qualifies* when
+// its overlap value (IoU, GIoU, DIoU or CIoU as computed by vrft::pairwise_iou) is
+//     value >= iou_threshold   (value > iou_threshold when strict)   and   value > 0.
+// Pairs of value <= 0 never match: they do not overlap, and the Hungarian formulation below needs
+// every useful pair to carry positive weight.  NaN values never qualify.
+//
+// Methods:
+//   kHungarian  a maximum-weight matching of qualifying pairs (weight = value): the assignment
+//               problem on cost = -value for qualifying pairs and 0 otherwise, solved as a full
+//               matching of the smaller side, after which the zero-cost (non-qualifying) pairs
+//               are dropped.  Any matching extends to a full matching of the smaller side with
+//               zero-cost pairs, and every qualifying pair has negative cost, so the optimum of
+//               the full problem restricted to qualifying pairs is a maximum-weight matching.
+//   kGreedy     COCO / Visual-RFT matching: predictions in descending score order (stable: equal
+//               scores keep input order; no scores = input order), each takes the unmatched ground
+//               truth of highest value among the qualifying ones; equal values -> the lowest
+//               ground-truth index (Visual-RFT's `iou > best_iou` scan; pycocotools' evaluateImg
+//               would take the last of equal IoUs instead).
+//
+// Outputs (per prediction, per ground truth, per problem) are indices local to the problem.
+#pragma once
+
+#include <cstdint>
+
+#include "geometry/box_types.h"
+
+namespace vrft {
+
+enum class MatchMethod : int { kHungarian = 0, kGreedy = 1 };
+
+struct MatchOptions {
+  MatchMethod method = MatchMethod::kHungarian;
+  IouKind kind = IouKind::kIoU;
+  BoxFormat fmt = BoxFormat::kXYXY;
+  double iou_threshold = 0.5;
+  bool strict = false;  // qualifying needs value > threshold instead of >=
+};
+
+// Per-element and per-problem outputs; every pointer is required and sized as noted.
+template <typename T>
+struct MatchOutputs {
+  int64_t* matched_gt;      // (n_pred,)  local GT index of each prediction, -1 if unmatched
+  T* matched_value;         // (n_pred,)  value of the matched pair, 0 if unmatched
+  int64_t* matched_pred;    // (n_gt,)    local prediction index of each GT, -1 if unmatched
+  int64_t* n_matched;       // (B,)
+  double* sum_matched;      // (B,)       sum of matched values, added in prediction order
+};
+
+// Offsets must already be validated (length B+1, start at 0, non-decreasing, end at the box
+// counts) and boxes must be valid (vrft::find_invalid_box).  scores: (n_pred,) or null.
+template <typename T>
+void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const int64_t* gt_offsets,
+                 int64_t n_problems, const double* scores, const MatchOptions& options,
+                 const MatchOutputs<T>& out);
+
+}  // namespace vrft

@@ -1,0 +1,40 @@
+#include "rewards/reductions.h"
+
+#include "common/thread_pool.h"
+
+namespace vrft {
+
+double numpy_pairwise_sum(const double* a, int64_t n) {
+  if (n < 8) {
+    double res = 0.0;
+    for (int64_t i = 0; i < n; ++i) res += a[i];
+    return res;
+  }
+  if (n <= 128) {  // numpy's PW_BLOCKSIZE
+    double r[8];
+    for (int j = 0; j < 8; ++j) r[j] = a[j];
+    int64_t i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+    }
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[i];
+    return res;
+  }
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return numpy_pairwise_sum(a, n2) + numpy_pairwise_sum(a + n2, n - n2);
+}
+
+void segment_sum_sequential(const double* values, const int64_t* offsets, int64_t num_segments,
+                            double* out) {
+  parallel_for(num_segments, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      double total = 0.0;
+      for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) total += values[i];
+      out[b] = total;
+    }
+  });
+}
+
+}  // namespace vrft

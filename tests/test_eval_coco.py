@@ -1,0 +1,412 @@
+"""COCO evaluation: every number bit-identical to pycocotools 2.0.11 (bbox).
+
+Parity is exact (np.array_equal on stats and on every cell of precision / recall / scores) over
+hundreds of seeded random datasets (see _eval_synth.py for what they contain) and hand-built
+cases sitting exactly on each rule's boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+
+import numpy as np
+import pytest
+
+pycocotools = pytest.importorskip("pycocotools")
+from pycocotools.coco import COCO  # noqa: E402
+from pycocotools.cocoeval import COCOeval as RefCOCOeval  # noqa: E402
+
+import vrft_rewards  # noqa: E402
+from vrft_rewards.eval import COCOeval, GroundTruth, evaluate_coco  # noqa: E402
+
+from _eval_synth import make_dataset  # noqa: E402
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+def coco_from_dict(gt: dict) -> COCO:
+    with contextlib.redirect_stdout(io.StringIO()):
+        c = COCO()
+        c.dataset = copy.deepcopy(gt)
+        c.createIndex()
+    return c
+
+
+def reference(gt: dict, results, **params):
+    """pycocotools on deep copies (loadRes and _prepare mutate their inputs)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        c = coco_from_dict(gt)
+        d = c.loadRes(copy.deepcopy(results) if isinstance(results, list) else results)
+        E = RefCOCOeval(c, d, "bbox")
+        for k, v in params.items():
+            setattr(E.params, k, v)
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    return E, out.getvalue()
+
+
+_OURS_KW = {"imgIds": "img_ids", "catIds": "cat_ids", "maxDets": "max_dets",
+            "areaRng": "area_ranges", "useCats": "use_cats", "iouThrs": "iou_thrs",
+            "recThrs": "rec_thrs"}
+
+
+def ours(gt, results, **params):
+    return evaluate_coco(gt, results, **{_OURS_KW[k]: v for k, v in params.items()})
+
+
+def assert_identical(ref: RefCOCOeval, res) -> None:
+    assert np.array_equal(np.asarray(ref.stats), res.stats), (ref.stats, res.stats)
+    for key, mine in (("precision", res.precision), ("recall", res.recall), ("scores", res.scores)):
+        theirs = ref.eval[key]
+        assert theirs.shape == mine.shape, (key, theirs.shape, mine.shape)
+        diff = np.flatnonzero(theirs.ravel() != mine.ravel())
+        assert diff.size == 0, f"{key}: {diff.size} cells differ, first {diff[:5]}"
+
+
+def variant_params(seed: int, gt: dict) -> dict:
+    """A parameter variant per seed: defaults, custom maxDets / thresholds / area ranges,
+    useCats=0, category and image subsets."""
+    rng = np.random.default_rng(10_000 + seed)
+    v = seed % 8
+    if v == 1:
+        return {"maxDets": [1, 5, 10]}
+    if v == 2:
+        return {"useCats": 0}
+    if v == 3:
+        cats = [c["id"] for c in gt["categories"]]
+        imgs = [im["id"] for im in gt["images"]]
+        return {"catIds": sorted(rng.choice(cats, size=max(1, len(cats) // 2), replace=False).tolist()),
+                "imgIds": sorted(rng.choice(imgs, size=max(1, len(imgs) // 2), replace=False).tolist())}
+    if v == 4:
+        return {"iouThrs": np.array([0.3, 0.5, 0.75, 0.9, 1.0]), "recThrs": np.linspace(0, 1, 21)}
+    if v == 5:
+        return {"areaRng": [[0, 1e10], [0, 400.0], [400.0, 4000.0], [4000.0, 1e10]],
+                "maxDets": [2, 20, 100]}
+    if v == 6:
+        return {"maxDets": [1, 10, 300]}  # no 100: stats[0] is -1, as in pycocotools
+    if v == 7:
+        return {"useCats": 0, "maxDets": [1, 3, 100]}
+    return {}
+
+
+# ---- parity sweeps -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(400))
+def test_random_datasets_match_pycocotools_exactly(seed):
+    # Every stat and every precision / recall / scores cell, for a random dataset and a
+    # parameter variant chosen by the seed; every 5th dataset has a GT with id 0.
+    gt, results = make_dataset(seed, id_zero=(seed % 5 == 0))
+    if not results:  # pycocotools' loadRes cannot take an empty list
+        results = [{"image_id": gt["images"][0]["id"], "category_id": 999, "bbox": [0, 0, 1, 1],
+                    "score": 0.5}]
+    params = variant_params(seed, gt)
+    ref, _ = reference(gt, results, **params)
+    assert_identical(ref, ours(gt, results, **params))
+
+
+@pytest.mark.parametrize("seed", range(0, 240, 6))
+def test_drop_in_cocoeval_on_pycocotools_objects_matches(seed):
+    # The drop-in class, fed pycocotools COCO objects (GT and loadRes results), gives the same
+    # stats and eval arrays, and prints the same summary lines.
+    gt, results = make_dataset(seed, id_zero=(seed % 5 == 0))
+    if not results:
+        return
+    params = variant_params(seed, gt)
+    ref, ref_out = reference(gt, results, **params)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        c = coco_from_dict(gt)
+        d = c.loadRes(copy.deepcopy(results))
+        E = COCOeval(c, d, "bbox")
+        for k, v in params.items():
+            setattr(E.params, k, v)
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    assert np.array_equal(np.asarray(ref.stats), E.stats)
+    for key in ("precision", "recall", "scores"):
+        assert np.array_equal(ref.eval[key], E.eval[key])
+    assert ref.eval["counts"] == E.eval["counts"]
+    summary = lambda text: [ln for ln in text.splitlines() if ln.startswith(" Average")]  # noqa: E731
+    assert summary(ref_out) == summary(out.getvalue())
+    assert E.params.imgIds == ref.params.imgIds and E.params.catIds == ref.params.catIds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_larger_random_datasets_match_pycocotools_exactly(seed):
+    # Larger sets: 150 images, 20 categories; default and useCats=0 parameters.
+    gt, results = make_dataset(50_000 + seed, n_images=150, n_cats=20, id_zero=seed == 1)
+    params = {} if seed % 2 == 0 else {"useCats": 0}
+    ref, _ = reference(gt, results, **params)
+    assert_identical(ref, ours(gt, results, **params))
+
+
+# ---- rules on their boundaries ---------------------------------------------------------------------
+
+def _gt(anns, n_images=1, cats=(1,)):
+    images = [{"id": i + 1, "width": 640, "height": 480} for i in range(n_images)]
+    full = []
+    for i, a in enumerate(anns):
+        b = dict(a)
+        b.setdefault("id", i + 1)
+        b.setdefault("image_id", 1)
+        b.setdefault("category_id", 1)
+        b.setdefault("iscrowd", 0)
+        b.setdefault("area", b["bbox"][2] * b["bbox"][3])
+        full.append(b)
+    return {"images": images, "annotations": full,
+            "categories": [{"id": c, "name": f"c{c}"} for c in cats]}
+
+
+def _det(bbox, score, image_id=1, category_id=1):
+    return {"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": score}
+
+
+EDGE_CASES = {
+    # IoU exactly 0.5 (i = 100, u = 200) matches at t = 0.5 (>=), not at 0.55.
+    "iou_exactly_on_threshold": (_gt([{"bbox": [0, 0, 10, 10]}]), [_det([0, 0, 10, 20], 0.9)]),
+    # A perfect box still matches at IoU threshold 1.0 (bar capped at 1 - 1e-10).
+    "perfect_match_at_threshold_one": (_gt([{"bbox": [3, 4, 20, 30]}]), [_det([3, 4, 20, 30], 0.4)]),
+    # GT areas exactly 32**2 and 96**2 belong to both neighbouring ranges (inclusive bounds).
+    "area_on_range_bounds": (_gt([{"bbox": [0, 0, 32, 32], "area": 1024.0},
+                                  {"bbox": [100, 100, 96, 96], "area": 9216.0}]),
+                             [_det([0, 0, 32, 32], 0.9), _det([100, 100, 96, 96], 0.8)]),
+    # GT area field differs from the box area: the field decides the range.
+    "area_field_not_box_area": (_gt([{"bbox": [0, 0, 100, 100], "area": 500.0}]),
+                                [_det([0, 0, 100, 100], 0.9)]),
+    # A crowd region absorbs several detections (IoU over the detection area), all ignored.
+    "crowd_absorbs_many": (_gt([{"bbox": [0, 0, 200, 200], "iscrowd": 1},
+                                {"bbox": [10, 10, 50, 50]}]),
+                           [_det([10, 10, 50, 50], 0.9), _det([20, 20, 30, 30], 0.8),
+                            _det([100, 100, 40, 40], 0.7), _det([0, 0, 150, 150], 0.6)]),
+    # User `ignore` is overwritten by iscrowd (cocoapi #123): this GT counts.
+    "user_ignore_overwritten": (_gt([{"bbox": [0, 0, 50, 50], "ignore": 1}]),
+                                [_det([0, 0, 50, 50], 0.9)]),
+    # id-0 quirk: a match with GT id 0 reads as unmatched (false positive).
+    "gt_id_zero": (_gt([{"bbox": [0, 0, 50, 50], "id": 0}, {"bbox": [100, 0, 50, 50], "id": 7}]),
+                   [_det([0, 0, 50, 50], 0.9), _det([100, 0, 50, 50], 0.8)]),
+    # Tied scores across images: the stable sort keeps image order, then result order.
+    "tied_scores_across_images": (
+        _gt([{"bbox": [0, 0, 50, 50], "image_id": 1}, {"bbox": [0, 0, 50, 50], "image_id": 2}],
+            n_images=2),
+        [_det([60, 60, 50, 50], 0.5, image_id=2), _det([0, 0, 50, 50], 0.5, image_id=1),
+         _det([0, 0, 50, 50], 0.5, image_id=2), _det([200, 0, 50, 50], 0.5, image_id=1)]),
+    # 150 detections in one (image, category): the per-(image, category) cap at maxDets[-1].
+    "more_detections_than_max_dets": (
+        _gt([{"bbox": [float(i * 4), 0.0, 30.0, 30.0]} for i in range(40)]),
+        [_det([float(i * 2), 1.0, 30.0, 30.0], round(1 - i / 300, 3)) for i in range(150)]),
+    # Equal IoU with two GTs: the later GT wins (`iou < best: continue`, so >= replaces).
+    "equal_iou_later_gt_wins": (_gt([{"bbox": [0, 0, 10, 10], "id": 5},
+                                     {"bbox": [10, 0, 10, 10], "id": 0}]),
+                                [_det([5, 0, 10, 10], 0.9)]),
+    # Negative width / height go through bbIou's formula unchanged.
+    "negative_width_detection": (_gt([{"bbox": [0, 0, 50, 50]}]),
+                                 [_det([60, 0, -20, 50], 0.9), _det([0, 0, 50, 50], 0.5)]),
+    # Images without detections, categories without GT, a detection of an unknown category.
+    "empty_image_and_unknown_category": (
+        _gt([{"bbox": [0, 0, 50, 50]}], n_images=3, cats=(1, 2)),
+        [_det([0, 0, 50, 50], 0.9), _det([0, 0, 50, 50], 0.9, category_id=77)]),
+    # Only crowd GT: no positives anywhere (-1 everywhere).
+    "only_crowd": (_gt([{"bbox": [0, 0, 50, 50], "iscrowd": 1}]), [_det([0, 0, 50, 50], 0.9)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_CASES))
+@pytest.mark.parametrize("variant", [{}, {"useCats": 0}, {"maxDets": [1, 2, 100]},
+                                     {"iouThrs": np.array([0.5, 0.55, 1.0])}])
+def test_boundary_cases_match_pycocotools(name, variant):
+    gt, results = EDGE_CASES[name]
+    ref, _ = reference(gt, results, **variant)
+    assert_identical(ref, ours(gt, results, **variant))
+
+
+def test_gt_id_zero_reproduces_the_pycocotools_value():
+    # The quirk's documented value (research/evaluators.md §6: "GT id 0, 2 perfect dets -> AP
+    # 0.2525", measured with pycocotools): the match with GT id 0 counts as a false positive.
+    gt = _gt([{"bbox": [0, 0, 50, 50], "id": 0}, {"bbox": [100, 0, 50, 50], "id": 1}])
+    results = [_det([0, 0, 50, 50], 0.9), _det([100, 0, 50, 50], 0.8)]
+    res = evaluate_coco(gt, results)
+    assert abs(res.stats[0] - 0.2525) < 5e-5
+    ref, _ = reference(gt, results)
+    assert res.stats[0] == ref.stats[0]
+
+
+# ---- inputs -------------------------------------------------------------------------------------------
+
+def test_paths_dicts_coco_objects_and_arrays_give_identical_results(tmp_path):
+    gt, results = make_dataset(7)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(results))
+    arr = np.array([[r["image_id"], *r["bbox"], r["score"], r["category_id"]] for r in results])
+    ref, _ = reference(gt, arr)  # pycocotools' loadNumpyAnnotations path
+    base = evaluate_coco(gt, results)
+    assert_identical(ref, base)
+    for g, r in [(str(tmp_path / "gt.json"), str(tmp_path / "res.json")),
+                 (coco_from_dict(gt), results), (GroundTruth(gt), arr), (gt, arr)]:
+        assert_identical(ref, evaluate_coco(g, r))
+
+
+def test_ground_truth_index_is_reusable_and_inputs_are_not_mutated():
+    gt, results = make_dataset(11)
+    gt_copy, res_copy = copy.deepcopy(gt), copy.deepcopy(results)
+    index = GroundTruth(gt)
+    a = evaluate_coco(index, results)
+    b = evaluate_coco(index, results, max_dets=(1, 5, 100))
+    c = evaluate_coco(index, results)
+    assert np.array_equal(a.precision, c.precision) and np.array_equal(a.stats, c.stats)
+    assert b.precision.shape == a.precision.shape
+    assert gt == gt_copy and results == res_copy  # pycocotools' loadRes would add keys
+
+
+def test_empty_results_mean_no_detections():
+    # pycocotools' loadRes raises IndexError on []; we evaluate "no detections": recall 0,
+    # precision 0 where GT exists, -1 elsewhere.  Same as pycocotools with an ignored detection.
+    gt, _ = make_dataset(3)
+    dummy = [_det([0, 0, 1, 1], 0.5, image_id=gt["images"][0]["id"], category_id=999)]
+    ref, _ = reference(gt, dummy)
+    assert_identical(ref, evaluate_coco(gt, []))
+    assert_identical(ref, evaluate_coco(gt, np.zeros((0, 7))))
+
+
+def test_results_do_not_depend_on_thread_count():
+    gt, results = make_dataset(21, n_images=40, n_cats=6)
+    old = vrft_rewards.get_num_threads()
+    try:
+        vrft_rewards.set_num_threads(1)
+        one = evaluate_coco(gt, results)
+        vrft_rewards.set_num_threads(3)
+        three = evaluate_coco(gt, results)
+    finally:
+        vrft_rewards.set_num_threads(old)
+    assert np.array_equal(one.precision, three.precision)
+    assert np.array_equal(one.scores, three.scores) and np.array_equal(one.stats, three.stats)
+
+
+# ---- result object -------------------------------------------------------------------------------------
+
+def test_summary_text_is_pycocotools_printed_layout():
+    gt, results = make_dataset(5)
+    _, printed = reference(gt, results)
+    ref_lines = [ln for ln in printed.splitlines() if ln.startswith(" Average")]
+    assert evaluate_coco(gt, results).summary().splitlines() == ref_lines
+
+
+def test_per_category_matches_a_slow_reference_over_pycocotools_arrays():
+    gt, results = make_dataset(9, n_cats=5)
+    ref, _ = reference(gt, results)
+    res = evaluate_coco(gt, results)
+    p, r = ref.eval["precision"], ref.eval["recall"]
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+
+    def mean_valid(x):
+        x = np.asarray(x, dtype=float).ravel()
+        v = [e for e in x if e > -1]
+        return -1.0 if not v else float(np.mean(v))
+
+    assert [row["category_id"] for row in res.per_category] == sorted(names)
+    for k, row in enumerate(res.per_category):
+        assert row["name"] == names[row["category_id"]]
+        assert row["AP"] == mean_valid(p[:, :, k, 0, -1])
+        assert row["AP50"] == mean_valid(p[0, :, k, 0, -1])
+        assert row["AP75"] == mean_valid(p[5, :, k, 0, -1])
+        assert row["AR"] == mean_valid(r[:, k, 0, -1])
+
+
+def test_to_dict_is_json_serialisable_and_names_the_stats():
+    gt, results = make_dataset(13)
+    res = evaluate_coco(gt, results)
+    d = json.loads(json.dumps(res.to_dict()))
+    assert list(d["stats"]) == ["AP", "AP50", "AP75", "APs", "APm", "APl",
+                                "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+    assert d["stats"]["AP"] == float(res.stats[0])
+    assert len(d["per_category"]) == len(gt["categories"])
+
+
+def test_drop_in_exposes_pycocotools_names():
+    gt, results = make_dataset(2)
+    with contextlib.redirect_stdout(io.StringIO()):
+        E = COCOeval(coco_from_dict(gt), results, "bbox")
+        for name in ("imgIds", "catIds", "iouThrs", "recThrs", "maxDets", "areaRng", "areaRngLbl",
+                     "useCats", "iouType"):
+            assert hasattr(E.params, name)
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    assert set(E.eval) == {"params", "counts", "date", "precision", "recall", "scores"}
+    assert len(E.stats) == 12
+
+
+# ---- bad input -------------------------------------------------------------------------------------------
+
+GOOD_GT = _gt([{"bbox": [0, 0, 50, 50]}])
+
+
+@pytest.mark.parametrize("field", ["image_id", "category_id", "bbox", "score"])
+def test_result_without_a_field_is_named(field):
+    results = [_det([0, 0, 50, 50], 0.9), _det([0, 0, 50, 50], 0.8)]
+    del results[1][field]
+    with pytest.raises(ValueError, match=rf"results\[1\] has no '{field}'"):
+        evaluate_coco(GOOD_GT, results)
+
+
+@pytest.mark.parametrize("field", ["bbox", "area", "id", "image_id", "category_id"])
+def test_gt_annotation_without_a_field_is_named(field):
+    gt = copy.deepcopy(GOOD_GT)
+    del gt["annotations"][0][field]
+    with pytest.raises(ValueError, match=rf"gt\['annotations'\]\[0\] has no '{field}'"):
+        evaluate_coco(gt, [_det([0, 0, 50, 50], 0.9)])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_score_or_box_is_named(bad):
+    with pytest.raises(ValueError, match=r"results\[1\]\['score'\] must be finite"):
+        evaluate_coco(GOOD_GT, [_det([0, 0, 5, 5], 0.9), _det([0, 0, 5, 5], bad)])
+    with pytest.raises(ValueError, match=r"results\[0\]\['bbox'\] must be finite"):
+        evaluate_coco(GOOD_GT, [_det([0, bad, 5, 5], 0.9)])
+
+
+def test_malformed_bbox_is_named():
+    with pytest.raises(ValueError, match=r"results\[1\]\['bbox'\] must be 4 numbers"):
+        evaluate_coco(GOOD_GT, [_det([0, 0, 5, 5], 0.9), _det([0, 0, 5], 0.9)])
+
+
+def test_result_on_unknown_image_is_an_error_like_pycocotools_assert():
+    results = [_det([0, 0, 5, 5], 0.9), _det([0, 0, 5, 5], 0.9, image_id=42)]
+    with pytest.raises(AssertionError):
+        reference(GOOD_GT, results)
+    with pytest.raises(ValueError, match=r"results\[1\]\['image_id'\] = 42 is not an image"):
+        evaluate_coco(GOOD_GT, results)
+
+
+def test_bad_array_shape_and_types_are_rejected():
+    with pytest.raises(ValueError, match=r"shape \(N, 7\)"):
+        evaluate_coco(GOOD_GT, np.zeros((3, 6)))
+    with pytest.raises(TypeError, match="results must be"):
+        evaluate_coco(GOOD_GT, 42)
+    with pytest.raises(TypeError, match="gt must be"):
+        evaluate_coco(42, [])
+    with pytest.raises(ValueError, match="max_dets"):
+        evaluate_coco(GOOD_GT, [], max_dets=())
+    with pytest.raises(ValueError, match="area_ranges"):
+        evaluate_coco(GOOD_GT, [], area_ranges=[1, 2, 3])
+
+
+@pytest.mark.parametrize("iou_type", ["segm", "keypoints"])
+def test_unsupported_iou_types_say_what_is_supported(iou_type):
+    with pytest.raises(NotImplementedError, match="supported: 'bbox'"):
+        evaluate_coco(GOOD_GT, [], iou_type=iou_type)
+
+
+def test_fewer_than_three_max_dets_fails_like_pycocotools():
+    # pycocotools' summarize indexes maxDets[2]: IndexError in both.
+    results = [_det([0, 0, 50, 50], 0.9)]
+    with pytest.raises(IndexError):
+        reference(GOOD_GT, results, maxDets=[1, 10])
+    with pytest.raises(IndexError):
+        evaluate_coco(GOOD_GT, results, max_dets=[1, 10])

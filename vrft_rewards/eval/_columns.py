@@ -1,0 +1,96 @@
+"""Per-record field extraction into flat numpy columns, with errors that name the record.
+
+Loading is the one place where Python touches each annotation / result dict (once); everything
+after works on the columns.  A missing or malformed field raises ``ValueError`` naming the list,
+the record index and the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["int_column", "float_column", "box_column", "flag_column", "check_finite"]
+
+
+def _locate_missing(records: Sequence[dict], key: str, where: str) -> None:
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise TypeError(f"{where}[{i}] must be a dict, got {type(rec).__name__}")
+        if key not in rec:
+            raise ValueError(f"{where}[{i}] has no {key!r} field")
+
+
+def _values(records: Sequence[dict], key: str, where: str, default: Any = None) -> list:
+    try:
+        if default is None:
+            return [r[key] for r in records]
+        return [r.get(key, default) for r in records]
+    except (KeyError, TypeError, AttributeError):
+        _locate_missing(records, key, where)
+        raise  # pragma: no cover - _locate_missing always raises here
+
+
+def _convert(values: list, dtype, records: Sequence[dict], key: str, where: str, shape=None):
+    try:
+        arr = np.asarray(values, dtype=dtype)
+        if shape is not None:
+            arr = arr.reshape(shape)
+        return arr
+    except (TypeError, ValueError, OverflowError):
+        for i, v in enumerate(values):
+            try:
+                one = np.asarray(v, dtype=dtype)
+                if shape is not None:
+                    one.reshape(shape[1:])
+            except (TypeError, ValueError, OverflowError):
+                want = "4 numbers [x, y, w, h]" if shape is not None else f"a {np.dtype(dtype).name} number"
+                raise ValueError(f"{where}[{i}][{key!r}] must be {want}, got {v!r}") from None
+        raise
+
+
+def int_column(records: Sequence[dict], key: str, where: str, default: Any = None) -> np.ndarray:
+    """``records[i][key]`` as int64 (ids).  Float values must be integral."""
+    values = _values(records, key, where, default)
+    try:
+        return np.asarray(values, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float, np.floating)) or (
+            isinstance(v, (float, np.floating)) and not float(v).is_integer()
+        ):
+            raise ValueError(f"{where}[{i}][{key!r}] must be an integer id, got {v!r}")
+    return np.asarray(values, dtype=np.float64).astype(np.int64)
+
+
+def float_column(records: Sequence[dict], key: str, where: str, default: Any = None) -> np.ndarray:
+    values = _values(records, key, where, default)
+    return _convert(values, np.float64, records, key, where)
+
+
+def box_column(records: Sequence[dict], key: str, where: str) -> np.ndarray:
+    values = _values(records, key, where)
+    if not values:
+        return np.zeros((0, 4), np.float64)
+    return _convert(values, np.float64, records, key, where, shape=(len(values), 4))
+
+
+def flag_column(records: Sequence[dict], key: str, where: str) -> np.ndarray:
+    """Truthiness of ``records[i].get(key, 0)`` as uint8 (iscrowd, ignore)."""
+    values = _values(records, key, where, default=0)
+    try:
+        return (np.asarray(values, dtype=np.float64) != 0).astype(np.uint8)
+    except (TypeError, ValueError):
+        return np.fromiter((bool(v) for v in values), dtype=np.uint8, count=len(values))
+
+
+def check_finite(arr: np.ndarray, where: str, key: str) -> None:
+    """Raise ``ValueError`` naming the first record whose ``key`` holds NaN or infinity."""
+    ok = np.isfinite(arr)
+    if arr.ndim > 1:
+        ok = ok.all(axis=tuple(range(1, arr.ndim)))
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"{where}[{i}][{key!r}] must be finite, got {arr[i].tolist()!r}")

@@ -1,0 +1,191 @@
+"""Bridge between the column data and the native engine (csrc/eval), plus the exact summaries.
+
+Everything here is vectorised numpy over whole columns; the per-(image, category) work happens
+in one native call (``_C.eval_evaluate``) and one more for the accumulation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._ext import _C
+from ._gt import GroundTruth
+from ._results import Detections
+
+__all__ = ["positions", "run_coco", "accumulate_coco", "run_lvis", "cap_per_image", "mean_valid",
+           "check_image_ids"]
+
+_NO_CAP = np.iinfo(np.int64).max
+
+
+def positions(ids: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each of ``ids`` in ``table`` (first occurrence) and a mask of those found."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(table) == 0:
+        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+    sorter = np.argsort(table, kind="stable")
+    st = table[sorter]
+    pos = np.minimum(np.searchsorted(st, ids), len(st) - 1)
+    found = st[pos] == ids
+    return sorter[pos].astype(np.int64), found
+
+
+def check_image_ids(gt: GroundTruth, dets: Detections, what: str = "results") -> None:
+    """pycocotools' loadRes asserts that every result's image is in the GT; we name the record."""
+    ok = gt.has_image(dets.image_id)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"{what}[{i}]['image_id'] = {int(dets.image_id[i])} is not an image of "
+                         "the ground truth (pycocotools: 'Results do not correspond to current "
+                         "coco set')")
+
+
+def mean_valid(s: np.ndarray):
+    """``np.mean(s[s > -1])`` or -1 when empty: pycocotools' and lvis-api's summary mean."""
+    v = s[s > -1]
+    if len(v) == 0:
+        return -1
+    return np.mean(v)
+
+
+def _evaluate(gt_cols, dt_cols, num_images, num_categories, iou_thrs, area_rng, cap):
+    return _C.eval_evaluate(gt_cols, dt_cols, int(num_images), int(num_categories),
+                            np.ascontiguousarray(iou_thrs, dtype=np.float64),
+                            np.ascontiguousarray(area_rng, dtype=np.float64).reshape(-1, 2),
+                            int(cap))
+
+
+def _contig(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
+             max_dets, area_rng, use_cats: bool):
+    """pycocotools COCOeval.evaluate + accumulate.  ``img_ids`` sorted unique; ``cat_ids`` sorted
+    unique when ``use_cats`` (pooled in the given order otherwise); ``max_dets`` sorted."""
+    img_ids = np.asarray(img_ids, dtype=np.int64)
+    cat_ids = np.asarray(cat_ids, dtype=np.int64)
+    max_dets = np.asarray(max_dets, dtype=np.int64)
+    I, K = len(img_ids), (len(cat_ids) if use_cats else 1)
+
+    def select(image_id, category_id):
+        ip, iok = positions(image_id, img_ids)
+        cp, cok = positions(category_id, cat_ids)
+        keep = iok & cok
+        idx = np.flatnonzero(keep)
+        if not use_cats:
+            # computeIoU pools `[g for cId in p.catIds for g in _gts[imgId, cId]]`: category
+            # position first, then dataset order.
+            idx = idx[np.argsort(cp[idx], kind="stable")]
+            return idx, ip[idx], np.zeros(len(idx), np.int64)
+        return idx, ip[idx], cp[idx]
+
+    gi, g_img, g_cat = select(gt.ann_image_id, gt.ann_category_id)
+    di, d_img, d_cat = select(dets.image_id, dets.category_id)
+    crowd = gt.ann_iscrowd[gi]
+    gt_cols = {
+        "image": g_img, "category": g_cat, "box": _contig(gt.ann_box[gi], np.float64),
+        "area": _contig(gt.ann_area[gi], np.float64),
+        "ignore": _contig(crowd, np.uint8),  # pycocotools: gt['ignore'] = iscrowd (overwrites)
+        "crowd": _contig(crowd, np.uint8),
+        "id_nonzero": _contig(gt.ann_id[gi] != 0, np.uint8),
+    }
+    dt_cols = {
+        "image": d_img, "category": d_cat, "box": _contig(dets.box[di], np.float64),
+        "area": _contig(dets.area[di], np.float64), "score": _contig(dets.score[di], np.float64),
+        "id_positive": _contig(dets.ids[di] > 0, np.uint8),
+    }
+    cap = int(max_dets[-1])
+    state = _evaluate(gt_cols, dt_cols, I, K, iou_thrs, area_rng, cap)
+    if rec_thrs is None:  # evaluate() only; accumulate later with accumulate_coco
+        return state
+    return accumulate_coco(state, rec_thrs, max_dets) + (state,)
+
+
+def accumulate_coco(state, rec_thrs, max_dets):
+    """(precision, recall, scores) of a native evaluation state."""
+    return _C.eval_accumulate(state, _contig(rec_thrs, np.float64),
+                              _contig(np.asarray(max_dets, dtype=np.int64), np.int64))
+
+
+def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
+             area_rng):
+    """lvis-api 0.5.3 LVISEval.evaluate + accumulate on detections already capped per image.
+
+    Returns precision (T, R, K, A), recall (T, K, A), scores (T, R, K, A) and the native state.
+    """
+    img_ids = np.asarray(img_ids, dtype=np.int64)
+    cat_ids = np.asarray(cat_ids, dtype=np.int64)
+    I, K = len(img_ids), len(cat_ids)
+
+    def select(image_id, category_id, area):
+        ip, iok = positions(image_id, img_ids)
+        cp, cok = positions(category_id, cat_ids)
+        # LVIS.get_ann_ids(img_ids, cat_ids) also keeps only 0 < area < inf (strict bounds).
+        keep = iok & cok & (area > 0) & (area < np.inf)
+        return keep, ip, cp
+
+    gkeep, g_img, g_cat = select(gt.ann_image_id, gt.ann_category_id, gt.ann_area)
+    dkeep, d_img, d_cat = select(dets.image_id, dets.category_id, dets.area)
+
+    # Federated filter: keep a detection only when its category is annotated in the image as
+    # present (a kept GT) or absent (neg_category_ids).
+    neg_img, neg_cat, nel_img, nel_cat = gt.lvis_lists()
+    stride = np.int64(K + 1)
+
+    def pair_keys(img_pos, cat_pos):
+        return img_pos.astype(np.int64) * stride + cat_pos.astype(np.int64)
+
+    def list_keys(l_img, l_cat):
+        ip, iok = positions(l_img, img_ids)
+        cp, cok = positions(l_cat, cat_ids)
+        ok = iok & cok
+        return pair_keys(ip[ok], cp[ok])
+
+    gi = np.flatnonzero(gkeep)
+    present = np.unique(pair_keys(g_img[gi], g_cat[gi]))
+    absent = np.unique(list_keys(neg_img, neg_cat))
+    dkey = pair_keys(d_img, d_cat)
+    dkeep &= np.isin(dkey, present) | np.isin(dkey, absent)
+    di = np.flatnonzero(dkeep)
+    not_exhaustive = np.isin(dkey[di], list_keys(nel_img, nel_cat))
+
+    gt_cols = {
+        "image": g_img[gi], "category": g_cat[gi], "box": _contig(gt.ann_box[gi], np.float64),
+        "area": _contig(gt.ann_area[gi], np.float64),
+        "ignore": _contig(gt.ann_ignore[gi], np.uint8),  # LVIS respects the `ignore` field
+        "crowd": np.zeros(len(gi), np.uint8),            # and forces iscrowd = 0
+        "id_nonzero": _contig(gt.ann_id[gi] != 0, np.uint8),
+    }
+    dt_cols = {
+        "image": d_img[di], "category": d_cat[di], "box": _contig(dets.box[di], np.float64),
+        "area": _contig(dets.area[di], np.float64), "score": _contig(dets.score[di], np.float64),
+        "id_positive": _contig(dets.ids[di] > 0, np.uint8),
+        "not_exhaustive": _contig(not_exhaustive, np.uint8),
+    }
+    state = _evaluate(gt_cols, dt_cols, I, K, iou_thrs, area_rng, -1)
+    precision, recall, scores = _C.eval_accumulate(
+        state, _contig(rec_thrs, np.float64), np.array([_NO_CAP], np.int64))
+    return precision[..., 0], recall[..., 0], scores[..., 0], state
+
+
+def cap_per_image(dets: Detections, max_dets: int) -> Detections:
+    """LVISResults.limit_dets_per_image: the top ``max_dets`` scores of each image.
+
+    ``sorted(key=score, reverse=True)`` is stable, so ties keep result order; the kept
+    detections keep their input order (only their relative order within an image matters).
+    """
+    if max_dets < 0 or len(dets) == 0:
+        return dets
+    n = len(dets)
+    order = np.lexsort((np.arange(n), -dets.score, dets.image_id))
+    img_sorted = dets.image_id[order]
+    first = np.searchsorted(img_sorted, img_sorted, side="left")
+    rank = np.arange(n) - first
+    keep = np.zeros(n, bool)
+    keep[order[rank < max_dets]] = True
+    if keep.all():
+        return dets
+    out = dets.subset(keep)
+    out.ids = np.arange(1, len(out) + 1, dtype=np.int64)
+    return out

@@ -1,0 +1,23 @@
+"""JSON loading for annotation and result files: orjson when installed, the stdlib otherwise."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+try:  # optional speed-up (``pip install vrft-rewards[fast-json]``)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised only where orjson is absent
+    _orjson = None
+
+__all__ = ["load_json"]
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    """Parse the JSON file at ``path`` (orjson if available: ~3x faster than ``json``)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if _orjson is not None:
+        return _orjson.loads(data)
+    return json.loads(data)

@@ -1,0 +1,304 @@
+"""COCO detection evaluation, bit-identical to pycocotools 2.0.11 (bbox), on the native engine."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._engine import accumulate_coco, check_image_ids, run_coco
+from ._gt import GroundTruth, as_ground_truth
+from ._result import EvalResult, per_category_table
+from ._results import Detections, as_detections
+from ._summary import coco_summary
+
+__all__ = ["evaluate_coco", "COCOeval", "Params"]
+
+_AREA_RNG = [[0 ** 2, 1e5 ** 2], [0 ** 2, 32 ** 2], [32 ** 2, 96 ** 2], [96 ** 2, 1e5 ** 2]]
+_AREA_LBL = ["all", "small", "medium", "large"]
+
+
+def _default_iou_thrs() -> np.ndarray:
+    # pycocotools' exact construction: np.arange would give slightly different values, and
+    # summarize() selects .5 and .75 with float ==.
+    return np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
+
+
+def _default_rec_thrs() -> np.ndarray:
+    return np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
+
+
+def _check_iou_type(iou_type: str) -> None:
+    if iou_type == "bbox":
+        return
+    if iou_type in ("segm", "keypoints"):
+        raise NotImplementedError(
+            f"iou_type={iou_type!r} is not supported by vrft_rewards.eval yet; supported: 'bbox'. "
+            "Use pycocotools.cocoeval.COCOeval for mask or keypoint evaluation.")
+    raise ValueError(f"iou_type must be 'bbox' (or 'segm' / 'keypoints', not supported yet), "
+                     f"got {iou_type!r}")
+
+
+def _float_vector(x, name: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of numbers, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite, got {a.tolist()}")
+    return a
+
+
+def _area_rng(x) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"area_ranges must be a sequence of [lo, hi] pairs, got shape {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _max_dets(x) -> list[int]:
+    vals = [int(v) for v in x]
+    if not vals:
+        raise ValueError("max_dets must hold at least one value (pycocotools uses maxDets[-1])")
+    if any(v < 0 for v in vals):
+        raise ValueError(f"max_dets must be non-negative, got {vals}")
+    return sorted(vals)
+
+
+def _evaluate(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
+              max_dets, area_rng, area_lbl, use_cats) -> EvalResult:
+    img_ids = np.unique(np.asarray(img_ids, dtype=np.int64))
+    cat_ids_arr = np.asarray(cat_ids, dtype=np.int64)
+    if use_cats:
+        cat_ids_arr = np.unique(cat_ids_arr)
+    precision, recall, scores, _ = run_coco(
+        gt, dets, img_ids=img_ids, cat_ids=cat_ids_arr, iou_thrs=iou_thrs, rec_thrs=rec_thrs,
+        max_dets=max_dets, area_rng=area_rng, use_cats=use_cats)
+    stats, lines = coco_summary(precision, recall, iou_thrs, area_lbl, max_dets)
+    if use_cats:
+        name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
+        names = [name_of.get(int(c), str(int(c))) for c in cat_ids_arr]
+        per_cat = per_category_table(precision, recall, iou_thrs, cat_ids_arr, names)
+    else:
+        per_cat = per_category_table(precision, recall, iou_thrs, [-1], ["all"])
+    params = {"img_ids": img_ids, "cat_ids": cat_ids_arr, "iou_thrs": iou_thrs,
+              "rec_thrs": rec_thrs, "max_dets": list(max_dets), "area_rng": area_rng,
+              "area_rng_lbl": list(area_lbl), "use_cats": bool(use_cats)}
+    return EvalResult(stats=stats, precision=precision, recall=recall, scores=scores,
+                      params=params, per_category=per_cat, lines=lines, kind="coco")
+
+
+def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
+                  cat_ids: Sequence[int] | None = None, img_ids: Sequence[int] | None = None,
+                  max_dets: Sequence[int] = (1, 10, 100),
+                  area_ranges: Sequence[Sequence[float]] | None = None,
+                  area_labels: Sequence[str] | None = None, use_cats: bool = True,
+                  iou_thrs: Sequence[float] | None = None,
+                  rec_thrs: Sequence[float] | None = None) -> EvalResult:
+    """COCO box AP / AR, bit-identical to pycocotools' ``COCOeval`` (evaluate, accumulate, summarize).
+
+    Parameters
+    ----------
+    gt : str, os.PathLike, dict, pycocotools.coco.COCO or GroundTruth
+        Ground truth in COCO format.  A :class:`GroundTruth` (or a ``COCO`` object, whose index is
+        cached on it) is built once and reused by later calls.
+    results : str, os.PathLike, list of dict, ndarray (N, 7) or pycocotools COCO results
+        Detections: dicts with ``image_id``, ``category_id``, ``bbox`` ([x, y, w, h]) and
+        ``score``; or an array of rows ``[image_id, x, y, w, h, score, category_id]``.
+        An empty list means "no detections" (pycocotools raises ``IndexError``).
+    iou_type : {"bbox"}, default "bbox"
+        ``"segm"`` and ``"keypoints"`` raise ``NotImplementedError``.
+    cat_ids, img_ids : sequence of int, optional
+        Subsets to evaluate (default: all categories / images of ``gt``).
+    max_dets : sequence of int, default (1, 10, 100)
+        Sorted before use.  The largest caps detections per (image, category).
+    area_ranges : sequence of [lo, hi], optional
+        Default ``[[0, 1e10], [0, 32**2], [32**2, 96**2], [96**2, 1e10]]``; bounds inclusive.
+    area_labels : sequence of str, optional
+        Names of the area ranges used by the summary (default ``all, small, medium, large``).
+    use_cats : bool, default True
+        False pools all categories of an image (proposal evaluation).
+    iou_thrs, rec_thrs : sequence of float, optional
+        Defaults are pycocotools' ``np.linspace(.5, .95, 10)`` and ``np.linspace(0, 1, 101)``.
+
+    Returns
+    -------
+    EvalResult
+        ``.stats`` (12,), ``.precision`` (T, R, K, A, M), ``.recall`` (T, K, A, M), ``.scores``
+        (T, R, K, A, M), ``.per_category``, ``.summary()``, ``.to_dict()``.
+
+    Raises
+    ------
+    ValueError
+        A record without ``image_id`` / ``category_id`` / ``bbox`` / ``score`` (GT: ``bbox``,
+        ``area``, ``id``), a non-finite box or score, or a result on an image that is not in
+        ``gt`` (named by index and field); malformed parameters.
+    TypeError
+        ``gt`` or ``results`` of an unsupported type.
+    NotImplementedError
+        ``iou_type`` other than ``"bbox"``.
+
+    Notes
+    -----
+    Per (image, category): detections sorted by score (stable), cut to ``max(max_dets)``, matched
+    greedily to the GT of highest IoU ``>= min(t, 1 - 1e-10)`` (crowd GT: IoU over the detection
+    area; a crowd region absorbs any number of detections).  Per (category, area, maxDet):
+    ``precision = tp / (tp + fp + np.spacing(1))`` made monotone from the right and sampled at the
+    recall thresholds with ``searchsorted(side='left')``; ``recall = tp / npig`` at the last
+    detection.  ``stats`` are ``np.mean(s[s > -1])`` of the selected cells.  See
+    ``docs/evaluation.md`` for every reproduced quirk.
+
+    Examples
+    --------
+    >>> from vrft_rewards.eval import evaluate_coco
+    >>> gt = {"images": [{"id": 1}], "categories": [{"id": 1, "name": "cat"}],
+    ...       "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+    ...                        "bbox": [10, 10, 50, 50], "area": 2500}]}
+    >>> res = evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 50],
+    ...                           "score": 0.9}])
+    >>> float(res.stats[0]), float(res.stats[1])
+    (1.0, 1.0)
+    >>> res.per_category[0]["name"]
+    'cat'
+    """
+    _check_iou_type(iou_type)
+    gt_index = as_ground_truth(gt)
+    dets = as_detections(results)
+    check_image_ids(gt_index, dets)
+    return _evaluate(
+        gt_index, dets,
+        img_ids=gt_index.image_ids if img_ids is None else img_ids,
+        cat_ids=gt_index.cat_ids if cat_ids is None else cat_ids,
+        iou_thrs=_default_iou_thrs() if iou_thrs is None else _float_vector(iou_thrs, "iou_thrs"),
+        rec_thrs=_default_rec_thrs() if rec_thrs is None else _float_vector(rec_thrs, "rec_thrs"),
+        max_dets=_max_dets(max_dets),
+        area_rng=_area_rng(_AREA_RNG if area_ranges is None else area_ranges),
+        area_lbl=list(_AREA_LBL if area_labels is None else area_labels),
+        use_cats=bool(use_cats))
+
+
+class Params:
+    """pycocotools ``Params`` for detection: the same attribute names and default values."""
+
+    def __init__(self, iouType: str = "segm") -> None:
+        self.imgIds: list = []
+        self.catIds: list = []
+        self.iouThrs = _default_iou_thrs()
+        self.recThrs = _default_rec_thrs()
+        self.maxDets = [1, 10, 100]
+        self.areaRng = copy.deepcopy(_AREA_RNG)
+        self.areaRngLbl = list(_AREA_LBL)
+        self.useCats = 1
+        self.iouType = iouType
+        self.useSegm = None
+
+
+class COCOeval:
+    """Drop-in replacement for ``pycocotools.cocoeval.COCOeval`` (bbox), on the native engine.
+
+    Parameters
+    ----------
+    cocoGt : pycocotools COCO, dict, path or GroundTruth
+    cocoDt : pycocotools COCO results (``cocoGt.loadRes(...)``), or a list of result dicts, an
+        (N, 7) array or a path (our extension: no ``loadRes`` needed)
+    iouType : {"bbox"}, default "segm" as in pycocotools
+        Only "bbox" evaluates; "segm" / "keypoints" raise ``NotImplementedError`` in
+        :meth:`evaluate`.
+
+    Notes
+    -----
+    ``evaluate()``, ``accumulate()`` and ``summarize()`` print what pycocotools prints and fill
+    ``params``, ``eval`` (``params``, ``counts``, ``date``, ``precision``, ``recall``,
+    ``scores``) and ``stats`` with identical values.  Differences: ``evalImgs`` and ``ious`` are
+    not materialised (the per-image matches stay in native memory); ``accumulate(p)`` accepts
+    only ``None`` or the evaluated parameters; detections come from ``cocoDt``'s annotation list
+    at ``evaluate()`` time.
+    """
+
+    def __init__(self, cocoGt=None, cocoDt=None, iouType: str = "segm") -> None:
+        if not iouType:
+            print("iouType not specified. use default iouType segm")
+        self.cocoGt = cocoGt
+        self.cocoDt = cocoDt
+        self.params = Params(iouType=iouType)
+        self.eval: dict = {}
+        self.stats: Any = []
+        self._paramsEval = None
+        self._gt_index: GroundTruth | None = None
+        if cocoGt is not None:
+            self._gt_index = as_ground_truth(cocoGt)
+            self.params.imgIds = sorted(self._gt_index.image_ids.tolist())
+            self.params.catIds = sorted(self._gt_index.cat_ids.tolist())
+        self._state = None
+
+    def evaluate(self) -> None:
+        tic = time.time()
+        print("Running per image evaluation...")
+        p = self.params
+        if p.useSegm is not None:
+            p.iouType = "segm" if p.useSegm == 1 else "bbox"
+            print("useSegm (deprecated) is not None. Running {} evaluation".format(p.iouType))
+        print("Evaluate annotation type *{}*".format(p.iouType))
+        _check_iou_type(p.iouType)
+        p.imgIds = list(np.unique(p.imgIds))
+        if p.useCats:
+            p.catIds = list(np.unique(p.catIds))
+        p.maxDets = sorted(p.maxDets)
+        self.params = p
+        if self._gt_index is None:
+            self._gt_index = as_ground_truth(self.cocoGt)
+        dets = as_detections(self.cocoDt)
+        check_image_ids(self._gt_index, dets, "cocoDt")
+        pe = copy.deepcopy(self.params)
+        self._state = run_coco(
+            self._gt_index, dets, img_ids=np.asarray(pe.imgIds, dtype=np.int64),
+            cat_ids=np.asarray(pe.catIds, dtype=np.int64),
+            iou_thrs=_float_vector(pe.iouThrs, "params.iouThrs"), rec_thrs=None,
+            max_dets=_max_dets(pe.maxDets), area_rng=_area_rng(pe.areaRng),
+            use_cats=bool(pe.useCats))
+        self._paramsEval = pe
+        toc = time.time()
+        print("DONE (t={:0.2f}s).".format(toc - tic))
+
+    def accumulate(self, p: Params | None = None) -> None:
+        print("Accumulating evaluation results...")
+        tic = time.time()
+        if self._paramsEval is None:
+            print("Please run evaluate() first")
+            raise RuntimeError("Please run evaluate() first")
+        if p is not None and p is not self.params:
+            raise NotImplementedError("accumulate(p) with parameters other than the evaluated "
+                                      "ones is not supported; set params before evaluate()")
+        pe = self._paramsEval
+        precision, recall, scores = accumulate_coco(
+            self._state, _float_vector(pe.recThrs, "params.recThrs"), _max_dets(pe.maxDets))
+        p = self.params
+        p.catIds = p.catIds if p.useCats == 1 else [-1]
+        T, R, K, A, M = precision.shape
+        self.eval = {
+            "params": p,
+            "counts": [T, R, K, A, M],
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+            "precision": precision,
+            "recall": recall,
+            "scores": scores,
+        }
+        toc = time.time()
+        print("DONE (t={:0.2f}s).".format(toc - tic))
+
+    def summarize(self) -> None:
+        if not self.eval:
+            raise Exception("Please run accumulate() first")
+        if self.params.iouType != "bbox" and self.params.iouType != "segm":
+            raise NotImplementedError("keypoint summaries are not supported")
+        p = self.params
+        self.stats, lines = coco_summary(self.eval["precision"], self.eval["recall"], p.iouThrs,
+                                         p.areaRngLbl, p.maxDets)
+        for line in lines:
+            print(line)
+
+    def __str__(self) -> str:
+        self.summarize()
+        return ""

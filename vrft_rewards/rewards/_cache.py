@@ -1,0 +1,62 @@
+"""Parse once per batch, however many reward functions score it.
+
+TRL, verl and our own RewardSet call every reward function with the same ``completions`` (and
+the same ``solution`` column) in one step.  The cache remembers the last few parsed batches and
+returns the same :class:`~vrft_rewards.parsing.ParsedBatch` when a batch with *equal* items and
+the same parse options comes again.
+
+Why the key is safe: an entry matches only if ``tuple(items) == stored_tuple``, i.e. element-wise
+equality of the texts (or chat-message lists), so a recycled ``id()`` or an in-place edit of the
+list can never return another batch's parse.  The comparison is cheap in the common case because
+Python compares identical objects by identity first.  Entries hold references to their items, so
+only a handful are kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Sequence
+
+from ..parsing import ParsedBatch, parse_completions
+
+__all__ = ["cached_parse", "clear_parse_cache"]
+
+_MAX_ENTRIES = 8
+
+
+class _ParseCache:
+    def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[tuple[tuple, tuple, ParsedBatch]] = []
+        self._max = max_entries
+
+    def get(self, items: Sequence[Any], options: dict) -> ParsedBatch:
+        key = tuple(sorted(options.items()))
+        snapshot = tuple(items)
+        with self._lock:
+            for i, (opts, stored, parsed) in enumerate(self._entries):
+                if opts == key and len(stored) == len(snapshot) and stored == snapshot:
+                    self._entries.append(self._entries.pop(i))  # most recently used last
+                    return parsed
+        parsed = parse_completions(snapshot, **options)
+        with self._lock:
+            self._entries.append((key, snapshot, parsed))
+            del self._entries[: max(0, len(self._entries) - self._max)]
+        return parsed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_CACHE = _ParseCache()
+
+
+def cached_parse(items: Sequence[Any], **options: Any) -> ParsedBatch:
+    """:func:`vrft_rewards.parse_completions` with a small, thread-safe, content-keyed cache."""
+    return _CACHE.get(items, options)
+
+
+def clear_parse_cache() -> None:
+    """Drop every cached parse (tests; or to release memory)."""
+    _CACHE.clear()
