@@ -382,8 +382,8 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
       }
     }
   }
-  check_boxes_valid(pred, opt.fmt, "pred");
-  check_boxes_valid(gt, opt.fmt, "gt");
+  check_boxes_valid(pred, opt.fmt, false, "pred");
+  check_boxes_valid(gt, opt.fmt, false, "gt");
 
   py::array_t<int64_t> matched_gt(n_pred), matched_pred(n_gt), n_matched(b);
   py::array_t<T> matched_value(n_pred);

@@ -73,6 +73,24 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- demo ----------------------------------------------------------------------------------------
+def _add_demo_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "demo", help="score a bundled GRPO step and evaluate bundled model outputs (seconds)",
+        description="Run both jobs of the package on bundled data: score one GRPO step with the "
+                    "Visual-RFT and default detection rewards, then evaluate model outputs against a "
+                    "small COCO ground truth, printing the tables.")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="also write metrics.json and report.md into DIR")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from vrft_rewards.demo import run_demo
+
+    run_demo(args.out)
+    return 0
+
+
 # -- argument types ------------------------------------------------------------------------------
 def _port(text: str) -> int:
     value = _int(text, "port")
@@ -114,6 +132,7 @@ def _parse_options(items: Sequence[str]) -> dict[str, Any]:
 # -- entry point ---------------------------------------------------------------------------------
 _COMMANDS: list[tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = [
     (_add_serve_parser, _run_serve),
+    (_add_demo_parser, _run_demo),
 ]
 
 
