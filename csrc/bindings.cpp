@@ -14,11 +14,13 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/thread_pool.h"
 #include "eval/accumulate.h"
 #include "eval/evaluate.h"
+#include "eval/results_json.h"
 #include "geometry/iou.h"
 
 namespace py = pybind11;
@@ -263,7 +265,30 @@ py::tuple eval_accumulate(const PyEvaluation& state, const py::handle& rec_thrs_
   return py::make_tuple(precision, recall, scores);
 }
 
+// The fast path of results loading: bytes of a results JSON -> dict of columns, or None when the
+// file is not on the fast path (the Python loader then parses it and names any bad record).
+py::object eval_parse_results(const py::bytes& data) {
+  const std::string_view view(data);
+  vrft::eval::ResultColumns cols;
+  bool ok;
+  {
+    py::gil_scoped_release release;  // `data` is immutable and kept alive by the caller's frame
+    ok = vrft::eval::parse_result_columns(view.data(), view.size(), cols);
+  }
+  if (!ok) return py::none();
+  const auto n = static_cast<py::ssize_t>(cols.score.size());
+  py::array_t<double> box({n, static_cast<py::ssize_t>(4)});
+  std::copy(cols.box.begin(), cols.box.end(), box.mutable_data());
+  py::dict out;
+  out["image_id"] = to_numpy(cols.image_id);
+  out["category_id"] = to_numpy(cols.category_id);
+  out["bbox"] = box;
+  out["score"] = to_numpy(cols.score);
+  return out;
+}
+
 void bind_eval(py::module_& m) {
+  m.def("eval_parse_results", &eval_parse_results, py::arg("data"));
   py::class_<PyEvaluation, std::shared_ptr<PyEvaluation>>(m, "EvalState")
       .def_property_readonly("num_groups",
                              [](const PyEvaluation& s) { return s.ev.group_image.size(); })

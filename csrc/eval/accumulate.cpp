@@ -35,6 +35,7 @@ struct CategoryScratch {
   std::vector<Curve> curves;
   std::vector<int32_t> fp;             // running false-positive counts per [m][a][t]
   std::vector<int64_t> nd, first_slot;  // per m
+  std::vector<int64_t> same_as;         // per m: an earlier m with the same curve, or -1
 };
 
 // Samples one finished curve at the recall thresholds (steps 3-6 of the header).
@@ -137,6 +138,16 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
       }
       // One pass over the sorted detections builds the curves of every (maxDet, area, threshold)
       // at once, reading each detection's A x T states contiguously.
+      // maxDets that keep the same detections give the same curves: with at most `top` ranks in
+      // any image, maxDet >= top keeps all of them.  Compute each distinct set once.
+      int64_t top = 0;
+      for (int64_t i = 0; i < n; ++i) top = std::max(top, rank_sorted[i] + 1);
+      s.same_as.assign(static_cast<size_t>(M), -1);
+      for (int64_t m = 1; m < M; ++m) {
+        const int64_t cap_m = std::min(params.max_dets[m], top);
+        const int64_t cap_prev = std::min(params.max_dets[m - 1], top);
+        if (cap_m == cap_prev) s.same_as[m] = s.same_as[m - 1] >= 0 ? s.same_as[m - 1] : m - 1;
+      }
       const int64_t AT = A * T;
       for (int64_t i = 0; i < M * AT; ++i) {
         auto& c = s.curves[i];
@@ -157,7 +168,7 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
         const uint8_t* __restrict st = ev.dt_state.data() + slot * AT;
         const int64_t rk = rank_sorted[i];
         for (int64_t m = 0; m < M; ++m) {
-          if (rk >= params.max_dets[m]) continue;
+          if (rk >= params.max_dets[m] || s.same_as[m] >= 0) continue;
           const int64_t nd = s.nd[m]++;
           if (nd == 0) s.first_slot[m] = slot;
           int32_t* __restrict fp = s.fp.data() + m * AT;
@@ -190,6 +201,16 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
           if (npig[a] == 0) continue;  // `if npig == 0: continue` leaves -1
           for (int64_t t = 0; t < T; ++t) {
             const int64_t cell = (((t * R) * K + k) * A + a) * M + m;  // [t, 0, k, a, m]
+            if (s.same_as[m] >= 0) {  // copy the cells of the identical curve
+              const int64_t src = s.same_as[m] - m;
+              for (int64_t r = 0; r < R; ++r) {
+                precision[cell + r * K * A * M] = precision[cell + r * K * A * M + src];
+                scores[cell + r * K * A * M] = scores[cell + r * K * A * M + src];
+              }
+              const int64_t rc = ((t * K + k) * A + a) * M + m;
+              recall[rc] = recall[rc + src];
+              continue;
+            }
             sample_curve(s.curves[(m * A + a) * T + t], npig[a], params, ev.dt_score.data(),
                          precision + cell, scores + cell, K * A * M,
                          recall + ((t * K + k) * A + a) * M + m);

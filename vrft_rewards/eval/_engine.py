@@ -19,10 +19,23 @@ _NO_CAP = np.iinfo(np.int64).max
 
 
 def positions(ids: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each of ``ids`` in ``table`` (first occurrence) and a mask of those found."""
+    """Index of each of ``ids`` in ``table`` (first occurrence) and a mask of those found.
+
+    Dense id ranges (the usual case) use a lookup table, O(n); others a sorted search.
+    """
     ids = np.asarray(ids, dtype=np.int64)
+    table = np.asarray(table, dtype=np.int64)
     if len(table) == 0:
         return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+    lo, hi = int(table.min()), int(table.max())
+    if hi - lo <= 8 * len(table) + 4096:
+        lut = np.full(hi - lo + 2, -1, dtype=np.int64)  # last cell: "outside the range"
+        lut[(table - lo)[::-1]] = np.arange(len(table) - 1, -1, -1)  # first occurrence wins
+        off = ids - lo
+        off[(off < 0) | (off > hi - lo)] = hi - lo + 1
+        pos = lut[off]
+        found = pos >= 0
+        return np.where(found, pos, 0), found
     sorter = np.argsort(table, kind="stable")
     st = table[sorter]
     pos = np.minimum(np.searchsorted(st, ids), len(st) - 1)

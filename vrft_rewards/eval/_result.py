@@ -37,7 +37,7 @@ def per_category_table(precision, recall, iou_thrs, cat_ids, cat_names) -> list[
     return rows
 
 
-@dataclass
+@dataclass(eq=False)
 class EvalResult:
     """Outcome of :func:`evaluate_coco` / :func:`evaluate_lvis`.
 
