@@ -18,7 +18,14 @@ inline double precision_at(int64_t tp, int64_t fp) {
   return tpd / ((fpd + tpd) + kSpacingOne);
 }
 
+struct ScoredIndex {
+  double score;
+  int64_t index;
+};
+
 struct CategoryScratch {
+  std::vector<ScoredIndex> keyed;
+  std::vector<int64_t> rank_sorted;
   std::vector<int64_t> slots;    // detection slots of the category, concatenated in image order
   std::vector<int64_t> rank;     // position of each slot inside its (image, category) list
   std::vector<int64_t> order;    // stable score-descending order of `slots`
@@ -47,6 +54,7 @@ struct CategoryScratch {
 // so the running max from the right over all entries equals the suffix max over TP entries
 // (0 when there is none: every entry then has tp = 0 and precision 0).
 void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParams& params,
+                  bool rec_thrs_sorted,
                   const double* slot_score, double* precision_cells, double* score_cells,
                   int64_t cell_stride, double* recall_cell) {
   const double n_pos = static_cast<double>(npig);
@@ -66,25 +74,25 @@ void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParam
     score_cells[r * cell_stride] = 0.0;
   }
   if (c.nd == 0) return;
+  int64_t lo = 0;  // rec_thrs sorted (the usual case): the TP search only moves forward
   for (int64_t r = 0; r < R; ++r) {
     const double thr = params.rec_thrs[r];
-    int64_t j;  // first TP whose recall reaches thr (entry 0 when rc[0] already does)
     double pr;
     int64_t slot;
-    if (rc0 >= thr) {
+    if (rc0 >= thr) {  // searchsorted lands on entry 0
       pr = ntp ? c.pr_max[0] : 0.0;
       slot = c.first_slot;
     } else {
-      // rc at the k-th TP (1-based) is k / npig, non-decreasing in k.
-      int64_t lo = 0, hi = ntp;
+      // First TP whose recall (k / npig for the k-th, 1-based; non-decreasing) reaches thr.
+      if (!rec_thrs_sorted || (r > 0 && thr < params.rec_thrs[r - 1])) lo = 0;
+      int64_t hi = ntp;
       while (lo < hi) {
         const int64_t mid = lo + (hi - lo) / 2;
         if (static_cast<double>(mid + 1) / n_pos < thr) lo = mid + 1; else hi = mid;
       }
-      j = lo;
-      if (j >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
-      pr = c.pr_max[j];
-      slot = c.tp_slot[j];
+      if (lo >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
+      pr = c.pr_max[lo];
+      slot = c.tp_slot[lo];
     }
     precision_cells[r * cell_stride] = pr;
     score_cells[r * cell_stride] = slot_score[slot];
@@ -100,6 +108,9 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
   std::fill(precision, precision + T * R * K * A * M, -1.0);
   std::fill(scores, scores + T * R * K * A * M, -1.0);
   std::fill(recall, recall + T * K * A * M, -1.0);
+
+  bool rec_thrs_sorted = true;
+  for (int64_t r = 1; r < R; ++r) rec_thrs_sorted &= params.rec_thrs[r - 1] <= params.rec_thrs[r];
 
   parallel_for(K, 1, [&](int64_t k_begin, int64_t k_end) {
     // Reused by this thread across calls and categories: no allocation in the steady state.
@@ -122,22 +133,19 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
       // One stable sort serves every maxDet: the stable order of a subsequence is the
       // subsequence of the stable order, so maxDet only filters by in-image rank afterwards.
       const int64_t n = static_cast<int64_t>(s.slots.size());
+      // (score, concatenation index) pairs sorted by descending score, stably: the same order
+      // as np.argsort(-scores, kind='mergesort') on the concatenation.
+      s.keyed.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) s.keyed[i] = {ev.dt_score[s.slots[i]], i};
+      std::stable_sort(s.keyed.begin(), s.keyed.end(),
+                       [](const ScoredIndex& x, const ScoredIndex& y) { return x.score > y.score; });
       s.order.resize(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) s.order[i] = s.slots[i];
-      std::vector<int64_t> rank_sorted(static_cast<size_t>(n));
-      {
-        std::vector<int64_t> idx(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) idx[i] = i;
-        std::stable_sort(idx.begin(), idx.end(), [&](int64_t x, int64_t y) {
-          return ev.dt_score[s.slots[x]] > ev.dt_score[s.slots[y]];
-        });
-        for (int64_t i = 0; i < n; ++i) {
-          s.order[i] = s.slots[idx[i]];
-          rank_sorted[i] = s.rank[idx[i]];
-        }
+      s.rank_sorted.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        s.order[i] = s.slots[s.keyed[i].index];
+        s.rank_sorted[i] = s.rank[s.keyed[i].index];
       }
-      // One pass over the sorted detections builds the curves of every (maxDet, area, threshold)
-      // at once, reading each detection's A x T states contiguously.
+      const std::vector<int64_t>& rank_sorted = s.rank_sorted;
       // maxDets that keep the same detections give the same curves: with at most `top` ranks in
       // any image, maxDet >= top keeps all of them.  Compute each distinct set once.
       int64_t top = 0;
@@ -211,7 +219,8 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
               recall[rc] = recall[rc + src];
               continue;
             }
-            sample_curve(s.curves[(m * A + a) * T + t], npig[a], params, ev.dt_score.data(),
+            sample_curve(s.curves[(m * A + a) * T + t], npig[a], params, rec_thrs_sorted,
+                         ev.dt_score.data(),
                          precision + cell, scores + cell, K * A * M,
                          recall + ((t * K + k) * A + a) * M + m);
           }
