@@ -1,6 +1,7 @@
 #include "eval/accumulate.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "common/thread_pool.h"
@@ -23,8 +24,48 @@ struct ScoredIndex {
   int64_t index;
 };
 
+// Stable sort by descending score (np.argsort(-score, kind='mergesort') order).  Large inputs use
+// an LSD radix sort on an order-preserving integer image of the double (stable by construction);
+// +0.0 and -0.0 get the same key, as they compare equal in numpy.  Scores are finite
+// (validated in Python).
+void sort_by_descending_score(std::vector<ScoredIndex>& v, std::vector<ScoredIndex>& buffer) {
+  const size_t n = v.size();
+  if (n <= 256) {
+    std::stable_sort(v.begin(), v.end(),
+                     [](const ScoredIndex& x, const ScoredIndex& y) { return x.score > y.score; });
+    return;
+  }
+  auto key = [](double x) {
+    if (x == 0.0) x = 0.0;  // -0.0 -> +0.0
+    uint64_t b;
+    std::memcpy(&b, &x, sizeof b);
+    b = (b >> 63) ? ~b : (b | 0x8000000000000000ULL);  // ascending order of x
+    return ~b;                                          // descending order of x
+  };
+  buffer.resize(n);
+  constexpr int kBits = 11;
+  constexpr uint64_t kMask = (1u << kBits) - 1;
+  size_t count[1u << kBits];
+  ScoredIndex* src = v.data();
+  ScoredIndex* dst = buffer.data();
+  for (int shift = 0; shift < 64; shift += kBits) {
+    std::fill(count, count + (1u << kBits), size_t{0});
+    for (size_t i = 0; i < n; ++i) ++count[(key(src[i].score) >> shift) & kMask];
+    if (count[(key(src[0].score) >> shift) & kMask] == n) continue;  // one digit: no-op pass
+    size_t sum = 0;
+    for (auto& c : count) {
+      const size_t here = c;
+      c = sum;
+      sum += here;
+    }
+    for (size_t i = 0; i < n; ++i) dst[count[(key(src[i].score) >> shift) & kMask]++] = src[i];
+    std::swap(src, dst);
+  }
+  if (src != v.data()) std::copy(src, src + n, v.data());
+}
+
 struct CategoryScratch {
-  std::vector<ScoredIndex> keyed;
+  std::vector<ScoredIndex> keyed, radix_buffer;
   std::vector<int64_t> rank_sorted;
   std::vector<int64_t> slots;    // detection slots of the category, concatenated in image order
   std::vector<int64_t> rank;     // position of each slot inside its (image, category) list
@@ -69,33 +110,31 @@ void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParam
   }
   const double rc0 = c.first_is_tp ? 1.0 / n_pos : 0.0;  // rc[0] (tp is 0 or 1 there)
   const int64_t R = params.num_rec_thrs;
-  for (int64_t r = 0; r < R; ++r) {
+  int64_t r = 0;
+  if (c.nd > 0) {
+    int64_t j = 0;  // candidate TP; only moves forward while the thresholds do not decrease
+    for (; r < R; ++r) {
+      const double thr = params.rec_thrs[r];
+      double pr;
+      int64_t slot;
+      if (rc0 >= thr) {  // searchsorted lands on entry 0
+        pr = ntp ? c.pr_max[0] : 0.0;
+        slot = c.first_slot;
+      } else {
+        // First TP whose recall (k / npig for the k-th, 1-based; non-decreasing) reaches thr.
+        if (!rec_thrs_sorted) j = 0;
+        while (j < ntp && static_cast<double>(j + 1) / n_pos < thr) ++j;
+        if (j >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
+        pr = c.pr_max[j];
+        slot = c.tp_slot[j];
+      }
+      precision_cells[r * cell_stride] = pr;
+      score_cells[r * cell_stride] = slot_score[slot];
+    }
+  }
+  for (; r < R; ++r) {
     precision_cells[r * cell_stride] = 0.0;
     score_cells[r * cell_stride] = 0.0;
-  }
-  if (c.nd == 0) return;
-  int64_t lo = 0;  // rec_thrs sorted (the usual case): the TP search only moves forward
-  for (int64_t r = 0; r < R; ++r) {
-    const double thr = params.rec_thrs[r];
-    double pr;
-    int64_t slot;
-    if (rc0 >= thr) {  // searchsorted lands on entry 0
-      pr = ntp ? c.pr_max[0] : 0.0;
-      slot = c.first_slot;
-    } else {
-      // First TP whose recall (k / npig for the k-th, 1-based; non-decreasing) reaches thr.
-      if (!rec_thrs_sorted || (r > 0 && thr < params.rec_thrs[r - 1])) lo = 0;
-      int64_t hi = ntp;
-      while (lo < hi) {
-        const int64_t mid = lo + (hi - lo) / 2;
-        if (static_cast<double>(mid + 1) / n_pos < thr) lo = mid + 1; else hi = mid;
-      }
-      if (lo >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
-      pr = c.pr_max[lo];
-      slot = c.tp_slot[lo];
-    }
-    precision_cells[r * cell_stride] = pr;
-    score_cells[r * cell_stride] = slot_score[slot];
   }
 }
 
@@ -105,8 +144,13 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
                 double* recall, double* scores) {
   const int64_t T = ev.num_iou_thrs, K = ev.num_categories, A = ev.num_area_rngs;
   const int64_t R = params.num_rec_thrs, M = params.num_max_dets;
-  std::fill(precision, precision + T * R * K * A * M, -1.0);
-  std::fill(scores, scores + T * R * K * A * M, -1.0);
+  // -1 everywhere first (categories / areas without GT keep it).  Parallel, so that the first
+  // touch of these fresh, large arrays (40 MB each for LVIS) is spread over the threads.
+  const int64_t cells = T * R * K * A * M;
+  parallel_for(cells, int64_t{1} << 16, [&](int64_t b, int64_t e) {
+    std::fill(precision + b, precision + e, -1.0);
+    std::fill(scores + b, scores + e, -1.0);
+  });
   std::fill(recall, recall + T * K * A * M, -1.0);
 
   bool rec_thrs_sorted = true;
@@ -137,8 +181,7 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
       // as np.argsort(-scores, kind='mergesort') on the concatenation.
       s.keyed.resize(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) s.keyed[i] = {ev.dt_score[s.slots[i]], i};
-      std::stable_sort(s.keyed.begin(), s.keyed.end(),
-                       [](const ScoredIndex& x, const ScoredIndex& y) { return x.score > y.score; });
+      sort_by_descending_score(s.keyed, s.radix_buffer);
       s.order.resize(static_cast<size_t>(n));
       s.rank_sorted.resize(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) {
