@@ -5,8 +5,8 @@
 Writes the seeded workloads of bench_eval.py to a temporary directory, then for every
 competitor starts ``python -c <job>`` that loads the GT and results JSON files and runs
 evaluate + accumulate + summarize; the job prints its wall time and the process's peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which covers native allocations too, unlike
-tracemalloc), minus the RSS after imports.  One run each: timings here are indicative only; the
+(``VmHWM`` of /proc/self/status, which covers native allocations too, unlike tracemalloc) and
+that peak minus the one after imports.  One run each: timings here are indicative only; the
 medians are bench_eval.py's.
 """
 
@@ -21,11 +21,20 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # the in-place build of vrft_rewards
 
 PRELUDE = """
 import contextlib, io, logging, resource, sys, time, warnings
 import numpy as np
 def rss_mb():
+    # VmHWM (peak RSS) resets at exec; ru_maxrss would carry the parent's peak over fork + exec.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 gt_path, res_path = sys.argv[1], sys.argv[2]
 """
