@@ -167,8 +167,8 @@ struct PyEvaluation {
   vrft::eval::Evaluation ev;
 };
 
-template <typename T>
-py::array_t<T> to_numpy(const std::vector<T>& v) {
+template <typename T, typename Alloc>
+py::array_t<T> to_numpy(const std::vector<T, Alloc>& v) {
   py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), out.mutable_data());
   return out;

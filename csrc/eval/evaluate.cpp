@@ -236,7 +236,7 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
   ev.dt_index.resize(static_cast<size_t>(num_slots));
   ev.dt_score.resize(static_cast<size_t>(num_slots));
   ev.dt_state.resize(static_cast<size_t>(num_slots * A * T));
-  ev.dt_any_tp.assign(static_cast<size_t>(num_slots), 0);
+  ev.dt_any_tp.resize(static_cast<size_t>(num_slots));  // every slot written below
   ev.num_positive_gt.assign(static_cast<size_t>(num_groups * A), 0);
 
   // ---- per group: sort, IoU, match (groups are independent) -----------------------------------
@@ -269,6 +269,7 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
             uint8_t* st = ev.dt_state.data() + ((slot0 + d) * A + a) * T;
             std::fill(st, st + T, ig ? kIgnored : kFalsePositive);
           }
+          ev.dt_any_tp[slot0 + d] = 0;
         }
         continue;
       }
