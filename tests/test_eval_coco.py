@@ -140,8 +140,8 @@ def test_drop_in_cocoeval_on_pycocotools_objects_matches(seed):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_larger_random_datasets_match_pycocotools_exactly(seed):
-    # Larger sets: 150 images, 20 categories; default and useCats=0 parameters.
-    gt, results = make_dataset(50_000 + seed, n_images=150, n_cats=20, id_zero=seed == 1)
+    # Larger sets: 400 images, 30 categories; default and useCats=0 parameters.
+    gt, results = make_dataset(50_000 + seed, n_images=400, n_cats=30, id_zero=seed == 1)
     params = {} if seed % 2 == 0 else {"useCats": 0}
     ref, _ = reference(gt, results, **params)
     assert_identical(ref, ours(gt, results, **params))

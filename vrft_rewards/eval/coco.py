@@ -157,8 +157,8 @@ def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
     ...                        "bbox": [10, 10, 50, 50], "area": 2500}]}
     >>> res = evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 50],
     ...                           "score": 0.9}])
-    >>> float(res.stats[0]), float(res.stats[1])
-    (1.0, 1.0)
+    >>> float(res.stats[0]), float(res.stats[1])  # 1 / (1 + np.spacing(1)), as in pycocotools
+    (0.9999999999999998, 0.9999999999999999)
     >>> res.per_category[0]["name"]
     'cat'
     """

@@ -124,8 +124,8 @@ def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox",
     ...                        "bbox": [0, 0, 10, 10], "area": 100}]}
     >>> res = evaluate_lvis(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10],
     ...                           "score": 0.5}])
-    >>> float(res.results["AP"]), float(res.results["APf"])
-    (1.0, 1.0)
+    >>> float(res.results["AP"]), float(res.results["APf"])  # np.spacing(1) term, as lvis-api
+    (0.9999999999999998, 0.9999999999999998)
     """
     _check_iou_type(iou_type)
     gt_index = as_ground_truth(gt)
