@@ -107,9 +107,18 @@ def as_detections(results: Any) -> Detections:
     dataset = getattr(results, "dataset", None)
     if isinstance(dataset, dict) and "annotations" in dataset:
         anns = dataset["annotations"]
+        key = (id(anns), len(anns))
+        cached = getattr(results, "_vrft_detections", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]  # the same annotation list as last time (re-evaluation)
         has_area = bool(anns) and all("area" in a for a in anns)
         has_ids = bool(anns) and all("id" in a for a in anns)
-        return Detections.from_records(anns, "cocoDt.dataset['annotations']", use_area=has_area,
+        dets = Detections.from_records(anns, "cocoDt.dataset['annotations']", use_area=has_area,
                                        use_ids=has_ids)
+        try:
+            results._vrft_detections = (key, dets)
+        except AttributeError:  # pragma: no cover - slotted objects
+            pass
+        return dets
     raise TypeError("results must be a path to a results json, a list of result dicts, an (N, 7) "
                     f"array or a pycocotools COCO results object, got {type(results).__name__}")

@@ -223,7 +223,7 @@ class LVISeval:
                                       "empty results for it)")
         self.params.img_ids = list(np.unique(self.params.img_ids))
         p = self.params
-        cats = np.asarray(p.cat_ids, dtype=np.int64)
+        cats = _cat_ids(self._gt, p.cat_ids)
         img_ids, precision, recall, scores, res, groups = _run(
             self._gt, self._dets, img_ids=p.img_ids, cat_ids=cats,
             iou_thrs=_float_vector(p.iou_thrs, "params.iou_thrs"),
