@@ -469,3 +469,33 @@ def test_results_file_with_float_ids_and_unicode_keys_matches_dicts(tmp_path):
     path.write_text('[{"image_\\u0069d": 1, "category_id": 1, "bbox": [0, 0, 50, 50], "score": 0.9}]')
     assert np.array_equal(evaluate_coco(GOOD_GT, str(path)).stats,
                           evaluate_coco(GOOD_GT, [dict(recs[0], image_id=1)]).stats)
+
+
+def test_large_results_file_parses_the_same_in_parallel_and_serially(tmp_path):
+    # > 8 MB: cut at record boundaries and parsed by 2 threads.  A string holding "}, {" near the
+    # cut can fool the cut finder; the chunk parses then fail and the serial parser takes over.
+    # Same numbers every way.
+    from vrft_rewards._ext import _C
+
+    rng = np.random.default_rng(3)
+    n = 120_000
+    recs = [{"image_id": int(i % 97), "category_id": int(i % 7), "score": float(s),
+             "bbox": [float(v) for v in b]}
+            for i, s, b in zip(range(n), rng.random(n), rng.random((n, 4)) * 100)]
+    text = json.dumps(recs)
+    mid = text.index("}, {", len(text) // 2)
+    tricky = text[:mid + 1] + ', {"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], "note": "}, {\\"x\\": 1}, {"}' + text[mid + 1:]
+    old = vrft_rewards.get_num_threads()
+    try:
+        for body in (text, tricky):
+            vrft_rewards.set_num_threads(2)
+            par = _C.eval_parse_results(body.encode())
+            vrft_rewards.set_num_threads(1)
+            ser = _C.eval_parse_results(body.encode())
+            ref = json.loads(body)
+            assert len(par["score"]) == len(ref)
+            for key in ("image_id", "category_id", "bbox", "score"):
+                assert np.array_equal(par[key], ser[key])
+            assert np.array_equal(par["bbox"], np.array([r["bbox"] for r in ref]))
+    finally:
+        vrft_rewards.set_num_threads(old)

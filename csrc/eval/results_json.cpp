@@ -1,8 +1,12 @@
 #include "eval/results_json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <vector>
+
+#include "common/thread_pool.h"
 
 namespace vrft::eval {
 namespace {
@@ -134,13 +138,15 @@ bool key_is(const char* b, size_t n, const char* key) {
   return n == std::strlen(key) && std::memcmp(b, key, n) == 0;
 }
 
-}  // namespace
-
-bool parse_result_columns(const char* data, size_t size, ResultColumns& out) {
-  Reader r(data, size);
-  out = ResultColumns{};
-  if (!r.eat('[')) return false;
-  if (r.eat(']')) return r.at_end();
+// Records `{...}, {...}, ...` filling `out`; the reader must then be at `end_char` (']' for the
+// last chunk, end of input for the others: end_char == 0).
+bool parse_records(Reader& r, ResultColumns& out, char end_char, size_t bytes) {
+  // A COCO result record takes 80-120 bytes of JSON: reserve for that many, once.
+  const size_t guess = bytes / 80 + 16;
+  out.image_id.reserve(guess);
+  out.category_id.reserve(guess);
+  out.box.reserve(4 * guess);
+  out.score.reserve(guess);
   do {
     if (!r.eat('{')) return false;
     int64_t image_id = 0, category_id = 0;
@@ -181,7 +187,92 @@ bool parse_result_columns(const char* data, size_t size, ResultColumns& out) {
     out.box.insert(out.box.end(), box, box + 4);
     out.score.push_back(score);
   } while (r.eat(','));
-  return r.eat(']') && r.at_end();
+  if (end_char == 0) return r.at_end();
+  return r.eat(end_char) && r.at_end();
+}
+
+bool parse_serial(const char* data, size_t size, ResultColumns& out) {
+  Reader r(data, size);
+  out = ResultColumns{};
+  if (!r.eat('[')) return false;
+  if (r.eat(']')) return r.at_end();
+  return parse_records(r, out, ']', size);
+}
+
+bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+// A position p such that data[p] == '{' starts a record: the previous non-space bytes are `}` ws*
+// `,` ws*.  Only a candidate (it may sit inside a string); the chunk parses validate it.
+size_t next_record_start(const char* data, size_t size, size_t from) {
+  for (size_t p = from; p < size; ++p) {
+    if (data[p] != '{') continue;
+    size_t q = p;
+    while (q > 0 && is_ws(data[q - 1])) --q;
+    if (q == 0 || data[q - 1] != ',') continue;
+    --q;
+    while (q > 0 && is_ws(data[q - 1])) --q;
+    if (q > 0 && data[q - 1] == '}') return p;
+  }
+  return size;
+}
+
+}  // namespace
+
+bool parse_result_columns(const char* data, size_t size, ResultColumns& out) {
+  // Large files are cut at record boundaries and parsed in parallel; a chunk that does not parse
+  // exactly (a cut inside a string, a syntax error) sends the whole file to the serial parser,
+  // which is the reference behaviour.
+  const int64_t threads = get_num_threads();
+  constexpr size_t kMinChunk = size_t{4} << 20;
+  const int64_t pieces = std::min<int64_t>(threads, static_cast<int64_t>(size / kMinChunk));
+  if (pieces < 2) return parse_serial(data, size, out);
+  std::vector<size_t> cut{0};
+  for (int64_t i = 1; i < pieces; ++i) {
+    const size_t c = next_record_start(data, size, std::max(cut.back() + 1, size / pieces * i));
+    if (c >= size) break;
+    cut.push_back(c);
+  }
+  cut.push_back(size);
+  const int64_t n = static_cast<int64_t>(cut.size()) - 1;
+  if (n < 2) return parse_serial(data, size, out);
+  std::vector<ResultColumns> parts(static_cast<size_t>(n));
+  std::vector<char> ok(static_cast<size_t>(n), 0);
+  parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      // Chunk i covers [cut[i], end): up to the ',' before the next record for all but the last.
+      size_t end = cut[i + 1];
+      if (i + 1 < n) {
+        while (end > cut[i] && data[end - 1] != ',') --end;
+        --end;  // drop the ','
+      }
+      Reader r(data + cut[i], end - cut[i]);
+      if (i == 0) {
+        if (!r.eat('[')) continue;
+        if (n == 1 && r.eat(']')) {
+          ok[i] = r.at_end();
+          continue;
+        }
+      }
+      ok[i] = parse_records(r, parts[i], i + 1 == n ? ']' : 0, end - cut[i]);
+    }
+  });
+  for (const char v : ok) {
+    if (!v) return parse_serial(data, size, out);
+  }
+  out = ResultColumns{};
+  size_t total = 0;
+  for (const auto& p : parts) total += p.score.size();
+  out.image_id.reserve(total);
+  out.category_id.reserve(total);
+  out.box.reserve(4 * total);
+  out.score.reserve(total);
+  for (const auto& p : parts) {
+    out.image_id.insert(out.image_id.end(), p.image_id.begin(), p.image_id.end());
+    out.category_id.insert(out.category_id.end(), p.category_id.begin(), p.category_id.end());
+    out.box.insert(out.box.end(), p.box.begin(), p.box.end());
+    out.score.insert(out.score.end(), p.score.begin(), p.score.end());
+  }
+  return true;
 }
 
 }  // namespace vrft::eval
