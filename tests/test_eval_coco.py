@@ -499,3 +499,19 @@ def test_large_results_file_parses_the_same_in_parallel_and_serially(tmp_path):
             assert np.array_equal(par["bbox"], np.array([r["bbox"] for r in ref]))
     finally:
         vrft_rewards.set_num_threads(old)
+
+
+def test_concurrent_evaluations_from_python_threads_agree():
+    # The GIL is released during the native calls; several Python threads evaluating at once
+    # (sharing the thread pool and one GroundTruth) get the single-threaded answer.
+    from concurrent.futures import ThreadPoolExecutor
+
+    gt, results = make_dataset(31, n_images=30, n_cats=5)
+    index = GroundTruth(gt)
+    expected = evaluate_coco(index, results)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: evaluate_coco(index, results), range(8)))
+    for out in outs:
+        assert np.array_equal(out.precision, expected.precision)
+        assert np.array_equal(out.scores, expected.scores)
+        assert np.array_equal(out.stats, expected.stats)
