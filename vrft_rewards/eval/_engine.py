@@ -85,6 +85,8 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
         ip, iok = positions(image_id, img_ids)
         cp, cok = positions(category_id, cat_ids)
         keep = iok & cok
+        if use_cats and keep.all():
+            return slice(None), ip, cp  # every row evaluated (the usual case): no gather copies
         idx = np.flatnonzero(keep)
         if not use_cats:
             # computeIoU pools `[g for cId in p.catIds for g in _gts[imgId, cId]]`: category
