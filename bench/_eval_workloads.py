@@ -81,7 +81,7 @@ def make_workload(n_images, n_cats, dets_per_image, seed=0, *, lvis=False, gt_pe
             present[i].add(int(cat_ids[c]))
         for i, im in enumerate(images):
             k = int(rng.integers(3, 12))
-            cand = rng.choice(cat_ids, size=k + len(present[i]), replace=False).tolist()
+            cand = rng.choice(cat_ids, size=min(n_cats, k + len(present[i])), replace=False).tolist()
             im["neg_category_ids"] = [int(c) for c in cand if c not in present[i]][:k]
             im["not_exhaustive_category_ids"] = [c for c in sorted(present[i]) if rng.random() < 0.2]
     gt = {"images": images, "annotations": annotations, "categories": categories}

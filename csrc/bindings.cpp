@@ -17,11 +17,13 @@
 #include <stdexcept>
 #include <vector>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/thread_pool.h"
 #include "eval/accumulate.h"
 #include "eval/evaluate.h"
+#include "eval/results_json.h"
 #include "geometry/iou.h"
 #include "parse/parse.h"
 #include "match/lsap.h"
@@ -766,8 +768,8 @@ struct PyEvaluation {
   vrft::eval::Evaluation ev;
 };
 
-template <typename T>
-py::array_t<T> to_numpy(const std::vector<T>& v) {
+template <typename T, typename Alloc>
+py::array_t<T> to_numpy(const std::vector<T, Alloc>& v) {
   py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), out.mutable_data());
   return out;
@@ -864,7 +866,30 @@ py::tuple eval_accumulate(const PyEvaluation& state, const py::handle& rec_thrs_
   return py::make_tuple(precision, recall, scores);
 }
 
+// The fast path of results loading: bytes of a results JSON -> dict of columns, or None when the
+// file is not on the fast path (the Python loader then parses it and names any bad record).
+py::object eval_parse_results(const py::bytes& data) {
+  const std::string_view view(data);
+  vrft::eval::ResultColumns cols;
+  bool ok;
+  {
+    py::gil_scoped_release release;  // `data` is immutable and kept alive by the caller's frame
+    ok = vrft::eval::parse_result_columns(view.data(), view.size(), cols);
+  }
+  if (!ok) return py::none();
+  const auto n = static_cast<py::ssize_t>(cols.score.size());
+  py::array_t<double> box({n, static_cast<py::ssize_t>(4)});
+  std::copy(cols.box.begin(), cols.box.end(), box.mutable_data());
+  py::dict out;
+  out["image_id"] = to_numpy(cols.image_id);
+  out["category_id"] = to_numpy(cols.category_id);
+  out["bbox"] = box;
+  out["score"] = to_numpy(cols.score);
+  return out;
+}
+
 void bind_eval(py::module_& m) {
+  m.def("eval_parse_results", &eval_parse_results, py::arg("data"));
   py::class_<PyEvaluation, std::shared_ptr<PyEvaluation>>(m, "EvalState")
       .def_property_readonly("num_groups",
                              [](const PyEvaluation& s) { return s.ev.group_image.size(); })

@@ -144,7 +144,7 @@ def test_drop_in_lvis_eval_matches(lvis_api, seed):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 def test_larger_random_datasets_match_lvis_api_exactly(lvis_api, seed):
-    gt, results = make_dataset(70_000 + seed, n_images=120, n_cats=30, lvis=True)
+    gt, results = make_dataset(70_000 + seed, n_images=400, n_cats=50, lvis=True)
     ref = lvis_api(gt, results, 40)
     assert_identical(ref, ours(gt, results, 40), 40)
 
@@ -189,7 +189,7 @@ LVIS_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(LVIS_CASES))
-@pytest.mark.parametrize("max_dets", [300, 4])
+@pytest.mark.parametrize("max_dets", [300, 4, -1])
 def test_lvis_rules_on_boundary_cases(lvis_api, name, max_dets):
     gt, results = LVIS_CASES[name]
     ref = lvis_api(gt, results, max_dets)

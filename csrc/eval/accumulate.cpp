@@ -1,6 +1,7 @@
 #include "eval/accumulate.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "common/thread_pool.h"
@@ -18,7 +19,54 @@ inline double precision_at(int64_t tp, int64_t fp) {
   return tpd / ((fpd + tpd) + kSpacingOne);
 }
 
+struct ScoredIndex {
+  double score;
+  int64_t index;
+};
+
+// Stable sort by descending score (np.argsort(-score, kind='mergesort') order).  Large inputs use
+// an LSD radix sort on an order-preserving integer image of the double (stable by construction);
+// +0.0 and -0.0 get the same key, as they compare equal in numpy.  Scores are finite
+// (validated in Python).
+void sort_by_descending_score(std::vector<ScoredIndex>& v, std::vector<ScoredIndex>& buffer) {
+  const size_t n = v.size();
+  if (n <= 256) {
+    std::stable_sort(v.begin(), v.end(),
+                     [](const ScoredIndex& x, const ScoredIndex& y) { return x.score > y.score; });
+    return;
+  }
+  auto key = [](double x) {
+    if (x == 0.0) x = 0.0;  // -0.0 -> +0.0
+    uint64_t b;
+    std::memcpy(&b, &x, sizeof b);
+    b = (b >> 63) ? ~b : (b | 0x8000000000000000ULL);  // ascending order of x
+    return ~b;                                          // descending order of x
+  };
+  buffer.resize(n);
+  constexpr int kBits = 11;
+  constexpr uint64_t kMask = (1u << kBits) - 1;
+  size_t count[1u << kBits];
+  ScoredIndex* src = v.data();
+  ScoredIndex* dst = buffer.data();
+  for (int shift = 0; shift < 64; shift += kBits) {
+    std::fill(count, count + (1u << kBits), size_t{0});
+    for (size_t i = 0; i < n; ++i) ++count[(key(src[i].score) >> shift) & kMask];
+    if (count[(key(src[0].score) >> shift) & kMask] == n) continue;  // one digit: no-op pass
+    size_t sum = 0;
+    for (auto& c : count) {
+      const size_t here = c;
+      c = sum;
+      sum += here;
+    }
+    for (size_t i = 0; i < n; ++i) dst[count[(key(src[i].score) >> shift) & kMask]++] = src[i];
+    std::swap(src, dst);
+  }
+  if (src != v.data()) std::copy(src, src + n, v.data());
+}
+
 struct CategoryScratch {
+  std::vector<ScoredIndex> keyed, radix_buffer;
+  std::vector<int64_t> rank_sorted;
   std::vector<int64_t> slots;    // detection slots of the category, concatenated in image order
   std::vector<int64_t> rank;     // position of each slot inside its (image, category) list
   std::vector<int64_t> order;    // stable score-descending order of `slots`
@@ -35,6 +83,7 @@ struct CategoryScratch {
   std::vector<Curve> curves;
   std::vector<int32_t> fp;             // running false-positive counts per [m][a][t]
   std::vector<int64_t> nd, first_slot;  // per m
+  std::vector<int64_t> same_as;         // per m: an earlier m with the same curve, or -1
 };
 
 // Samples one finished curve at the recall thresholds (steps 3-6 of the header).
@@ -46,6 +95,7 @@ struct CategoryScratch {
 // so the running max from the right over all entries equals the suffix max over TP entries
 // (0 when there is none: every entry then has tp = 0 and precision 0).
 void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParams& params,
+                  bool rec_thrs_sorted,
                   const double* slot_score, double* precision_cells, double* score_cells,
                   int64_t cell_stride, double* recall_cell) {
   const double n_pos = static_cast<double>(npig);
@@ -60,33 +110,31 @@ void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParam
   }
   const double rc0 = c.first_is_tp ? 1.0 / n_pos : 0.0;  // rc[0] (tp is 0 or 1 there)
   const int64_t R = params.num_rec_thrs;
-  for (int64_t r = 0; r < R; ++r) {
+  int64_t r = 0;
+  if (c.nd > 0) {
+    int64_t j = 0;  // candidate TP; only moves forward while the thresholds do not decrease
+    for (; r < R; ++r) {
+      const double thr = params.rec_thrs[r];
+      double pr;
+      int64_t slot;
+      if (rc0 >= thr) {  // searchsorted lands on entry 0
+        pr = ntp ? c.pr_max[0] : 0.0;
+        slot = c.first_slot;
+      } else {
+        // First TP whose recall (k / npig for the k-th, 1-based; non-decreasing) reaches thr.
+        if (!rec_thrs_sorted) j = 0;
+        while (j < ntp && static_cast<double>(j + 1) / n_pos < thr) ++j;
+        if (j >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
+        pr = c.pr_max[j];
+        slot = c.tp_slot[j];
+      }
+      precision_cells[r * cell_stride] = pr;
+      score_cells[r * cell_stride] = slot_score[slot];
+    }
+  }
+  for (; r < R; ++r) {
     precision_cells[r * cell_stride] = 0.0;
     score_cells[r * cell_stride] = 0.0;
-  }
-  if (c.nd == 0) return;
-  for (int64_t r = 0; r < R; ++r) {
-    const double thr = params.rec_thrs[r];
-    int64_t j;  // first TP whose recall reaches thr (entry 0 when rc[0] already does)
-    double pr;
-    int64_t slot;
-    if (rc0 >= thr) {
-      pr = ntp ? c.pr_max[0] : 0.0;
-      slot = c.first_slot;
-    } else {
-      // rc at the k-th TP (1-based) is k / npig, non-decreasing in k.
-      int64_t lo = 0, hi = ntp;
-      while (lo < hi) {
-        const int64_t mid = lo + (hi - lo) / 2;
-        if (static_cast<double>(mid + 1) / n_pos < thr) lo = mid + 1; else hi = mid;
-      }
-      j = lo;
-      if (j >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
-      pr = c.pr_max[j];
-      slot = c.tp_slot[j];
-    }
-    precision_cells[r * cell_stride] = pr;
-    score_cells[r * cell_stride] = slot_score[slot];
   }
 }
 
@@ -96,9 +144,17 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
                 double* recall, double* scores) {
   const int64_t T = ev.num_iou_thrs, K = ev.num_categories, A = ev.num_area_rngs;
   const int64_t R = params.num_rec_thrs, M = params.num_max_dets;
-  std::fill(precision, precision + T * R * K * A * M, -1.0);
-  std::fill(scores, scores + T * R * K * A * M, -1.0);
+  // -1 everywhere first (categories / areas without GT keep it).  Parallel, so that the first
+  // touch of these fresh, large arrays (40 MB each for LVIS) is spread over the threads.
+  const int64_t cells = T * R * K * A * M;
+  parallel_for(cells, int64_t{1} << 16, [&](int64_t b, int64_t e) {
+    std::fill(precision + b, precision + e, -1.0);
+    std::fill(scores + b, scores + e, -1.0);
+  });
   std::fill(recall, recall + T * K * A * M, -1.0);
+
+  bool rec_thrs_sorted = true;
+  for (int64_t r = 1; r < R; ++r) rec_thrs_sorted &= params.rec_thrs[r - 1] <= params.rec_thrs[r];
 
   parallel_for(K, 1, [&](int64_t k_begin, int64_t k_end) {
     // Reused by this thread across calls and categories: no allocation in the steady state.
@@ -121,22 +177,28 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
       // One stable sort serves every maxDet: the stable order of a subsequence is the
       // subsequence of the stable order, so maxDet only filters by in-image rank afterwards.
       const int64_t n = static_cast<int64_t>(s.slots.size());
+      // (score, concatenation index) pairs sorted by descending score, stably: the same order
+      // as np.argsort(-scores, kind='mergesort') on the concatenation.
+      s.keyed.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) s.keyed[i] = {ev.dt_score[s.slots[i]], i};
+      sort_by_descending_score(s.keyed, s.radix_buffer);
       s.order.resize(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) s.order[i] = s.slots[i];
-      std::vector<int64_t> rank_sorted(static_cast<size_t>(n));
-      {
-        std::vector<int64_t> idx(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) idx[i] = i;
-        std::stable_sort(idx.begin(), idx.end(), [&](int64_t x, int64_t y) {
-          return ev.dt_score[s.slots[x]] > ev.dt_score[s.slots[y]];
-        });
-        for (int64_t i = 0; i < n; ++i) {
-          s.order[i] = s.slots[idx[i]];
-          rank_sorted[i] = s.rank[idx[i]];
-        }
+      s.rank_sorted.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        s.order[i] = s.slots[s.keyed[i].index];
+        s.rank_sorted[i] = s.rank[s.keyed[i].index];
       }
-      // One pass over the sorted detections builds the curves of every (maxDet, area, threshold)
-      // at once, reading each detection's A x T states contiguously.
+      const std::vector<int64_t>& rank_sorted = s.rank_sorted;
+      // maxDets that keep the same detections give the same curves: with at most `top` ranks in
+      // any image, maxDet >= top keeps all of them.  Compute each distinct set once.
+      int64_t top = 0;
+      for (int64_t i = 0; i < n; ++i) top = std::max(top, rank_sorted[i] + 1);
+      s.same_as.assign(static_cast<size_t>(M), -1);
+      for (int64_t m = 1; m < M; ++m) {
+        const int64_t cap_m = std::min(params.max_dets[m], top);
+        const int64_t cap_prev = std::min(params.max_dets[m - 1], top);
+        if (cap_m == cap_prev) s.same_as[m] = s.same_as[m - 1] >= 0 ? s.same_as[m - 1] : m - 1;
+      }
       const int64_t AT = A * T;
       for (int64_t i = 0; i < M * AT; ++i) {
         auto& c = s.curves[i];
@@ -157,7 +219,7 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
         const uint8_t* __restrict st = ev.dt_state.data() + slot * AT;
         const int64_t rk = rank_sorted[i];
         for (int64_t m = 0; m < M; ++m) {
-          if (rk >= params.max_dets[m]) continue;
+          if (rk >= params.max_dets[m] || s.same_as[m] >= 0) continue;
           const int64_t nd = s.nd[m]++;
           if (nd == 0) s.first_slot[m] = slot;
           int32_t* __restrict fp = s.fp.data() + m * AT;
@@ -190,7 +252,18 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
           if (npig[a] == 0) continue;  // `if npig == 0: continue` leaves -1
           for (int64_t t = 0; t < T; ++t) {
             const int64_t cell = (((t * R) * K + k) * A + a) * M + m;  // [t, 0, k, a, m]
-            sample_curve(s.curves[(m * A + a) * T + t], npig[a], params, ev.dt_score.data(),
+            if (s.same_as[m] >= 0) {  // copy the cells of the identical curve
+              const int64_t src = s.same_as[m] - m;
+              for (int64_t r = 0; r < R; ++r) {
+                precision[cell + r * K * A * M] = precision[cell + r * K * A * M + src];
+                scores[cell + r * K * A * M] = scores[cell + r * K * A * M + src];
+              }
+              const int64_t rc = ((t * K + k) * A + a) * M + m;
+              recall[rc] = recall[rc + src];
+              continue;
+            }
+            sample_curve(s.curves[(m * A + a) * T + t], npig[a], params, rec_thrs_sorted,
+                         ev.dt_score.data(),
                          precision + cell, scores + cell, K * A * M,
                          recall + ((t * K + k) * A + a) * M + m);
           }

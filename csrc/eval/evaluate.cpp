@@ -64,14 +64,18 @@ struct Scratch {
   std::vector<int64_t> perm;        // GT positions within the group, not-ignored first (stable)
   std::vector<uint8_t> perm_ignore, perm_crowd, perm_id_nonzero;
   std::vector<uint8_t> gt_matched;  // gtm[t, perm position] > 0
+  std::vector<int64_t> match;       // T x D: matched perm position or -1
+  std::vector<uint8_t> ignore_key;  // GT ignore flags (dataset order) of the last matching
 };
 
-// Reproduces the body of pycocotools evaluateImg for one (image, category, area range), all
-// thresholds at once, writing DetState per detection.  `perm*` describe the GTs after
-// pycocotools' `np.argsort(_ignore, kind='mergesort')` (not-ignored first, stable).
+// Reproduces the matching loop of pycocotools evaluateImg for one (image, category, area
+// range), all thresholds at once: s.match[t * D + d] = perm position of the matched GT or -1.
+// `perm*` describe the GTs after pycocotools' `np.argsort(_ignore, kind='mergesort')`
+// (not-ignored first, stable).  The result depends on the area range only through the GT ignore
+// flags, so the caller reuses it across area ranges with the same flags.
 void match_detections(Scratch& s, int64_t num_dt, int64_t num_gt, const GroupedDetections& dt,
-                      double lo, double hi, const double* iou_thrs, int64_t num_thrs,
-                      uint8_t* state /* this group's first slot, area a */, int64_t state_stride) {
+                      const double* iou_thrs, int64_t num_thrs) {
+  s.match.resize(static_cast<size_t>(num_thrs * num_dt));
   for (int64_t t = 0; t < num_thrs; ++t) {
     std::fill(s.gt_matched.begin(), s.gt_matched.begin() + num_gt, 0);
     for (int64_t d = 0; d < num_dt; ++d) {
@@ -89,23 +93,32 @@ void match_detections(Scratch& s, int64_t num_dt, int64_t num_gt, const GroupedD
         best = iou;
         m = p;
       }
-      const int64_t pos = s.dets[d];
-      bool ignored = false;
+      s.match[t * num_dt + d] = m;
+      // gtm stores the detection id; `gtm > 0` tests it, so a non-positive id leaves the GT
+      // available (never the case for loadRes / LVISResults ids 1..N).
+      if (m > -1) s.gt_matched[m] = dt.id_positive[s.dets[d]];
+    }
+  }
+}
+
+// DetState of every detection at every threshold for area range [lo, hi], from s.match.
+void assign_states(const Scratch& s, int64_t num_dt, const GroupedDetections& dt, double lo,
+                   double hi, int64_t num_thrs, uint8_t* state, int64_t state_stride) {
+  for (int64_t d = 0; d < num_dt; ++d) {
+    const int64_t pos = s.dets[d];
+    // Unmatched detections outside the area range (and, for LVIS, of a category that is not
+    // exhaustively annotated in this image) are ignored rather than false positives.
+    const double a = dt.area[pos];
+    const bool ignore_if_unmatched = a < lo || a > hi || dt.not_exhaustive[pos];
+    for (int64_t t = 0; t < num_thrs; ++t) {
+      const int64_t m = s.match[t * num_dt + d];
+      bool ignored = ignore_if_unmatched;
       bool matched = false;  // pycocotools `dtm != 0`: the matched GT's id, 0 when unmatched
       if (m > -1) {
-        ignored = s.perm_ignore[m] != 0;
         // id-0 quirk: dtm stores the GT *id*, so a match with a GT whose id is 0 reads as
-        // "unmatched" downstream (false positive unless ignored).
+        // "unmatched" downstream (a false positive unless ignored).
         matched = s.perm_id_nonzero[m] != 0;
-        // gtm stores the detection id; `gtm > 0` tests it, so a non-positive id leaves the GT
-        // available (never the case for loadRes / LVISResults ids 1..N).
-        s.gt_matched[m] = dt.id_positive[pos];
-      }
-      if (!matched) {
-        // Unmatched detections outside the area range (and, for LVIS, of a category that is not
-        // exhaustively annotated in this image) are ignored rather than false positives.
-        const double a = dt.area[pos];
-        if (a < lo || a > hi || dt.not_exhaustive[pos]) ignored = true;
+        ignored = s.perm_ignore[m] != 0 || (!matched && ignore_if_unmatched);
       }
       state[d * state_stride + t] =
           ignored ? kIgnored : (matched ? kTruePositive : kFalsePositive);
@@ -223,7 +236,7 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
   ev.dt_index.resize(static_cast<size_t>(num_slots));
   ev.dt_score.resize(static_cast<size_t>(num_slots));
   ev.dt_state.resize(static_cast<size_t>(num_slots * A * T));
-  ev.dt_any_tp.assign(static_cast<size_t>(num_slots), 0);
+  ev.dt_any_tp.resize(static_cast<size_t>(num_slots));  // every slot written below
   ev.num_positive_gt.assign(static_cast<size_t>(num_groups * A), 0);
 
   // ---- per group: sort, IoU, match (groups are independent) -----------------------------------
@@ -256,6 +269,7 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
             uint8_t* st = ev.dt_state.data() + ((slot0 + d) * A + a) * T;
             std::fill(st, st + T, ig ? kIgnored : kFalsePositive);
           }
+          ev.dt_any_tp[slot0 + d] = 0;
         }
         continue;
       }
@@ -275,28 +289,40 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
       s.perm_crowd.resize(static_cast<size_t>(G));
       s.perm_id_nonzero.resize(static_cast<size_t>(G));
       s.gt_matched.resize(static_cast<size_t>(G));
+      s.ignore_key.assign(static_cast<size_t>(G), 2);  // 2: no matching computed yet
       for (int64_t a = 0; a < A; ++a) {
         const double lo = params.area_rng[2 * a], hi = params.area_rng[2 * a + 1];
-        // `_ignore = ignore or area < lo or area > hi` (inclusive bounds), then the stable
-        // argsort that puts ignored GTs last (two stable passes).
-        int64_t p = 0, npig = 0;
-        for (int pass = 0; pass < 2; ++pass) {
-          for (int64_t j = 0; j < G; ++j) {
-            const int64_t q = g0 + j;
-            const double ar = gg.area[q];
-            const bool ig = gg.ignore[q] || ar < lo || ar > hi;
-            if (ig != (pass == 1)) continue;
-            s.perm[p] = j;
-            s.perm_ignore[p] = ig ? 1 : 0;
-            s.perm_crowd[p] = gg.crowd[q];
-            s.perm_id_nonzero[p] = gg.id_nonzero[q];
-            ++p;
-            if (!ig) ++npig;
+        // `_ignore = ignore or area < lo or area > hi` (inclusive bounds).
+        bool same = true;
+        int64_t npig = 0;
+        for (int64_t j = 0; j < G; ++j) {
+          const double ar = gg.area[g0 + j];
+          const uint8_t ig = (gg.ignore[g0 + j] || ar < lo || ar > hi) ? 1 : 0;
+          npig += !ig;
+          if (s.ignore_key[j] != ig) {
+            same = false;
+            s.ignore_key[j] = ig;
           }
         }
         ev.num_positive_gt[g * A + a] = npig;
+        if (!same) {
+          // The stable argsort that puts ignored GTs last (two stable passes), then matching.
+          int64_t p = 0;
+          for (int pass = 0; pass < 2; ++pass) {
+            for (int64_t j = 0; j < G; ++j) {
+              if (s.ignore_key[j] != pass) continue;
+              const int64_t q = g0 + j;
+              s.perm[p] = j;
+              s.perm_ignore[p] = s.ignore_key[j];
+              s.perm_crowd[p] = gg.crowd[q];
+              s.perm_id_nonzero[p] = gg.id_nonzero[q];
+              ++p;
+            }
+          }
+          match_detections(s, D, G, gd, params.iou_thrs, T);
+        }
         uint8_t* state = ev.dt_state.data() + (slot0 * A + a) * T;
-        match_detections(s, D, G, gd, lo, hi, params.iou_thrs, T, state, A * T);
+        assign_states(s, D, gd, lo, hi, T, state, A * T);
       }
       for (int64_t d = 0; d < D; ++d) {
         const uint8_t* st = ev.dt_state.data() + (slot0 + d) * A * T;

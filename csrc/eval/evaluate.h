@@ -13,9 +13,35 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <utility>
 #include <vector>
 
 namespace vrft::eval {
+
+// std::allocator that default-initialises (leaves PODs uninitialised) on resize: the per-slot
+// outputs are written in parallel by evaluate_images, so zeroing them first would be a serial
+// pass over memory that is about to be overwritten.
+template <typename T>
+struct UninitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <typename U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <typename T>
+using UninitVector = std::vector<T, UninitAllocator<T>>;
 
 // Ground-truth columns, one row per annotation, in the order pycocotools would visit them
 // (dataset order; for useCats=0 the caller orders rows by category position first).
@@ -64,10 +90,10 @@ struct Evaluation {
   std::vector<int64_t> gt_offsets;       // groups + 1 offsets into gt_index
   std::vector<int64_t> gt_index;         // GT rows of each group, dataset order
   std::vector<int64_t> dt_offsets;       // groups + 1 offsets into the detection slots
-  std::vector<int64_t> dt_index;         // detection row per slot: score-descending, stable, capped
-  std::vector<double> dt_score;          // score per slot
-  std::vector<uint8_t> dt_state;         // slots x A x T DetState
-  std::vector<uint8_t> dt_any_tp;        // per slot: 1 if any of its A x T states is a TP
+  UninitVector<int64_t> dt_index;        // detection row per slot: score-descending, stable, capped
+  UninitVector<double> dt_score;         // score per slot
+  UninitVector<uint8_t> dt_state;        // slots x A x T DetState
+  UninitVector<uint8_t> dt_any_tp;       // per slot: 1 if any of its A x T states is a TP
   std::vector<int64_t> num_positive_gt;  // groups x A: GTs not ignored ("npig" in pycocotools)
 };
 

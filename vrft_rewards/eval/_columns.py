@@ -51,18 +51,26 @@ def _convert(values: list, dtype, records: Sequence[dict], key: str, where: str,
 
 
 def int_column(records: Sequence[dict], key: str, where: str, default: Any = None) -> np.ndarray:
-    """``records[i][key]`` as int64 (ids).  Float values must be integral."""
+    """``records[i][key]`` as int64 (ids).  Floats must be integral (3.0 is id 3; 3.5 is an error)."""
     values = _values(records, key, where, default)
+    if not values:
+        return np.zeros(0, np.int64)
     try:
-        return np.asarray(values, dtype=np.int64)
+        arr = np.asarray(values)
     except (TypeError, ValueError, OverflowError):
-        pass
+        arr = np.asarray(values, dtype=object)
+    if arr.ndim == 1 and arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.ndim == 1 and arr.dtype.kind == "f":
+        ok = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0 ** 63)
+        if ok.all():
+            return arr.astype(np.int64)
     for i, v in enumerate(values):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer, float, np.floating)) or (
-            isinstance(v, (float, np.floating)) and not float(v).is_integer()
-        ):
+            isinstance(v, (float, np.floating)) and not (np.isfinite(v) and float(v).is_integer())
+        ) or not (-(2 ** 63) <= int(v) < 2 ** 63):
             raise ValueError(f"{where}[{i}][{key!r}] must be an integer id, got {v!r}")
-    return np.asarray(values, dtype=np.float64).astype(np.int64)
+    raise ValueError(f"{where}: {key!r} must hold integer ids")  # pragma: no cover
 
 
 def float_column(records: Sequence[dict], key: str, where: str, default: Any = None) -> np.ndarray:

@@ -90,11 +90,9 @@ class GroundTruth:
 
     def has_image(self, ids: np.ndarray) -> np.ndarray:
         """Boolean mask: which of ``ids`` are images of this dataset."""
-        known = self._sorted_image_ids
-        if len(known) == 0:
-            return np.zeros(len(ids), dtype=bool)
-        pos = np.minimum(np.searchsorted(known, ids), len(known) - 1)
-        return known[pos] == ids
+        from ._engine import positions
+
+        return positions(ids, self._sorted_image_ids)[1]
 
     def __len__(self) -> int:
         return len(self.ann_id)

@@ -11,13 +11,20 @@ try:  # optional speed-up (``pip install vrft-rewards[fast-json]``)
 except ImportError:  # pragma: no cover - exercised only where orjson is absent
     _orjson = None
 
-__all__ = ["load_json"]
+__all__ = ["load_json", "loads_json"]
 
 
 def load_json(path: str | os.PathLike) -> Any:
     """Parse the JSON file at ``path`` (orjson if available: ~3x faster than ``json``)."""
     with open(path, "rb") as f:
-        data = f.read()
+        return loads_json(f.read())
+
+
+def loads_json(data: bytes) -> Any:
+    """Parse JSON bytes (orjson if available)."""
     if _orjson is not None:
-        return _orjson.loads(data)
+        try:
+            return _orjson.loads(data)
+        except _orjson.JSONDecodeError:
+            pass  # e.g. NaN / Infinity, which Python's json accepts: let it decide (or explain)
     return json.loads(data)

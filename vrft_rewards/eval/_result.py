@@ -37,7 +37,7 @@ def per_category_table(precision, recall, iou_thrs, cat_ids, cat_names) -> list[
     return rows
 
 
-@dataclass
+@dataclass(eq=False)
 class EvalResult:
     """Outcome of :func:`evaluate_coco` / :func:`evaluate_lvis`.
 
@@ -65,10 +65,21 @@ class EvalResult:
     recall: np.ndarray
     scores: np.ndarray
     params: dict
-    per_category: list
+    category_names: list = field(repr=False, default_factory=list)
     lines: list = field(repr=False, default_factory=list)
     results: dict | None = None
     kind: str = "coco"
+    _per_category: list | None = field(default=None, repr=False)
+
+    @property
+    def per_category(self) -> list:
+        """Per-category AP / AP50 / AP75 / AR rows (computed on first access)."""
+        if self._per_category is None:
+            cat_ids = self.params["cat_ids"] if self.params.get("use_cats", True) else [-1]
+            self._per_category = per_category_table(self.precision, self.recall,
+                                                    self.params["iou_thrs"], cat_ids,
+                                                    self.category_names)
+        return self._per_category
 
     def summary(self) -> str:
         """The summary table in pycocotools' (or lvis-api's) printed layout."""

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ._columns import box_column, check_finite, float_column, int_column
-from ._json import load_json
+from .._ext import _C
+from ._json import loads_json
 
 __all__ = ["Detections", "as_detections"]
 
@@ -75,6 +76,22 @@ class Detections:
         return cls(a[:, 0].astype(np.int64), a[:, 6].astype(np.int64), a[:, 1:5], a[:, 5])
 
 
+def load_results_file(path) -> Detections:
+    """A results JSON file: native fast path (no dict per detection), else the general loader.
+
+    The fast path takes the usual layout (a list of objects with integer ``image_id`` /
+    ``category_id``, a 4-number ``bbox`` and a numeric ``score``; other keys skipped); anything
+    else, including every malformed file, goes through ``load_json`` + ``from_records``, which
+    raise the errors naming the record.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    cols = _C.eval_parse_results(data)
+    if cols is not None:
+        return Detections(cols["image_id"], cols["category_id"], cols["bbox"], cols["score"])
+    return Detections.from_records(loads_json(data), "results")
+
+
 def as_detections(results: Any) -> Detections:
     """Accept a path, a list of result dicts, an (N, 7) array, a pycocotools ``COCO`` results
     object (its annotations' ``area`` and ``id`` are used, as pycocotools uses them) or
@@ -82,7 +99,7 @@ def as_detections(results: Any) -> Detections:
     if isinstance(results, Detections):
         return results
     if isinstance(results, (str, os.PathLike)):
-        return Detections.from_records(load_json(results), "results")
+        return load_results_file(results)
     if isinstance(results, np.ndarray) or type(results).__module__.startswith("torch"):
         return Detections.from_array(np.asarray(results))
     if isinstance(results, (list, tuple)):
@@ -90,9 +107,18 @@ def as_detections(results: Any) -> Detections:
     dataset = getattr(results, "dataset", None)
     if isinstance(dataset, dict) and "annotations" in dataset:
         anns = dataset["annotations"]
+        key = (id(anns), len(anns))
+        cached = getattr(results, "_vrft_detections", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]  # the same annotation list as last time (re-evaluation)
         has_area = bool(anns) and all("area" in a for a in anns)
         has_ids = bool(anns) and all("id" in a for a in anns)
-        return Detections.from_records(anns, "cocoDt.dataset['annotations']", use_area=has_area,
+        dets = Detections.from_records(anns, "cocoDt.dataset['annotations']", use_area=has_area,
                                        use_ids=has_ids)
+        try:
+            results._vrft_detections = (key, dets)
+        except AttributeError:  # pragma: no cover - slotted objects
+            pass
+        return dets
     raise TypeError("results must be a path to a results json, a list of result dicts, an (N, 7) "
                     f"array or a pycocotools COCO results object, got {type(results).__name__}")

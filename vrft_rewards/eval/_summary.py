@@ -13,6 +13,12 @@ _LVIS_LINE = (" {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} catIds={:>
               "{:0.3f}")
 
 
+def _sel(idx: list):
+    """An index list as pycocotools uses it; a single index becomes a length-1 slice, which
+    selects the same elements in the same order without copying the array."""
+    return slice(idx[0], idx[0] + 1) if len(idx) == 1 else idx
+
+
 def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None,
               areaRng="all", maxDets=100):
     """COCOeval.summarize._summarize: the same indexing, so the same numpy reductions."""
@@ -23,13 +29,19 @@ def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None
         if iouThr is not None:
             t = np.where(iouThr == np.asarray(iou_thrs))[0]
             s = s[t]
-        s = s[:, :, :, aind, mind]
+        if len(aind) == 1 and len(mind) == 1:  # same elements, same order, no copy
+            s = s[:, :, :, _sel(aind), _sel(mind)]
+        else:
+            s = s[:, :, :, aind, mind]
     else:
         s = recall
         if iouThr is not None:
             t = np.where(iouThr == np.asarray(iou_thrs))[0]
             s = s[t]
-        s = s[:, :, aind, mind]
+        if len(aind) == 1 and len(mind) == 1:
+            s = s[:, :, _sel(aind), _sel(mind)]
+        else:
+            s = s[:, :, aind, mind]
     value = mean_valid(s)
     title = "Average Precision" if ap == 1 else "Average Recall"
     kind = "(AP)" if ap == 1 else "(AR)"
@@ -79,14 +91,17 @@ def lvis_summary(precision, recall, iou_thrs, area_lbl, freq_groups, max_dets):
             if iou_thr is not None:
                 s = s[np.where(iou_thr == np.asarray(iou_thrs))[0]]
             if freq_group_idx is not None:
-                s = s[:, :, freq_groups[freq_group_idx], aidx]
+                if len(aidx) == 1:  # broadcast of [groups] with [a]: the same (T, R, G) array
+                    s = s[:, :, freq_groups[freq_group_idx], aidx[0]]
+                else:
+                    s = s[:, :, freq_groups[freq_group_idx], aidx]
             else:
-                s = s[:, :, :, aidx]
+                s = s[:, :, :, _sel(aidx)]
         else:
             s = recall
             if iou_thr is not None:
                 s = s[np.where(iou_thr == np.asarray(iou_thrs))[0]]
-            s = s[:, :, aidx]
+            s = s[:, :, _sel(aidx)]
         return mean_valid(s)
 
     res = {}

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._engine import accumulate_coco, check_image_ids, run_coco
 from ._gt import GroundTruth, as_ground_truth
-from ._result import EvalResult, per_category_table
+from ._result import EvalResult
 from ._results import Detections, as_detections
 from ._summary import coco_summary
 
@@ -80,14 +80,13 @@ def _evaluate(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, 
     if use_cats:
         name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
         names = [name_of.get(int(c), str(int(c))) for c in cat_ids_arr]
-        per_cat = per_category_table(precision, recall, iou_thrs, cat_ids_arr, names)
     else:
-        per_cat = per_category_table(precision, recall, iou_thrs, [-1], ["all"])
+        names = ["all"]
     params = {"img_ids": img_ids, "cat_ids": cat_ids_arr, "iou_thrs": iou_thrs,
               "rec_thrs": rec_thrs, "max_dets": list(max_dets), "area_rng": area_rng,
               "area_rng_lbl": list(area_lbl), "use_cats": bool(use_cats)}
     return EvalResult(stats=stats, precision=precision, recall=recall, scores=scores,
-                      params=params, per_category=per_cat, lines=lines, kind="coco")
+                      params=params, category_names=names, lines=lines, kind="coco")
 
 
 def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
@@ -158,8 +157,8 @@ def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
     ...                        "bbox": [10, 10, 50, 50], "area": 2500}]}
     >>> res = evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 50],
     ...                           "score": 0.9}])
-    >>> float(res.stats[0]), float(res.stats[1])
-    (1.0, 1.0)
+    >>> float(res.stats[0]), float(res.stats[1])  # 1 / (1 + np.spacing(1)), as in pycocotools
+    (0.9999999999999998, 0.9999999999999999)
     >>> res.per_category[0]["name"]
     'cat'
     """

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._engine import cap_per_image, check_image_ids, run_lvis
 from ._gt import GroundTruth, as_ground_truth
-from ._result import EvalResult, per_category_table
+from ._result import EvalResult
 from ._results import Detections, as_detections
 from ._summary import lvis_summary, lvis_summary_lines
 from .coco import _AREA_LBL, _AREA_RNG, _area_rng, _default_iou_thrs, _default_rec_thrs, _float_vector
@@ -124,14 +124,14 @@ def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox",
     ...                        "bbox": [0, 0, 10, 10], "area": 100}]}
     >>> res = evaluate_lvis(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10],
     ...                           "score": 0.5}])
-    >>> float(res.results["AP"]), float(res.results["APf"])
-    (1.0, 1.0)
+    >>> float(res.results["AP"]), float(res.results["APf"])  # np.spacing(1) term, as lvis-api
+    (0.9999999999999998, 0.9999999999999998)
     """
     _check_iou_type(iou_type)
     gt_index = as_ground_truth(gt)
     dets = as_detections(results)
     check_image_ids(gt_index, dets)
-    dets = cap_per_image(dets, int(max_dets))
+    dets = cap_per_image(dets, int(max_dets), gt_index)
     cats = _cat_ids(gt_index, cat_ids)
     iou_thrs_a = _default_iou_thrs() if iou_thrs is None else _float_vector(iou_thrs, "iou_thrs")
     rec_thrs_a = _default_rec_thrs() if rec_thrs is None else _float_vector(rec_thrs, "rec_thrs")
@@ -142,13 +142,12 @@ def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox",
         iou_thrs=iou_thrs_a, rec_thrs=rec_thrs_a, area_rng=area, area_lbl=lbl,
         max_dets=int(max_dets))
     name_of = dict(zip(gt_index.cat_ids.tolist(), gt_index.cat_names))
-    per_cat = per_category_table(precision, recall, iou_thrs_a, cats,
-                                 [name_of.get(int(c), str(int(c))) for c in cats])
+    names = [name_of.get(int(c), str(int(c))) for c in cats.tolist()]
     params = {"img_ids": img_ids_a, "cat_ids": cats, "iou_thrs": iou_thrs_a,
               "rec_thrs": rec_thrs_a, "max_dets": int(max_dets), "area_rng": area,
               "area_rng_lbl": lbl, "use_cats": True}
     return EvalResult(stats=np.array([float(v) for v in res.values()]), precision=precision,
-                      recall=recall, scores=scores, params=params, per_category=per_cat,
+                      recall=recall, scores=scores, params=params, category_names=names,
                       lines=lvis_summary_lines(res, iou_thrs_a, int(max_dets)), results=res,
                       kind="lvis")
 
@@ -206,7 +205,7 @@ class LVISeval:
         else:
             self._dets = as_detections(lvis_dt)
             check_image_ids(self._gt, self._dets, "lvis_dt")
-            self._dets = cap_per_image(self._dets, int(max_dets))
+            self._dets = cap_per_image(self._dets, int(max_dets), self._gt)
         self.eval: dict = {}
         self.params = LVISParams(iou_type=iou_type)
         self.params.max_dets = int(max_dets)
@@ -224,7 +223,7 @@ class LVISeval:
                                       "empty results for it)")
         self.params.img_ids = list(np.unique(self.params.img_ids))
         p = self.params
-        cats = np.asarray(p.cat_ids, dtype=np.int64)
+        cats = _cat_ids(self._gt, p.cat_ids)
         img_ids, precision, recall, scores, res, groups = _run(
             self._gt, self._dets, img_ids=p.img_ids, cat_ids=cats,
             iou_thrs=_float_vector(p.iou_thrs, "params.iou_thrs"),

@@ -1,0 +1,368 @@
+"""COCO / LVIS evaluation: ours vs pycocotools, lvis-api, faster-coco-eval, hotcoco, ultrafast.
+
+Workloads (bench/_eval_workloads.py, seeded): COCO-like 5,000 images / 80 categories / ~36.6k GT /
+100 detections per image (500k), LVIS-like 1,000 images / 1,203 categories / 300 detections per
+image (300k).  With ``--benchmark-disable`` (CI) they shrink to a few dozen images and every
+competitor runs once, asserting its numbers.
+
+Groups:
+  coco-eval / lvis-eval            evaluate + accumulate + summarize on objects already loaded
+                                   (ours: GroundTruth + Detections; anchors: COCO + loadRes)
+  coco-eval-json / lvis-eval-json  the same, starting from the two JSON files
+
+Every competitor must reproduce the reference numbers (hotcoco's, bit-identical to pycocotools /
+lvis-api); faster-coco-eval, which drops pycocotools' np.spacing(1) term, is held to 1e-12.
+pycocotools and lvis-api take about a minute at full size: they run one round (pedantic).
+Peak memory: ``python bench/eval_memory.py`` runs each competitor in a fresh process and prints
+its peak RSS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from _eval_workloads import make_workload
+
+import vrft_rewards.eval as ve
+
+try:
+    import orjson
+
+    def _dump(obj, path):
+        path.write_bytes(orjson.dumps(obj))
+except ImportError:  # pragma: no cover
+    import json
+
+    def _dump(obj, path):
+        path.write_text(json.dumps(obj))
+
+
+COCO_FULL = dict(n_images=5000, n_cats=80, dets_per_image=100)
+COCO_SMALL = dict(n_images=40, n_cats=10, dets_per_image=30)
+LVIS_FULL = dict(n_images=1000, n_cats=1203, dets_per_image=300, gt_per_image=11.9)
+LVIS_SMALL = dict(n_images=30, n_cats=60, dets_per_image=80, gt_per_image=11.9)
+LVIS_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf",
+             "AR@300", "ARs@300", "ARm@300", "ARl@300"]
+
+
+def _quiet():
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def _hotcoco_coco(gt, res):
+    import hotcoco
+
+    with _quiet():
+        g = hotcoco.COCO(gt)
+        d = g.load_res(res)
+    return g, d
+
+
+def _hotcoco_stats(g, d):
+    import hotcoco
+
+    with _quiet():
+        E = hotcoco.COCOeval(g, d, "bbox")
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    return np.asarray(E.stats)
+
+
+def _hotcoco_lvis(g, d):
+    import hotcoco
+
+    with _quiet():
+        E = hotcoco.LVISeval(g, d, "bbox")
+        E.run()
+    r = E.get_results()
+    return np.array([r[k] for k in LVIS_KEYS])
+
+
+@pytest.fixture(scope="module")
+def coco_data(full_size, tmp_path_factory):
+    gt, res, arr = make_workload(**(COCO_FULL if full_size else COCO_SMALL), seed=0)
+    d = tmp_path_factory.mktemp("coco")
+    _dump(gt, d / "gt.json")
+    _dump(res, d / "res.json")
+    g, dt = _hotcoco_coco(gt, res)
+    return {"gt": gt, "res": res, "arr": arr, "gt_path": str(d / "gt.json"),
+            "res_path": str(d / "res.json"), "expected": _hotcoco_stats(g, dt)}
+
+
+@pytest.fixture(scope="module")
+def lvis_data(full_size, tmp_path_factory):
+    gt, res, arr = make_workload(**(LVIS_FULL if full_size else LVIS_SMALL), seed=1, lvis=True)
+    d = tmp_path_factory.mktemp("lvis")
+    _dump(gt, d / "gt.json")
+    _dump(res, d / "res.json")
+    g, dt = _hotcoco_coco(gt, res)
+    return {"gt": gt, "res": res, "arr": arr, "gt_path": str(d / "gt.json"),
+            "res_path": str(d / "res.json"), "expected": _hotcoco_lvis(g, dt)}
+
+
+def _run(benchmark, fn, *, slow=False, full_size=True):
+    if slow and full_size:
+        return benchmark.pedantic(fn, rounds=1, iterations=1, warmup_rounds=0)
+    return benchmark(fn)
+
+
+# ---- COCO, loaded ---------------------------------------------------------------------------------
+
+@pytest.mark.benchmark(group="coco-eval")
+def test_coco_ours(benchmark, coco_data):
+    gt = ve.GroundTruth(coco_data["gt"])
+    dets = ve.Detections.from_array(coco_data["arr"])
+    stats = benchmark(lambda: ve.evaluate_coco(gt, dets).stats)
+    assert np.array_equal(stats, coco_data["expected"])
+
+
+@pytest.mark.benchmark(group="coco-eval")
+def test_coco_ours_dropin(benchmark, coco_data):
+    from pycocotools.coco import COCO
+
+    with _quiet():
+        g = COCO()
+        g.dataset = copy.deepcopy(coco_data["gt"])
+        g.createIndex()
+        d = g.loadRes(copy.deepcopy(coco_data["res"]))
+
+    def run():
+        with _quiet():
+            E = ve.COCOeval(g, d, "bbox")
+            E.evaluate()
+            E.accumulate()
+            E.summarize()
+        return E.stats
+
+    assert np.array_equal(benchmark(run), coco_data["expected"])
+
+
+@pytest.mark.benchmark(group="coco-eval")
+def test_coco_pycocotools(benchmark, coco_data, full_size):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with _quiet():
+        g = COCO()
+        g.dataset = copy.deepcopy(coco_data["gt"])
+        g.createIndex()
+        d = g.loadRes(copy.deepcopy(coco_data["res"]))
+
+    def run():
+        with _quiet():
+            E = COCOeval(g, d, "bbox")
+            E.evaluate()
+            E.accumulate()
+            E.summarize()
+        return E.stats
+
+    assert np.array_equal(_run(benchmark, run, slow=True, full_size=full_size),
+                          coco_data["expected"])
+
+
+@pytest.mark.benchmark(group="coco-eval")
+def test_coco_faster_coco_eval(benchmark, coco_data):
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    g = COCO(copy.deepcopy(coco_data["gt"]))
+    d = g.loadRes(copy.deepcopy(coco_data["res"]))
+
+    def run():
+        E = COCOeval_faster(g, d, "bbox")
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+        return np.asarray(E.stats)
+
+    np.testing.assert_allclose(benchmark(run), coco_data["expected"], rtol=0, atol=1e-12)
+
+
+@pytest.mark.benchmark(group="coco-eval")
+def test_coco_hotcoco(benchmark, coco_data):
+    g, d = _hotcoco_coco(coco_data["gt"], coco_data["res"])
+    assert np.array_equal(benchmark(lambda: _hotcoco_stats(g, d)), coco_data["expected"])
+
+
+@pytest.mark.benchmark(group="coco-eval")
+def test_coco_ultrafast(benchmark, coco_data):
+    import ultrafast_pycocotools as U
+
+    with _quiet():
+        g = U.COCO(copy.deepcopy(coco_data["gt"]))
+        d = g.loadRes(copy.deepcopy(coco_data["res"]))
+
+    def run():
+        with _quiet():
+            E = U.COCOeval(g, d, "bbox")
+            E.evaluate()
+            E.accumulate()
+            E.summarize()
+        return np.asarray(E.stats)
+
+    assert np.array_equal(benchmark(run), coco_data["expected"])
+
+
+# ---- COCO, from JSON files ---------------------------------------------------------------------------
+
+@pytest.mark.benchmark(group="coco-eval-json")
+def test_coco_json_ours(benchmark, coco_data):
+    stats = benchmark(lambda: ve.evaluate_coco(coco_data["gt_path"], coco_data["res_path"]).stats)
+    assert np.array_equal(stats, coco_data["expected"])
+
+
+@pytest.mark.benchmark(group="coco-eval-json")
+def test_coco_json_hotcoco(benchmark, coco_data):
+    def run():
+        g, d = _hotcoco_coco(coco_data["gt_path"], coco_data["res_path"])
+        return _hotcoco_stats(g, d)
+
+    assert np.array_equal(benchmark(run), coco_data["expected"])
+
+
+@pytest.mark.benchmark(group="coco-eval-json")
+def test_coco_json_ultrafast(benchmark, coco_data):
+    import ultrafast_pycocotools as U
+
+    def run():
+        with _quiet():
+            g = U.COCO(coco_data["gt_path"])
+            d = g.loadRes(coco_data["res_path"])
+            E = U.COCOeval(g, d, "bbox")
+            E.evaluate()
+            E.accumulate()
+            E.summarize()
+        return np.asarray(E.stats)
+
+    assert np.array_equal(benchmark(run), coco_data["expected"])
+
+
+# ---- LVIS, loaded ----------------------------------------------------------------------------------
+
+@pytest.mark.benchmark(group="lvis-eval")
+def test_lvis_ours(benchmark, lvis_data):
+    gt = ve.GroundTruth(lvis_data["gt"])
+    dets = ve.Detections.from_array(lvis_data["arr"])
+    res = benchmark(lambda: ve.evaluate_lvis(gt, dets).stats)
+    assert np.array_equal(res, lvis_data["expected"])
+
+
+@pytest.mark.benchmark(group="lvis-eval")
+def test_lvis_lvis_api(benchmark, lvis_data, full_size):
+    from lvis import LVIS, LVISEval, LVISResults
+
+    class _FromDict(LVIS):
+        def __init__(self, dataset):
+            self.logger = logging.getLogger("lvis")
+            self.dataset = dataset
+            self._create_index()
+
+    had, old = hasattr(np, "float"), getattr(np, "float", None)
+    np.float = float  # lvis 0.5.3 on numpy >= 1.24
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            logging.getLogger("lvis").setLevel(logging.ERROR)
+            g = _FromDict(copy.deepcopy(lvis_data["gt"]))
+            d = LVISResults(g, copy.deepcopy(lvis_data["res"]))
+
+            def run():
+                E = LVISEval(g, d, "bbox")
+                E.run()
+                return np.array([E.results[k] for k in LVIS_KEYS])
+
+            res = _run(benchmark, run, slow=True, full_size=full_size)
+    finally:
+        if had:
+            np.float = old
+        else:
+            del np.float
+    assert np.array_equal(res, lvis_data["expected"])
+
+
+@pytest.mark.benchmark(group="lvis-eval")
+def test_lvis_faster_coco_eval(benchmark, lvis_data):
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    g = COCO(copy.deepcopy(lvis_data["gt"]))
+    d = g.loadRes(copy.deepcopy(lvis_data["res"]))
+
+    def run():
+        E = COCOeval_faster(g, d, "bbox", lvis_style=True)
+        E.params.maxDets = [300]
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+        s = E.stats_as_dict
+        return np.array([s["AP_all"], s["AP_50"], s["AP_75"], s["AP_small"], s["AP_medium"],
+                         s["AP_large"], s["APr"], s["APc"], s["APf"], s["AR_all"],
+                         s["AR_small"], s["AR_medium"], s["AR_large"]])
+
+    np.testing.assert_allclose(benchmark(run), lvis_data["expected"], rtol=0, atol=1e-12)
+
+
+@pytest.mark.benchmark(group="lvis-eval")
+def test_lvis_hotcoco(benchmark, lvis_data):
+    g, d = _hotcoco_coco(lvis_data["gt"], lvis_data["res"])
+    assert np.array_equal(benchmark(lambda: _hotcoco_lvis(g, d)), lvis_data["expected"])
+
+
+@pytest.mark.benchmark(group="lvis-eval")
+def test_lvis_ultrafast(benchmark, lvis_data):
+    import ultrafast_pycocotools as U
+
+    with _quiet():
+        g = U.COCO(copy.deepcopy(lvis_data["gt"]))
+        d = g.loadRes(copy.deepcopy(lvis_data["res"]))
+
+    def run():
+        with _quiet():
+            E = U.COCOeval(g, d, "bbox", lvis_style=True)
+            E.evaluate()
+            E.accumulate()
+            E.summarize()
+        return np.asarray(E.stats)
+
+    assert np.array_equal(benchmark(run), lvis_data["expected"])  # same 13-key order
+
+
+# ---- LVIS, from JSON files -----------------------------------------------------------------------------
+
+@pytest.mark.benchmark(group="lvis-eval-json")
+def test_lvis_json_ours(benchmark, lvis_data):
+    res = benchmark(lambda: ve.evaluate_lvis(lvis_data["gt_path"], lvis_data["res_path"]).stats)
+    assert np.array_equal(res, lvis_data["expected"])
+
+
+@pytest.mark.benchmark(group="lvis-eval-json")
+def test_lvis_json_hotcoco(benchmark, lvis_data):
+    def run():
+        g, d = _hotcoco_coco(lvis_data["gt_path"], lvis_data["res_path"])
+        return _hotcoco_lvis(g, d)
+
+    assert np.array_equal(benchmark(run), lvis_data["expected"])
+
+
+@pytest.mark.benchmark(group="lvis-eval-json")
+def test_lvis_json_ultrafast(benchmark, lvis_data):
+    import ultrafast_pycocotools as U
+
+    def run():
+        with _quiet():
+            g = U.COCO(lvis_data["gt_path"])
+            d = g.loadRes(lvis_data["res_path"])
+            E = U.COCOeval(g, d, "bbox", lvis_style=True)
+            E.evaluate()
+            E.accumulate()
+            E.summarize()
+        return np.asarray(E.stats)
+
+    assert np.array_equal(benchmark(run), lvis_data["expected"])
