@@ -12,9 +12,31 @@ from ._result import EvalResult
 from ._results import Detections
 from .coco import COCOeval, evaluate_coco
 from .lvis import LVISeval, evaluate_lvis
+from .categories import CATEGORY_SETS, CategoryMapper, normalize_category_name
+from .classification import evaluate_classification
+from .detection import DetectionBatch, detections_from_records, evaluate_detection
+from .grounding import evaluate_grounding
+from .parse_stats import parse_statistics
+from .records import RecordError, SkipLog
+from .report import EvalReport, write_report
+from .sharded import evaluate_detection_ray
 
 __all__ = [
+    "CATEGORY_SETS",
     "COCOeval",
+    "CategoryMapper",
+    "DetectionBatch",
+    "EvalReport",
+    "RecordError",
+    "SkipLog",
+    "detections_from_records",
+    "evaluate_classification",
+    "evaluate_detection",
+    "evaluate_detection_ray",
+    "evaluate_grounding",
+    "normalize_category_name",
+    "parse_statistics",
+    "write_report",
     "Detections",
     "EvalResult",
     "GroundTruth",

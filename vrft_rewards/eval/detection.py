@@ -376,6 +376,53 @@ def _gt_counts(gt: GroundTruth, cat_ids: Sequence[int], img_ids: Optional[np.nda
     return dict(zip(ids.tolist(), n.tolist()))
 
 
+def record_iou_rewards(batch: DetectionBatch, gt: GroundTruth) -> np.ndarray:
+    """Visual-RFT's IoU reward of every per-prompt record, against the GT of its (image, category).
+
+    ``min(1, sum of matched IoU / max(N_gt, N_pred))`` with greedy matching by confidence and
+    ``IoU > 0.5`` (``sort_and_calculate_iou``), on the converted pixel boxes; a record with
+    neither GT nor predictions scores 1.  One native ``match_boxes`` call for all records.
+    Returns NaN for labelled-box records (no single category).
+    """
+    from ..matching import match_boxes
+
+    r = len(batch.image_id)
+    out = np.full(r, np.nan)
+    rows = np.flatnonzero(batch.category_id >= 0)
+    if len(rows) == 0:
+        return out
+    crowd = gt.ann_iscrowd != 0
+    span = int(max(gt.cat_ids.max(initial=0), batch.category_id.max(initial=0))) + 1
+    gkey = gt.ann_image_id[~crowd] * span + gt.ann_category_id[~crowd]
+    gbox = gt.ann_box[~crowd]
+    order = np.argsort(gkey, kind="stable")
+    gkey, gbox = gkey[order], gbox[order]
+    rkey = batch.image_id[rows] * span + batch.category_id[rows]
+    lo = np.searchsorted(gkey, rkey, side="left")
+    hi = np.searchsorted(gkey, rkey, side="right")
+    g_counts = hi - lo
+    g_off = np.concatenate([[0], np.cumsum(g_counts)])
+    take = np.repeat(lo - g_off[:-1], g_counts) + np.arange(g_off[-1])
+    g = gbox[take]
+    g = np.column_stack([g[:, 0], g[:, 1], g[:, 0] + g[:, 2], g[:, 1] + g[:, 3]])
+    # Detections are in record order; keep those of per-prompt records.
+    in_rows = batch.category_id[batch.det_record] >= 0
+    d = batch.dets[in_rows]
+    d_rec = batch.det_record[in_rows]
+    pos = np.searchsorted(rows, d_rec)
+    p_counts = np.bincount(pos, minlength=len(rows))
+    p_off = np.concatenate([[0], np.cumsum(p_counts)])
+    p = np.column_stack([d[:, 1], d[:, 2], d[:, 1] + d[:, 3], d[:, 2] + d[:, 4]])
+    inverted = (p[:, 2] < p[:, 0]) | (p[:, 3] < p[:, 1])
+    p[inverted, 2:] = p[inverted, :2]  # an inverted box overlaps nothing but still counts
+    m = match_boxes(p, g, pred_offsets=p_off, gt_offsets=g_off, scores=d[:, 5], method="greedy",
+                    iou_threshold=0.5, strict=True)
+    denom = np.maximum(g_counts, p_counts)
+    vals = np.where(denom > 0, np.minimum(1.0, np.asarray(m.sum_matched_iou) / np.maximum(denom, 1)), 1.0)
+    out[rows] = vals
+    return out
+
+
 def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories: Any = None,
                        frame: str = "norm1000", default_score: Optional[float] = 1.0,
                        synonyms: Optional[Mapping[str, Any]] = None, dedupe: bool = True,
@@ -510,6 +557,7 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
         notes.append(f"{batch.counts['no_size']} boxes dropped: their image has no width/height in "
                      f"the ground truth (needed for frame {frame!r})")
     stats = result.to_dict()["stats"]
+    record_iou = record_iou_rewards(batch, gt_index)
     category_set = {"name": set_name, "ids": list(eval_ids), "names": [name_of[c] for c in eval_ids],
                     "n": len(with_gt), "mean_AP": mean_ap, "mean_AP50": mean_ap50,
                     "no_gt": [name_of[c] for c in no_gt],
@@ -518,7 +566,9 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
     metrics = {"kind": kind, "frame": frame, "images": images, "category_set": category_set,
                "stats": stats, "per_category": per_cat,
                "detections": dict(batch.counts, n=int(len(batch.dets)), records=int(len(table.image_id))),
-               "labels": ls}
+               "labels": ls,
+               "iou_reward": {"mean": float(np.nanmean(record_iou)) if np.isfinite(record_iou).any()
+                              else float("nan"), "n": int(np.isfinite(record_iou).sum())}}
     parse = status_statistics(batch.status, batch.n_dropped, batch.counts.get("boxes_parsed", 0),
                               table.completions, where=table.where)
     head = [["mean AP over the set", mean_ap], ["mean AP50 over the set", mean_ap50],
@@ -532,6 +582,7 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
     return EvalReport(task=kind, metrics=metrics, tables=tables, parse=parse, skipped=skips,
                       notes=notes, result=result,
                       arrays={"scores": batch.dets[:, 5].copy(), "per_category": per_cat,
+                              "record_iou": record_iou[np.isfinite(record_iou)],
                               "precision": result.precision,
                               "rec_thrs": np.asarray(result.params["rec_thrs"]),
                               "iou_thrs": np.asarray(result.params["iou_thrs"]),
