@@ -58,8 +58,9 @@ def _finish(report: EvalReport, args: Any, out: TextIO) -> int:
     return 0
 
 
-def run_eval(args: Any, out: TextIO = sys.stdout) -> int:
+def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
     """``vrft-rewards eval <task>``: evaluate a JSONL of model outputs and print / write the report."""
+    out = sys.stdout if out is None else out
     task = args.task
     _check_file(args.pred, "--pred")
     if args.gt is not None:
@@ -143,8 +144,9 @@ def score_records(records: list, lines: list, source: str, task: str, options: d
     return result, where
 
 
-def run_score(args: Any, options: dict, out: TextIO = sys.stdout) -> int:
+def run_score(args: Any, options: dict, out: Optional[TextIO] = None) -> int:
     """``vrft-rewards score``: reward distribution of a rollout file under a preset."""
+    out = sys.stdout if out is None else out
     _check_file(args.input, "--input")
     skips = SkipLog(strict=args.strict)
     records, lines = read_jsonl(args.input, skips=skips, show_progress=None if args.progress else False)
