@@ -316,3 +316,28 @@ def test_ray_sharded_evaluation_is_bit_identical(ray_session):
     b = detections_from_records(records, gt, ray=True, num_shards=3)
     assert np.array_equal(a.dets, b.dets) and np.array_equal(a.det_record, b.det_record)
     assert np.array_equal(a.status, b.status)
+
+
+# -- docstring examples run ------------------------------------------------------------------------------
+@pytest.mark.parametrize("module", [
+    "vrft_rewards.polygons", "vrft_rewards.eval.categories", "vrft_rewards.eval.parse_stats",
+    "vrft_rewards.eval.detection", "vrft_rewards.eval.classification", "vrft_rewards.eval.report"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.slow
+def test_ray_scoring_of_a_rollout_file_equals_in_process(ray_session):
+    from vrft_rewards.demo import demo_data_path
+    from vrft_rewards.eval.commands import score_records
+    from vrft_rewards.eval.records import SkipLog, read_jsonl
+
+    records, lines = read_jsonl(demo_data_path("demo_rollouts.jsonl"))
+    one, _ = score_records(records, lines, "r.jsonl", "visual_rft/detection", {}, SkipLog())
+    many, _ = score_records(records, lines, "r.jsonl", "visual_rft/detection", {}, SkipLog(), ray=True,
+                            num_shards=3)
+    assert np.array_equal(one.matrix, many.matrix, equal_nan=True)
