@@ -159,3 +159,56 @@ def test_missing_shapely_gives_an_actionable_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "shapely", None)
     with pytest.raises(ImportError, match=r"vrft-rewards\[polygons\]"):
         vr.polygon_iou([[0, 0, 1, 1, 0]], [[0, 0, 1, 1, 0]])
+
+
+# -- paired IoU and the polygon ground truth of grounding_reward ------------------------------------------
+def test_paired_polygon_iou_is_the_diagonal_of_the_pairwise():
+    rng = np.random.default_rng(3)
+    a = [np.array(_convex(rng, 5)) for _ in range(7)]
+    b = [np.array(_convex(rng, 6)) for _ in range(7)]
+    from vrft_rewards.polygons import paired_polygon_iou
+
+    np.testing.assert_array_equal(paired_polygon_iou(a, b), np.diag(vr.polygon_iou(a, b)))
+    with pytest.raises(ValueError, match="same length"):
+        paired_polygon_iou(a, b[:3])
+
+
+def test_grounding_reward_with_polygon_ground_truth():
+    from vrft_rewards.rewards import get_grounding_reward
+
+    rng = np.random.default_rng(4)
+    comps, polys, want = [], [], []
+    for _ in range(12):
+        x1, y1 = rng.integers(0, 40, 2)
+        x2, y2 = x1 + rng.integers(5, 50), y1 + rng.integers(5, 50)
+        tri = _convex(rng, 3)
+        tri = [(10 * x + 50, 10 * y + 50) for x, y in tri]
+        comps.append(f"<answer>({x1 * 10},{y1 * 10}),({x2 * 10},{y2 * 10})</answer>")  # norm1000, image 100x100
+        polys.append([float(v) for p in tri for v in p])
+        box = [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
+        want.append(_ref_iou([(float(x), float(y)) for x, y in box], tri))
+    comps.append("<answer>no box here</answer>")
+    polys.append([0, 0, 10, 0, 10, 10])
+    want.append(0.0)
+    comps.append("<answer>(0,0),(10,10)</answer>")
+    polys.append(None)                              # missing ground truth -> skipped
+    reward = get_grounding_reward(gt_polygons="gt_polygons", coord_frame="norm1000")
+    got = reward(comps, gt_polygons=polys, width=[100] * len(comps), height=[100] * len(comps))
+    assert got[-1] is None
+    np.testing.assert_allclose(got[:-1], want, rtol=1e-12, atol=1e-13)
+    sq = get_grounding_reward(gt_polygons="gt_polygons", coord_frame="norm1000", variant="iou_squared")
+    np.testing.assert_allclose(sq(comps[:-1], gt_polygons=polys[:-1], width=[100] * (len(comps) - 1),
+                                  height=[100] * (len(comps) - 1)), np.square(want), rtol=1e-12, atol=1e-13)
+    with pytest.raises(ValueError, match="gt_polygons supports variant"):
+        get_grounding_reward(gt_polygons="p", variant="giou")
+
+
+def test_polygon_ground_truth_equal_to_the_box_gives_the_box_reward():
+    from vrft_rewards.rewards import get_grounding_reward, grounding_reward
+
+    comps = ["<answer>(10,20),(60,70)</answer>", "<answer>(0,0),(30,30)</answer>"]
+    gt_boxes = [[12, 18, 55, 75], [40, 40, 50, 50]]
+    polys = [[[x1, y1, x2, y1, x2, y2, x1, y2]] for x1, y1, x2, y2 in gt_boxes]
+    want = grounding_reward(comps, gt_boxes=[[b] for b in gt_boxes])
+    got = get_grounding_reward(gt_polygons="segmentation")(comps, segmentation=polys)
+    np.testing.assert_allclose(got, want, rtol=1e-13)

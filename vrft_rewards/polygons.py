@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["polygon_iou", "rotated_box_corners"]
+__all__ = ["paired_polygon_iou", "polygon_iou", "polygon_regions", "rotated_box_corners"]
 
 
 def _shapely() -> Any:
@@ -187,3 +187,96 @@ def polygon_iou(polys_a: Any, polys_b: Any, *, degrees: bool = True) -> np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
     return np.clip(iou, 0.0, 1.0)
+
+
+def paired_polygon_iou(polys_a: Any, polys_b: Any, *, degrees: bool = True) -> np.ndarray:
+    """Elementwise IoU of ``polys_a[i]`` with ``polys_b[i]`` (same forms as :func:`polygon_iou`).
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+
+    Raises
+    ------
+    ValueError
+        As :func:`polygon_iou`, or when the two sides have different lengths.
+
+    Examples
+    --------
+    >>> from vrft_rewards.polygons import paired_polygon_iou
+    >>> paired_polygon_iou([[1, 1, 2, 2, 0], [0, 0, 2, 2, 0]], [[1, 1, 2, 2, 90], [5, 5, 1, 1, 0]]).tolist()
+    [1.0, 0.0]
+    """
+    shapely = _shapely()
+    a = _as_geometries(polys_a, "polys_a", degrees)
+    b = _as_geometries(polys_b, "polys_b", degrees)
+    if len(a) != len(b):
+        raise ValueError(f"polys_a and polys_b must have the same length, got {len(a)} and {len(b)}")
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.float64)
+    inter = shapely.area(shapely.intersection(a, b))
+    union = shapely.area(a) + shapely.area(b) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    return np.clip(iou, 0.0, 1.0)
+
+
+def polygon_regions(rows: Any, name: str = "polygons") -> tuple[np.ndarray, np.ndarray]:
+    """One region per row from per-row polygon lists (COCO ``segmentation`` style).
+
+    Parameters
+    ----------
+    rows : sequence
+        Per row: ``None`` (missing), one flat polygon ``[x1, y1, x2, y2, ...]``, or a list of
+        such polygons (their union is the region).
+
+    Returns
+    -------
+    regions : ndarray of object, shape (B,)
+        A shapely (Multi)Polygon per row (valid; an empty polygon where the row is not ok).
+    ok : ndarray of bool, shape (B,)
+        False for ``None`` rows and rows that are not polygons (fewer than 3 vertices, odd or
+        non-finite coordinates).
+    """
+    shapely = _shapely()
+    polys: list = []
+    owner: list = []
+    ok = np.ones(len(rows), dtype=bool)
+    for i, row in enumerate(rows):  # the column arrives as per-row Python objects
+        if row is None:
+            ok[i] = False
+            continue
+        items = row if (len(row) and isinstance(row[0], (list, tuple, np.ndarray))) else [row]
+        try:
+            arrs = [np.asarray(p, dtype=np.float64).reshape(-1) for p in items]
+        except (TypeError, ValueError):
+            ok[i] = False
+            continue
+        if not arrs or any(a.size % 2 or a.size < 6 or not np.isfinite(a).all() for a in arrs):
+            ok[i] = False
+            continue
+        polys.extend(a.reshape(-1, 2) for a in arrs)
+        owner.extend([i] * len(arrs))
+    regions = np.array([shapely.Polygon() for _ in range(len(rows))], dtype=object)
+    if polys:
+        counts = np.array([len(p) for p in polys], dtype=np.int64)
+        rings = shapely.linearrings(np.concatenate(polys), indices=np.repeat(np.arange(len(polys)), counts))
+        parts = _make_valid(shapely, np.asarray(shapely.polygons(rings), dtype=object))
+        # union of each row's parts: one vectorised reduction over the grouped geometries
+        owner_a = np.asarray(owner)
+        rows_with = np.unique(owner_a)
+        grouped = shapely.union_all(_grouped(parts, owner_a, rows_with), axis=1)
+        regions[rows_with] = grouped
+    return regions, ok
+
+
+def _grouped(parts: np.ndarray, owner: np.ndarray, rows_with: np.ndarray) -> np.ndarray:
+    """(R, K) object array of each row's parts, padded with None (ignored by union_all)."""
+    pos = np.searchsorted(rows_with, owner)
+    counts = np.bincount(pos, minlength=len(rows_with))
+    k = int(counts.max())
+    out = np.full((len(rows_with), k), None, dtype=object)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    col = np.arange(len(owner)) - starts[pos]
+    out[pos, col] = parts
+    return out
