@@ -266,6 +266,8 @@ def test_options_are_checked():
         evaluate_detection(gt, [], images="some")
     with pytest.raises(TypeError, match="records must be"):
         evaluate_detection(gt, 5)
+    with pytest.raises(ValueError, match=r"out\.jsonl: no valid detection record to evaluate \(1 skipped\)"):
+        evaluate_detection(gt, [{"image_id": 1}], source="out.jsonl")
 
 
 def test_parse_statistics_count_and_show_examples():

@@ -72,13 +72,14 @@ class DetectionBatch:
     table: RecordTable
 
 
-def _ids_from_gt(gt: GroundTruth) -> tuple[dict, CategoryMapper]:
+def _image_sizes(gt: GroundTruth) -> dict:
+    """``{image id: (width, height)}`` from the GT images (NaN where a size is absent)."""
     sizes = {}
     for im in gt.dataset["images"]:
         w, h = im.get("width"), im.get("height")
         sizes[int(im["id"])] = (float("nan") if w is None else float(w),
                                 float("nan") if h is None else float(h))
-    return sizes, None  # mapper built separately (synonyms)
+    return sizes
 
 
 def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMapper, skips: SkipLog,
@@ -90,7 +91,7 @@ def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMap
     optional: without it the boxes' own labels give the categories.  An optional ``categories``
     list names the categories a labelled-box prompt asked for.
     """
-    sizes_of, _ = _ids_from_gt(gt)
+    sizes_of = _image_sizes(gt)
     known_cats = set(gt.cat_ids.tolist())
     comps, where, img, cat, sizes, queried = [], [], [], [], [], []
     any_unknown_query = False
@@ -488,6 +489,9 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
         dedupe=dedupe, require_tags=require_tags, schema=schema, strict=strict, skips=skips,
         source=source, lines=lines, ray=ray, num_shards=num_shards, show_progress=show_progress)
     table = batch.table
+    if len(table.image_id) == 0:
+        where = os.fspath(records) if isinstance(records, (str, os.PathLike)) else source or "records"
+        raise ValueError(f"{where}: no valid detection record to evaluate ({skips.total} skipped)")
     mapper = CategoryMapper(gt_index.cat_ids.tolist(), gt_index.cat_names, synonyms)
     name_of = dict(zip(gt_index.cat_ids.tolist(), gt_index.cat_names))
     notes: list = []
