@@ -32,11 +32,11 @@ class RecordTable:
     """Validated detection records as columns (R records)."""
 
     completions: list          # R completions (str or chat messages)
-    where: list                # R locations "file:line"
+    where: Any                 # R locations "file:line" (Locations, built on access)
     image_id: np.ndarray       # (R,) int64
     category_id: np.ndarray    # (R,) int64, -1: categories come from the boxes' labels
     sizes: np.ndarray          # (R, 2) float64 (width, height); NaN when the GT lacks them
-    queried: Optional[list]    # per record: list of queried category ids, or None (unknown)
+    queried: Optional[set]     # category ids the records queried, None when some record does not say
 
 
 @dataclass
@@ -82,6 +82,19 @@ def _image_sizes(gt: GroundTruth) -> dict:
     return sizes
 
 
+class Locations:
+    """``"file:line"`` of each kept record, built only when one is read (reports show a few)."""
+
+    def __init__(self, source: str, lines: np.ndarray) -> None:
+        self.source, self.lines = source, lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, i: int) -> str:
+        return f"{self.source}:{int(self.lines[i])}"
+
+
 def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMapper, skips: SkipLog,
                     *, source: str = "records", lines: Optional[Sequence[int]] = None) -> RecordTable:
     """Check each record's fields and turn them into columns; bad records go to ``skips``.
@@ -93,66 +106,90 @@ def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMap
     """
     sizes_of = _image_sizes(gt)
     known_cats = set(gt.cat_ids.tolist())
-    comps, where, img, cat, sizes, queried = [], [], [], [], [], []
+    name_cache: dict = {}
+
+    def cat_of(name: Any) -> int:
+        key = str(name)
+        cid = name_cache.get(key)
+        if cid is None:
+            cid = name_cache[key] = mapper.lookup(key)[0]
+        return cid
+
+    comps, kept, img, cat = [], [], [], []
+    queried: set = set()
     any_unknown_query = False
-    for i, rec in enumerate(records):
-        line = lines[i] if lines is not None else i
-        loc = f"{source}:{line}"
+    for i, rec in enumerate(records):  # one pass over the JSON records (their fields are Python objects)
         if not isinstance(rec, dict):
-            skips.skip(source, line, "record is not a JSON object", type(rec).__name__)
+            skips.skip(source, lines[i] if lines is not None else i, "record is not a JSON object",
+                       type(rec).__name__)
             continue
-        if "image_id" not in rec:
-            skips.skip(source, line, "record has no 'image_id'")
-            continue
-        if "completion" not in rec:
-            skips.skip(source, line, "record has no 'completion'")
-            continue
-        c = rec["completion"]
-        if not isinstance(c, (str, list)):
-            skips.skip(source, line, "'completion' must be a string or a list of chat messages",
-                       f"got {type(c).__name__}")
-            continue
-        image_id = rec["image_id"]
-        if isinstance(image_id, bool) or not isinstance(image_id, (int, float, str)):
-            skips.skip(source, line, "'image_id' must be an integer", repr(image_id)[:40])
-            continue
-        try:
-            iid = int(image_id)
-        except ValueError:
-            skips.skip(source, line, "'image_id' must be an integer", repr(image_id)[:40])
-            continue
-        if iid not in sizes_of:
-            skips.skip(source, line, "image_id not in the ground truth", str(iid))
-            continue
+        image_id = rec.get("image_id")
+        c = rec.get("completion")
+        if image_id is None or c is None or type(image_id) is not int or image_id not in sizes_of or not (
+                type(c) is str or isinstance(c, (str, list))):
+            reason = _record_problem(rec, sizes_of)
+            if reason is not None:
+                skips.skip(source, lines[i] if lines is not None else i, *reason)
+                continue
+            image_id = int(image_id)
         cid = -1
-        if rec.get("category_id") is not None:
-            v = rec["category_id"]
-            if isinstance(v, bool) or not isinstance(v, int) or v not in known_cats:
-                skips.skip(source, line, "category_id not in the ground truth", repr(v)[:40])
+        v = rec.get("category_id")
+        if v is not None:
+            if type(v) is not int or v not in known_cats:
+                skips.skip(source, lines[i] if lines is not None else i, "category_id not in the ground truth",
+                           repr(v)[:40])
                 continue
-            cid = int(v)
-        elif rec.get("category") is not None:
-            cid = mapper.lookup(str(rec["category"]))[0]
-            if cid < 0:
-                skips.skip(source, line, "category not in the ground truth", repr(rec["category"])[:60])
-                continue
-        q = None
+            cid = v
+        else:
+            name = rec.get("category")
+            if name is not None:
+                cid = cat_of(name)
+                if cid < 0:
+                    skips.skip(source, lines[i] if lines is not None else i, "category not in the ground truth",
+                               repr(name)[:60])
+                    continue
         if cid >= 0:
-            q = [cid]
+            queried.add(cid)
         elif isinstance(rec.get("categories"), list):
-            q = [mapper.lookup(str(n))[0] if not isinstance(n, int) else int(n) for n in rec["categories"]]
-            q = [x for x in q if x in known_cats]
+            for n in rec["categories"]:
+                q = n if type(n) is int else cat_of(n)
+                if q in known_cats:
+                    queried.add(q)
         else:
             any_unknown_query = True
         comps.append(c)
-        where.append(loc)
-        img.append(iid)
+        kept.append(i)
+        img.append(image_id)
         cat.append(cid)
-        sizes.append(sizes_of[iid])
-        queried.append(q)
-    return RecordTable(comps, where, np.asarray(img, dtype=np.int64), np.asarray(cat, dtype=np.int64),
-                       np.asarray(sizes, dtype=np.float64).reshape(-1, 2),
+    kept_a = np.asarray(kept, dtype=np.int64)
+    line_nos = kept_a if lines is None else np.asarray(lines, dtype=np.int64)[kept_a] if len(kept_a) else kept_a
+    img_a = np.asarray(img, dtype=np.int64)
+    sizes = np.array([sizes_of[i] for i in img], dtype=np.float64).reshape(-1, 2)
+    return RecordTable(comps, Locations(source, line_nos), img_a, np.asarray(cat, dtype=np.int64), sizes,
                        None if any_unknown_query else queried)
+
+
+def _record_problem(rec: dict, sizes_of: dict) -> Optional[tuple]:
+    """Why a record with an unusual image_id / completion cannot be used (None: it can)."""
+    if "image_id" not in rec:
+        return ("record has no 'image_id'",)
+    if "completion" not in rec:
+        return ("record has no 'completion'",)
+    c = rec["completion"]
+    if not isinstance(c, (str, list)):
+        return ("'completion' must be a string or a list of chat messages", f"got {type(c).__name__}")
+    image_id = rec["image_id"]
+    if isinstance(image_id, bool) or not isinstance(image_id, (int, float, str)):
+        return ("'image_id' must be an integer", repr(image_id)[:40])
+    try:
+        iid = int(image_id)
+    except ValueError:
+        return ("'image_id' must be an integer", repr(image_id)[:40])
+    if iid != image_id and not isinstance(image_id, str):
+        return ("'image_id' must be an integer", repr(image_id)[:40])
+    if iid not in sizes_of:
+        return ("image_id not in the ground truth", str(iid))
+    return None
 
 
 def _dedupe_mask(owner: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -497,7 +534,7 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
     notes: list = []
     queried: Optional[set] = None
     if table.queried is not None:
-        queried = {c for q in table.queried for c in q}
+        queried = set(table.queried)
     if categories is None:
         if queried is None:
             eval_ids = sorted(gt_index.cat_ids.tolist())
