@@ -219,3 +219,25 @@ def test_demo_runs_without_matplotlib(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert not list(tmp_path.rglob("*.png"))
     assert "matplotlib is not installed" in (tmp_path / "visual_rft_format" / "report.md").read_text()
+
+
+def test_eval_lvis_command(tmp_path, capsys):
+    from vrft_rewards.eval import evaluate_lvis
+
+    rng = np.random.default_rng(8)
+    gt = make_gt(rng, n_images=10, crowd=0.0)
+    for im in gt["images"]:
+        im["neg_category_ids"], im["not_exhaustive_category_ids"] = [6], [2]
+    for c, f in zip(gt["categories"], "rrccff"):
+        c["frequency"] = f
+    records, expected = make_prompt_records(rng, gt)
+    (tmp_path / "lvis.json").write_text(json.dumps(gt))
+    (tmp_path / "o.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["eval", "lvis", "--gt", str(tmp_path / "lvis.json"), "--pred", str(tmp_path / "o.jsonl"),
+                 "--categories", "dog,kitchen_table,hot dog", "--out", str(tmp_path / "r"), "--no-plots"]) == 0
+    assert "LVIS detection" in capsys.readouterr().out
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())["metrics"]
+    want = evaluate_lvis(gt, expected, cat_ids=[1, 4, 6])
+    assert list(m["stats"].values()) == want.stats.tolist()
+    aps = [r["AP"] for r in want.per_category if r["AP"] > -1]
+    assert m["category_set"]["mean_AP"] == float(np.mean(aps))

@@ -343,3 +343,21 @@ def test_ray_scoring_of_a_rollout_file_equals_in_process(ray_session):
     many, _ = score_records(records, lines, "r.jsonl", "visual_rft/detection", {}, SkipLog(), ray=True,
                             num_shards=3)
     assert np.array_equal(one.matrix, many.matrix, equal_nan=True)
+
+
+@pytest.mark.slow
+def test_cli_ray_flag_gives_the_same_metrics(ray_session, tmp_path, capsys):
+    from vrft_rewards.cli import main
+
+    rng = np.random.default_rng(41)
+    gt = make_gt(rng, n_images=8)
+    records, _ = make_prompt_records(rng, gt)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "o.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    base = ["eval", "coco", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "o.jsonl"), "--no-plots"]
+    assert main(base + ["--out", str(tmp_path / "one")]) == 0
+    assert main(base + ["--out", str(tmp_path / "ray"), "--ray", "--num-shards", "2"]) == 0
+    capsys.readouterr()
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    many = json.loads((tmp_path / "ray" / "metrics.json").read_text())
+    assert one == many

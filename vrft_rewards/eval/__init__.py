@@ -3,6 +3,13 @@
 Functions :func:`evaluate_coco` / :func:`evaluate_lvis` return an :class:`EvalResult`;
 :class:`COCOeval` / :class:`LVISeval` are drop-in replacements for pycocotools' ``COCOeval`` and
 lvis-api's ``LVISEval``.  :class:`GroundTruth` is the reusable ground-truth index.
+
+From model outputs to the paper's tables (``docs/evaluation_pipeline.md``):
+:func:`evaluate_detection` (completions -> COCO / LVIS metrics and the mean of per-category AP
+over a category set, :data:`CATEGORY_SETS`), :func:`evaluate_classification`,
+:func:`evaluate_grounding`, each returning an :class:`EvalReport` that :func:`write_report`
+writes as ``metrics.json``, Markdown and plots; :func:`evaluate_detection_ray` shards the parsing
+over Ray with identical results.
 """
 
 from __future__ import annotations
