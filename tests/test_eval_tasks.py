@@ -234,3 +234,16 @@ def test_reports_without_matplotlib_still_write_json_and_markdown(tmp_path, monk
     assert written["plots"] == [] and "matplotlib" in written["plots_skipped"]
     assert "Plots not drawn" in (tmp_path / "report.md").read_text()
     assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["mIoU"] is None
+
+
+def test_progress_wraps_with_tqdm_or_passes_through(monkeypatch, capsys):
+    import sys
+
+    from vrft_rewards.eval.records import progress
+
+    assert list(progress(range(5), total=5, desc="x", enabled=True)) == [0, 1, 2, 3, 4]
+    assert "x" in capsys.readouterr().err            # a tqdm bar was drawn on stderr
+    items = [1, 2]
+    assert progress(items, enabled=False) is items
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    assert progress(items, enabled=True) is items    # without tqdm: no bar, same items
