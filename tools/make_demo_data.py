@@ -12,6 +12,11 @@ Files:
   demo_outputs.jsonl       model outputs for evaluation, one per (image, category) prompt as
                            Visual-RFT evaluates: {"image_id", "category", "completion"} with boxes
                            on the 0..1000 grid.
+  demo_outputs_qwen.jsonl  the same task in Qwen2.5-VL's style: one completion per image,
+                           {"image_id", "completion"}, a ```json list of {"bbox_2d", "label"} in
+                           pixels (no confidence), labels with case / plural / synonym variants
+                           and a few unknown labels, and two bad records (a line that is not
+                           JSON, an unknown image id) that the evaluator skips and reports.
 """
 
 from __future__ import annotations
@@ -103,6 +108,41 @@ def main() -> None:
                 answer = ("[" + ", ".join(_item(b, c) for b, c in boxes) + "]") if boxes else "No Objects"
                 text = f"<think>Searching for {CATEGORIES[cat - 1]}.</think><answer>{answer}</answer>"
                 f.write(json.dumps({"image_id": image_id, "category": CATEGORIES[cat - 1], "completion": text}) + "\n")
+
+    _qwen_outputs(annotations, size)
+
+
+# Label variants a model writes: exact, other case, plural, synonym, and unknown words.
+_LABELS = {"dog": ["dog", "Dog", "dogs", "puppy"], "cat": ["cat", "Cat", "kitten"],
+           "car": ["car", "cars", "automobile"], "person": ["person", "man", "people", "Person"]}
+
+
+def _qwen_outputs(annotations: list, size: dict) -> None:
+    # Own generator: the files above stay byte-identical when this part changes.
+    rng = np.random.default_rng(7)
+    by_image: dict = {}
+    for a in annotations:
+        by_image.setdefault(a["image_id"], []).append(a)
+    lines = []
+    for image_id in range(1, 25):
+        w, h = size[image_id]
+        items = []
+        for a in by_image.get(image_id, []):
+            if rng.random() < 0.15:
+                continue
+            x, y, bw, bh = a["bbox"]
+            j = rng.uniform(-8, 8, 4)
+            box = [round(x + j[0]), round(y + j[1]), round(x + bw + j[2]), round(y + bh + j[3])]
+            names = _LABELS[CATEGORIES[a["category_id"] - 1]]
+            items.append({"bbox_2d": box, "label": names[int(rng.integers(0, len(names)))]})
+        if rng.random() < 0.3:
+            x, y = int(rng.integers(0, w - 100)), int(rng.integers(0, h - 100))
+            items.append({"bbox_2d": [x, y, x + 80, y + 60], "label": str(rng.choice(["lamp", "tree"]))})
+        body = json.dumps(items)
+        lines.append(json.dumps({"image_id": image_id, "completion": f"```json\n{body}\n```"}))
+    lines.insert(5, '{"image_id": 3, "completion": "truncated record')          # not JSON
+    lines.insert(9, json.dumps({"image_id": 999, "completion": "```json\n[]\n```"}))  # unknown id
+    (OUT / "demo_outputs_qwen.jsonl").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from ._ext import has_cuda
 from ._threads import get_num_threads, set_num_threads
 from .boxes import box_iou, convert_boxes, paired_box_iou
 from .parsing import ParsedBatch, boxes_to_pixels, parse_completions
+from .polygons import polygon_iou
 from .matching import (
     BatchedAssignment,
     MatchResult,
@@ -33,6 +34,7 @@ __all__ = [
     "linear_sum_assignment",
     "match_boxes",
     "paired_box_iou",
+    "polygon_iou",
     "parse_completions",
     "set_num_threads",
 ]

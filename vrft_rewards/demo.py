@@ -76,10 +76,45 @@ def detections_from_outputs(outputs: list, gt: dict) -> tuple[np.ndarray, Any]:
     return dets, parsed
 
 
+# Names a Qwen2.5-VL-style model writes for the demo's categories (see tools/make_demo_data.py).
+QWEN_SYNONYMS = {"dogs": "dog", "puppy": "dog", "kitten": "cat", "cars": "car", "automobile": "car",
+                 "man": "person", "people": "person"}
+
+
+def _qwen_report() -> Any:
+    from .eval import evaluate_detection
+
+    return evaluate_detection(str(demo_data_path("demo_coco_gt.json")),
+                              str(demo_data_path("demo_outputs_qwen.jsonl")), frame="abs",
+                              require_tags=False, synonyms=QWEN_SYNONYMS)
+
+
+def _write_reports(out: Path, gt: dict, outputs: list, qwen: Any) -> str:
+    """Full evaluation reports (tables, parse statistics, plots when matplotlib is installed)
+    in ``out/visual_rft_format`` and ``out/qwen_format``; appended to ``out/report.md``."""
+    from .eval import evaluate_detection, write_report
+
+    vrft = evaluate_detection(gt, outputs, source="demo_outputs.jsonl",
+                              lines=list(range(1, len(outputs) + 1)))
+    lines = ["", "## Full evaluation reports", ""]
+    n_plots = 0
+    for name, rep in (("visual_rft_format", vrft), ("qwen_format", qwen)):
+        written = write_report(rep, out / name)
+        n_plots += len(written["plots"])
+        lines.append(f"- [{name}]({name}/report.md)" + (
+            f" (plots not drawn: {written['plots_skipped']})" if written["plots_skipped"] else ""))
+        lines += [f"  ![{Path(p).stem}]({name}/{Path(p).name})" for p in written["plots"]]
+    with open(out / "report.md", "a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return f", full reports in {out / 'visual_rft_format'} and {out / 'qwen_format'} ({n_plots} plots)"
+
+
 def run_demo(out_dir: Optional[str] = None, stream: Optional[TextIO] = None) -> dict:
     """Run the demo, print its tables to ``stream`` (stdout) and return the numbers.
 
-    With ``out_dir``, also write ``metrics.json`` and ``report.md`` there.
+    With ``out_dir``, also write ``metrics.json`` and ``report.md`` there, and the full evaluation
+    reports of both output formats (Markdown, metrics, and PNG plots when matplotlib is
+    installed) in ``out_dir/visual_rft_format`` and ``out_dir/qwen_format``.
     """
     import sys
 
@@ -112,6 +147,12 @@ def run_demo(out_dir: Optional[str] = None, stream: Optional[TextIO] = None) -> 
     say(_table([[r["name"], f"{r['AP']:.3f}", f"{r['AP50']:.3f}", f"{r['AP75']:.3f}", f"{r['AR']:.3f}"]
                 for r in result.per_category], ["category", "AP", "AP50", "AP75", "AR@100"]))
     metrics = {"rollouts": scored, "coco": result.to_dict()}
+    qwen = _qwen_report()
+    say()
+    say("== 3. The same evaluation from Qwen2.5-VL-style outputs (labelled boxes in pixels, "
+        "no confidence, two bad records) ==")
+    say(qwen.text())
+    metrics["qwen"] = qwen.to_dict()
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -120,5 +161,6 @@ def run_demo(out_dir: Optional[str] = None, stream: Optional[TextIO] = None) -> 
             "# vrft-rewards demo report\n\n## Rewards of one GRPO step\n\n```\n" + _table(
                 rows, ["preset", "reward", "mean", "std", "min", "max"]) +
             "\n```\n\n## COCO evaluation\n\n```\n" + result.summary() + "\n```\n")
-        say(f"\nwrote {out / 'metrics.json'} and {out / 'report.md'}")
+        extra = _write_reports(out, gt, outputs, qwen)
+        say(f"\nwrote {out / 'metrics.json'} and {out / 'report.md'}" + extra)
     return metrics

@@ -3,6 +3,13 @@
 Functions :func:`evaluate_coco` / :func:`evaluate_lvis` return an :class:`EvalResult`;
 :class:`COCOeval` / :class:`LVISeval` are drop-in replacements for pycocotools' ``COCOeval`` and
 lvis-api's ``LVISEval``.  :class:`GroundTruth` is the reusable ground-truth index.
+
+From model outputs to the paper's tables (``docs/evaluation_pipeline.md``):
+:func:`evaluate_detection` (completions -> COCO / LVIS metrics and the mean of per-category AP
+over a category set, :data:`CATEGORY_SETS`), :func:`evaluate_classification`,
+:func:`evaluate_grounding`, each returning an :class:`EvalReport` that :func:`write_report`
+writes as ``metrics.json``, Markdown and plots; :func:`evaluate_detection_ray` shards the parsing
+over Ray with identical results.
 """
 
 from __future__ import annotations
@@ -12,9 +19,31 @@ from ._result import EvalResult
 from ._results import Detections
 from .coco import COCOeval, evaluate_coco
 from .lvis import LVISeval, evaluate_lvis
+from .categories import CATEGORY_SETS, CategoryMapper, normalize_category_name
+from .classification import evaluate_classification
+from .detection import DetectionBatch, detections_from_records, evaluate_detection
+from .grounding import evaluate_grounding
+from .parse_stats import parse_statistics
+from .records import RecordError, SkipLog
+from .report import EvalReport, write_report
+from .sharded import evaluate_detection_ray
 
 __all__ = [
+    "CATEGORY_SETS",
     "COCOeval",
+    "CategoryMapper",
+    "DetectionBatch",
+    "EvalReport",
+    "RecordError",
+    "SkipLog",
+    "detections_from_records",
+    "evaluate_classification",
+    "evaluate_detection",
+    "evaluate_detection_ray",
+    "evaluate_grounding",
+    "normalize_category_name",
+    "parse_statistics",
+    "write_report",
     "Detections",
     "EvalResult",
     "GroundTruth",

@@ -38,13 +38,25 @@ class GroundingReward(BatchReward):
     whose text equals the ground-truth answer text after trimming (Visual-RFT gives 2.0).
     ``scale`` divides all coordinates first (Visual-RFT's LISA reward divides its 0..1000 values
     by 1000).
+
+    ``gt_polygons`` names a column whose rows hold the ground-truth *region* in pixels: one flat
+    polygon ``[x1, y1, x2, y2, ...]`` or a list of them (their union), as COCO / LISA
+    segmentations.  The reward is then the IoU (``"iou"``) or squared IoU (``"iou_squared"``) of
+    the predicted box with that region, computed by shapely 2 (:func:`vrft_rewards.polygon_iou`);
+    the box is converted from ``coord_frame`` to pixels with the rows' image sizes.  Rows whose
+    polygon is missing or unreadable are skipped (``None``).
     """
 
     def __init__(self, *, name: str = "grounding_reward", variant: str = "iou",
                  coord_frame: str = "same", gt_frame: str | None = None,
                  exact_match_score: float | None = None, scale: float | None = None,
-                 answer: str = "last") -> None:
+                 answer: str = "last", gt_polygons: str | None = None) -> None:
         check_choice(variant, _VARIANTS, "variant")
+        if gt_polygons is not None:
+            if not isinstance(gt_polygons, str):
+                raise TypeError(f"gt_polygons must be the name of a column, got {type(gt_polygons).__name__}")
+            if variant not in ("iou", "iou_squared"):
+                raise ValueError(f"gt_polygons supports variant 'iou' or 'iou_squared', got {variant!r}")
         check_choice(coord_frame, ("same",) + FRAMES, "coord_frame")
         if gt_frame is not None:
             check_choice(gt_frame, FRAMES, "gt_frame")
@@ -56,8 +68,50 @@ class GroundingReward(BatchReward):
         self.exact_match_score = None if exact_match_score is None else float(exact_match_score)
         self.scale = None if scale is None else float(scale)
         self.answer = answer
+        self.gt_polygons = gt_polygons
+
+    def _score_polygons(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
+        from ..parsing import boxes_to_pixels
+        from ..polygons import paired_polygon_iou, polygon_regions
+        from ._base import require_one_of
+        from ._problems import answer_is_boxes, image_sizes_from_columns
+
+        require_one_of(columns, (self.gt_polygons,), self.__name__,
+                       "the ground-truth region: per-row polygons in pixels")
+        n = len(completions)
+        rows = columns[self.gt_polygons]
+        if len(rows) != n:
+            raise ValueError(f"{self.__name__}: {self.gt_polygons} has {len(rows)} rows for {n} completions")
+        parsed = cached_parse(completions, schema="auto", answer=self.answer, require_tags=True,
+                              invalid="raise")
+        counts = np.diff(parsed.offsets)
+        has = answer_is_boxes(parsed) & (counts > 0)
+        regions, gt_ok = polygon_regions(rows, self.gt_polygons)
+        first = parsed.boxes[parsed.offsets[:-1][has]]
+        if self.coord_frame not in ("same", "abs") and len(first):
+            sizes = image_sizes_from_columns(columns, n, self.__name__)[has]
+            first = boxes_to_pixels(first, np.arange(len(first) + 1), sizes, self.coord_frame)
+        if self.scale is not None:
+            first = first / self.scale
+        rows_ok = np.flatnonzero(has & gt_ok)
+        pos = np.searchsorted(np.flatnonzero(has), rows_ok)
+        b = first[pos]
+        b = np.column_stack([b[:, 0], b[:, 1], np.maximum(b[:, 2], b[:, 0]), np.maximum(b[:, 3], b[:, 1])])
+        import shapely
+
+        v = paired_polygon_iou(list(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])),
+                               list(regions[rows_ok])) if len(rows_ok) else np.zeros(0)
+        if self.variant == "iou_squared":
+            v = v * v
+        values = np.zeros(n)
+        values[rows_ok] = v
+        values = np.where(gt_ok, values, np.nan)
+        metrics = {"frac_malformed": float(np.mean(~has[gt_ok])) if gt_ok.any() else 0.0}
+        return values, metrics
 
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
+        if self.gt_polygons is not None:
+            return self._score_polygons(completions, columns)
         p = box_problems(completions, columns, reward=self.__name__, coord_frame=self.coord_frame,
                          gt_frame=self.gt_frame, answer=self.answer, scale=self.scale)
         has_pred = p.pred_ok & (p.n_pred > 0) & (p.n_gt > 0)
@@ -87,7 +141,7 @@ class GroundingReward(BatchReward):
 
 def get_grounding_reward(**options: Any) -> GroundingReward:
     """Configured :class:`GroundingReward` (variant, coord_frame, gt_frame, exact_match_score,
-    scale, answer, name)."""
+    scale, answer, gt_polygons, name)."""
     return GroundingReward(**options)
 
 

@@ -1,0 +1,145 @@
+"""From model outputs to COCO metrics: ours vs Visual-RFT's evaluation script (issue 6).
+
+Workload: a seeded COCO-format GT (full: 1000 images, 8 categories -> 8000 per-prompt
+completions in Visual-RFT's answer format with 0..1000 coordinates; as tests: 60 images).
+
+* group ``outputs-to-detections``: completions -> the (N, 7) detection array in pixels.
+  Ours: ``detections_from_records`` (one native parse, vectorised dedupe and conversion).
+  Anchor: Visual-RFT's ``Qwen2_VL_coco_infere.py`` text handling per completion (``replace``
+  repairs, ``re.search``, ``extract_bbox`` with ``json.loads``, ``remove_duplicates``,
+  ``trans_bbox``), rewritten in ``_visual_rft_detections``.
+* group ``outputs-to-metrics``: the same plus the evaluation; ours: ``evaluate_detection``
+  (native COCO engine); anchor: the script's detections + pycocotools ``COCOeval``.
+
+Every competitor asserts its result equals the expected detections / pycocotools' stats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from visual_rft_reference import extract_bbox  # noqa: E402
+
+from vrft_rewards.eval import detections_from_records, evaluate_detection  # noqa: E402
+
+pycocotools = pytest.importorskip("pycocotools")
+
+CATS = ["bus", "train", "fire hydrant", "stop sign", "cat", "dog", "bed", "toilet"]
+_ANSWER = re.compile(r"<answer>(.*?)</answer>")
+
+
+def _workload(n_images: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    images, anns, records = [], [], []
+    for i in range(1, n_images + 1):
+        w, h = int(rng.choice([640, 800, 1024])), int(rng.choice([480, 600, 768]))
+        images.append({"id": i, "width": w, "height": h})
+        for c in range(1, len(CATS) + 1):
+            gts = []
+            for _ in range(int(rng.integers(0, 3))):
+                bw, bh = float(rng.uniform(10, w / 3)), float(rng.uniform(10, h / 3))
+                x, y = float(rng.uniform(0, w - bw)), float(rng.uniform(0, h - bh))
+                anns.append({"id": len(anns) + 1, "image_id": i, "category_id": c, "bbox": [x, y, bw, bh],
+                             "area": bw * bh, "iscrowd": 0})
+                gts.append([x, y, x + bw, y + bh])
+            items = []
+            for x1, y1, x2, y2 in gts:
+                j = rng.integers(-15, 16, 4)
+                box = [int(round(x1 / w * 1000)) + j[0], int(round(y1 / h * 1000)) + j[1],
+                       int(round(x2 / w * 1000)) + j[2], int(round(y2 / h * 1000)) + j[3]]
+                items.append("{'Position': [%d, %d, %d, %d], 'Confidence': %.2f}" % (*box, rng.uniform(0.3, 1)))
+            if rng.random() < 0.3:
+                x, y = rng.integers(0, 800, 2)
+                items.append("{'Position': [%d, %d, %d, %d], 'Confidence': %.2f}" % (x, y, x + 90, y + 70,
+                                                                                     rng.uniform(0, 0.6)))
+            answer = "[" + ", ".join(items) + "]" if items else "No Objects"
+            think = " ".join(["I", "look", "for", "the", CATS[c - 1], "in", "the", "image"] * 4)
+            records.append({"image_id": i, "category": CATS[c - 1],
+                            "completion": f"<think>{think}</think> <answer>{answer}</answer>"})
+    gt = {"images": images, "annotations": anns,
+          "categories": [{"id": k + 1, "name": n} for k, n in enumerate(CATS)]}
+    return gt, records
+
+
+def _visual_rft_detections(records, gt):
+    """Visual-RFT's coco_evaluation script: text -> detection dicts, one completion at a time."""
+    size = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
+    cat_id = {c["name"]: c["id"] for c in gt["categories"]}
+    out = []
+    for r in records:
+        w, h = size[r["image_id"]]
+        response = r["completion"].replace("[[", "[").replace("]]", "]").replace("\n", "").replace(", ...", "")
+        m = _ANSWER.search(response)
+        response = "<answer>" + (m.group(1).strip() if m else response.strip()) + "</answer>"
+        boxes = extract_bbox(response)
+        if boxes is None or isinstance(boxes[0], str):
+            continue
+        seen, unique = set(), []
+        for b in boxes:
+            key = tuple(b["Position"])
+            if key not in seen:
+                seen.add(key)
+                unique.append(b)
+        for b in unique:
+            x1, y1, x2, y2 = b["Position"]
+            x1, y1, x2, y2 = x1 / 1000.0 * w, y1 / 1000.0 * h, x2 / 1000.0 * w, y2 / 1000.0 * h
+            out.append([r["image_id"], x1, y1, x2 - x1, y2 - y1, b["Confidence"], cat_id[r["category"]]])
+    return np.array(out, dtype=np.float64).reshape(-1, 7)
+
+
+def _pycocotools_stats(gt, dets):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        ev = COCOeval(coco, coco.loadRes(dets), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats
+
+
+@pytest.fixture(scope="module")
+def workload(full_size):
+    gt, records = _workload(1000 if full_size else 60)
+    expected = _visual_rft_detections(records, gt)
+    return gt, records, expected
+
+
+@pytest.mark.benchmark(group="outputs-to-detections")
+def test_detections_ours(benchmark, workload):
+    gt, records, expected = workload
+    batch = benchmark(detections_from_records, records, gt)
+    assert np.array_equal(batch.dets, expected)
+
+
+@pytest.mark.benchmark(group="outputs-to-detections")
+def test_detections_visual_rft_script(benchmark, workload):
+    gt, records, expected = workload
+    assert np.array_equal(benchmark(_visual_rft_detections, records, gt), expected)
+
+
+@pytest.mark.benchmark(group="outputs-to-metrics")
+def test_metrics_ours(benchmark, workload):
+    gt, records, expected = workload
+    report = benchmark(evaluate_detection, gt, records, categories=CATS)
+    assert report.result.stats.tolist() == _pycocotools_stats(json.loads(json.dumps(gt)), expected).tolist()
+
+
+@pytest.mark.benchmark(group="outputs-to-metrics")
+def test_metrics_visual_rft_script_and_pycocotools(benchmark, workload):
+    gt, records, expected = workload
+    stats = benchmark(lambda: _pycocotools_stats(json.loads(json.dumps(gt)), _visual_rft_detections(records, gt)))
+    assert stats.tolist() == evaluate_detection(gt, records).result.stats.tolist()

@@ -1,0 +1,182 @@
+"""Reading model-output records (JSONL) and ground-truth files, with exact error locations.
+
+Every problem with an input record is reported as ``<file>:<line>: <problem>``.  With
+``strict=True`` the first one raises :class:`RecordError`; otherwise the record is skipped and
+counted in a :class:`SkipLog`, which every report shows (nothing is dropped silently).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+__all__ = ["RecordError", "SkipLog", "read_jsonl", "load_json_file", "progress"]
+
+_EXAMPLES = 5
+
+
+class RecordError(ValueError):
+    """A bad input record or file, located as ``file:line``.
+
+    Attributes
+    ----------
+    source : str
+        File name (or ``"records"`` for in-memory lists).
+    line : int or None
+        1-based line number in a JSONL file, or the 0-based index of an in-memory record.
+    problem : str
+        What is wrong.
+    """
+
+    def __init__(self, source: str, line: Optional[int], problem: str) -> None:
+        self.source, self.line, self.problem = str(source), line, problem
+        where = self.source if line is None else f"{self.source}:{line}"
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass
+class SkipLog:
+    """Skipped records, counted by reason, with the first few locations as examples.
+
+    Attributes
+    ----------
+    strict : bool
+        Raise :class:`RecordError` on the first problem instead of skipping.
+    counts : Counter
+        Number of skipped records per reason (the problem text without its details).
+    examples : list of str
+        Up to 5 ``file:line: problem`` strings.
+    """
+
+    strict: bool = False
+    counts: Counter = field(default_factory=Counter)
+    examples: list = field(default_factory=list)
+
+    def skip(self, source: str, line: Optional[int], reason: str, detail: str = "") -> None:
+        """Record one skipped record (or raise when strict)."""
+        problem = reason + (f" ({detail})" if detail else "")
+        err = RecordError(source, line, problem)
+        if self.strict:
+            raise err
+        self.counts[reason] += 1
+        if len(self.examples) < _EXAMPLES:
+            self.examples.append(str(err))
+
+    @property
+    def total(self) -> int:
+        """Number of skipped records."""
+        return int(sum(self.counts.values()))
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}
+
+
+def progress(iterable: Iterable, *, total: Optional[int] = None, desc: str = "",
+             enabled: Optional[bool] = None) -> Iterable:
+    """Wrap ``iterable`` in a tqdm bar on stderr when tqdm is installed and stderr is a terminal.
+
+    ``enabled=None`` (default) lets tqdm decide (off when not a TTY); False never shows a bar.
+    """
+    if enabled is False:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, disable=None if enabled is None else not enabled,
+                leave=False, unit=" rec")
+
+
+def _loads() -> Any:
+    try:
+        import orjson
+
+        return orjson.loads, orjson.JSONDecodeError
+    except ImportError:  # pragma: no cover - orjson is optional
+        return json.loads, json.JSONDecodeError
+
+
+def read_jsonl(path: Any, *, skips: Optional[SkipLog] = None, show_progress: Optional[bool] = False
+               ) -> tuple[list, list]:
+    """Read a JSONL file: one JSON object per non-blank line.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    skips : SkipLog, optional
+        Where lines that are not JSON objects are counted (strict: raise).  Default: strict.
+    show_progress : bool or None, default False
+        tqdm bar over the lines (None: when stderr is a terminal).
+
+    Returns
+    -------
+    records : list of dict
+    lines : list of int
+        1-based line number of each record.
+
+    Raises
+    ------
+    RecordError
+        A missing / unreadable file (``line`` None), or (strict) a line that is not a JSON object.
+    """
+    skips = SkipLog(strict=True) if skips is None else skips
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise RecordError(name, None, "no such file") from None
+    except IsADirectoryError:
+        raise RecordError(name, None, "is a directory, expected a JSONL file") from None
+    except OSError as e:
+        raise RecordError(name, None, f"cannot read: {e.strerror or e}") from None
+    loads, decode_error = _loads()
+    lines = raw.split(b"\n")
+    records, numbers = [], []
+    for i, line in enumerate(progress(lines, total=len(lines), desc=f"reading {os.path.basename(name)}",
+                                      enabled=show_progress), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = loads(line)
+        except (decode_error, UnicodeDecodeError, ValueError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            skips.skip(name, i, "line is not valid JSON", msg[:120])
+            continue
+        if not isinstance(obj, dict):
+            skips.skip(name, i, "line is not a JSON object", f"got {type(obj).__name__}")
+            continue
+        records.append(obj)
+        numbers.append(i)
+    return records, numbers
+
+
+def load_json_file(path: Any, what: str = "ground truth") -> Any:
+    """Load a JSON (or, for ``.jsonl``, JSONL) file; errors name the file and line.
+
+    Raises
+    ------
+    RecordError
+        Missing / unreadable file, or invalid JSON (with the line number).
+    """
+    name = os.fspath(path)
+    if name.endswith(".jsonl"):
+        return read_jsonl(name)[0]
+    try:
+        with open(name, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise RecordError(name, None, f"no such file ({what})") from None
+    except IsADirectoryError:
+        raise RecordError(name, None, f"is a directory, expected a {what} JSON file") from None
+    except OSError as e:
+        raise RecordError(name, None, f"cannot read {what}: {e.strerror or e}") from None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise RecordError(name, e.lineno, f"{what} is not valid JSON: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise RecordError(name, None, f"{what} is not UTF-8 text: {e.reason}") from None
