@@ -29,6 +29,10 @@
 #include <cmath>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "match/lsap.h"
 
 namespace vrft {
@@ -44,6 +48,23 @@ inline void two_smallest(const double* row, const double* v, int64_t n, double* 
   double m[4] = {kInf, kInf, kInf, kInf};
   double s[4] = {kInf, kInf, kInf, kInf};
   int64_t j = 0;
+#if defined(__SSE2__)
+  // Two 2-lane chains with packed min/max (baseline x86-64); minpd/maxpd equal the scalar
+  // comparisons for the NaN-free values the driver guarantees.
+  __m128d m01 = _mm_set1_pd(kInf), m23 = m01, s01 = m01, s23 = m01;
+  for (; j + 4 <= n; j += 4) {
+    const __m128d h01 = _mm_sub_pd(_mm_loadu_pd(row + j), _mm_loadu_pd(v + j));
+    const __m128d h23 = _mm_sub_pd(_mm_loadu_pd(row + j + 2), _mm_loadu_pd(v + j + 2));
+    s01 = _mm_min_pd(s01, _mm_max_pd(m01, h01));
+    m01 = _mm_min_pd(m01, h01);
+    s23 = _mm_min_pd(s23, _mm_max_pd(m23, h23));
+    m23 = _mm_min_pd(m23, h23);
+  }
+  _mm_storeu_pd(m, m01);
+  _mm_storeu_pd(m + 2, m23);
+  _mm_storeu_pd(s, s01);
+  _mm_storeu_pd(s + 2, s23);
+#else
   for (; j + 4 <= n; j += 4) {
     for (int l = 0; l < 4; ++l) {
       const double h = row[j + l] - v[j + l];
@@ -51,6 +72,7 @@ inline void two_smallest(const double* row, const double* v, int64_t n, double* 
       m[l] = std::min(m[l], h);
     }
   }
+#endif
   for (; j < n; ++j) {
     const double h = row[j] - v[j];
     s[0] = std::min(s[0], std::max(m[0], h));
@@ -65,11 +87,29 @@ inline void two_smallest(const double* row, const double* v, int64_t n, double* 
   *out_second = sc;
 }
 
+// First index j in [from, n) with row[j] - v[j] == target, or n - 1 if there is none (cannot
+// happen for a target produced by two_smallest on the same data; the bound keeps the scan safe).
+inline int64_t find_first(const double* row, const double* v, int64_t from, int64_t n,
+                          double target) {
+  int64_t j = from;
+#if defined(__SSE2__)
+  const __m128d t = _mm_set1_pd(target);
+  for (; j + 2 <= n; j += 2) {
+    const __m128d h = _mm_sub_pd(_mm_loadu_pd(row + j), _mm_loadu_pd(v + j));
+    const int mask = _mm_movemask_pd(_mm_cmpeq_pd(h, t));
+    if (mask != 0) return j + ((mask & 1) ? 0 : 1);
+  }
+#endif
+  for (; j < n; ++j) {
+    if (row[j] - v[j] == target) return j;
+  }
+  return n - 1;
+}
+
 }  // namespace
 
 int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
                           LsapWorkspace& ws) {
-  constexpr double kInf = std::numeric_limits<double>::infinity();
   const auto un = static_cast<size_t>(n);
   if (n == 1) {
     x[0] = 0;
@@ -91,15 +131,30 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
   int64_t* matches = ws.scratch.data();  // phase 1: how many columns each row won
 
   // ---- 1. Column reduction.  Row-major scan (cache friendly); strict `<` keeps the lowest row.
-  for (int64_t j = 0; j < n; ++j) { v[j] = cost[j]; pred[j] = 0; }
+  // The winning row is kept as a double (d is free until phase 4) so that compare and select
+  // have the same width and the loop runs two columns per instruction.
+  double* row_of = d;
+  for (int64_t j = 0; j < n; ++j) { v[j] = cost[j]; row_of[j] = 0.0; }
   for (int64_t i = 1; i < n; ++i) {
     const double* row = cost + i * ld;
-    for (int64_t j = 0; j < n; ++j) {  // branch-free so that it vectorises
-      const bool lower = row[j] < v[j];
-      v[j] = lower ? row[j] : v[j];
-      pred[j] = lower ? i : pred[j];
+    const double di = static_cast<double>(i);
+    int64_t j = 0;
+#if defined(__SSE2__)
+    const __m128d vi = _mm_set1_pd(di);
+    for (; j + 2 <= n; j += 2) {
+      const __m128d r = _mm_loadu_pd(row + j);
+      const __m128d cur = _mm_loadu_pd(v + j);
+      const __m128d lower = _mm_cmplt_pd(r, cur);
+      _mm_storeu_pd(v + j, _mm_or_pd(_mm_and_pd(lower, r), _mm_andnot_pd(lower, cur)));
+      const __m128d w = _mm_loadu_pd(row_of + j);
+      _mm_storeu_pd(row_of + j, _mm_or_pd(_mm_and_pd(lower, vi), _mm_andnot_pd(lower, w)));
+    }
+#endif
+    for (; j < n; ++j) {
+      if (row[j] < v[j]) { v[j] = row[j]; row_of[j] = di; }
     }
   }
+  for (int64_t j = 0; j < n; ++j) pred[j] = static_cast<int64_t>(row_of[j]);
   for (int64_t i = 0; i < n; ++i) { x[i] = -1; matches[i] = 0; }
   for (int64_t j = n - 1; j >= 0; --j) {
     const int64_t imin = pred[j];
@@ -122,13 +177,12 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
     if (matches[i] == 0) {
       free_rows[n_free++] = i;
     } else if (matches[i] == 1) {
+      // Row i's reduced cost is exactly 0 at j1 (v[j1] is that column's minimum, c[i][j1]) and
+      // >= 0 elsewhere, so the minimum over j != j1 is the second smallest value of the row.
       const int64_t j1 = x[i];
-      const double* row = cost + i * ld;
-      double mn = kInf;
-      for (int64_t j = 0; j < n; ++j) {
-        if (j != j1) mn = std::min(mn, row[j] - v[j]);
-      }
-      v[j1] -= mn;
+      double umin, usub;
+      two_smallest(cost + i * ld, v, n, &umin, &usub);
+      v[j1] -= usub;
     }
   }
 
@@ -153,11 +207,9 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
       // first index of umin, j2 the first other index of usub (the ties of a sequential scan).
       double umin, usub;
       two_smallest(row, v, n, &umin, &usub);
-      // (Bounded scans: with finite, non-overflowing costs both values occur, see the driver.)
-      int64_t j1 = 0;
-      while (j1 + 1 < n && row[j1] - v[j1] != umin) ++j1;
-      int64_t j2 = j1 == 0 ? 1 : 0;
-      while (j2 + 1 < n && (j2 == j1 || row[j2] - v[j2] != usub)) ++j2;
+      int64_t j1 = find_first(row, v, 0, n, umin);
+      int64_t j2 = find_first(row, v, 0, n, usub);
+      if (j2 == j1) j2 = find_first(row, v, j1 + 1, n, usub);  // umin == usub: next occurrence
       int64_t i0 = y[j1];
       const bool lowered = umin < usub;
       if (lowered) {
