@@ -233,77 +233,89 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
   }
 
   // ---- 4. Augmentation of the rows still free.
+  // The column list is kept together with each column's distance, dual and predecessor in the
+  // list's own order (structure of arrays, permuted along with the list), so the relaxation
+  // reads them contiguously and gathers only the cost row.  Positions: [0, low) scanned,
+  // [low, up) at the current minimum distance, [up, n) todo.
+  if (ws.u.size() < un) ws.u.resize(un);
+  int64_t* cl = collist;         // column at each position
+  double* dl = d;                // its tentative distance
+  double* vl = ws.u.data();      // its dual (constant during one search)
+  int64_t* pl = pred;            // its predecessor row
+  int64_t* pred_of = matches;    // predecessor by column, for the augmentation walk
+  auto swap_pos = [&](int64_t a, int64_t b) {
+    std::swap(cl[a], cl[b]);
+    std::swap(dl[a], dl[b]);
+    std::swap(vl[a], vl[b]);
+    std::swap(pl[a], pl[b]);
+  };
   for (int64_t f = 0; f < n_free; ++f) {
     const int64_t start = free_rows[f];
     const double* srow = cost + start * ld;
-    for (int64_t j = 0; j < n; ++j) {
-      d[j] = srow[j] - v[j];
-      pred[j] = start;
-      collist[j] = j;
+    for (int64_t k = 0; k < n; ++k) {
+      cl[k] = k;
+      vl[k] = v[k];
+      dl[k] = srow[k] - v[k];
+      pl[k] = start;
     }
     int64_t low = 0, up = 0, last = 0;
-    int64_t end_of_path = -1;
+    int64_t end_pos = -1;
     double mn = 0.0;
-    while (end_of_path < 0) {
+    while (end_pos < 0) {
       if (up == low) {
         // Collect all todo columns at the new minimum distance into [low, up).  A free column
         // always exists (n rows, at most n - 1 assigned), so todo columns remain until one is
         // found; the check only guards against non-finite distances.
         if (up >= n) return kLsapInfeasible;
         last = low;
-        mn = d[collist[up++]];
+        mn = dl[up++];
         for (int64_t k = up; k < n; ++k) {
-          const int64_t j = collist[k];
-          const double h = d[j];
+          const double h = dl[k];
           if (h <= mn) {
             if (h < mn) {
               up = low;
               mn = h;
             }
-            collist[k] = collist[up];
-            collist[up++] = j;
+            swap_pos(k, up++);
           }
         }
         for (int64_t k = low; k < up; ++k) {
-          if (y[collist[k]] < 0) {
-            end_of_path = collist[k];
+          if (y[cl[k]] < 0) {
+            end_pos = k;
             break;
           }
         }
-        if (end_of_path >= 0) break;
+        if (end_pos >= 0) break;
       }
       // Scan one column at the minimum distance: relax through its assigned row.
-      const int64_t j1 = collist[low++];
+      const int64_t j1 = cl[low];
       const int64_t i = y[j1];
       const double* row = cost + i * ld;
-      const double h = row[j1] - v[j1] - mn;  // row i's implicit dual, shifted by mn
+      const double h = row[j1] - vl[low] - mn;  // row i's implicit dual, shifted by mn
+      ++low;
       for (int64_t k = up; k < n; ++k) {
-        const int64_t j = collist[k];
-        const double v2 = row[j] - v[j] - h;
-        if (v2 < d[j]) {
-          pred[j] = i;
+        const double v2 = row[cl[k]] - vl[k] - h;
+        if (v2 < dl[k]) {
+          pl[k] = i;
+          dl[k] = v2;
           if (v2 == mn) {
-            if (y[j] < 0) {
-              end_of_path = j;
+            if (y[cl[k]] < 0) {
+              end_pos = k;
               break;
             }
-            collist[k] = collist[up];
-            collist[up++] = j;
+            swap_pos(k, up++);  // position k now holds an already relaxed column
           }
-          d[j] = v2;
         }
       }
-      if (end_of_path >= 0) break;
     }
     // Dual update for the columns whose distance became final (those before `last`).
-    for (int64_t k = 0; k < last; ++k) {
-      const int64_t j = collist[k];
-      v[j] += d[j] - mn;
-    }
-    // Augment.
-    int64_t j = end_of_path;
+    for (int64_t k = 0; k < last; ++k) v[cl[k]] += dl[k] - mn;
+    // Augment along the predecessors (every column on the path is scanned or is the end).
+    for (int64_t k = 0; k < up; ++k) pred_of[cl[k]] = pl[k];
+    pred_of[cl[end_pos]] = pl[end_pos];
+    int64_t j = cl[end_pos];
     for (;;) {
-      const int64_t i = pred[j];
+      const int64_t i = pred_of[j];
       y[j] = i;
       const int64_t prev = x[i];
       x[i] = j;
