@@ -253,6 +253,23 @@ def test_lsa_rejects_like_scipy(cost, maximize, message):
         vr.linear_sum_assignment(cost, maximize=maximize)
 
 
+@pytest.mark.parametrize("shape", [(4, 4), (9, 9), (10, 10), (7, 9), (12, 9), (2, 3), (1, 5)])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, np.inf])
+@pytest.mark.parametrize("maximize", [False, True])
+def test_lsa_non_finite_entries_anywhere_like_scipy(shape, bad, maximize):
+    # Every position (first row, last row, odd tail column) on every solver path: JV checks the
+    # values inside its first pass, the SAP path in a separate one; both must agree with scipy.
+    rng = np.random.default_rng(99)
+    base = rng.random(shape)
+    for i, j in itertools.product(range(shape[0]), range(shape[1])):
+        cost = base.copy()
+        cost[i, j] = bad
+        _check_against_scipy(cost, maximize, exact=False)
+    cost = base.copy()
+    cost[:, 0] = bad  # a whole column: infeasible when square and forbidden
+    _check_against_scipy(cost, maximize, exact=False)
+
+
 @pytest.mark.parametrize("cost", [np.array([[1 + 1j]]), np.array([["a", "b"]])])
 def test_lsa_rejects_unsafe_dtypes_with_scipys_type_error(cost):
     with pytest.raises(TypeError) as theirs:

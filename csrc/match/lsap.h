@@ -24,6 +24,13 @@ namespace vrft {
 constexpr int kLsapOk = 0;
 constexpr int kLsapInfeasible = -1;
 constexpr int kLsapInvalid = -2;
+// Internal: lsap_jonker_volgenant found +inf or magnitudes it cannot handle; the driver then uses
+// the shortest augmenting path.  Never returned by linear_sum_assignment.
+constexpr int kLsapNeedsSap = -3;
+
+// Magnitude from which JV hands over to the SAP: JV subtracts duals of the size of the costs
+// without the SAP's infinity checks, so beyond this its differences could overflow.
+constexpr double kJvMaxAbsCost = 1e300 / 16;
 
 // Human-readable text of a status: scipy's exact ValueError messages.
 const char* lsap_status_message(int status);
@@ -59,9 +66,9 @@ int lsap_shortest_augmenting_path(const double* cost, int64_t nr, int64_t nc, in
 
 // Jonker-Volgenant (Computing 38:325-340, 1987): column reduction, reduction transfer, two
 // passes of augmenting row reduction, then shortest augmenting paths for the rows left free.
-// cost: n x n row-major with stride ld, every entry finite and small enough that differences of
-// costs and duals cannot overflow (the driver sends larger ones to the SAP).  Writes
-// col4row[0..n).  Returns kLsapOk (kLsapInfeasible only if that precondition is broken).
+// cost: n x n row-major with stride ld, any values: the column-reduction pass also validates
+// them (saving a separate pass over the matrix).  Writes col4row[0..n).  Returns kLsapOk,
+// kLsapInvalid (NaN or -inf) or kLsapNeedsSap (+inf, or |cost| >= kJvMaxAbsCost).
 int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* col4row,
                           LsapWorkspace& ws);
 

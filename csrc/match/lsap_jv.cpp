@@ -110,8 +110,12 @@ inline int64_t find_first(const double* row, const double* v, int64_t from, int6
 
 int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
                           LsapWorkspace& ws) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
   const auto un = static_cast<size_t>(n);
   if (n == 1) {
+    const double c0 = cost[0];
+    if (std::isnan(c0) || c0 == -kInf) return kLsapInvalid;
+    if (!(std::fabs(c0) < kJvMaxAbsCost)) return kLsapNeedsSap;
     x[0] = 0;
     return kLsapOk;
   }
@@ -132,9 +136,21 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
 
   // ---- 1. Column reduction.  Row-major scan (cache friendly); strict `<` keeps the lowest row.
   // The winning row is kept as a double (d is free until phase 4) so that compare and select
-  // have the same width and the loop runs two columns per instruction.
+  // have the same width and the loop runs two columns per instruction.  The same pass checks
+  // the values (NaN flag, maximum; the minimum is the smallest column minimum).
   double* row_of = d;
-  for (int64_t j = 0; j < n; ++j) { v[j] = cost[j]; row_of[j] = 0.0; }
+  bool has_nan = false;
+  double hi = -kInf;
+  for (int64_t j = 0; j < n; ++j) {
+    v[j] = cost[j];
+    row_of[j] = 0.0;
+    has_nan |= std::isnan(cost[j]);
+    hi = std::max(hi, cost[j]);
+  }
+#if defined(__SSE2__)
+  __m128d unord = _mm_setzero_pd();
+  __m128d hi2 = _mm_set1_pd(-kInf);
+#endif
   for (int64_t i = 1; i < n; ++i) {
     const double* row = cost + i * ld;
     const double di = static_cast<double>(i);
@@ -148,11 +164,27 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
       _mm_storeu_pd(v + j, _mm_or_pd(_mm_and_pd(lower, r), _mm_andnot_pd(lower, cur)));
       const __m128d w = _mm_loadu_pd(row_of + j);
       _mm_storeu_pd(row_of + j, _mm_or_pd(_mm_and_pd(lower, vi), _mm_andnot_pd(lower, w)));
+      unord = _mm_or_pd(unord, _mm_cmpunord_pd(r, r));
+      hi2 = _mm_max_pd(hi2, r);
     }
 #endif
     for (; j < n; ++j) {
+      has_nan |= std::isnan(row[j]);
+      hi = std::max(hi, row[j]);
       if (row[j] < v[j]) { v[j] = row[j]; row_of[j] = di; }
     }
+  }
+#if defined(__SSE2__)
+  has_nan |= _mm_movemask_pd(unord) != 0;
+  double hi_lanes[2];
+  _mm_storeu_pd(hi_lanes, hi2);
+  hi = std::max(hi, std::max(hi_lanes[0], hi_lanes[1]));
+#endif
+  double lo = kInf;
+  for (int64_t j = 0; j < n; ++j) lo = std::min(lo, v[j]);
+  if (has_nan || lo == -kInf) return kLsapInvalid;
+  if (!(hi < kInf) || !(std::max(std::fabs(lo), std::fabs(hi)) < kJvMaxAbsCost)) {
+    return kLsapNeedsSap;
   }
   for (int64_t j = 0; j < n; ++j) pred[j] = static_cast<int64_t>(row_of[j]);
   for (int64_t i = 0; i < n; ++i) { x[i] = -1; matches[i] = 0; }
