@@ -105,8 +105,9 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
     // Nearly square: JV on the matrix padded with zero-cost dummy rows beats the SAP (whose
     // cost grows with every row added).  Any optimal assignment of the padded problem restricted
     // to the real rows is optimal for the rectangular one, since every dummy row costs the same
-    // wherever it goes.  Measured as for kJvMinSize (per problem, SAP / padded JV): 7x10
-    // 0.81/0.86 us, 15x20 3.5/2.5, 37x50 22/11, 75x100 95/37; at r < 3c/4 the SAP wins or ties.
+    // wherever it goes.  Measured as for kJvMinSize (per problem, SAP / padded JV, copy
+    // included): 9x10 1.3/0.9 us, 15x20 3.3/1.9, 37x50 20/7.9, 75x100 101/27; at r = c/2 they
+    // are close (10x20 1.5/1.9, 50x100 43/28), at r = c/4 the SAP wins (25x100 11/35).
     const auto size = static_cast<size_t>(c * c);
     if (ws.padded.size() < size) ws.padded.resize(size);
     double* padded = ws.padded.data();
