@@ -21,10 +21,16 @@ struct MatchWorkspace {
   LsapWorkspace lsap;
 };
 
-inline bool qualifies(double value, double threshold, bool strict) {
-  // NaN compares false everywhere, so it never qualifies.
-  return value > 0.0 && (strict ? value > threshold : value >= threshold);
-}
+// The qualifying test `value > 0 && value >= t` (`value > t` when strict) folded into one
+// comparison: with t >= 0, `value > t` already implies value > 0, and for t > 0 so does
+// `value >= t`; only the inclusive t == 0 case needs `value > 0`, which is `value > t`.
+// NaN compares false, so it never qualifies.
+struct Qualifies {
+  double t;
+  bool inclusive;
+  Qualifies(double threshold, bool strict) : t(threshold), inclusive(!strict && threshold > 0.0) {}
+  bool operator()(double value) const { return inclusive ? value >= t : value > t; }
+};
 
 template <typename T>
 void record(int64_t p, int64_t g, T value, const MatchOutputs<T>& out, int64_t p0, int64_t g0) {
@@ -39,6 +45,7 @@ void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& 
   // Predictions and GTs without any qualifying pair cannot be in the matching: drop them first.
   // Detection problems are sparse (a prediction overlaps one or two GTs), so the assignment
   // problem that remains is usually far smaller than n x m.
+  const Qualifies qualifies(opt.iou_threshold, opt.strict);
   const auto un = static_cast<size_t>(n);
   const auto um = static_cast<size_t>(m);
   if (ws.keep_pred.size() < un) ws.keep_pred.resize(un);
@@ -53,7 +60,7 @@ void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& 
     const T* row = values + p * m;
     bool any = false;
     for (int64_t g = 0; g < m; ++g) {
-      if (qualifies(static_cast<double>(row[g]), opt.iou_threshold, opt.strict)) {
+      if (qualifies(static_cast<double>(row[g]))) {
         any = true;
         if (gt_pos[g] < 0) gt_pos[g] = 0;  // mark; positions assigned below in index order
       }
@@ -78,7 +85,7 @@ void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& 
     const T* row = values + keep_pred[a] * m;
     for (int64_t k = 0; k < ng; ++k) {
       const double v = static_cast<double>(row[keep_gt[k]]);
-      const double w = qualifies(v, opt.iou_threshold, opt.strict) ? -v : 0.0;
+      const double w = qualifies(v) ? -v : 0.0;
       if (pred_rows) {
         cost[a * c + k] = w;
       } else {
@@ -108,6 +115,7 @@ template <typename T>
 void solve_greedy(const T* values, int64_t n, int64_t m, const double* scores,
                   const MatchOptions& opt, MatchWorkspace<T>& ws, const MatchOutputs<T>& out,
                   int64_t p0, int64_t g0) {
+  const Qualifies qualifies(opt.iou_threshold, opt.strict);
   const auto un = static_cast<size_t>(n);
   const auto um = static_cast<size_t>(m);
   if (ws.order.size() < un) ws.order.resize(un);
@@ -134,7 +142,7 @@ void solve_greedy(const T* values, int64_t n, int64_t m, const double* scores,
       if (taken[g]) continue;
       const double v = static_cast<double>(row[g]);
       // Strict `>` against the running best keeps the lowest index among equal values.
-      if (qualifies(v, opt.iou_threshold, opt.strict) && (best < 0 || v > best_value)) {
+      if (qualifies(v) && (best < 0 || v > best_value)) {
         best = g;
         best_value = v;
       }
