@@ -325,17 +325,48 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
       const double* row = cost + i * ld;
       const double h = row[j1] - vl[low] - mn;  // row i's implicit dual, shifted by mn
       ++low;
-      for (int64_t k = up; k < n; ++k) {
+      // Relaxation, branch-free and two columns at a time where SSE2 is available (the outcome
+      // of `v2 < dl` is unpredictable on random costs).  A column whose distance drops to the
+      // current minimum is rare; a second pass moves such columns into [low, up) (or ends the
+      // search at a free one).  Every todo column at distance mn was reached in this scan,
+      // since the earlier ones were collected already.
+      int64_t k = up;
+      bool reached_min = false;
+#if defined(__SSE2__)
+      const __m128d h2 = _mm_set1_pd(h);
+      const __m128d mn2 = _mm_set1_pd(mn);
+      const __m128i i2 = _mm_set1_epi64x(i);
+      __m128d hit = _mm_setzero_pd();
+      for (; k + 2 <= n; k += 2) {
+        const __m128d r = _mm_set_pd(row[cl[k + 1]], row[cl[k]]);
+        const __m128d v2 = _mm_sub_pd(_mm_sub_pd(r, _mm_loadu_pd(vl + k)), h2);
+        const __m128d cur = _mm_loadu_pd(dl + k);
+        const __m128d lower = _mm_cmplt_pd(v2, cur);
+        _mm_storeu_pd(dl + k, _mm_or_pd(_mm_and_pd(lower, v2), _mm_andnot_pd(lower, cur)));
+        const __m128i lm = _mm_castpd_si128(lower);
+        const __m128i p = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pl + k));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(pl + k),
+                         _mm_or_si128(_mm_and_si128(lm, i2), _mm_andnot_si128(lm, p)));
+        hit = _mm_or_pd(hit, _mm_and_pd(lower, _mm_cmpeq_pd(v2, mn2)));
+      }
+      reached_min = _mm_movemask_pd(hit) != 0;
+#endif
+      for (; k < n; ++k) {
         const double v2 = row[cl[k]] - vl[k] - h;
         if (v2 < dl[k]) {
           pl[k] = i;
           dl[k] = v2;
-          if (v2 == mn) {
+          reached_min |= v2 == mn;
+        }
+      }
+      if (reached_min) {
+        for (k = up; k < n; ++k) {
+          if (dl[k] == mn) {
             if (y[cl[k]] < 0) {
               end_pos = k;
               break;
             }
-            swap_pos(k, up++);  // position k now holds an already relaxed column
+            swap_pos(k, up++);  // position k now holds an already examined column
           }
         }
       }
