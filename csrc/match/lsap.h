@@ -49,8 +49,8 @@ struct LsapWorkspace {
 // ones and all rectangular ones the shortest augmenting path without initialisation (which needs
 // no padding).  Picked by measurement: a throwaway driver timing both solvers on the same
 // matrices, thread CPU time per problem on the 2-core development VM, SAP / JV:
-//   uniform float64:  n=4 0.22/0.15 us, n=8 1.05/0.43, n=16 4.9/1.5, n=32 22/5.4, n=100 264/53
-//   integers 0..2:    n=4 0.21/0.14 us, n=8 0.91/0.44, n=16 3.0/1.6, n=32 9.7/5.6, n=100 89/57
+//   uniform float64:  n=4 0.22/0.15 us, n=8 1.05/0.44, n=16 4.9/1.4, n=32 22/4.7, n=100 264/44
+//   integers 0..2:    n=4 0.21/0.14 us, n=8 0.91/0.42, n=16 3.0/1.4, n=32 9.7/5.4, n=100 89/55
 // JV wins from n=4 on; below that both take a few nanoseconds and the SAP has less setup.
 // Nearly square rectangular problems (rows >= 3/4 of the columns) are padded to square for JV;
 // see linear_sum_assignment in lsap.cpp for that measurement.
