@@ -58,7 +58,7 @@ struct LsapWorkspace {
 // matrices with +inf entries always take the SAP.
 constexpr int64_t kJvMinSize = 4;
 
-// Shortest augmenting path (Crouse 2016, Alg. 1-4, pp. 1685-1686) without initialisation.
+// Shortest augmenting path (Crouse 2016, pp. 1685-1686) without initialisation.
 // cost: nr x nc row-major with stride ld, nr <= nc, entries finite or +inf (no NaN, no -inf).
 // Writes col4row[0..nr).  Returns kLsapOk or kLsapInfeasible.
 int lsap_shortest_augmenting_path(const double* cost, int64_t nr, int64_t nc, int64_t ld,

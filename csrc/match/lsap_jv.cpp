@@ -1,18 +1,19 @@
-// Jonker-Volgenant for the square LSAP with finite costs.
+// Jonker-Volgenant for the square LSAP (finite costs; other values are reported, see lsap.h).
 //
 //   R. Jonker, A. Volgenant, "A shortest augmenting path algorithm for dense and sparse linear
 //   assignment problems", Computing 38:325-340, 1987.
 //
-// Phases (page numbers of the paper):
-//   1. column reduction (p. 331): v[j] = min_i c[i][j]; each column is offered to its minimum row,
+// Phases, named after the procedures of the paper's pseudocode (I have not re-checked page
+// numbers, so none are cited):
+//   1. column reduction: v[j] = min_i c[i][j]; each column is offered to its minimum row,
 //      scanning columns from last to first; a row that wins several columns keeps the one with the
 //      smallest v;
-//   2. reduction transfer (p. 331): for rows that won exactly one column, lower that column's v by
+//   2. reduction transfer: for rows that won exactly one column, lower that column's v by
 //      the row's second-smallest reduced cost, so later phases see a tighter dual;
-//   3. augmenting row reduction (p. 332), two passes: each free row takes the column of its
+//   3. augmenting row reduction, two passes: each free row takes the column of its
 //      smallest reduced cost, lowering that column's v to the second-smallest; a displaced row is
 //      retried at once when v moved, else in the next pass;
-//   4. augmentation (p. 333): a Dijkstra search per remaining free row, scanning all columns at
+//   4. augmentation: a Dijkstra search per remaining free row, scanning all columns at
 //      the current minimum distance together, and the usual dual update.
 // Only the column duals v are stored: the row dual of an assigned row is implicit,
 // u[i] = c[i][x[i]] - v[x[i]] = min_j (c[i][j] - v[j]) (complementary slackness).
