@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 #include <string>
 
@@ -332,15 +333,13 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
       }
     }
   }
-  check_boxes_valid(pred, opt.fmt, "pred");
-  check_boxes_valid(gt, opt.fmt, "gt");
-
   py::array_t<int64_t> matched_gt(n_pred), matched_pred(n_gt), n_matched(b);
   py::array_t<T> matched_value(n_pred);
   py::array_t<double> sum_matched(b);
+  std::vector<int64_t> bad_pred(static_cast<size_t>(b)), bad_gt(static_cast<size_t>(b));
   vrft::MatchOutputs<T> out{matched_gt.mutable_data(), matched_value.mutable_data(),
                             matched_pred.mutable_data(), n_matched.mutable_data(),
-                            sum_matched.mutable_data()};
+                            sum_matched.mutable_data(), bad_pred.data(), bad_gt.data()};
   const T* pred_ptr = pred.data();
   const T* gt_ptr = gt.data();
   py::array_t<int64_t> pair_off(b + 1), unmatched_pred(b), unmatched_gt(b);
@@ -349,12 +348,27 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   int64_t* ugt = unmatched_gt.mutable_data();
   {
     py::gil_scoped_release release;  // only the buffers above are touched
+    // Boxes are validated inside, per problem (parallel, while in cache); any invalid box
+    // raises below, before a result is built.  The offsets were checked above, so every box
+    // belongs to exactly one problem and no read leaves the arrays.
     vrft::match_boxes(pred_ptr, po, gt_ptr, go, b, scores_ptr, opt, out);
     poff[0] = 0;
     for (int64_t i = 0; i < b; ++i) {
       poff[i + 1] = poff[i] + out.n_matched[i];
       upred[i] = po[i + 1] - po[i] - out.n_matched[i];
       ugt[i] = go[i + 1] - go[i] - out.n_matched[i];
+    }
+  }
+  // Same messages and priority as check_boxes_valid: the first invalid prediction, else GT.
+  for (const auto& [bad, arr, name] :
+       {std::make_tuple(&bad_pred, static_cast<const py::array_t<T>*>(&pred), "pred"),
+        std::make_tuple(&bad_gt, static_cast<const py::array_t<T>*>(&gt), "gt")}) {
+    for (const int64_t idx : *bad) {
+      if (idx < 0) continue;
+      const char* reason = "invalid box";
+      vrft::find_invalid_box(arr->data() + 4 * idx, 1, opt.fmt, &reason);
+      throw std::invalid_argument(std::string(name) + "[" + std::to_string(idx) +
+                                  "] is invalid: " + reason);
     }
   }
   const int64_t n_pairs = poff[b];

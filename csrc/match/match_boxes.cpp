@@ -167,6 +167,10 @@ void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const 
     for (int64_t b = begin; b < end; ++b) {
       const int64_t p0 = pred_offsets[b], n = pred_offsets[b + 1] - p0;
       const int64_t g0 = gt_offsets[b], m = gt_offsets[b + 1] - g0;
+      const int64_t bad_p = find_invalid_box(pred + 4 * p0, n, options.fmt, nullptr);
+      const int64_t bad_g = find_invalid_box(gt + 4 * g0, m, options.fmt, nullptr);
+      out.bad_pred[b] = bad_p < 0 ? -1 : p0 + bad_p;
+      out.bad_gt[b] = bad_g < 0 ? -1 : g0 + bad_g;
       for (int64_t p = 0; p < n; ++p) {
         out.matched_gt[p0 + p] = -1;
         out.matched_value[p0 + p] = T(0);
