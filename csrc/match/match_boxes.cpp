@@ -17,7 +17,7 @@ struct MatchWorkspace {
   std::vector<double> cost;     // r x c assignment costs (r = smaller side)
   std::vector<int64_t> order;   // greedy: predictions in processing order
   std::vector<char> taken;      // greedy: GT already matched
-  std::vector<int64_t> keep_pred, keep_gt, gt_pos;  // hungarian: rows/columns with a candidate
+  std::vector<int64_t> keep_pred, keep_gt, gt_count;  // hungarian: rows/columns with a candidate
   LsapWorkspace lsap;
 };
 
@@ -50,29 +50,57 @@ void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& 
   const auto um = static_cast<size_t>(m);
   if (ws.keep_pred.size() < un) ws.keep_pred.resize(un);
   if (ws.keep_gt.size() < um) ws.keep_gt.resize(um);
-  if (ws.gt_pos.size() < um) ws.gt_pos.resize(um);
+  if (ws.gt_count.size() < um) ws.gt_count.resize(um);
   int64_t* keep_pred = ws.keep_pred.data();  // kept prediction indices
   int64_t* keep_gt = ws.keep_gt.data();      // kept GT indices
-  int64_t* gt_pos = ws.gt_pos.data();        // GT index -> position among kept GTs, or -1
-  std::fill(gt_pos, gt_pos + m, int64_t(-1));
+  int64_t* gt_count = ws.gt_count.data();    // qualifying pairs per GT
+  std::fill(gt_count, gt_count + m, int64_t(0));
   int64_t np = 0, ng = 0;
+  bool one_each = true;  // every prediction has at most one qualifying GT
+  int64_t last_g = -1;
   for (int64_t p = 0; p < n; ++p) {
     const T* row = values + p * m;
-    bool any = false;
+    int64_t count = 0;
     for (int64_t g = 0; g < m; ++g) {
       if (qualifies(static_cast<double>(row[g]))) {
-        any = true;
-        if (gt_pos[g] < 0) gt_pos[g] = 0;  // mark; positions assigned below in index order
+        ++count;
+        ++gt_count[g];
+        last_g = g;
       }
     }
-    if (any) keep_pred[np++] = p;
+    if (count > 0) keep_pred[np++] = p;
+    one_each &= count <= 1;
   }
   if (np == 0) return;
-  for (int64_t g = 0; g < m; ++g) {
-    if (gt_pos[g] >= 0) {
-      gt_pos[g] = ng;
-      keep_gt[ng++] = g;
+  if (one_each) {
+    // Shortcut: each prediction has one candidate.  If no GT is wanted twice, the qualifying
+    // pairs form a matching and, all weights being positive, the maximum one.
+    bool distinct = true;
+    for (int64_t g = 0; g < m; ++g) distinct &= gt_count[g] <= 1;
+    if (distinct) {
+      for (int64_t a = 0; a < np; ++a) {
+        const int64_t p = keep_pred[a];
+        const T* row = values + p * m;
+        for (int64_t g = 0; g < m; ++g) {
+          if (qualifies(static_cast<double>(row[g]))) record(p, g, row[g], out, p0, g0);
+        }
+      }
+      return;
     }
+  }
+  if (np == 1) {
+    // Shortcut: one prediction with candidates (last_g is among them): take its best GT.
+    const int64_t p = keep_pred[0];
+    const T* row = values + p * m;
+    int64_t best = last_g;
+    for (int64_t g = 0; g < m; ++g) {
+      if (qualifies(static_cast<double>(row[g])) && row[g] > row[best]) best = g;
+    }
+    record(p, best, row[best], out, p0, g0);
+    return;
+  }
+  for (int64_t g = 0; g < m; ++g) {
+    if (gt_count[g] > 0) keep_gt[ng++] = g;
   }
   // Rows of the assignment problem are the smaller side, so a full matching of the rows exists.
   const bool pred_rows = np <= ng;
