@@ -137,7 +137,7 @@ void bind_geometry(py::module_& m) {
 
 // ---- matching (linear assignment, box matching) -------------------------------------------------
 
-std::string shape_text(const py::array& arr) {
+std::string match_shape_text(const py::array& arr) {
   std::string s = "(";
   for (py::ssize_t d = 0; d < arr.ndim(); ++d) {
     s += (d ? ", " : "") + std::to_string(arr.shape(d));
@@ -230,12 +230,12 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
   auto shapes = require_array<int64_t>(shapes_obj, "shapes");
   if (costs.ndim() != 3) {
     throw std::invalid_argument("costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape " +
-                                shape_text(costs));
+                                match_shape_text(costs));
   }
   const int64_t b = costs.shape(0), n = costs.shape(1), m = costs.shape(2);
   if (shapes.ndim() != 2 || shapes.shape(0) != b || shapes.shape(1) != 2) {
     throw std::invalid_argument("shapes must have shape (" + std::to_string(b) + ", 2), got " +
-                                shape_text(shapes));
+                                match_shape_text(shapes));
   }
   const int64_t* sh = shapes.data();
   std::vector<const double*> ptrs(static_cast<size_t>(b));
@@ -256,11 +256,11 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
 }
 
 // Offsets of a ragged batch: int64, (B+1,), start at 0, non-decreasing, end at `total`.
-const int64_t* check_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
+const int64_t* check_match_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
                              const char* boxes_arg) {
   if (off.ndim() != 1 || off.shape(0) < 1) {
     throw std::invalid_argument(std::string(arg) + " must have shape (B + 1,), got " +
-                                shape_text(off));
+                                match_shape_text(off));
   }
   const int64_t* o = off.data();
   const int64_t n = off.shape(0);
@@ -310,8 +310,8 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   opt.iou_threshold = iou_threshold;
   opt.strict = strict;
   const int64_t n_pred = pred.shape(0), n_gt = gt.shape(0);
-  const int64_t* po = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
-  const int64_t* go = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  const int64_t* po = check_match_offsets(pred_off, n_pred, "pred_offsets", "pred");
+  const int64_t* go = check_match_offsets(gt_off, n_gt, "gt_offsets", "gt");
   if (pred_off.shape(0) != gt_off.shape(0)) {
     throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of "
                                 "problems, got " + std::to_string(pred_off.shape(0) - 1) +
@@ -324,7 +324,7 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
     scores = require_array<double>(scores_obj, "scores");
     if (scores.ndim() != 1 || scores.shape(0) != n_pred) {
       throw std::invalid_argument("scores must have shape (" + std::to_string(n_pred) +
-                                  ",) like pred, got " + shape_text(scores));
+                                  ",) like pred, got " + match_shape_text(scores));
     }
     scores_ptr = scores.data();
     for (int64_t i = 0; i < n_pred; ++i) {
