@@ -270,7 +270,8 @@ def test_lsa_non_finite_entries_anywhere_like_scipy(shape, bad, maximize):
     _check_against_scipy(cost, maximize, exact=False)
 
 
-@pytest.mark.parametrize("cost", [np.array([[1 + 1j]]), np.array([["a", "b"]])])
+@pytest.mark.parametrize("cost", [np.array([[1 + 1j]]), np.array([["a", "b"]]),
+                                  np.ones((2, 2), dtype=np.longdouble)])
 def test_lsa_rejects_unsafe_dtypes_with_scipys_type_error(cost):
     with pytest.raises(TypeError) as theirs:
         scipy_lsa(cost)
