@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 #include <string>
 #include <string_view>
@@ -188,7 +189,7 @@ void bind_geometry(py::module_& m) {
 
 // ---- matching (linear assignment, box matching) -------------------------------------------------
 
-std::string shape_text(const py::array& arr) {
+std::string match_shape_text(const py::array& arr) {
   std::string s = "(";
   for (py::ssize_t d = 0; d < arr.ndim(); ++d) {
     s += (d ? ", " : "") + std::to_string(arr.shape(d));
@@ -281,12 +282,12 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
   auto shapes = require_array<int64_t>(shapes_obj, "shapes");
   if (costs.ndim() != 3) {
     throw std::invalid_argument("costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape " +
-                                shape_text(costs));
+                                match_shape_text(costs));
   }
   const int64_t b = costs.shape(0), n = costs.shape(1), m = costs.shape(2);
   if (shapes.ndim() != 2 || shapes.shape(0) != b || shapes.shape(1) != 2) {
     throw std::invalid_argument("shapes must have shape (" + std::to_string(b) + ", 2), got " +
-                                shape_text(shapes));
+                                match_shape_text(shapes));
   }
   const int64_t* sh = shapes.data();
   std::vector<const double*> ptrs(static_cast<size_t>(b));
@@ -307,11 +308,11 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
 }
 
 // Offsets of a ragged batch: int64, (B+1,), start at 0, non-decreasing, end at `total`.
-const int64_t* check_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
+const int64_t* check_match_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
                              const char* boxes_arg) {
   if (off.ndim() != 1 || off.shape(0) < 1) {
     throw std::invalid_argument(std::string(arg) + " must have shape (B + 1,), got " +
-                                shape_text(off));
+                                match_shape_text(off));
   }
   const int64_t* o = off.data();
   const int64_t n = off.shape(0);
@@ -361,8 +362,8 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   opt.iou_threshold = iou_threshold;
   opt.strict = strict;
   const int64_t n_pred = pred.shape(0), n_gt = gt.shape(0);
-  const int64_t* po = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
-  const int64_t* go = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  const int64_t* po = check_match_offsets(pred_off, n_pred, "pred_offsets", "pred");
+  const int64_t* go = check_match_offsets(gt_off, n_gt, "gt_offsets", "gt");
   if (pred_off.shape(0) != gt_off.shape(0)) {
     throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of "
                                 "problems, got " + std::to_string(pred_off.shape(0) - 1) +
@@ -375,7 +376,7 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
     scores = require_array<double>(scores_obj, "scores");
     if (scores.ndim() != 1 || scores.shape(0) != n_pred) {
       throw std::invalid_argument("scores must have shape (" + std::to_string(n_pred) +
-                                  ",) like pred, got " + shape_text(scores));
+                                  ",) like pred, got " + match_shape_text(scores));
     }
     scores_ptr = scores.data();
     for (int64_t i = 0; i < n_pred; ++i) {
@@ -384,15 +385,13 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
       }
     }
   }
-  check_boxes_valid(pred, opt.fmt, false, "pred");
-  check_boxes_valid(gt, opt.fmt, false, "gt");
-
   py::array_t<int64_t> matched_gt(n_pred), matched_pred(n_gt), n_matched(b);
   py::array_t<T> matched_value(n_pred);
   py::array_t<double> sum_matched(b);
+  std::vector<int64_t> bad_pred(static_cast<size_t>(b)), bad_gt(static_cast<size_t>(b));
   vrft::MatchOutputs<T> out{matched_gt.mutable_data(), matched_value.mutable_data(),
                             matched_pred.mutable_data(), n_matched.mutable_data(),
-                            sum_matched.mutable_data()};
+                            sum_matched.mutable_data(), bad_pred.data(), bad_gt.data()};
   const T* pred_ptr = pred.data();
   const T* gt_ptr = gt.data();
   py::array_t<int64_t> pair_off(b + 1), unmatched_pred(b), unmatched_gt(b);
@@ -401,12 +400,27 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   int64_t* ugt = unmatched_gt.mutable_data();
   {
     py::gil_scoped_release release;  // only the buffers above are touched
+    // Boxes are validated inside, per problem (parallel, while in cache); any invalid box
+    // raises below, before a result is built.  The offsets were checked above, so every box
+    // belongs to exactly one problem and no read leaves the arrays.
     vrft::match_boxes(pred_ptr, po, gt_ptr, go, b, scores_ptr, opt, out);
     poff[0] = 0;
     for (int64_t i = 0; i < b; ++i) {
       poff[i + 1] = poff[i] + out.n_matched[i];
       upred[i] = po[i + 1] - po[i] - out.n_matched[i];
       ugt[i] = go[i + 1] - go[i] - out.n_matched[i];
+    }
+  }
+  // Same messages and priority as check_boxes_valid: the first invalid prediction, else GT.
+  for (const auto& [bad, arr, name] :
+       {std::make_tuple(&bad_pred, static_cast<const py::array_t<T>*>(&pred), "pred"),
+        std::make_tuple(&bad_gt, static_cast<const py::array_t<T>*>(&gt), "gt")}) {
+    for (const int64_t idx : *bad) {
+      if (idx < 0) continue;
+      const char* reason = "invalid box";
+      vrft::find_invalid_box(arr->data() + 4 * idx, 1, opt.fmt, &reason);
+      throw std::invalid_argument(std::string(name) + "[" + std::to_string(idx) +
+                                  "] is invalid: " + reason);
     }
   }
   const int64_t n_pairs = poff[b];

@@ -253,7 +253,25 @@ def test_lsa_rejects_like_scipy(cost, maximize, message):
         vr.linear_sum_assignment(cost, maximize=maximize)
 
 
-@pytest.mark.parametrize("cost", [np.array([[1 + 1j]]), np.array([["a", "b"]])])
+@pytest.mark.parametrize("shape", [(4, 4), (9, 9), (10, 10), (7, 9), (12, 9), (2, 3), (1, 5)])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, np.inf])
+@pytest.mark.parametrize("maximize", [False, True])
+def test_lsa_non_finite_entries_anywhere_like_scipy(shape, bad, maximize):
+    # Every position (first row, last row, odd tail column) on every solver path: JV checks the
+    # values inside its first pass, the SAP path in a separate one; both must agree with scipy.
+    rng = np.random.default_rng(99)
+    base = rng.random(shape)
+    for i, j in itertools.product(range(shape[0]), range(shape[1])):
+        cost = base.copy()
+        cost[i, j] = bad
+        _check_against_scipy(cost, maximize, exact=False)
+    cost = base.copy()
+    cost[:, 0] = bad  # a whole column: infeasible when square and forbidden
+    _check_against_scipy(cost, maximize, exact=False)
+
+
+@pytest.mark.parametrize("cost", [np.array([[1 + 1j]]), np.array([["a", "b"]]),
+                                  np.ones((2, 2), dtype=np.longdouble)])
 def test_lsa_rejects_unsafe_dtypes_with_scipys_type_error(cost):
     with pytest.raises(TypeError) as theirs:
         scipy_lsa(cost)
@@ -592,6 +610,40 @@ def test_hungarian_prefers_total_over_greedy_choice():
     assert hung.matched_gt.tolist() == [1, 0]
     assert greedy.matched_gt.tolist() == [0, -1]
     assert hung.sum_matched_iou[0] == values[0, 1] + values[1, 0]
+
+
+@st.composite
+def box_problems(draw):
+    n, m = draw(st.integers(0, 5)), draw(st.integers(0, 5))
+    coord = st.integers(0, 12).map(float)  # a tiny grid: many exact ties and duplicates
+    def boxes(k):
+        out = []
+        for _ in range(k):
+            x1, y1 = draw(coord), draw(coord)
+            out.append([x1, y1, x1 + draw(coord), y1 + draw(coord)])
+        return np.array(out, dtype=np.float64).reshape(k, 4)
+    pred, gt = boxes(n), boxes(m)
+    scores = [draw(st.sampled_from([0.0, 0.25, 0.5, 1.0])) for _ in range(n)]
+    threshold = draw(st.sampled_from([0.0, 0.1, 0.5, 0.75, 1.0]))
+    return pred, gt, scores, threshold, draw(st.booleans())
+
+
+@settings(max_examples=400)
+@given(box_problems())
+def test_match_boxes_on_random_tiny_grids_equals_references(case):
+    pred, gt, scores, threshold, strict = case
+    values = vr.box_iou(pred, gt)
+    hung = vr.match_boxes(pred, gt, iou_threshold=threshold, strict=strict)
+    q = (values > threshold) if strict else (values >= threshold)
+    w = np.where(q & (values > 0), values, 0.0)
+    assert hung.sum_matched_iou[0] == pytest.approx(_max_weight_brute_force(w), rel=1e-12, abs=0)
+    greedy = vr.match_boxes(pred, gt, scores=scores, method="greedy", iou_threshold=threshold,
+                            strict=strict)
+    assert greedy.matched_gt.tolist() == _greedy_reference(values, scores, threshold, strict)
+    one = np.array([0, len(pred)])
+    for res in (hung, greedy):
+        _check_result_consistency(res, pred, one, gt, np.array([0, len(gt)]),
+                                  lambda i: values, threshold, strict)
 
 
 # ---- match_boxes: greedy ------------------------------------------------------------------------

@@ -143,6 +143,11 @@ def linear_sum_assignment(cost_matrix: Any, maximize: bool = False) -> tuple[Any
     >>> col_ind.tolist(), int(cost[row_ind, col_ind].sum())
     ([1, 0, 2], 5)
     """
+    if type(cost_matrix) is np.ndarray and cost_matrix.dtype == np.float64:
+        # Fast path for the common case (small matrices in a loop): the core takes any
+        # C-contiguous float64 matrix as is and checks the dimensions itself.
+        if cost_matrix.flags.c_contiguous and cost_matrix.ndim == 2:
+            return _C.lsap(cost_matrix, bool(maximize))
     like = ArrayKind.of(cost_matrix)
     arr = _cost_matrix(cost_matrix, "cost_matrix")
     rows, cols = _C.lsap(arr, bool(maximize))

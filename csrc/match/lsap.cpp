@@ -15,8 +15,6 @@ namespace vrft {
 
 namespace {
 
-constexpr double kJvMaxAbsCost = 1e300 / 16;
-
 struct ValueRange {
   double lo, hi;  // smallest and largest non-NaN value
   bool has_nan;
@@ -77,10 +75,10 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
   constexpr double kInf = std::numeric_limits<double>::infinity();
 
   // Working matrix: the input itself when no change is needed, else a transposed and/or negated
-  // copy.  The validity scan runs over the values the solver will see (after negation).
+  // copy.  Validity is checked on the values the solver will see (after negation), over the
+  // whole matrix before any solving, so an invalid entry wins over infeasibility as in scipy.
   const double* work = cost;
   int64_t work_ld = ld;
-  bool has_inf = false;
   if (transpose || maximize) {
     const auto size = static_cast<size_t>(r * c);
     if (ws.cost.size() < size) ws.cost.resize(size);
@@ -94,27 +92,22 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
     work = w;
     work_ld = c;
   }
-  const ValueRange range = value_range(work, r, c, work_ld);
-  if (range.has_nan || range.lo == -kInf) return kLsapInvalid;
-  has_inf = range.hi == kInf;
-  const double max_abs = std::max(std::fabs(range.lo), std::fabs(range.hi));  // if !has_inf
-
   const auto uc = static_cast<size_t>(c);
   if (ws.col4row.size() < uc) ws.col4row.resize(uc);
   int64_t* col4row = ws.col4row.data();
-  int status = kLsapInfeasible;
-  // JV needs finite costs whose differences cannot overflow (it subtracts duals of the size of
-  // the costs without the SAP's infinity checks); beyond 1e300 / 16 the SAP, which behaves
-  // exactly like scipy's solver on overflow, is used instead.
-  const bool jv_ok = c >= kJvMinSize && !has_inf && max_abs < kJvMaxAbsCost;
-  if (jv_ok && r == c) {
+  int status = kLsapNeedsSap;
+  // Square and nearly square problems go to JV, which validates the values in its first pass
+  // and hands +inf / huge magnitudes back to the SAP (kLsapNeedsSap).
+  const bool jv_shape = c >= kJvMinSize && (r == c || 4 * r >= 3 * c);
+  if (jv_shape && r == c) {
     status = lsap_jonker_volgenant(work, r, work_ld, col4row, ws);
-  } else if (jv_ok && 4 * r >= 3 * c) {
+  } else if (jv_shape) {
     // Nearly square: JV on the matrix padded with zero-cost dummy rows beats the SAP (whose
     // cost grows with every row added).  Any optimal assignment of the padded problem restricted
     // to the real rows is optimal for the rectangular one, since every dummy row costs the same
-    // wherever it goes.  Measured as for kJvMinSize (per problem, SAP / padded JV): 7x10
-    // 0.81/0.86 us, 15x20 3.5/2.5, 37x50 22/11, 75x100 95/37; at r < 3c/4 the SAP wins or ties.
+    // wherever it goes.  Measured as for kJvMinSize (per problem, SAP / padded JV, copy
+    // included): 9x10 1.3/0.9 us, 15x20 3.3/1.9, 37x50 20/7.9, 75x100 101/27; at r = c/2 they
+    // are close (10x20 1.5/1.9, 50x100 43/28), at r = c/4 the SAP wins (25x100 11/35).
     const auto size = static_cast<size_t>(c * c);
     if (ws.padded.size() < size) ws.padded.resize(size);
     double* padded = ws.padded.data();
@@ -123,8 +116,13 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
     }
     std::fill(padded + r * c, padded + c * c, 0.0);
     status = lsap_jonker_volgenant(padded, c, c, col4row, ws);
+  } else {
+    const ValueRange range = value_range(work, r, c, work_ld);
+    if (range.has_nan || range.lo == -kInf) status = kLsapInvalid;
   }
-  if (status != kLsapOk) {  // SAP path, or (unreachable by its precondition) a JV failure
+  if (status == kLsapInvalid) return status;
+  if (status == kLsapNeedsSap) {
+    // Values are known to be free of NaN and -inf here; +inf marks forbidden pairs.
     status = lsap_shortest_augmenting_path(work, r, c, work_ld, col4row, ws);
   }
   if (status != kLsapOk) return status;

@@ -24,6 +24,13 @@ namespace vrft {
 constexpr int kLsapOk = 0;
 constexpr int kLsapInfeasible = -1;
 constexpr int kLsapInvalid = -2;
+// Internal: lsap_jonker_volgenant found +inf or magnitudes it cannot handle; the driver then uses
+// the shortest augmenting path.  Never returned by linear_sum_assignment.
+constexpr int kLsapNeedsSap = -3;
+
+// Magnitude from which JV hands over to the SAP: JV subtracts duals of the size of the costs
+// without the SAP's infinity checks, so beyond this its differences could overflow.
+constexpr double kJvMaxAbsCost = 1e300 / 16;
 
 // Human-readable text of a status: scipy's exact ValueError messages.
 const char* lsap_status_message(int status);
@@ -42,8 +49,8 @@ struct LsapWorkspace {
 // ones and all rectangular ones the shortest augmenting path without initialisation (which needs
 // no padding).  Picked by measurement: a throwaway driver timing both solvers on the same
 // matrices, thread CPU time per problem on the 2-core development VM, SAP / JV:
-//   uniform float64:  n=4 0.22/0.16 us, n=8 1.03/0.59, n=16 4.9/2.0, n=32 22/7.9, n=100 258/71
-//   integers 0..2:    n=4 0.21/0.13 us, n=8 0.93/0.51, n=16 3.1/1.7, n=32 9.8/6.8, n=100 87/65
+//   uniform float64:  n=4 0.22/0.15 us, n=8 1.05/0.44, n=16 4.9/1.4, n=32 22/4.7, n=100 264/44
+//   integers 0..2:    n=4 0.21/0.14 us, n=8 0.91/0.42, n=16 3.0/1.4, n=32 9.7/5.4, n=100 89/55
 // JV wins from n=4 on; below that both take a few nanoseconds and the SAP has less setup.
 // Nearly square rectangular problems (rows >= 3/4 of the columns) are padded to square for JV;
 // see linear_sum_assignment in lsap.cpp for that measurement.
@@ -51,7 +58,7 @@ struct LsapWorkspace {
 // matrices with +inf entries always take the SAP.
 constexpr int64_t kJvMinSize = 4;
 
-// Shortest augmenting path (Crouse 2016, Alg. 1-4, pp. 1685-1686) without initialisation.
+// Shortest augmenting path (Crouse 2016, pp. 1685-1686) without initialisation.
 // cost: nr x nc row-major with stride ld, nr <= nc, entries finite or +inf (no NaN, no -inf).
 // Writes col4row[0..nr).  Returns kLsapOk or kLsapInfeasible.
 int lsap_shortest_augmenting_path(const double* cost, int64_t nr, int64_t nc, int64_t ld,
@@ -59,9 +66,9 @@ int lsap_shortest_augmenting_path(const double* cost, int64_t nr, int64_t nc, in
 
 // Jonker-Volgenant (Computing 38:325-340, 1987): column reduction, reduction transfer, two
 // passes of augmenting row reduction, then shortest augmenting paths for the rows left free.
-// cost: n x n row-major with stride ld, every entry finite and small enough that differences of
-// costs and duals cannot overflow (the driver sends larger ones to the SAP).  Writes
-// col4row[0..n).  Returns kLsapOk (kLsapInfeasible only if that precondition is broken).
+// cost: n x n row-major with stride ld, any values: the column-reduction pass also validates
+// them (saving a separate pass over the matrix).  Writes col4row[0..n).  Returns kLsapOk,
+// kLsapInvalid (NaN or -inf) or kLsapNeedsSap (+inf, or |cost| >= kJvMaxAbsCost).
 int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* col4row,
                           LsapWorkspace& ws);
 

@@ -1,11 +1,10 @@
 // Shortest augmenting path for the rectangular LSAP, without initialisation.
 //
-// Follows the pseudocode of
+// Follows the pseudocode on pp. 1685-1686 of
 //   D. F. Crouse, "On implementing 2D rectangular assignment algorithms",
 //   IEEE Trans. Aerospace and Electronic Systems 52(4):1679-1696, 2016,
-//   Algorithm 1 (outer loop, p. 1685), Algorithm 2 (shortest path, p. 1685) and the dual update
-//   and augmentation of Algorithm 3/4 (p. 1686),
-// which is also the algorithm of scipy.optimize.linear_sum_assignment.  Rows are added one at a
+// (outer loop over rows, shortest augmenting path search, dual update, augmentation), which is
+// also the algorithm of scipy.optimize.linear_sum_assignment (scipy cites the same pages).  Rows are added one at a
 // time; each addition is one Dijkstra search over reduced costs c[i][j] - u[i] - v[j] >= 0.
 // Forbidden pairs (+inf) are never relaxed; a search that can reach no free column (its minimum
 // distance is +inf) proves that no complete matching exists.
@@ -46,7 +45,7 @@ int lsap_shortest_augmenting_path(const double* cost, int64_t nr, int64_t nc, in
   for (int64_t j = 0; j < nc; ++j) { v[j] = 0.0; row4col[j] = -1; }
 
   for (int64_t cur = 0; cur < nr; ++cur) {
-    // ---- Algorithm 2: shortest path from row `cur` to any unassigned column.
+    // ---- Shortest path from row `cur` to any unassigned column.
     int64_t n_remaining = nc;
     for (int64_t k = 0; k < nc; ++k) {
       remaining[k] = nc - 1 - k;  // reverse order: constant matrix -> identity (#11602)
@@ -86,7 +85,7 @@ int lsap_shortest_augmenting_path(const double* cost, int64_t nr, int64_t nc, in
       }
     }
 
-    // ---- Dual update (Crouse p. 1686): keeps reduced costs >= 0 and tight on the new path.
+    // ---- Dual update: keeps reduced costs >= 0 and tight on the new path.
     u[cur] += min_val;
     for (int64_t k = 0; k + 1 < n_reached; ++k) {
       // Every reached column except the sink is assigned; its row was scanned by the search.

@@ -17,14 +17,20 @@ struct MatchWorkspace {
   std::vector<double> cost;     // r x c assignment costs (r = smaller side)
   std::vector<int64_t> order;   // greedy: predictions in processing order
   std::vector<char> taken;      // greedy: GT already matched
-  std::vector<int64_t> keep_pred, keep_gt, gt_pos;  // hungarian: rows/columns with a candidate
+  std::vector<int64_t> keep_pred, keep_gt, gt_count;  // hungarian: rows/columns with a candidate
   LsapWorkspace lsap;
 };
 
-inline bool qualifies(double value, double threshold, bool strict) {
-  // NaN compares false everywhere, so it never qualifies.
-  return value > 0.0 && (strict ? value > threshold : value >= threshold);
-}
+// The qualifying test `value > 0 && value >= t` (`value > t` when strict) folded into one
+// comparison: with t >= 0, `value > t` already implies value > 0, and for t > 0 so does
+// `value >= t`; only the inclusive t == 0 case needs `value > 0`, which is `value > t`.
+// NaN compares false, so it never qualifies.
+struct Qualifies {
+  double t;
+  bool inclusive;
+  Qualifies(double threshold, bool strict) : t(threshold), inclusive(!strict && threshold > 0.0) {}
+  bool operator()(double value) const { return inclusive ? value >= t : value > t; }
+};
 
 template <typename T>
 void record(int64_t p, int64_t g, T value, const MatchOutputs<T>& out, int64_t p0, int64_t g0) {
@@ -39,33 +45,62 @@ void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& 
   // Predictions and GTs without any qualifying pair cannot be in the matching: drop them first.
   // Detection problems are sparse (a prediction overlaps one or two GTs), so the assignment
   // problem that remains is usually far smaller than n x m.
+  const Qualifies qualifies(opt.iou_threshold, opt.strict);
   const auto un = static_cast<size_t>(n);
   const auto um = static_cast<size_t>(m);
   if (ws.keep_pred.size() < un) ws.keep_pred.resize(un);
   if (ws.keep_gt.size() < um) ws.keep_gt.resize(um);
-  if (ws.gt_pos.size() < um) ws.gt_pos.resize(um);
+  if (ws.gt_count.size() < um) ws.gt_count.resize(um);
   int64_t* keep_pred = ws.keep_pred.data();  // kept prediction indices
   int64_t* keep_gt = ws.keep_gt.data();      // kept GT indices
-  int64_t* gt_pos = ws.gt_pos.data();        // GT index -> position among kept GTs, or -1
-  std::fill(gt_pos, gt_pos + m, int64_t(-1));
+  int64_t* gt_count = ws.gt_count.data();    // qualifying pairs per GT
+  std::fill(gt_count, gt_count + m, int64_t(0));
   int64_t np = 0, ng = 0;
+  bool one_each = true;  // every prediction has at most one qualifying GT
+  int64_t last_g = -1;
   for (int64_t p = 0; p < n; ++p) {
     const T* row = values + p * m;
-    bool any = false;
+    int64_t count = 0;
     for (int64_t g = 0; g < m; ++g) {
-      if (qualifies(static_cast<double>(row[g]), opt.iou_threshold, opt.strict)) {
-        any = true;
-        if (gt_pos[g] < 0) gt_pos[g] = 0;  // mark; positions assigned below in index order
+      if (qualifies(static_cast<double>(row[g]))) {
+        ++count;
+        ++gt_count[g];
+        last_g = g;
       }
     }
-    if (any) keep_pred[np++] = p;
+    if (count > 0) keep_pred[np++] = p;
+    one_each &= count <= 1;
   }
   if (np == 0) return;
-  for (int64_t g = 0; g < m; ++g) {
-    if (gt_pos[g] >= 0) {
-      gt_pos[g] = ng;
-      keep_gt[ng++] = g;
+  if (one_each) {
+    // Shortcut: each prediction has one candidate.  If no GT is wanted twice, the qualifying
+    // pairs form a matching and, all weights being positive, the maximum one.
+    bool distinct = true;
+    for (int64_t g = 0; g < m; ++g) distinct &= gt_count[g] <= 1;
+    if (distinct) {
+      for (int64_t a = 0; a < np; ++a) {
+        const int64_t p = keep_pred[a];
+        const T* row = values + p * m;
+        for (int64_t g = 0; g < m; ++g) {
+          if (qualifies(static_cast<double>(row[g]))) record(p, g, row[g], out, p0, g0);
+        }
+      }
+      return;
     }
+  }
+  if (np == 1) {
+    // Shortcut: one prediction with candidates (last_g is among them): take its best GT.
+    const int64_t p = keep_pred[0];
+    const T* row = values + p * m;
+    int64_t best = last_g;
+    for (int64_t g = 0; g < m; ++g) {
+      if (qualifies(static_cast<double>(row[g])) && row[g] > row[best]) best = g;
+    }
+    record(p, best, row[best], out, p0, g0);
+    return;
+  }
+  for (int64_t g = 0; g < m; ++g) {
+    if (gt_count[g] > 0) keep_gt[ng++] = g;
   }
   // Rows of the assignment problem are the smaller side, so a full matching of the rows exists.
   const bool pred_rows = np <= ng;
@@ -78,7 +113,7 @@ void solve_hungarian(const T* values, int64_t n, int64_t m, const MatchOptions& 
     const T* row = values + keep_pred[a] * m;
     for (int64_t k = 0; k < ng; ++k) {
       const double v = static_cast<double>(row[keep_gt[k]]);
-      const double w = qualifies(v, opt.iou_threshold, opt.strict) ? -v : 0.0;
+      const double w = qualifies(v) ? -v : 0.0;
       if (pred_rows) {
         cost[a * c + k] = w;
       } else {
@@ -108,6 +143,7 @@ template <typename T>
 void solve_greedy(const T* values, int64_t n, int64_t m, const double* scores,
                   const MatchOptions& opt, MatchWorkspace<T>& ws, const MatchOutputs<T>& out,
                   int64_t p0, int64_t g0) {
+  const Qualifies qualifies(opt.iou_threshold, opt.strict);
   const auto un = static_cast<size_t>(n);
   const auto um = static_cast<size_t>(m);
   if (ws.order.size() < un) ws.order.resize(un);
@@ -134,7 +170,7 @@ void solve_greedy(const T* values, int64_t n, int64_t m, const double* scores,
       if (taken[g]) continue;
       const double v = static_cast<double>(row[g]);
       // Strict `>` against the running best keeps the lowest index among equal values.
-      if (qualifies(v, opt.iou_threshold, opt.strict) && (best < 0 || v > best_value)) {
+      if (qualifies(v) && (best < 0 || v > best_value)) {
         best = g;
         best_value = v;
       }
@@ -159,6 +195,10 @@ void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const 
     for (int64_t b = begin; b < end; ++b) {
       const int64_t p0 = pred_offsets[b], n = pred_offsets[b + 1] - p0;
       const int64_t g0 = gt_offsets[b], m = gt_offsets[b + 1] - g0;
+      const int64_t bad_p = find_invalid_box(pred + 4 * p0, n, options.fmt, nullptr);
+      const int64_t bad_g = find_invalid_box(gt + 4 * g0, m, options.fmt, nullptr);
+      out.bad_pred[b] = bad_p < 0 ? -1 : p0 + bad_p;
+      out.bad_gt[b] = bad_g < 0 ? -1 : g0 + bad_g;
       for (int64_t p = 0; p < n; ++p) {
         out.matched_gt[p0 + p] = -1;
         out.matched_value[p0 + p] = T(0);

@@ -47,10 +47,16 @@ struct MatchOutputs {
   int64_t* matched_pred;    // (n_gt,)    local prediction index of each GT, -1 if unmatched
   int64_t* n_matched;       // (B,)
   double* sum_matched;      // (B,)       sum of matched values, added in prediction order
+  // Box validation (vrft::find_invalid_box), done per problem while its boxes are in cache:
+  // global index of the problem's first invalid prediction / GT, or -1.  Problems with an
+  // invalid box are still matched (NaN values never qualify); callers raise instead of using
+  // the result.
+  int64_t* bad_pred;        // (B,)
+  int64_t* bad_gt;          // (B,)
 };
 
 // Offsets must already be validated (length B+1, start at 0, non-decreasing, end at the box
-// counts) and boxes must be valid (vrft::find_invalid_box).  scores: (n_pred,) or null.
+// counts); box values are checked here (see bad_pred / bad_gt).  scores: (n_pred,) or null.
 template <typename T>
 void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const int64_t* gt_offsets,
                  int64_t n_problems, const double* scores, const MatchOptions& options,
