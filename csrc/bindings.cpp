@@ -80,6 +80,41 @@ T* writable_output(py::array_t<T>& out) {
   return out.mutable_data();
 }
 
+// "(2, 3)" / "(5,)": an array's shape as Python prints it, for error messages.
+std::string shape_text(const py::array& arr) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < arr.ndim(); ++d) {
+    s += (d ? ", " : "") + std::to_string(arr.shape(d));
+  }
+  return s + (arr.ndim() == 1 ? ",)" : ")");
+}
+
+// Offsets of a ragged batch: int64, (B+1,), start at 0, non-decreasing, end at `total`.
+const int64_t* check_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
+                             const char* boxes_arg) {
+  if (off.ndim() != 1 || off.shape(0) < 1) {
+    throw std::invalid_argument(std::string(arg) + " must have shape (B + 1,), got " +
+                                shape_text(off));
+  }
+  const int64_t* o = off.data();
+  const int64_t n = off.shape(0);
+  if (o[0] != 0) {
+    throw std::invalid_argument(std::string(arg) + "[0] must be 0, got " + std::to_string(o[0]));
+  }
+  for (int64_t i = 1; i < n; ++i) {
+    if (o[i] < o[i - 1]) {
+      throw std::invalid_argument(std::string(arg) + " must be non-decreasing, but " + arg + "[" +
+                                  std::to_string(i) + "] = " + std::to_string(o[i]) + " < " + arg +
+                                  "[" + std::to_string(i - 1) + "] = " + std::to_string(o[i - 1]));
+    }
+  }
+  if (o[n - 1] != total) {
+    throw std::invalid_argument(std::string(arg) + "[-1] must equal len(" + boxes_arg + ") = " +
+                                std::to_string(total) + ", got " + std::to_string(o[n - 1]));
+  }
+  return o;
+}
+
 // ---- runtime ------------------------------------------------------------------------------------
 
 void bind_runtime(py::module_& m) {
@@ -189,14 +224,6 @@ void bind_geometry(py::module_& m) {
 
 // ---- matching (linear assignment, box matching) -------------------------------------------------
 
-std::string match_shape_text(const py::array& arr) {
-  std::string s = "(";
-  for (py::ssize_t d = 0; d < arr.ndim(); ++d) {
-    s += (d ? ", " : "") + std::to_string(arr.shape(d));
-  }
-  return s + (arr.ndim() == 1 ? ",)" : ")");
-}
-
 // Status -> the ValueError scipy raises, optionally prefixed with the problem ("costs[17]: ...").
 [[noreturn]] void throw_lsap_status(int status, const std::string& prefix) {
   throw std::invalid_argument(prefix + vrft::lsap_status_message(status));
@@ -282,12 +309,12 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
   auto shapes = require_array<int64_t>(shapes_obj, "shapes");
   if (costs.ndim() != 3) {
     throw std::invalid_argument("costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape " +
-                                match_shape_text(costs));
+                                shape_text(costs));
   }
   const int64_t b = costs.shape(0), n = costs.shape(1), m = costs.shape(2);
   if (shapes.ndim() != 2 || shapes.shape(0) != b || shapes.shape(1) != 2) {
     throw std::invalid_argument("shapes must have shape (" + std::to_string(b) + ", 2), got " +
-                                match_shape_text(shapes));
+                                shape_text(shapes));
   }
   const int64_t* sh = shapes.data();
   std::vector<const double*> ptrs(static_cast<size_t>(b));
@@ -305,32 +332,6 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
     ncols[k] = c;
   }
   return lsap_batch_run(ptrs, nrows, ncols, lds, maximize, "costs");
-}
-
-// Offsets of a ragged batch: int64, (B+1,), start at 0, non-decreasing, end at `total`.
-const int64_t* check_match_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
-                             const char* boxes_arg) {
-  if (off.ndim() != 1 || off.shape(0) < 1) {
-    throw std::invalid_argument(std::string(arg) + " must have shape (B + 1,), got " +
-                                match_shape_text(off));
-  }
-  const int64_t* o = off.data();
-  const int64_t n = off.shape(0);
-  if (o[0] != 0) {
-    throw std::invalid_argument(std::string(arg) + "[0] must be 0, got " + std::to_string(o[0]));
-  }
-  for (int64_t i = 1; i < n; ++i) {
-    if (o[i] < o[i - 1]) {
-      throw std::invalid_argument(std::string(arg) + " must be non-decreasing, but " + arg + "[" +
-                                  std::to_string(i) + "] = " + std::to_string(o[i]) + " < " + arg +
-                                  "[" + std::to_string(i - 1) + "] = " + std::to_string(o[i - 1]));
-    }
-  }
-  if (o[n - 1] != total) {
-    throw std::invalid_argument(std::string(arg) + "[-1] must equal len(" + boxes_arg + ") = " +
-                                std::to_string(total) + ", got " + std::to_string(o[n - 1]));
-  }
-  return o;
 }
 
 vrft::MatchMethod parse_match_method(const std::string& name) {
@@ -362,8 +363,8 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   opt.iou_threshold = iou_threshold;
   opt.strict = strict;
   const int64_t n_pred = pred.shape(0), n_gt = gt.shape(0);
-  const int64_t* po = check_match_offsets(pred_off, n_pred, "pred_offsets", "pred");
-  const int64_t* go = check_match_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  const int64_t* po = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
+  const int64_t* go = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
   if (pred_off.shape(0) != gt_off.shape(0)) {
     throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of "
                                 "problems, got " + std::to_string(pred_off.shape(0) - 1) +
@@ -376,7 +377,7 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
     scores = require_array<double>(scores_obj, "scores");
     if (scores.ndim() != 1 || scores.shape(0) != n_pred) {
       throw std::invalid_argument("scores must have shape (" + std::to_string(n_pred) +
-                                  ",) like pred, got " + match_shape_text(scores));
+                                  ",) like pred, got " + shape_text(scores));
     }
     scores_ptr = scores.data();
     for (int64_t i = 0; i < n_pred; ++i) {

@@ -2,21 +2,107 @@
 vrft_rewards native core (CPU)
 """
 from __future__ import annotations
+import numpy
+import numpy.typing
 import typing
-__all__: list[str] = ['get_num_threads', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'set_num_threads']
+__all__: list[str] = ['EvalState', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'segment_sum_sequential', 'set_num_threads', 'slice_texts']
+class EvalState:
+    @property
+    def dt_index(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def dt_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def dt_state(self) -> numpy.typing.NDArray[numpy.uint8]:
+        ...
+    @property
+    def group_category(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def group_image(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def gt_index(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def gt_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def num_groups(self) -> int:
+        ...
+    @property
+    def num_positive_gt(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+def completion_ap(pred: typing.Any, scores: typing.Any, pred_categories: typing.Any, pred_offsets: typing.Any, gt: typing.Any, gt_categories: typing.Any, gt_offsets: typing.Any, iou_thresholds: typing.Any, rec_thresholds: typing.Any, max_dets: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Per-completion COCO AP (pycocotools per-sample stats), -1 without ground truth.
+    """
+def convert_boxes_f32(boxes: typing.Any, src: str, dst: str, out: typing.Any) -> None:
+    """
+    out = torchvision box_convert(boxes, src, dst); rejects NaN/inf.
+    """
+def convert_boxes_f64(boxes: typing.Any, src: str, dst: str, out: typing.Any) -> None:
+    """
+    out = torchvision box_convert(boxes, src, dst); rejects NaN/inf.
+    """
+def eval_accumulate(state: EvalState, rec_thrs: typing.Any, max_dets: typing.Any) -> tuple:
+    ...
+def eval_evaluate(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thrs: typing.Any, area_rng: typing.Any, max_dets_per_group: typing.SupportsInt | typing.SupportsIndex) -> EvalState:
+    ...
+def eval_parse_results(data: bytes) -> typing.Any:
+    ...
 def get_num_threads() -> int:
     """
     Number of threads batch calls use (including the caller).
     """
-def paired_iou_f32(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, validate: bool = True) -> None:
+def lsap(cost_matrix: typing.Any, maximize: bool = False) -> tuple:
+    """
+    scipy-compatible linear_sum_assignment on a C-contiguous float64 matrix.
+    """
+def lsap_batch_list(costs: list, maximize: bool = False) -> tuple:
+    """
+    Batched LSAP over a list of C-contiguous float64 matrices -> (rows, cols, offsets, totals).
+    """
+def lsap_batch_padded(costs: typing.Any, shapes: typing.Any, maximize: bool = False) -> tuple:
+    """
+    Batched LSAP over a padded (B, N, M) float64 array with shapes (B, 2).
+    """
+def match_boxes_f32(pred: typing.Any, pred_offsets: typing.Any, gt: typing.Any, gt_offsets: typing.Any, scores: typing.Any, method: str, kind: str, fmt: str, iou_threshold: typing.SupportsFloat | typing.SupportsIndex, strict: bool) -> dict:
     ...
-def paired_iou_f64(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, validate: bool = True) -> None:
+def match_boxes_f64(pred: typing.Any, pred_offsets: typing.Any, gt: typing.Any, gt_offsets: typing.Any, scores: typing.Any, method: str, kind: str, fmt: str, iou_threshold: typing.SupportsFloat | typing.SupportsIndex, strict: bool) -> dict:
     ...
-def pairwise_iou_f32(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, validate: bool = True) -> None:
+def normalize_texts(sources: list, start: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], end: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], lower: bool, strip_punct: bool, underscores: typing.SupportsInt | typing.SupportsIndex, collapse_space: bool, drop_space: bool) -> list:
     ...
-def pairwise_iou_f64(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, validate: bool = True) -> None:
+def numpy_pairwise_sum(values: typing.Any) -> float:
+    """
+    Sum in numpy's pairwise order (equals np.sum on a contiguous float64 array).
+    """
+def paired_iou_f32(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, clamp: bool = False) -> None:
+    """
+    out[i] = kind(boxes1[i], boxes2[i]); validation as pairwise.
+    """
+def paired_iou_f64(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, clamp: bool = False) -> None:
+    """
+    out[i] = kind(boxes1[i], boxes2[i]); validation as pairwise.
+    """
+def pairwise_iou_f32(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, clamp: bool = False) -> None:
+    """
+    out[i, j] = kind(boxes1[i], boxes2[j]); validates the boxes (clamp=True accepts inverted boxes and clamps them to zero size).
+    """
+def pairwise_iou_f64(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, clamp: bool = False) -> None:
+    """
+    out[i, j] = kind(boxes1[i], boxes2[j]); validates the boxes (clamp=True accepts inverted boxes and clamps them to zero size).
+    """
+def parse_completions(completions: typing.Any, schema: str, answer: str, require_tags: bool, invalid: str) -> dict:
     ...
+def segment_sum_sequential(values: typing.Any, offsets: typing.Any) -> numpy.typing.NDArray[numpy.float64]:
+    """
+    Per-segment sums added left to right from 0.0 (Python loop order).
+    """
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Set the thread-pool size; 0 restores the CPU count.
     """
+def slice_texts(sources: list, index: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], start: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], end: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> list:
+    ...
