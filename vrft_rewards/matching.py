@@ -157,6 +157,17 @@ def linear_sum_assignment(cost_matrix: Any, maximize: bool = False) -> tuple[Any
 # ---- batched ------------------------------------------------------------------------------------
 
 
+
+def _problem_bounds(offsets: Any, b: int) -> tuple[int, int]:
+    """``[lo, hi)`` of problem ``b`` (negative ``b`` counts from the end) in a flat result."""
+    b = operator.index(b)
+    n = len(offsets) - 1
+    if b < 0:
+        b += n
+    if not 0 <= b < n:
+        raise IndexError(f"problem index out of range for a batch of {n}")
+    return int(offsets[b]), int(offsets[b + 1])
+
 class BatchedAssignment:
     """Solutions of a batch of assignment problems, as flat arrays.
 
@@ -186,13 +197,7 @@ class BatchedAssignment:
         return len(self.offsets) - 1
 
     def __getitem__(self, b: int) -> tuple[Any, Any]:
-        b = operator.index(b)
-        n = len(self)
-        if b < 0:
-            b += n
-        if not 0 <= b < n:
-            raise IndexError(f"problem index out of range for a batch of {n}")
-        lo, hi = int(self.offsets[b]), int(self.offsets[b + 1])
+        lo, hi = _problem_bounds(self.offsets, b)
         return self.row_ind[lo:hi], self.col_ind[lo:hi]
 
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
@@ -333,13 +338,7 @@ class MatchResult:
 
     def pairs(self, b: int) -> tuple[Any, Any, Any]:
         """``(pred_index, gt_index, iou)`` of problem ``b`` (local indices, views)."""
-        b = operator.index(b)
-        n = len(self)
-        if b < 0:
-            b += n
-        if not 0 <= b < n:
-            raise IndexError(f"problem index out of range for a batch of {n}")
-        lo, hi = int(self.offsets[b]), int(self.offsets[b + 1])
+        lo, hi = _problem_bounds(self.offsets, b)
         return self.pred_index[lo:hi], self.gt_index[lo:hi], self.iou[lo:hi]
 
     def __repr__(self) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._engine import mean_valid
 
-__all__ = ["coco_summary_stats", "coco_summary_lines", "lvis_summary", "lvis_summary_lines"]
+__all__ = ["coco_summary", "lvis_summary", "lvis_summary_lines"]
 
 _COCO_LINE = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}"
 _LVIS_LINE = (" {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} catIds={:>3s}] = "

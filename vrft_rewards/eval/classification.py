@@ -16,7 +16,7 @@ from ..parsing import parse_completions
 from ..rewards.classification_rewards import (DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION,
                                               ClassificationReward)
 from .parse_stats import status_statistics
-from .records import SkipLog, load_json_file, read_jsonl
+from .records import SkipLog, load_json_file, load_records
 from .report import EvalReport
 
 __all__ = ["evaluate_classification"]
@@ -91,13 +91,8 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
     if mode not in ("exact", "substring", "choice"):
         raise ValueError(f"mode must be 'exact', 'substring' or 'choice', got {mode!r}")
     skips = SkipLog(strict=strict)
-    if isinstance(records, (str, os.PathLike)):
-        recs, nums = read_jsonl(records, skips=skips, show_progress=show_progress)
-        src = os.fspath(records)
-    elif isinstance(records, (list, tuple)):
-        recs, nums, src = list(records), lines, source or "records"
-    else:
-        raise TypeError(f"records must be a path to a JSONL file or a list of dicts, got {type(records).__name__}")
+    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source,
+                                   show_progress=show_progress)
     labels_of = _gt_labels(gt) if gt is not None else None
     comps, truth, where = [], [], []
     for i, rec in enumerate(recs):

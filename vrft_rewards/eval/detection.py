@@ -18,7 +18,7 @@ from ..parsing import boxes_to_pixels, parse_completions
 from ._gt import GroundTruth, as_ground_truth
 from .categories import CATEGORY_SETS, CategoryMapper, resolve_category_set
 from .parse_stats import status_statistics
-from .records import RecordError, SkipLog, load_json_file, read_jsonl
+from .records import RecordError, SkipLog, load_json_file, load_records
 from .report import EvalReport
 
 __all__ = ["DetectionBatch", "detections_from_records", "evaluate_detection", "convert_chunk",
@@ -302,16 +302,6 @@ def _check_options(frame: str, default_score: Any, kind: str, images: str) -> No
         raise ValueError(f"default_score must be a finite number or None, got {default_score!r}")
 
 
-def _load_records(records: Any, skips: SkipLog, source: Optional[str], lines: Optional[Sequence[int]],
-                  show_progress: Optional[bool]) -> tuple[list, Optional[Sequence[int]], str]:
-    if isinstance(records, (str, os.PathLike)):
-        recs, nums = read_jsonl(records, skips=skips, show_progress=show_progress)
-        return recs, nums, os.fspath(records)
-    if isinstance(records, (list, tuple)):
-        return list(records), lines, source or "records"
-    raise TypeError(f"records must be a path to a JSONL file or a list of dicts, got {type(records).__name__}")
-
-
 def _load_gt(gt: Any) -> GroundTruth:
     if isinstance(gt, (str, os.PathLike)):
         data = load_json_file(gt)
@@ -389,7 +379,8 @@ def detections_from_records(records: Any, gt: Any, *, frame: str = "norm1000",
     _check_options(frame, default_score, "coco", "all")
     skips = SkipLog(strict=strict) if skips is None else skips
     gt_index = _load_gt(gt)
-    recs, nums, src = _load_records(records, skips, source, lines, show_progress)
+    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source,
+                                    show_progress=show_progress)
     mapper = CategoryMapper(gt_index.cat_ids.tolist(), gt_index.cat_names, synonyms)
     table = prepare_records(recs, gt_index, mapper, skips, source=src, lines=nums)
     opts = dict(frame=frame, default_score=default_score, dedupe=bool(dedupe),

@@ -16,7 +16,7 @@ import numpy as np
 from ..boxes import paired_box_iou
 from ..parsing import boxes_to_pixels, parse_completions
 from .parse_stats import status_statistics
-from .records import SkipLog, load_json_file, read_jsonl
+from .records import SkipLog, load_json_file, load_records
 from .report import EvalReport
 
 __all__ = ["evaluate_grounding", "mask_intersection_union"]
@@ -141,13 +141,8 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
     if frame not in ("norm1000", "norm1", "abs"):
         raise ValueError(f"frame must be 'norm1000', 'norm1' or 'abs', got {frame!r}")
     skips = SkipLog(strict=strict)
-    if isinstance(records, (str, os.PathLike)):
-        recs, nums = read_jsonl(records, skips=skips, show_progress=show_progress)
-        src = os.fspath(records)
-    elif isinstance(records, (list, tuple)):
-        recs, nums, src = list(records), lines, source or "records"
-    else:
-        raise TypeError(f"records must be a path to a JSONL file or a list of dicts, got {type(records).__name__}")
+    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source,
+                                   show_progress=show_progress)
     gt_of = None
     if gt is not None:
         data = load_json_file(gt, "grounding ground truth") if isinstance(gt, (str, os.PathLike)) else gt

@@ -11,7 +11,7 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 __all__ = ["RecordError", "SkipLog", "read_jsonl", "load_json_file", "progress"]
 
@@ -180,3 +180,14 @@ def load_json_file(path: Any, what: str = "ground truth") -> Any:
         raise RecordError(name, e.lineno, f"{what} is not valid JSON: {e.msg}") from None
     except UnicodeDecodeError as e:
         raise RecordError(name, None, f"{what} is not UTF-8 text: {e.reason}") from None
+
+
+def load_records(records: Any, *, skips: SkipLog, lines: Optional[Sequence[int]] = None,
+                 source: Optional[str] = None, show_progress: Optional[bool] = False) -> tuple:
+    """``(records, line_numbers, source_name)`` from a JSONL path or an in-memory list of dicts."""
+    if isinstance(records, (str, os.PathLike)):
+        recs, nums = read_jsonl(records, skips=skips, show_progress=show_progress)
+        return recs, nums, os.fspath(records)
+    if isinstance(records, (list, tuple)):
+        return list(records), lines, source or "records"
+    raise TypeError(f"records must be a path to a JSONL file or a list of dicts, got {type(records).__name__}")

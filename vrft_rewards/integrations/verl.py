@@ -114,6 +114,27 @@ def _unpack(single: tuple[Any, Any, Any, Any], batch: tuple[Any, Any, Any, Any])
     return True, ds, strs, gts, eis
 
 
+
+def _plan(data_source, solution_str, ground_truth, extra_info, data_sources, solution_strs,
+          ground_truths, extra_infos, task, task_map, preset_kwargs, log_metrics, kwargs):
+    """Shared by the sync and async entry points: normalise the call forms and group rows by task.
+
+    Returns ``(batch, n, groups)`` with one ``(row indices, RewardSet, completions, columns,
+    MetricLog)`` per task, so that each reward function is called once per task group.
+    """
+    batch, ds, strs, gts, eis = _unpack((data_source, solution_str, ground_truth, extra_info),
+                                        (data_sources, solution_strs, ground_truths, extra_infos))
+    tasks, columns = _prepare(ds, strs, gts, eis, task, task_map, kwargs)
+    n = len(strs)
+    groups = []
+    for t, idx in group_rows(tasks):
+        log = MetricLog()
+        cols = take_columns(columns, idx, n)
+        if log_metrics:
+            cols["log_metric"] = log
+        groups.append((idx, cached_reward_set(t, preset_kwargs), take(strs, idx, n), cols, log))
+    return batch, n, groups
+
 def compute_score(data_source: Any = None, solution_str: str | None = None, ground_truth: Any = None,
                   extra_info: Mapping[str, Any] | None = None, *, data_sources: Sequence[Any] | None = None,
                   solution_strs: Sequence[str] | None = None, ground_truths: Sequence[Any] | None = None,
@@ -187,18 +208,10 @@ def compute_score(data_source: Any = None, solution_str: str | None = None, grou
     [{'score': 1.0, 'exact': 1.0}, {'score': 0.0, 'exact': 0.0}]
     """
     none_score = check_none_score(none_score)
-    batch, ds, strs, gts, eis = _unpack((data_source, solution_str, ground_truth, extra_info),
-                                        (data_sources, solution_strs, ground_truths, extra_infos))
-    tasks, columns = _prepare(ds, strs, gts, eis, task, task_map, kwargs)
-    n = len(strs)
-    parts = []
-    for t, idx in group_rows(tasks):
-        rs = cached_reward_set(t, preset_kwargs)
-        log = MetricLog()
-        cols = take_columns(columns, idx, n)
-        if log_metrics:
-            cols["log_metric"] = log
-        parts.append((idx, rs(take(strs, idx, n), **cols), log.values))
+    batch, n, groups = _plan(data_source, solution_str, ground_truth, extra_info, data_sources,
+                             solution_strs, ground_truths, extra_infos, task, task_map,
+                             preset_kwargs, log_metrics, kwargs)
+    parts = [(idx, rs(strs, **cols), log.values) for idx, rs, strs, cols, log in groups]
     out = _to_dicts(parts, n, none_score)
     return out if batch else out[0]
 
@@ -220,18 +233,11 @@ async def compute_score_async(data_source: Any = None, solution_str: str | None 
     Point ``reward.custom_reward_function.name`` at ``compute_score_async`` to use it.
     """
     none_score = check_none_score(none_score)
-    batch, ds, strs, gts, eis = _unpack((data_source, solution_str, ground_truth, extra_info),
-                                        (data_sources, solution_strs, ground_truths, extra_infos))
-    tasks, columns = _prepare(ds, strs, gts, eis, task, task_map, kwargs)
-    n = len(strs)
-    parts = []
-    for t, idx in group_rows(tasks):
-        rs = cached_reward_set(t, preset_kwargs)
-        log = MetricLog()
-        cols = take_columns(columns, idx, n)
-        if log_metrics:
-            cols["log_metric"] = log
-        parts.append((idx, await rs.ascore(take(strs, idx, n), **cols), log.values))
+    batch, n, groups = _plan(data_source, solution_str, ground_truth, extra_info, data_sources,
+                             solution_strs, ground_truths, extra_infos, task, task_map,
+                             preset_kwargs, log_metrics, kwargs)
+    parts = [(idx, await rs.ascore(strs, **cols), log.values)
+             for idx, rs, strs, cols, log in groups]
     out = _to_dicts(parts, n, none_score)
     return out if batch else out[0]
 
