@@ -15,6 +15,7 @@ Environment knobs:
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,32 @@ class CMakeExtension(Extension):
 
     def __init__(self, name: str, optional: bool = False) -> None:
         super().__init__(name, sources=[], optional=optional)
+
+
+def _drop_stale_cmake_cache(build_temp: Path) -> None:
+    """Forget a CMake cache written by another build environment.
+
+    pip builds in the source tree, each time in a fresh isolated environment with its own cmake
+    and ninja; a CMakeCache.txt left by an earlier `pip install .` points at tools that are gone
+    ("ninja --version failed: no such file"), so it is removed and CMake configures afresh.
+    """
+    cache = build_temp / "CMakeCache.txt"
+    if not cache.exists():
+        return
+    tools = {}
+    for line in cache.read_text(errors="replace").splitlines():
+        for key in ("CMAKE_COMMAND:INTERNAL=", "CMAKE_MAKE_PROGRAM:FILEPATH="):
+            if line.startswith(key):
+                tools[key] = line[len(key):].strip()
+    current_cmake = shutil.which("cmake")
+    stale = any(path and not Path(path).exists() for path in tools.values()) or (
+        current_cmake is not None
+        and tools.get("CMAKE_COMMAND:INTERNAL=") not in (None, "")
+        and Path(tools["CMAKE_COMMAND:INTERNAL="]).resolve() != Path(current_cmake).resolve()
+    )
+    if stale:
+        cache.unlink()
+        shutil.rmtree(build_temp / "CMakeFiles", ignore_errors=True)
 
 
 class CMakeBuild(build_ext):
@@ -60,6 +87,7 @@ class CMakeBuild(build_ext):
 
         build_temp = Path(self.build_temp) / ext.name
         build_temp.mkdir(parents=True, exist_ok=True)
+        _drop_stale_cmake_cache(build_temp)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
         subprocess.run(["cmake", str(ROOT), *generator, *cmake_args], cwd=build_temp, check=True)
         subprocess.run(
