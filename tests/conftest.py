@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -51,3 +52,27 @@ def _restore_numpy_rng():
     state = np.random.get_state()
     yield
     np.random.set_state(state)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster (2 CPUs) for the whole test session; skips where ray is absent."""
+    ray = pytest.importorskip("ray")
+    import vrft_rewards
+
+    tests = pathlib.Path(__file__).resolve().parent
+    # Workers import the vrft_rewards under test (installed, or an in-place build) and unpickle the
+    # tests' helpers by reference: put both on their sys.path.
+    package_parent = pathlib.Path(vrft_rewards.__file__).resolve().parent.parent
+    path = os.pathsep.join([str(package_parent), str(tests), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # Ray also puts the driver's working directory on its workers' sys.path: start it from tests/,
+    # so that a bare checkout (no compiled _C; CI tests the installed package) cannot shadow it.
+    cwd = os.getcwd()
+    os.chdir(tests)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})
+        yield ray
+    finally:
+        ray.shutdown()
+        os.chdir(cwd)

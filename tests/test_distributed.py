@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import numpy as np
@@ -81,24 +80,6 @@ def test_reward_worker_without_ray():
 
 
 # -- Ray -------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    # Workers unpickle the test rewards by reference: give them the checkout and tests/ on sys.path.
-    path = os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    # Ray puts the driver's working directory on its workers' sys.path: start from tests/, so that
-    # a bare checkout (no compiled _C; CI tests the installed package) does not shadow it.
-    cwd = os.getcwd()
-    os.chdir(TESTS)
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": path}})
-        yield ray
-    finally:
-        ray.shutdown()
-        os.chdir(cwd)
-
-
 @pytest.mark.parametrize("num_shards", [None, 1, 3, 7])
 def test_score_with_ray_equals_in_process(ray_session, num_shards):
     completions, solution = random_batch(21, 1000)

@@ -4,7 +4,6 @@ pycocotools (and lvis-api) on the same detections, category sets, label mapping,
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import numpy as np
@@ -285,21 +284,6 @@ def test_parse_statistics_count_and_show_examples():
 
 
 # -- Ray ------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = pytest.importorskip("ray")
-    path = os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    cwd = os.getcwd()
-    os.chdir(TESTS)
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": path}})
-        yield ray
-    finally:
-        ray.shutdown()
-        os.chdir(cwd)
-
-
 @pytest.mark.slow
 def test_ray_sharded_evaluation_is_bit_identical(ray_session):
     from vrft_rewards.eval import evaluate_detection_ray
