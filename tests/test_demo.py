@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from vrft_rewards.demo import demo_data_path, detections_from_outputs, run_demo

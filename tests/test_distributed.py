@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pathlib
 
 import numpy as np
 import pytest
 
-import vrft_rewards
 from _toy_rewards import TOY_SET, batch_size_reward, length_score, random_batch
 
 from vrft_rewards.distributed import (
@@ -27,10 +25,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
 ]
 
-TESTS = pathlib.Path(__file__).resolve().parent
 # Where the vrft_rewards under test lives (the checkout with an in-place build, or site-packages
 # after `pip install .`): child processes must import that one, not a checkout without _C.
-ROOT = pathlib.Path(vrft_rewards.__file__).resolve().parent.parent
 
 
 def assert_same(a, b):

@@ -4,7 +4,6 @@ pycocotools (and lvis-api) on the same detections, category sets, label mapping,
 from __future__ import annotations
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -15,8 +14,6 @@ from vrft_rewards.eval import (CATEGORY_SETS, CategoryMapper, RecordError, detec
 
 pytest.importorskip("pycocotools")
 
-TESTS = pathlib.Path(__file__).resolve().parent
-ROOT = TESTS.parent
 
 
 # -- conversion ------------------------------------------------------------------------------------
