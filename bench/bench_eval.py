@@ -23,7 +23,6 @@ import contextlib
 import copy
 import io
 import logging
-import sys
 import warnings
 
 import numpy as np

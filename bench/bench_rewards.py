@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 
-import numpy as np
 import pytest
 
 import visual_rft_reference as ref
