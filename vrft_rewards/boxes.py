@@ -98,12 +98,18 @@ def _cuda_path(op: str, *args: Any, **kwargs: Any) -> Any:
     """The CUDA branch of every geometry function; the one place the CUDA kernels plug in.
 
     ``op`` is ``"box_iou"``, ``"paired_box_iou"`` or ``"convert_boxes"`` and ``args`` /
-    ``kwargs`` are the public function's arguments, untouched.
+    ``kwargs`` are the public function's arguments, untouched.  The kernels and their contract
+    (devices, dtypes, streams, synchronisations) are in ``vrft_rewards/_cuda.py`` and
+    ``docs/cuda.md``.
     """
-    raise NotImplementedError(
-        f"vrft_rewards.{op} got CUDA tensors; the CUDA path arrives with the CUDA kernels issue. "
-        "Until then move the tensors to the CPU (tensor.cpu()) and back."
-    )
+    if op == "convert_boxes":
+        raise NotImplementedError(
+            "vrft_rewards.convert_boxes has no CUDA kernel; torch's own arithmetic is exact here: "
+            "use the formulas of its Notes on the tensors, or move them to the CPU (tensor.cpu())"
+        )
+    from ._cuda import overlap_cuda
+
+    return overlap_cuda(op, *args, **kwargs)
 
 
 def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -177,8 +183,10 @@ def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", c
     Parameters
     ----------
     boxes1 : array_like, shape (N, 4)
-        First set of boxes: a numpy array, a torch CPU tensor or a nested list of numbers
-        (float32, float64 or integer; see Notes for the computation dtype).
+        First set of boxes: a numpy array, a torch tensor or a nested list of numbers
+        (float32, float64 or integer; see Notes for the computation dtype).  torch CUDA tensors
+        (float32 or float64, both inputs on one device and of one dtype) run the CUDA kernels on
+        the current stream and give a CUDA tensor (``docs/cuda.md``).
     boxes2 : array_like, shape (M, 4)
         Second set of boxes, same conventions.
     fmt : {"xyxy", "xywh", "cxcywh"}, default "xyxy"
@@ -213,8 +221,9 @@ def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", c
         invalid means a NaN/inf coordinate, an inverted box (unless ``clamp=True``), or a
         coordinate beyond ``2**62`` (float32) / ``2**510`` (float64), where the arithmetic could
         overflow.
-    NotImplementedError
-        For torch CUDA tensors: the CUDA path arrives with the CUDA kernels.
+    RuntimeError
+        For CUDA tensors when vrft_rewards was built without its CUDA module or sees no device,
+        and with CUDA's message when a kernel launch fails.
 
     Notes
     -----
@@ -266,7 +275,8 @@ def paired_box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "
     Parameters
     ----------
     boxes1, boxes2 : array_like, shape (N, 4)
-        The two sets, same length; numpy arrays, torch CPU tensors or nested lists.
+        The two sets, same length; numpy arrays, torch tensors (CPU or CUDA, as
+        :func:`box_iou`) or nested lists.
     fmt : {"xyxy", "xywh", "cxcywh"}, default "xyxy"
         Layout of both sets (see :func:`box_iou`).
     kind : {"iou", "giou", "diou", "ciou"}, default "iou"
@@ -283,7 +293,7 @@ def paired_box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "
 
     Raises
     ------
-    TypeError, ValueError, NotImplementedError
+    TypeError, ValueError, RuntimeError
         As :func:`box_iou`; also ``ValueError`` when the lengths differ.
 
     Notes
