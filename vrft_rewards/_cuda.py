@@ -31,7 +31,7 @@ import numpy as np
 from ._arrays import is_torch_tensor
 from ._ext import require_cuda
 
-__all__ = ["match_boxes_cuda", "overlap_cuda"]
+__all__ = ["convert_cuda", "match_boxes_cuda", "overlap_cuda"]
 
 # Reason codes of _C_cuda.find_invalid_boxes_* (csrc/cuda/kernels.h, InvalidBox) -> the texts of
 # vrft::find_invalid_box (csrc/geometry/validate.cpp); tests/test_cuda.py checks them against the
@@ -203,6 +203,38 @@ def overlap_cuda(op: str, boxes1: Any, boxes2: Any, *, fmt: str, kind: str, clam
     return result
 
 
+def convert_cuda(boxes: Any, src: str, dst: str) -> Any:
+    """``convert_boxes`` on a CUDA tensor, with torch elementwise ops.
+
+    Each torch op rounds once and the ops are those of csrc/geometry/convert.cpp (torchvision's
+    ``box_convert``) in the same order, so the bits equal the CPU path's; no kernel of ours is
+    needed, but the input rules (dtype, shape, NaN/inf check with one sync) are the same as for
+    the other CUDA functions.
+    """
+    what = "vrft_rewards.convert_boxes"
+    require_cuda(what)
+    torch = _torch()
+    _box_dtype([(boxes, "boxes")])
+    x = _boxes(boxes, "boxes")
+    with torch.cuda.device(x.device):
+        if x.shape[0]:
+            bad = torch.nonzero(~torch.isfinite(x).all(dim=1))[:1].tolist()  # one sync
+            if bad:
+                raise ValueError(f"boxes[{bad[0][0]}] is invalid: non-finite coordinate "
+                                 "(NaN or inf)")
+        a, b, c, d = x.unbind(1)
+        if src != dst:
+            if src == "xywh":  # x, y, x + w, y + h
+                c, d = a + c, b + d
+            elif src == "cxcywh":  # cx -+ 0.5 * w, cy -+ 0.5 * h
+                a, b, c, d = a - 0.5 * c, b - 0.5 * d, a + 0.5 * c, b + 0.5 * d
+            if dst == "xywh":  # x1, y1, x2 - x1, y2 - y1
+                c, d = c - a, d - b
+            elif dst == "cxcywh":  # (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+                a, b, c, d = (a + c) / 2, (b + d) / 2, c - a, d - b
+        return torch.stack((a, b, c, d), dim=1)
+
+
 # ---- match_boxes --------------------------------------------------------------------------------
 
 
@@ -220,6 +252,16 @@ def _host_offsets(x: Any, name: str) -> np.ndarray:
     if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name} holds values beyond the int64 range")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _device_offsets(x: Any, host: np.ndarray, device: Any) -> Any:
+    """The validated offsets on the device: the caller's CUDA tensor when it already is a
+    contiguous int64 one (no copy), else an upload of the host copy."""
+    torch = _torch()
+    if (is_torch_tensor(x) and x.device == device and x.dtype == torch.int64 and x.dim() == 1
+            and x.is_contiguous()):
+        return x.detach()
+    return torch.from_numpy(host).to(device)
 
 
 def _check_offsets(o: np.ndarray, total: int, arg: str, boxes_arg: str) -> None:
@@ -299,8 +341,8 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
             raise ValueError(f"scores[{keys[2]}] is NaN")
         _raise_invalid(keys[:2], ["pred", "gt"], dtype)
 
-        po_d = torch.from_numpy(po).to(device)
-        go_d = torch.from_numpy(go).to(device)
+        po_d = _device_offsets(pred_offsets, po, device)
+        go_d = _device_offsets(gt_offsets, go, device)
         scratch = scratch_off = None
         if max_pred * max_gt * itemsize > mod.SHARED_TILE_BYTES:
             sizes = counts_p * counts_g

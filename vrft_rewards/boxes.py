@@ -102,13 +102,10 @@ def _cuda_path(op: str, *args: Any, **kwargs: Any) -> Any:
     (devices, dtypes, streams, synchronisations) are in ``vrft_rewards/_cuda.py`` and
     ``docs/cuda.md``.
     """
-    if op == "convert_boxes":
-        raise NotImplementedError(
-            "vrft_rewards.convert_boxes has no CUDA kernel; torch's own arithmetic is exact here: "
-            "use the formulas of its Notes on the tensors, or move them to the CPU (tensor.cpu())"
-        )
-    from ._cuda import overlap_cuda
+    from ._cuda import convert_cuda, overlap_cuda
 
+    if op == "convert_boxes":
+        return convert_cuda(*args, **kwargs)
     return overlap_cuda(op, *args, **kwargs)
 
 
@@ -315,7 +312,8 @@ def convert_boxes(boxes: Any, src: str, dst: str) -> Any:
     Parameters
     ----------
     boxes : array_like, shape (N, 4)
-        Boxes in layout ``src``: numpy array, torch CPU tensor or nested list.
+        Boxes in layout ``src``: numpy array, torch tensor or nested list.  A float32/float64
+        CUDA tensor is converted on its device (torch elementwise ops, same bits).
     src, dst : {"xyxy", "xywh", "cxcywh"}
         Source and destination layouts.
 
@@ -332,8 +330,8 @@ def convert_boxes(boxes: Any, src: str, dst: str) -> Any:
     ValueError
         If the shape is not ``(N, 4)``, a layout is unknown, or a coordinate is NaN/inf
         (``"boxes[2] is invalid: non-finite coordinate (NaN or inf)"``).
-    NotImplementedError
-        For torch CUDA tensors (the CUDA path arrives with the CUDA kernels).
+    RuntimeError
+        For CUDA tensors when vrft_rewards was built without its CUDA module.
 
     Notes
     -----

@@ -1,0 +1,453 @@
+"""CUDA path: kernels against the CPU path, bit for bit, and the dispatch rules.
+
+Tests marked ``needs_cuda`` run only where a GPU and the ``_C_cuda`` module are present
+(conftest turns the mark into a skip elsewhere; ``bench/gpu_check.sh`` runs them on a GPU).  The
+others check, on any machine, what the dispatch does without a usable GPU and that the CUDA
+path's error texts are the CPU path's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import vrft_rewards as vr
+from vrft_rewards import _cuda, _ext
+
+KINDS = ("iou", "giou", "diou", "ciou")
+FORMATS = ("xyxy", "xywh", "cxcywh")
+DTYPES = (np.float32, np.float64)
+
+
+# ---- data ---------------------------------------------------------------------------------------
+
+
+def random_boxes(rng: np.random.Generator, n: int, fmt: str, dtype, scale: float = 100.0) -> np.ndarray:
+    """Valid boxes in ``fmt``, with adversarial rows mixed in (duplicates, points, lines, touching)."""
+    xy = rng.uniform(-scale, scale, size=(n, 2))
+    wh = rng.uniform(0, scale / 2, size=(n, 2))
+    if n >= 8:
+        wh[rng.integers(0, n, size=n // 8)] = 0.0          # point boxes
+        wh[rng.integers(0, n, size=n // 8), 1] = 0.0       # zero height
+        xy[rng.integers(0, n, size=n // 8)] = np.round(xy[0])  # shared corners
+    if fmt == "xyxy":
+        out = np.concatenate([xy, xy + wh], axis=1)
+    elif fmt == "xywh":
+        out = np.concatenate([xy, wh], axis=1)
+    else:
+        out = np.concatenate([xy + wh / 2, wh], axis=1)
+    out = out.astype(dtype)
+    if n >= 4:
+        out[n // 2] = out[0]  # an exact duplicate
+    return out
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in units in the last place between same-dtype finite arrays (0 = same bits)."""
+    itype = np.int32 if a.dtype == np.float32 else np.int64
+    ia = a.view(itype).astype(np.int64)
+    ib = b.view(itype).astype(np.int64)
+    # Map the sign-magnitude bit patterns to a monotone integer line.
+    big = np.int64(np.iinfo(itype).min)
+    ia = np.where(ia < 0, big - ia, ia)
+    ib = np.where(ib < 0, big - ib, ib)
+    return np.abs(ia - ib)
+
+
+def assert_same_values(gpu: np.ndarray, cpu: np.ndarray, kind: str) -> None:
+    assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape
+    if kind == "ciou":
+        # The aspect term's atan is CUDA's (<= 2 ulp in double) instead of glibc's correctly
+        # rounded one (docs/cuda.md); every other operation is the same.
+        assert int(ulp_distance(gpu, cpu).max(initial=0)) <= 8
+        np.testing.assert_allclose(gpu, cpu, rtol=0, atol=8 * np.finfo(cpu.dtype).eps)
+    else:
+        np.testing.assert_array_equal(gpu.view(np.uint8), cpu.view(np.uint8))
+
+
+# ---- without a GPU: dispatch and messages -------------------------------------------------------
+
+
+class FakeCudaTensor(torch.Tensor):
+    """A CPU tensor that reports a CUDA device: reaches the CUDA path on machines without a GPU."""
+
+    @property
+    def device(self):  # noqa: D401 - property
+        return torch.device("cuda", 0)
+
+
+def fake_cuda(x) -> torch.Tensor:
+    return torch.as_tensor(x).as_subclass(FakeCudaTensor)
+
+
+def test_missing_cuda_module_gives_an_actionable_error(monkeypatch):
+    # A build without nvcc has no _C_cuda: the error says how to get it or what to do instead.
+    monkeypatch.setattr(_ext, "cuda_module", lambda: None)
+    t = fake_cuda(np.zeros((1, 4), np.float32))
+    for call in (lambda: vr.box_iou(t, t), lambda: vr.paired_box_iou(t, t),
+                 lambda: vr.match_boxes(t, t), lambda: vr.convert_boxes(t, "xyxy", "xywh")):
+        with pytest.raises(RuntimeError, match="built without its CUDA module.*nvcc"):
+            call()
+
+
+@pytest.mark.skipif(_ext.cuda_module() is None, reason="vrft_rewards built without _C_cuda")
+def test_cuda_module_without_device_says_so():
+    # The module loads without a GPU (device_count() == 0); a CUDA input then raises clearly.
+    if _ext.cuda_module().device_count() > 0:
+        pytest.skip("a GPU is present")
+    t = fake_cuda(np.zeros((2, 4), np.float32))
+    with pytest.raises(RuntimeError, match="sees no CUDA device"):
+        vr.box_iou(t, t)
+    with pytest.raises(RuntimeError, match="sees no CUDA device"):
+        vr.paired_box_iou(t, t, kind="ciou")
+    with pytest.raises(RuntimeError, match="sees no CUDA device"):
+        vr.match_boxes(t, t, method="greedy")
+
+
+@pytest.mark.skipif(_ext.cuda_module() is None, reason="vrft_rewards built without _C_cuda")
+class TestInputRulesBeforeAnyLaunch:
+    # Argument errors come before the device is touched, so they are checked here with fakes.
+
+    def test_numpy_mixed_with_cuda_is_a_type_error(self):
+        t = fake_cuda(np.zeros((1, 4), np.float32))
+        with pytest.raises(TypeError, match="boxes2 must be a torch tensor on cuda:0 like boxes1"):
+            vr.box_iou(t, np.zeros((1, 4), np.float32))
+
+    def test_cpu_tensor_mixed_with_cuda_is_a_value_error(self):
+        t = fake_cuda(np.zeros((1, 4), np.float32))
+        with pytest.raises(ValueError, match="boxes1 is on cpu but boxes2 is on cuda:0"):
+            vr.box_iou(torch.zeros((1, 4)), t)
+
+    def test_integer_cuda_boxes_are_a_type_error(self):
+        t = fake_cuda(np.zeros((1, 4), np.int64))
+        with pytest.raises(TypeError, match="boxes1 must be a float32 or float64 CUDA tensor, got torch.int64"):
+            vr.box_iou(t, t)
+
+    def test_mixed_float_dtypes_are_a_type_error(self):
+        a = fake_cuda(np.zeros((1, 4), np.float32))
+        b = fake_cuda(np.zeros((1, 4), np.float64))
+        with pytest.raises(TypeError, match="must share one dtype, got boxes1 torch.float32 and boxes2 torch.float64"):
+            vr.paired_box_iou(a, b)
+
+    def test_bad_shape_and_length(self):
+        a = fake_cuda(np.zeros((2, 3), np.float32))
+        with pytest.raises(ValueError, match=r"boxes1 must have shape \(N, 4\), got \(2, 3\)"):
+            vr.box_iou(a, a)
+        b = fake_cuda(np.zeros((2, 4), np.float32))
+        c = fake_cuda(np.zeros((3, 4), np.float32))
+        with pytest.raises(ValueError, match="boxes1 and boxes2 must have the same length, got 2 and 3"):
+            vr.paired_box_iou(b, c)
+
+    def test_out_must_be_on_the_device(self):
+        t = fake_cuda(np.zeros((1, 4), np.float32))
+        with pytest.raises(ValueError, match="out is on cpu but boxes1 is on cuda:0"):
+            vr.box_iou(t, t, out=torch.zeros((1, 1)))
+
+    @pytest.mark.parametrize("bad, message", [
+        ([1, 2], r"pred_offsets\[0\] must be 0, got 1"),
+        ([0, 2, 1, 3], r"pred_offsets must be non-decreasing, but pred_offsets\[2\] = 1 < pred_offsets\[1\] = 2"),
+        ([0, 2], r"pred_offsets\[-1\] must equal len\(pred\) = 3, got 2"),
+    ])
+    def test_match_offsets_errors_are_the_cpu_messages(self, bad, message):
+        pred = np.zeros((3, 4), np.float32)
+        gt = np.zeros((3, 4), np.float32)
+        gt_off = [0] * (len(bad) - 1) + [3]
+        with pytest.raises(ValueError, match=message):  # the CPU path
+            vr.match_boxes(pred, gt, pred_offsets=bad, gt_offsets=gt_off)
+        with pytest.raises(ValueError, match=message):  # the CUDA path
+            vr.match_boxes(fake_cuda(pred), fake_cuda(gt), pred_offsets=bad, gt_offsets=gt_off)
+
+    def test_match_scores_on_another_device(self):
+        t = fake_cuda(np.zeros((2, 4), np.float32))
+        with pytest.raises(ValueError, match="scores is on cpu but pred is on cuda:0"):
+            vr.match_boxes(t, t, scores=torch.zeros(2), method="greedy")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt, box, code", [
+    ("xyxy", [np.nan, 0, 1, 1], 1),
+    ("xyxy", [0, 0, np.inf, 1], 1),
+    ("xyxy", [2, 0, 1, 1], 2),
+    ("xywh", [0, 0, -1, 1], 3),
+    ("cxcywh", [0, 0, 1, -1], 3),
+    ("xyxy", [0, 0, 1, 1e300], 4),
+])
+def test_device_reason_codes_give_the_cpu_messages(dtype, fmt, box, code):
+    # The device check reports (index, reason code); the text must be the CPU path's.
+    if dtype == np.float32 and code == 4:
+        box = [0, 0, 1, 1e19]
+    arr = np.array([[0, 0, 1, 1], [0, 0, 1, 1], box], dtype=dtype)
+    with pytest.raises(ValueError) as cpu:
+        vr.box_iou(np.zeros((1, 4), dtype), arr, fmt=fmt)
+    name = "float32" if dtype == np.float32 else "float64"
+    with pytest.raises(ValueError) as gpu:
+        _cuda._raise_invalid([-1, 2 * 8 + code], ["boxes1", "boxes2"], name)
+    assert str(gpu.value) == str(cpu.value)
+
+
+# ---- on a GPU: IoU family -----------------------------------------------------------------------
+
+SIZES = [(0, 0), (0, 5), (5, 0), (1, 1), (3, 7), (31, 255), (33, 257), (64, 1000), (517, 300)]
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_pairwise_equals_cpu_bit_for_bit(dtype, kind, fmt):
+    rng = np.random.default_rng(7)
+    for n, m in SIZES:
+        a = random_boxes(rng, n, fmt, dtype)
+        b = random_boxes(rng, m, fmt, dtype)
+        cpu = vr.box_iou(a, b, fmt=fmt, kind=kind)
+        gpu = vr.box_iou(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(), fmt=fmt, kind=kind)
+        assert gpu.is_cuda and gpu.shape == (n, m)
+        assert_same_values(gpu.cpu().numpy(), cpu, kind)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_paired_equals_cpu_bit_for_bit(dtype, kind):
+    rng = np.random.default_rng(8)
+    for fmt in FORMATS:
+        for n in (0, 1, 255, 257, 10_001):
+            a = random_boxes(rng, n, fmt, dtype)
+            b = random_boxes(rng, n, fmt, dtype)
+            cpu = vr.paired_box_iou(a, b, fmt=fmt, kind=kind)
+            gpu = vr.paired_box_iou(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(),
+                                    fmt=fmt, kind=kind)
+            assert_same_values(gpu.cpu().numpy(), cpu, kind)
+
+
+@pytest.mark.needs_cuda
+def test_edge_cases_follow_the_cpu_rules():
+    # zero union -> 0, zero-area enclosing box -> GIoU 0, point boxes -> no CIoU aspect term
+    boxes = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 5], [0, 0, 4, 0], [0, 0, 2, 2]],
+                     dtype=np.float64)
+    for kind in KINDS:
+        cpu = vr.box_iou(boxes, boxes, kind=kind)
+        gpu = vr.box_iou(torch.from_numpy(boxes).cuda(), torch.from_numpy(boxes).cuda(), kind=kind)
+        assert np.isfinite(cpu).all()
+        assert_same_values(gpu.cpu().numpy(), cpu, kind)
+
+
+@pytest.mark.needs_cuda
+def test_clamp_and_invalid_boxes_match_the_cpu():
+    inverted = np.array([[0, 0, 1, 1], [3, 3, 1, 1]], np.float32)
+    t = torch.from_numpy(inverted).cuda()
+    with pytest.raises(ValueError, match=r"boxes1\[1\] is invalid: inverted box"):
+        vr.box_iou(t, t)
+    np.testing.assert_array_equal(vr.box_iou(t, t, clamp=True).cpu().numpy(),
+                                  vr.box_iou(inverted, inverted, clamp=True))
+    nan = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [0, float("nan"), 1, 1]], device="cuda")
+    ok = torch.tensor([[0, 0, 1, 1.0]], device="cuda").repeat(3, 1)
+    with pytest.raises(ValueError, match=r"boxes2\[2\] is invalid: non-finite"):
+        vr.paired_box_iou(ok, nan)
+
+
+@pytest.mark.needs_cuda
+def test_non_contiguous_and_grad_inputs_are_accepted():
+    rng = np.random.default_rng(3)
+    a = random_boxes(rng, 50, "xyxy", np.float32)
+    wide = torch.zeros((50, 8), device="cuda")
+    wide[:, ::2] = torch.from_numpy(a).cuda()
+    view = wide[:, ::2]  # non-contiguous: copied with .contiguous()
+    assert not view.is_contiguous()
+    np.testing.assert_array_equal(vr.box_iou(view, view).cpu().numpy(), vr.box_iou(a, a))
+    g = torch.from_numpy(a).cuda().requires_grad_(True)
+    assert not vr.box_iou(g, g).requires_grad
+
+
+@pytest.mark.needs_cuda
+def test_out_buffer_is_filled_and_returned():
+    rng = np.random.default_rng(4)
+    a = random_boxes(rng, 20, "xyxy", np.float64)
+    b = random_boxes(rng, 30, "xyxy", np.float64)
+    out = torch.full((20, 30), 7.0, dtype=torch.float64, device="cuda")
+    res = vr.box_iou(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(), kind="giou", out=out)
+    assert res is out
+    np.testing.assert_array_equal(out.cpu().numpy(), vr.box_iou(a, b, kind="giou"))
+    with pytest.raises(TypeError, match="out must have dtype float64"):
+        vr.box_iou(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(), out=out.float())
+    with pytest.raises(ValueError, match=r"out must have shape \(20, 30\)"):
+        vr.box_iou(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(), out=out[:10])
+
+
+@pytest.mark.needs_cuda
+def test_kernels_run_on_the_callers_current_stream(monkeypatch):
+    # The handle passed to every launch is the current stream's, and work queued before the
+    # call on that stream is seen by the kernels (the inputs are written on the side stream).
+    mod = _ext.cuda_module()
+    seen = []
+    original = mod.pairwise_iou_f32
+
+    def spy(*args):
+        seen.append(args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(mod, "pairwise_iou_f32", spy)
+    rng = np.random.default_rng(5)
+    a = random_boxes(rng, 300, "xyxy", np.float32)
+    side = torch.cuda.Stream()
+    dev = torch.zeros((300, 4), device="cuda")
+    torch.cuda.synchronize()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(10_000_000)  # keep the side stream busy
+        dev.copy_(torch.from_numpy(a).cuda(non_blocking=False))
+        result = vr.box_iou(dev, dev)
+        assert seen == [side.cuda_stream]
+    side.synchronize()
+    np.testing.assert_array_equal(result.cpu().numpy(), vr.box_iou(a, a))
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("src", FORMATS)
+@pytest.mark.parametrize("dst", FORMATS)
+def test_convert_boxes_equals_cpu(src, dst):
+    rng = np.random.default_rng(9)
+    for dtype in DTYPES:
+        a = random_boxes(rng, 1001, src, dtype)
+        gpu = vr.convert_boxes(torch.from_numpy(a).cuda(), src, dst)
+        np.testing.assert_array_equal(gpu.cpu().numpy(), vr.convert_boxes(a, src, dst))
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.slow
+def test_pairwise_beyond_int32_indices():
+    # 46341^2 > 2^31 outputs: the last row must be written where int64 indexing puts it.
+    n = 46341
+    free, _ = torch.cuda.mem_get_info()
+    if free < 10 * 2**30:
+        pytest.skip("needs ~9 GiB of free GPU memory")
+    rng = np.random.default_rng(10)
+    a = random_boxes(rng, n, "xyxy", np.float32)
+    ta = torch.from_numpy(a).cuda()
+    out = vr.box_iou(ta, ta)
+    tail = out[-3:].cpu().numpy()
+    del out
+    torch.cuda.empty_cache()
+    np.testing.assert_array_equal(tail, vr.box_iou(a[-3:], a))
+
+
+# ---- on a GPU: matching -------------------------------------------------------------------------
+
+
+def ragged_batch(rng, problems: int, max_pred: int, max_gt: int, dtype, tied: bool = False):
+    pc = rng.integers(0, max_pred + 1, size=problems)
+    gc = rng.integers(0, max_gt + 1, size=problems)
+    po = np.concatenate([[0], np.cumsum(pc)]).astype(np.int64)
+    go = np.concatenate([[0], np.cumsum(gc)]).astype(np.int64)
+    gt = random_boxes(rng, int(go[-1]), "xyxy", dtype, scale=50)
+    if tied:  # integer grid boxes: many exactly equal IoUs
+        gt = np.round(gt / 10) * 10
+        gt[:, 2:] = np.maximum(gt[:, 2:], gt[:, :2])
+    pred = np.empty((int(po[-1]), 4), dtype)
+    for b in range(problems):  # predictions jittered around their problem's GTs
+        n, g0, m = int(pc[b]), int(go[b]), int(gc[b])
+        if n == 0:
+            continue
+        if m:
+            src = gt[g0 + rng.integers(0, m, size=n)]
+        else:
+            src = random_boxes(rng, n, "xyxy", dtype, scale=50)
+        jitter = rng.normal(0, 3, size=(n, 4)) if not tied else np.round(rng.normal(0, 1, size=(n, 4))) * 5
+        box = src + jitter
+        box[:, 2:] = np.maximum(box[:, 2:], box[:, :2])
+        pred[po[b]:po[b + 1]] = box.astype(dtype)
+    scores = rng.random(int(po[-1]))
+    if tied:
+        scores = np.round(scores * 4) / 4
+    return pred, po, gt, go, scores
+
+
+FIELDS = ("pred_index", "gt_index", "pred_global", "gt_global", "iou", "offsets", "matched_gt",
+          "matched_pred", "n_matched", "n_unmatched_pred", "n_unmatched_gt", "sum_matched_iou")
+
+
+def run_both(pred, po, gt, go, scores, **kw):
+    cpu = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores, **kw)
+    gpu = vr.match_boxes(torch.from_numpy(pred).cuda(), torch.from_numpy(gt).cuda(),
+                         pred_offsets=torch.from_numpy(po).cuda(), gt_offsets=go,
+                         scores=None if scores is None else torch.from_numpy(scores).cuda(), **kw)
+    return cpu, {f: getattr(gpu, f).cpu().numpy() for f in FIELDS}
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("with_scores", [False, True])
+@pytest.mark.parametrize("tied", [False, True])
+def test_greedy_matches_cpu_exactly(dtype, kind, with_scores, tied):
+    rng = np.random.default_rng(11)
+    pred, po, gt, go, scores = ragged_batch(rng, 3000, 20, 10, dtype, tied=tied)
+    for threshold, strict in ((0.5, False), (0.5, True), (0.0, False), (0.3, True)):
+        cpu, gpu = run_both(pred, po, gt, go, scores if with_scores else None, method="greedy",
+                            kind=kind, iou_threshold=threshold, strict=strict)
+        for f in FIELDS:
+            np.testing.assert_array_equal(gpu[f], getattr(cpu, f), err_msg=f)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ("iou", "giou"))
+@pytest.mark.parametrize("shape", [(20, 10), (10, 20), (64, 64), (100, 80)])
+def test_hungarian_matches_cpu(dtype, kind, shape):
+    # Continuous random boxes: no exactly tied optima, so the matching itself must agree.
+    rng = np.random.default_rng(12)
+    problems = 2000 if shape[0] <= 20 else 60  # (100, 80) exercises the global scratch tile
+    pred, po, gt, go, _ = ragged_batch(rng, problems, shape[0], shape[1], dtype)
+    for threshold in (0.5, 0.0):
+        cpu, gpu = run_both(pred, po, gt, go, None, method="hungarian", kind=kind,
+                            iou_threshold=threshold)
+        for f in FIELDS:
+            np.testing.assert_array_equal(gpu[f], getattr(cpu, f), err_msg=f)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hungarian_with_ties_has_the_cpu_total(dtype):
+    # Grid boxes tie a lot: matchings may differ, the optimum (count-free total value) may not.
+    rng = np.random.default_rng(13)
+    pred, po, gt, go, _ = ragged_batch(rng, 3000, 20, 10, dtype, tied=True)
+    cpu, gpu = run_both(pred, po, gt, go, None, method="hungarian", iou_threshold=0.3)
+    np.testing.assert_allclose(gpu["sum_matched_iou"], cpu.sum_matched_iou, rtol=1e-12, atol=1e-12)
+    # The GPU matching is a valid one: one-to-one, qualifying pairs, values as box_iou.
+    mg = gpu["matched_gt"]
+    for b in range(len(po) - 1):
+        rows = mg[po[b]:po[b + 1]]
+        got = rows[rows >= 0]
+        assert len(set(got.tolist())) == len(got)
+    pairs = gpu["iou"]
+    assert (pairs >= 0.3).all() and (pairs > 0).all()
+    direct = vr.paired_box_iou(pred[gpu["pred_global"]], gt[gpu["gt_global"]])
+    np.testing.assert_array_equal(pairs, direct)
+
+
+@pytest.mark.needs_cuda
+def test_match_empty_problems_and_batches():
+    for pc, gc in (([0], [0]), ([0, 3], [2, 0]), ([], [])):
+        po = np.concatenate([[0], np.cumsum(pc)]).astype(np.int64)
+        go = np.concatenate([[0], np.cumsum(gc)]).astype(np.int64)
+        pred = np.tile(np.array([[0, 0, 1, 1]], np.float32), (int(po[-1]), 1))
+        gt = np.tile(np.array([[0, 0, 1, 1]], np.float32), (int(go[-1]), 1))
+        for method in ("hungarian", "greedy"):
+            cpu, gpu = run_both(pred, po, gt, go, None, method=method)
+            for f in FIELDS:
+                np.testing.assert_array_equal(gpu[f], getattr(cpu, f), err_msg=f)
+
+
+@pytest.mark.needs_cuda
+def test_match_errors_on_cuda():
+    t = torch.tensor([[0, 0, 1, 1], [0, 0, float("inf"), 1]], device="cuda")
+    ok = torch.tensor([[0, 0, 1, 1.0]], device="cuda")
+    with pytest.raises(ValueError, match=r"pred\[1\] is invalid: non-finite"):
+        vr.match_boxes(t, ok)
+    with pytest.raises(ValueError, match=r"scores\[1\] is NaN"):
+        vr.match_boxes(ok.repeat(2, 1), ok, scores=torch.tensor([0.5, float("nan")], device="cuda"),
+                       method="greedy")
+    # A problem too large for the device solver: the launcher's refusal arrives as RuntimeError.
+    big = torch.tensor([[0, 0, 1, 1.0]], device="cuda").repeat(40_000, 1)
+    with pytest.raises(RuntimeError, match="CUDA error: match_boxes: problems of up to 32768"):
+        vr.match_boxes(big, ok)
