@@ -344,7 +344,8 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
         po_d = _device_offsets(pred_offsets, po, device)
         go_d = _device_offsets(gt_offsets, go, device)
         scratch = scratch_off = None
-        if max_pred * max_gt * itemsize > mod.SHARED_TILE_BYTES:
+        if (max_pred * max_gt * itemsize > mod.SHARED_TILE_BYTES
+                or max(max_pred, max_gt) > mod.SHARED_TILE_MAX_SIDE):
             sizes = counts_p * counts_g
             off = np.zeros(n_problems, dtype=np.int64)
             np.cumsum(sizes[:-1], out=off[1:])

@@ -166,8 +166,9 @@ void bind_match(py::module_& m) {
       py::arg("strict"), py::arg("scratch_ptr"), py::arg("scratch_offsets_ptr"),                  \
       py::arg("matched_gt_ptr"), py::arg("matched_value_ptr"), py::arg("matched_pred_ptr"),       \
       py::arg("n_matched_ptr"), py::arg("sum_matched_ptr"), py::arg("stream")
-  // Value tiles above this many bytes go to global scratch (the caller allocates it).
+  // Value tiles above these limits go to global scratch (the caller allocates it).
   m.attr("SHARED_TILE_BYTES") = py::int_(vrft::cuda::kSharedTileBytes);
+  m.attr("SHARED_TILE_MAX_SIDE") = py::int_(vrft::cuda::kSharedTileMaxSide);
   m.def("match_boxes_f32", &match_boxes<float>, VRFT_MATCH_ARGS, doc);
   m.def("match_boxes_f64", &match_boxes<double>, VRFT_MATCH_ARGS, doc);
 #undef VRFT_MATCH_ARGS

@@ -82,8 +82,11 @@ std::string match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt,
                         const MatchOptions& options, T* scratch, const int64_t* scratch_offsets,
                         const DeviceMatchOutputs<T>& out, std::uintptr_t stream);
 
-// Bytes of the value tile above which the caller should pass `scratch` (global memory)
-// instead of keeping the tile in shared memory: 64 x 64 float32 still fits.
+// When the caller should pass `scratch` (value tiles in global memory) instead of keeping the
+// tile in shared memory: tiles over kSharedTileBytes (64 x 64 float32 still fits), or a side over
+// kSharedTileMaxSide.  Below both, a warp's slice (tile + 43 bytes per box of the longer side)
+// stays under 28 KiB, so a block fits in the default 48 KiB without opting in.
 constexpr int64_t kSharedTileBytes = 16384;
+constexpr int64_t kSharedTileMaxSide = 256;
 
 }  // namespace vrft::cuda
