@@ -35,8 +35,8 @@ import vrft_rewards as vr
 from vrft_rewards import _ext
 mod = _ext.cuda_module()
 assert mod is not None, f"_C_cuda did not build or load: {_ext._cuda_error}"
-print("_C_cuda loaded; device_count =", mod.device_count(), "; has_cuda =", vr.has_cuda())
-assert vr.has_cuda()
+print("_C_cuda loaded;", mod.runtime_info(), "; has_cuda =", vr.has_cuda())
+assert vr.has_cuda(), f"_C_cuda sees no device: {mod.runtime_info()}"
 PY
 
 echo "== GPU tests"

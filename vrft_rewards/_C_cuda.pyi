@@ -3,7 +3,7 @@ vrft_rewards CUDA kernels (raw device pointers; see vrft_rewards/_cuda.py)
 """
 from __future__ import annotations
 import typing
-__all__: list[str] = ['SHARED_TILE_BYTES', 'SHARED_TILE_MAX_SIDE', 'device_count', 'find_invalid_boxes_f32', 'find_invalid_boxes_f64', 'match_boxes_f32', 'match_boxes_f64', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64']
+__all__: list[str] = ['SHARED_TILE_BYTES', 'SHARED_TILE_MAX_SIDE', 'device_count', 'find_invalid_boxes_f32', 'find_invalid_boxes_f64', 'match_boxes_f32', 'match_boxes_f64', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'runtime_info']
 def device_count() -> int:
     """
     Number of visible CUDA devices.
@@ -39,6 +39,10 @@ def pairwise_iou_f32(a_ptr: typing.SupportsInt | typing.SupportsIndex, n: typing
 def pairwise_iou_f64(a_ptr: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex, b_ptr: typing.SupportsInt | typing.SupportsIndex, m: typing.SupportsInt | typing.SupportsIndex, fmt: str, kind: str, out_ptr: typing.SupportsInt | typing.SupportsIndex, stream: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     out[i, j] = kind(boxes1[i], boxes2[j]) on the device: a (n, 4), b (m, 4), out (n, m) C-contiguous device pointers; enqueued on `stream`. No validation (find_invalid_boxes).
+    """
+def runtime_info() -> dict:
+    """
+    CUDA runtime / driver versions (1000 * major + 10 * minor), device count and the device-count error message ('' if none), for diagnostics.
     """
 SHARED_TILE_BYTES: int = 16384
 SHARED_TILE_MAX_SIDE: int = 256

@@ -112,8 +112,13 @@ def _boxes(x: Any, name: str) -> Any:
 
 def _check_visible(mod: Any, what: str) -> None:
     if mod.device_count() < 1:
-        raise RuntimeError(f"{what} got CUDA tensors, but vrft_rewards._C_cuda sees no CUDA device "
-                           "(driver missing or CUDA_VISIBLE_DEVICES empty)")
+        info = mod.runtime_info()
+        why = info["error"] or "driver missing or CUDA_VISIBLE_DEVICES empty"
+        raise RuntimeError(
+            f"{what} got CUDA tensors, but vrft_rewards._C_cuda sees no CUDA device ({why}; "
+            f"its CUDA runtime {info['runtime_version']}, driver {info['driver_version']}). A "
+            "driver older than the toolkit _C_cuda was built with needs a rebuild with a matching "
+            "nvcc.")
 
 
 def _ptr(t: Any) -> int:

@@ -43,6 +43,19 @@ vrft::MatchMethod parse_match_method(const std::string& name) {
 
 void bind_runtime(py::module_& m) {
   m.def("device_count", &vrft::cuda::device_count, "Number of visible CUDA devices.");
+  m.def(
+      "runtime_info",
+      []() {
+        const vrft::cuda::RuntimeInfo info = vrft::cuda::runtime_info();
+        py::dict d;
+        d["runtime_version"] = info.runtime_version;
+        d["driver_version"] = info.driver_version;
+        d["device_count"] = info.device_count;
+        d["error"] = info.error;
+        return d;
+      },
+      "CUDA runtime / driver versions (1000 * major + 10 * minor), device count and the "
+      "device-count error message ('' if none), for diagnostics.");
 }
 
 // ---- geometry -----------------------------------------------------------------------------------

@@ -14,6 +14,19 @@ int device_count() {
   return n;
 }
 
+RuntimeInfo runtime_info() {
+  RuntimeInfo info{0, 0, 0, {}};
+  cudaRuntimeGetVersion(&info.runtime_version);
+  if (cudaDriverGetVersion(&info.driver_version) != cudaSuccess) info.driver_version = 0;
+  const cudaError_t err = cudaGetDeviceCount(&info.device_count);
+  if (err != cudaSuccess) {
+    info.device_count = 0;
+    info.error = cudaGetErrorString(err);
+    cudaGetLastError();
+  }
+  return info;
+}
+
 namespace {
 
 template <typename T, IouKind K>

@@ -25,6 +25,17 @@ namespace vrft::cuda {
 // Number of CUDA devices visible to the runtime (0 when there is no driver or no GPU).
 int device_count();
 
+// What the runtime sees, for diagnostics: CUDA runtime and driver versions (1000 * major +
+// 10 * minor; driver 0 when there is none) and the message of cudaGetDeviceCount's error (empty
+// when it succeeded), e.g. "CUDA driver version is insufficient for CUDA runtime version".
+struct RuntimeInfo {
+  int runtime_version;
+  int driver_version;
+  int device_count;
+  std::string error;
+};
+RuntimeInfo runtime_info();
+
 // out[i * m + j] = kind(a[i], b[j]) for i < n, j < m, bit for bit the CPU vrft::pairwise_iou
 // value (CIoU: see docs/cuda.md).  a: (n, 4), b: (m, 4), out: (n, m).  n or m = 0: no launch.
 template <typename T>
