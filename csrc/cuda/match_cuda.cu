@@ -16,7 +16,7 @@ constexpr int64_t kMaxSide = 32768;
 
 template <typename T, MatchMethod M>
 std::string launch(const detail::MatchParams<T>& params, int64_t slice_bytes, cudaStream_t stream) {
-  int64_t warps = kDefaultSharedBytes / slice_bytes;
+  int64_t warps = slice_bytes > 0 ? kDefaultSharedBytes / slice_bytes : kMaxWarpsPerBlock;
   if (warps > kMaxWarpsPerBlock) warps = kMaxWarpsPerBlock;
   if (warps < 1) {
     // One problem per block needs more than the default: opt in to the device's maximum.
@@ -68,6 +68,8 @@ std::string match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt,
                                 gt,
                                 gt_offsets,
                                 shape.n_problems,
+                                shape.max_pred,
+                                shape.max_gt,
                                 scores,
                                 options.kind,
                                 options.fmt,

@@ -58,7 +58,9 @@ struct SliceLayout {
     sr = order + 4 * k;
     sc = sr + k;
     taken = sc + k;
-    total = align_up(taken + k, 16);
+    // At least 16 bytes, so that a batch of only empty problems (k = 0) still has a non-empty
+    // slice and the launcher's division by the slice size is defined.
+    total = align_up(taken + k, 16) > 16 ? align_up(taken + k, 16) : 16;
   }
 };
 
@@ -112,6 +114,7 @@ struct MatchParams {
   const T* gt;
   const int64_t* gt_offsets;
   int64_t n_problems;
+  int64_t max_pred, max_gt;    // the sizes the shared-memory slices were planned for
   const double* scores;        // null: input order
   IouKind kind;
   BoxFormat fmt;
@@ -350,13 +353,19 @@ __global__ void match_kernel(MatchParams<T> P) {
   for (int64_t b = first; b < P.n_problems; b += stride) {  // uniform within the warp
     const int64_t p0 = P.pred_offsets[b];
     const int64_t g0 = P.gt_offsets[b];
-    const int n = static_cast<int>(P.pred_offsets[b + 1] - p0);
-    const int m = static_cast<int>(P.gt_offsets[b + 1] - g0);
-    for (int p = lane; p < n; p += kWarp) {
+    const int64_t n_boxes = P.pred_offsets[b + 1] - p0;
+    const int64_t m_boxes = P.gt_offsets[b + 1] - g0;
+    for (int64_t p = lane; p < n_boxes; p += kWarp) {
       P.out.matched_gt[p0 + p] = -1;
       P.out.matched_value[p0 + p] = T(0);
     }
-    for (int g = lane; g < m; g += kWarp) P.out.matched_pred[g0 + g] = -1;
+    for (int64_t g = lane; g < m_boxes; g += kWarp) P.out.matched_pred[g0 + g] = -1;
+    // A problem larger than the launch was planned for (a caller bug: the Python layer passes
+    // the true maxima) would overrun the slice; it is left unmatched and flagged with
+    // n_matched = -1 instead.  Within the plan, sides are <= 32768 and fit an int.
+    const bool fits = n_boxes <= P.max_pred && m_boxes <= P.max_gt;
+    const int n = fits ? static_cast<int>(n_boxes) : 0;
+    const int m = fits ? static_cast<int>(m_boxes) : 0;
     if (n > 0 && m > 0) {
       T* values = P.scratch == nullptr ? S.values : P.scratch + P.scratch_offsets[b];
       fill_values(P, P.pred + 4 * p0, n, P.gt + 4 * g0, m, values, lane);
@@ -377,7 +386,7 @@ __global__ void match_kernel(MatchParams<T> P) {
           sum += static_cast<double>(P.out.matched_value[p0 + p]);
         }
       }
-      P.out.n_matched[b] = count;
+      P.out.n_matched[b] = fits ? count : -1;
       P.out.sum_matched[b] = sum;
     }
     __syncwarp();  // the slice is reused by the warp's next problem
