@@ -41,7 +41,7 @@ PY
 
 echo "== GPU tests"
 python -m pip install -q pytest pytest-benchmark hypothesis scipy >/dev/null 2>&1 || true
-if ! python -m pytest tests/test_cuda.py tests/test_boxes.py -q -rs -p no:cacheprovider \
+if ! python -m pytest tests/test_cuda.py tests/test_boxes.py tests/test_package.py -q -rs -p no:cacheprovider \
     --junitxml="$RESULTS/tests.xml"; then
   echo "!! GPU tests FAILED"; status=1
 fi
