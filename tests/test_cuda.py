@@ -343,6 +343,10 @@ def ragged_batch(rng, problems: int, max_pred: int, max_gt: int, dtype, tied: bo
     if tied:  # integer grid boxes: many exactly equal IoUs
         gt = np.round(gt / 10) * 10
         gt[:, 2:] = np.maximum(gt[:, 2:], gt[:, :2])
+        # and an exact duplicate GT in every problem with two or more: equal values for one
+        # prediction across GTs (the lowest index must win in greedy)
+        two = np.flatnonzero(gc >= 2)
+        gt[go[two] + gc[two] - 1] = gt[go[two]]
     pred = np.empty((int(po[-1]), 4), dtype)
     for b in range(problems):  # predictions jittered around their problem's GTs
         n, g0, m = int(pc[b]), int(go[b]), int(gc[b])
