@@ -1,11 +1,13 @@
-"""The CUDA matching kernel's logic, executed on the CPU through a warp emulation.
+"""The CUDA kernels' logic, executed on the CPU through an emulation of the CUDA features used.
 
-``csrc/cuda/match_kernels.cuh`` is compiled by g++ against ``tools/cuda_emu/cuda_runtime.h``
-(one warp = 32 threads; ``__syncwarp`` and every shuffle step are real barriers) and run on
-ragged batches; the results must be the CPU path's.  This checks the solvers, the warp
-reductions, the lane ownership rules and the shared-memory layout on machines without a GPU; it
-does not check the GPU's timing, the launcher, or nvcc's code.  The value arithmetic here is
-g++'s, so CIoU agrees exactly (on a GPU it may differ in the last bits, docs/cuda.md).
+``csrc/cuda/match_kernels.cuh`` and ``csrc/cuda/iou_kernels.cuh`` are compiled by g++ against
+``tools/cuda_emu/cuda_runtime.h`` (a warp = 32 threads, a block = blockDim.x threads; every
+``__syncwarp``, ``__syncthreads`` and shuffle step is a real barrier) and run on ragged batches
+and box sets; the results must be the CPU path's.  This checks the solvers, the warp reductions,
+the lane ownership rules, the shared-memory layout, the tiling, masking and grid-stride loops on
+machines without a GPU (removing a needed barrier makes these tests fail); it does not check the
+GPU's timing, the launchers, or nvcc's code.  The arithmetic here is g++'s, so CIoU agrees
+exactly (on a GPU it may differ in the last bits, docs/cuda.md).
 """
 
 from __future__ import annotations
@@ -135,3 +137,72 @@ def test_emulated_empty_problems(emulator, tmp_path):
     zeros = np.zeros(3, np.int64)
     emu = run_emulated(emulator, tmp_path, empty, zeros, empty, zeros, None, method="hungarian")
     assert emu["n_matched"].tolist() == [0, 0]
+
+
+# ---- IoU kernels --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def iou_emulator(tmp_path_factory) -> Path:
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("needs g++ to build the kernel emulator")
+    exe = tmp_path_factory.mktemp("emu") / "iou_emu"
+    subprocess.run([compiler, "-std=c++17", "-O1", "-pthread", "-DCUDA_EMU_STATIC_SHARED", "-I",
+                    str(ROOT / "tools/cuda_emu"), "-I", str(ROOT / "csrc"),
+                    str(ROOT / "tools/cuda_emu/iou_emu.cpp"), "-o", str(exe)], check=True)
+    return exe
+
+
+def run_iou_emulated(exe: Path, tmp: Path, op: str, a, b, *, fmt="xyxy", kind="iou", grid=1,
+                     allow_inverted=False):
+    a.tofile(tmp / "a.bin")
+    b.tofile(tmp / "b.bin")
+    (tmp / "params.txt").write_text(f"{a.dtype.name} {op} {fmt} {kind} {len(a)} {len(b)} {grid} "
+                                    f"{int(allow_inverted)}\n")
+    subprocess.run([str(exe), str(tmp)], check=True, timeout=300)
+    if op == "invalid":
+        return int(np.fromfile(tmp / "bad.bin", np.int64)[0])
+    out = np.fromfile(tmp / "out.bin", a.dtype)
+    return out.reshape(len(a), len(b)) if op == "pairwise" else out
+
+
+@pytest.mark.parametrize("n, m, grid", [
+    (1, 1, 1),      # one partial tile
+    (33, 257, 2),   # partial row and column tiles; 6 tiles over a grid of 2 (grid-stride)
+    (64, 256, 3),   # exact tiles
+    (5, 600, 1),    # wide: three column tiles
+])
+@pytest.mark.parametrize("kind", ["iou", "ciou"])
+def test_emulated_pairwise_writes_every_output_once_as_cpu(iou_emulator, tmp_path, n, m, grid,
+                                                             kind):
+    from test_cuda import random_boxes
+
+    rng = np.random.default_rng(31)
+    for dtype, fmt in ((np.float32, "xyxy"), (np.float64, "cxcywh")):
+        a = random_boxes(rng, n, fmt, dtype)
+        b = random_boxes(rng, m, fmt, dtype)
+        out = run_iou_emulated(iou_emulator, tmp_path, "pairwise", a, b, fmt=fmt, kind=kind,
+                               grid=grid)
+        # Every element written (the emulator fills with -7 first) with the CPU bits.
+        np.testing.assert_array_equal(out, vr.box_iou(a, b, fmt=fmt, kind=kind))
+
+
+def test_emulated_paired_and_validity(iou_emulator, tmp_path):
+    from test_cuda import random_boxes
+
+    rng = np.random.default_rng(32)
+    a = random_boxes(rng, 300, "xywh", np.float64)
+    b = random_boxes(rng, 300, "xywh", np.float64)
+    for kind in ("giou", "diou"):
+        out = run_iou_emulated(iou_emulator, tmp_path, "paired", a, b, fmt="xywh", kind=kind,
+                               grid=2)  # 128 threads for 300 pairs: grid-stride
+        np.testing.assert_array_equal(out, vr.paired_box_iou(a, b, fmt="xywh", kind=kind))
+    assert run_iou_emulated(iou_emulator, tmp_path, "invalid", a, a, fmt="xywh", grid=2) == -1
+    bad = a.copy()
+    bad[250, 2] = -1.0       # negative width (reason 3) at 250
+    bad[201, 0] = np.nan     # non-finite (reason 1) at 201: the first invalid box wins
+    assert run_iou_emulated(iou_emulator, tmp_path, "invalid", bad, a, fmt="xywh", grid=2) == 201 * 8 + 1
+    assert run_iou_emulated(iou_emulator, tmp_path, "invalid", bad[202:], a, fmt="xywh") == 48 * 8 + 3
+    assert run_iou_emulated(iou_emulator, tmp_path, "invalid", bad[202:], a, fmt="xywh",
+                            allow_inverted=True) == -1

@@ -17,7 +17,15 @@
 #define __device__
 #define __host__
 #define __align__(n) __attribute__((aligned(n)))
+#define __launch_bounds__(...)
+// Static __shared__ arrays (the IoU kernels) become function statics, shared by the threads of
+// the one block that runs at a time (CUDA_EMU_STATIC_SHARED); the dynamic `extern __shared__`
+// buffer of the matching kernel needs the plain form and a definition in the driver.
+#ifdef CUDA_EMU_STATIC_SHARED
+#define __shared__ static
+#else
 #define __shared__
+#endif
 
 struct dim3 {
   unsigned x = 0, y = 0, z = 0;
@@ -29,13 +37,15 @@ inline dim3 gridDim;
 
 namespace cuda_emu {
 
-// Generation-counting barrier for the 32 lanes of the emulated warp.
+// Generation-counting barrier for `count` threads (32: the emulated warp; blockDim.x: a block).
 class Barrier {
  public:
+  explicit Barrier(unsigned count) : count_(count) {}
+  void reset(unsigned count) { count_ = count; }
   void wait() {
     std::unique_lock<std::mutex> lock(mutex_);
     const unsigned generation = generation_;
-    if (++arrived_ == 32) {
+    if (++arrived_ == count_) {
       arrived_ = 0;
       ++generation_;
       cv_.notify_all();
@@ -47,16 +57,30 @@ class Barrier {
  private:
   std::mutex mutex_;
   std::condition_variable cv_;
+  unsigned count_;
   unsigned arrived_ = 0;
   unsigned generation_ = 0;
 };
 
-inline Barrier warp_barrier;
+inline Barrier warp_barrier(32);
+inline Barrier block_barrier(1);  // reset to blockDim.x before a block runs
 inline std::uint64_t shuffle_slots[32];
+inline std::mutex atomic_mutex;
 
 }  // namespace cuda_emu
 
 inline void __syncwarp(unsigned = 0xffffffffu) { cuda_emu::warp_barrier.wait(); }
+inline void __syncthreads() { cuda_emu::block_barrier.wait(); }
+
+inline unsigned long long atomicMin(unsigned long long* address, unsigned long long value) {
+  std::lock_guard<std::mutex> lock(cuda_emu::atomic_mutex);
+  const unsigned long long old = *address;
+  if (value < old) *address = value;
+  return old;
+}
+
+using std::fabs;
+using std::isfinite;
 
 template <typename T>
 T __shfl_xor_sync(unsigned, T value, int offset) {
