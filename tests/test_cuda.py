@@ -462,3 +462,202 @@ def test_match_errors_on_cuda():
     big = torch.tensor([[0, 0, 1, 1.0]], device="cuda").repeat(40_000, 1)
     with pytest.raises(RuntimeError, match="CUDA error: match_boxes: problems of up to 32768"):
         vr.match_boxes(big, ok)
+
+
+# ---- without a GPU: the Python glue against a CPU stand-in of _C_cuda ---------------------------
+# The CUDA path's Python side (argument plumbing, pointer arithmetic, one-buffer uploads, the flat
+# pair list built with torch ops) runs here on CPU tensors: devices resolve to the CPU, and a
+# stand-in module implements _C_cuda's functions on raw host pointers with the CPU core.
+
+import ctypes  # noqa: E402
+
+from vrft_rewards._ext import _C  # noqa: E402
+
+
+def _host_array(ptr: int, n: int, dtype) -> np.ndarray:
+    if n == 0:
+        return np.empty(0, dtype)
+    ctype = np.ctypeslib.as_ctypes_type(np.dtype(dtype))
+    return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctype)), shape=(n,))
+
+
+class CpuStandIn:
+    """_C_cuda's API over host pointers; records each call's stream."""
+
+    SHARED_TILE_BYTES = 16384
+    SHARED_TILE_MAX_SIDE = 256
+
+    def __init__(self):
+        self.calls = []
+
+    def device_count(self):
+        return 1
+
+    def runtime_info(self):
+        return {"runtime_version": 0, "driver_version": 0, "device_count": 1, "error": ""}
+
+    def _invalid(self, dtype, ptr, n, fmt, allow_inverted, first_bad, stream):
+        self.calls.append(("find_invalid", stream))
+        boxes = _host_array(ptr, 4 * n, dtype).reshape(n, 4)
+        keys = []
+        for i, box in enumerate(boxes):  # the reasons in find_invalid_box's order (test double)
+            try:
+                vr.box_iou(box[None], np.zeros((0, 4), dtype), fmt=fmt, clamp=allow_inverted)
+            except ValueError as exc:
+                text = str(exc).split(": ", 1)[1]
+                code = {v: k for k, v in _cuda._REASONS.items()}.get(text, 4)
+                keys.append(i * 8 + code)
+        out = _host_array(first_bad, 1, np.int64)
+        if keys and (out[0] < 0 or min(keys) < out[0]):
+            out[0] = min(keys)
+
+    def find_invalid_boxes_f32(self, *args):
+        self._invalid(np.float32, *args)
+
+    def find_invalid_boxes_f64(self, *args):
+        self._invalid(np.float64, *args)
+
+    def _pairwise(self, dtype, a, n, b, m, fmt, kind, out, stream):
+        self.calls.append(("pairwise", stream))
+        fn = _C.pairwise_iou_f32 if dtype == np.float32 else _C.pairwise_iou_f64
+        fn(_host_array(a, 4 * n, dtype).reshape(n, 4), _host_array(b, 4 * m, dtype).reshape(m, 4),
+           fmt, kind, _host_array(out, n * m, dtype).reshape(n, m), True)
+
+    def pairwise_iou_f32(self, *args):
+        self._pairwise(np.float32, *args)
+
+    def pairwise_iou_f64(self, *args):
+        self._pairwise(np.float64, *args)
+
+    def _paired(self, dtype, a, b, n, fmt, kind, out, stream):
+        self.calls.append(("paired", stream))
+        fn = _C.paired_iou_f32 if dtype == np.float32 else _C.paired_iou_f64
+        fn(_host_array(a, 4 * n, dtype).reshape(n, 4), _host_array(b, 4 * n, dtype).reshape(n, 4),
+           fmt, kind, _host_array(out, n, dtype), True)
+
+    def paired_iou_f32(self, *args):
+        self._paired(np.float32, *args)
+
+    def paired_iou_f64(self, *args):
+        self._paired(np.float64, *args)
+
+    def _match(self, dtype, pred, po, gt, go, b, max_pred, max_gt, scores, method, kind, fmt, thr,
+               strict, scratch, scratch_off, m_gt, m_value, m_pred, n_matched, sums, stream):
+        self.calls.append(("match", stream))
+        po_a = _host_array(po, b + 1, np.int64).copy()
+        go_a = _host_array(go, b + 1, np.int64).copy()
+        n_pred, n_gt = int(po_a[-1]), int(go_a[-1])
+        counts = np.diff(po_a) * np.diff(go_a)
+        assert max_pred == (np.diff(po_a).max() if b else 0)
+        assert max_gt == (np.diff(go_a).max() if b else 0)
+        if scratch:  # the scratch offsets the Python layer uploaded
+            expect = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            np.testing.assert_array_equal(_host_array(scratch_off, b, np.int64), expect)
+        fn = _C.match_boxes_f32 if dtype == np.float32 else _C.match_boxes_f64
+        res = fn(_host_array(pred, 4 * n_pred, dtype).reshape(n_pred, 4), po_a,
+                 _host_array(gt, 4 * n_gt, dtype).reshape(n_gt, 4), go_a,
+                 _host_array(scores, n_pred, np.float64).copy() if scores else None, method, kind,
+                 fmt, thr, strict)
+        _host_array(m_gt, n_pred, np.int64)[:] = res["matched_gt"]
+        values = np.zeros(n_pred, dtype)
+        values[res["pred_global"]] = res["iou"]
+        _host_array(m_value, n_pred, dtype)[:] = values
+        _host_array(m_pred, n_gt, np.int64)[:] = res["matched_pred"]
+        _host_array(n_matched, b, np.int64)[:] = res["n_matched"]
+        _host_array(sums, b, np.float64)[:] = res["sum_matched_iou"]
+
+    def match_boxes_f32(self, *args):
+        self._match(np.float32, *args)
+
+    def match_boxes_f64(self, *args):
+        self._match(np.float64, *args)
+
+
+@pytest.fixture
+def glue(monkeypatch):
+    """Route the CUDA path to the CPU: devices are the CPU, _C_cuda is the stand-in."""
+    import contextlib
+    import types
+
+    stand_in = CpuStandIn()
+    monkeypatch.setattr(_cuda, "require_cuda", lambda what: stand_in)
+    monkeypatch.setattr(_cuda, "_common_device", lambda named: torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream",
+                        lambda device=None: types.SimpleNamespace(cuda_stream=1234))
+    return stand_in
+
+
+def _route_all_tensors(monkeypatch):
+    from vrft_rewards import boxes as boxes_module
+
+    monkeypatch.setattr(boxes_module, "_is_cuda", lambda x: isinstance(x, torch.Tensor))
+
+
+def test_glue_box_iou_and_paired_equal_cpu(glue, monkeypatch):
+    _route_all_tensors(monkeypatch)
+    rng = np.random.default_rng(41)
+    for dtype in DTYPES:
+        a = random_boxes(rng, 37, "xywh", dtype)
+        b = random_boxes(rng, 19, "xywh", dtype)
+        got = vr.box_iou(torch.from_numpy(a), torch.from_numpy(b), fmt="xywh", kind="diou")
+        np.testing.assert_array_equal(got.numpy(), vr.box_iou(a, b, fmt="xywh", kind="diou"))
+        got = vr.paired_box_iou(torch.from_numpy(a), torch.from_numpy(a[::-1].copy()), fmt="xywh")
+        np.testing.assert_array_equal(got.numpy(), vr.paired_box_iou(a, a[::-1].copy(), fmt="xywh"))
+    # every launch received the current stream's handle
+    assert glue.calls and all(stream == 1234 for _, stream in glue.calls)
+
+
+def test_glue_reports_the_first_invalid_box_of_each_input(glue, monkeypatch):
+    _route_all_tensors(monkeypatch)
+    good = torch.tensor([[0.0, 0.0, 1.0, 1.0]] * 4)
+    bad = good.clone()
+    bad[2, 0] = 5.0  # inverted
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"^boxes2\[2\] is invalid: inverted box"):
+        vr.box_iou(good, bad)
+    with pytest.raises(ValueError, match=r"^boxes1\[3\] is invalid: non-finite"):
+        vr.box_iou(bad, good, clamp=True)  # clamp accepts the inverted one, not the NaN
+    out = torch.empty((4, 4))
+    assert vr.box_iou(good, good, out=out) is out
+
+
+@pytest.mark.parametrize("device_offsets", [False, True])
+@pytest.mark.parametrize("method, shape", [("greedy", (20, 10)), ("hungarian", (20, 10)),
+                                           ("hungarian", (300, 3))])
+def test_glue_match_boxes_equals_cpu(glue, device_offsets, method, shape):
+    rng = np.random.default_rng(42)
+    pred, po, gt, go, scores = ragged_batch(rng, 300 if shape[0] <= 20 else 20, shape[0], shape[1],
+                                            np.float32, tied=True)
+    cpu = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores, method=method,
+                         iou_threshold=0.3)
+    # "device" offsets report a CUDA device: read back with the validity keys in one transfer
+    off = (fake_cuda(po), fake_cuda(go)) if device_offsets else (po, go)
+    got = _cuda.match_boxes_cuda(torch.from_numpy(pred), torch.from_numpy(gt), pred_offsets=off[0],
+                                 gt_offsets=off[1], scores=torch.from_numpy(scores),
+                                 method=method, iou_threshold=0.3, kind="iou", fmt="xyxy",
+                                 strict=False)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(got, f).numpy(), getattr(cpu, f), err_msg=f)
+    assert [c for c, _ in glue.calls] == ["find_invalid", "find_invalid", "match"]
+
+
+def test_glue_match_errors_in_cpu_order(glue):
+    pred = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, float("inf"), 1.0]])
+    gt = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+    kw = dict(method="greedy", iou_threshold=0.5, kind="iou", fmt="xyxy", strict=False)
+    with pytest.raises(ValueError, match=r"pred\[1\] is invalid: non-finite"):
+        _cuda.match_boxes_cuda(pred, gt, pred_offsets=None, gt_offsets=None, scores=None, **kw)
+    with pytest.raises(ValueError, match=r"scores\[1\] is NaN"):  # scores before boxes
+        _cuda.match_boxes_cuda(pred, gt, pred_offsets=None, gt_offsets=None,
+                               scores=torch.tensor([0.1, float("nan")]), **kw)
+    with pytest.raises(ValueError, match=r"scores must have shape \(2,\) like pred, got \(3,\)"):
+        _cuda.match_boxes_cuda(pred, gt, pred_offsets=None, gt_offsets=None,
+                               scores=torch.zeros(3), **kw)
+    # device offsets are checked after the read-back, still before scores and boxes
+    with pytest.raises(ValueError, match=r"gt_offsets\[-1\] must equal len\(gt\) = 1, got 2"):
+        _cuda.match_boxes_cuda(pred, gt, pred_offsets=fake_cuda(np.array([0, 2])),
+                               gt_offsets=fake_cuda(np.array([0, 2])), scores=torch.zeros(3), **kw)
+    with pytest.raises(TypeError, match="pred_offsets must hold integers"):
+        _cuda.match_boxes_cuda(pred, gt, pred_offsets=fake_cuda(np.array([0.0, 2.0])),
+                               gt_offsets=fake_cuda(np.array([0, 1])), scores=None, **kw)

@@ -15,10 +15,12 @@ Contract
 * Non-contiguous inputs are copied with ``.contiguous()`` (documented copy; the result is the
   same as for a contiguous input).  Inputs are read through ``.detach()``: results carry no
   autograd history.
-* Device-to-host synchronisations, all documented: one 16-byte read of the box validity check
-  per call (to raise ``ValueError`` like the CPU path); ``match_boxes`` adds the offsets (copied
-  to the host when given as CUDA tensors, to validate them and plan the launch) and one
-  ``torch.nonzero`` to size the flat list of matched pairs.
+* Host synchronisations, all deliberate: ``box_iou`` / ``paired_box_iou`` read the 16-byte
+  result of the box validity check (to raise ``ValueError`` like the CPU path).  ``match_boxes``
+  reads the validity keys together with the offsets when those are CUDA tensors (one transfer:
+  the offsets are validated on the host and size the launch), uploads host offsets and scratch
+  offsets in one blocking copy (skipped when the offsets are contiguous int64 CUDA tensors and no
+  scratch is needed), and runs one ``torch.nonzero`` to size the flat list of matched pairs.
 """
 
 from __future__ import annotations
@@ -135,22 +137,19 @@ def _raise_invalid(keys: list[int], names: list[str], dtype: str) -> None:
         raise ValueError(f"{name}[{index}] is invalid: {reason}")
 
 
-def _validate(mod: Any, boxes: list[tuple[Any, str]], fmt: str, allow_inverted: bool, dtype: str,
-              stream: int, extra: Any = None) -> list[int]:
-    """Run the device validity check of every box tensor and read the result (one sync).
-
-    ``extra`` is an optional int64 device scalar read in the same transfer; its value is returned
-    after the box keys.
-    """
+def _launch_validation(mod: Any, boxes: list[Any], fmt: str, allow_inverted: bool, dtype: str,
+                       stream: int, extra: Any = None) -> Any:
+    """Enqueue the device validity check of every box tensor; returns the int64 device keys
+    (-1: valid, else ``index * 8 + reason``), plus ``extra`` (an int64 device scalar) last."""
     torch = _torch()
-    device = boxes[0][0].device
+    device = boxes[0].device
     flags = torch.full((len(boxes) + (extra is not None),), -1, dtype=torch.int64, device=device)
     fn = mod.find_invalid_boxes_f32 if dtype == "float32" else mod.find_invalid_boxes_f64
-    for k, (t, _) in enumerate(boxes):
+    for k, t in enumerate(boxes):
         fn(_ptr(t), t.shape[0], fmt, allow_inverted, int(flags.data_ptr()) + 8 * k, stream)
     if extra is not None:
         flags[len(boxes)] = extra
-    return flags.tolist()  # documented synchronisation: raise before returning bad numbers
+    return flags
 
 
 def _check_out(out: Any, device: Any, shape: tuple, dtype: str, inputs: tuple) -> Any:
@@ -196,8 +195,9 @@ def overlap_cuda(op: str, boxes1: Any, boxes2: Any, *, fmt: str, kind: str, clam
     _check_visible(mod, what)
     with torch.cuda.device(device):
         stream = int(torch.cuda.current_stream(device).cuda_stream)
-        keys = _validate(mod, [(a, "boxes1"), (b, "boxes2")], fmt, clamp, dtype, stream)
-        _raise_invalid(keys, ["boxes1", "boxes2"], dtype)
+        flags = _launch_validation(mod, [a, b], fmt, clamp, dtype, stream)
+        # documented synchronisation: an invalid box raises before any number is returned
+        _raise_invalid(flags.tolist(), ["boxes1", "boxes2"], dtype)
         result = out if out is not None else torch.empty(shape, dtype=a.dtype, device=device)
         if paired:
             fn = mod.paired_iou_f32 if dtype == "float32" else mod.paired_iou_f64
@@ -259,14 +259,14 @@ def _host_offsets(x: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _device_offsets(x: Any, host: np.ndarray, device: Any) -> Any:
-    """The validated offsets on the device: the caller's CUDA tensor when it already is a
-    contiguous int64 one (no copy), else an upload of the host copy."""
+def _reusable_offsets(x: Any, device: Any) -> Any:
+    """The caller's offsets tensor when it can be handed to the kernel as is (a contiguous 1-D
+    int64 tensor on ``device``, already validated through its host copy), else None."""
     torch = _torch()
     if (is_torch_tensor(x) and x.device == device and x.dtype == torch.int64 and x.dim() == 1
             and x.is_contiguous()):
         return x.detach()
-    return torch.from_numpy(host).to(device)
+    return None
 
 
 def _check_offsets(o: np.ndarray, total: int, arg: str, boxes_arg: str) -> None:
@@ -308,54 +308,103 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
     if (pred_offsets is None) != (gt_offsets is None):
         raise ValueError("pred_offsets and gt_offsets must be given together (or both omitted "
                          "for a single problem)")
+    # Offsets on the host are converted now; offsets on the device are read back together with
+    # the validity check below (one synchronisation for both), then checked in the CPU path's
+    # order: pred_offsets, gt_offsets, scores, boxes.
+    host: dict[str, np.ndarray] = {}
+    on_device: list[tuple[Any, str]] = []
     if pred_offsets is None:
-        po = np.array([0, n_pred], dtype=np.int64)
-        go = np.array([0, n_gt], dtype=np.int64)
+        host["pred_offsets"] = np.array([0, n_pred], dtype=np.int64)
+        host["gt_offsets"] = np.array([0, n_gt], dtype=np.int64)
     else:
-        po = _host_offsets(pred_offsets, "pred_offsets")
-        go = _host_offsets(gt_offsets, "gt_offsets")
-    _check_offsets(po, n_pred, "pred_offsets", "pred")
-    _check_offsets(go, n_gt, "gt_offsets", "gt")
-    if po.shape[0] != go.shape[0]:
-        raise ValueError("pred_offsets and gt_offsets must describe the same number of problems, "
-                         f"got {po.shape[0] - 1} and {go.shape[0] - 1}")
-    n_problems = po.shape[0] - 1
+        for off, name in ((pred_offsets, "pred_offsets"), (gt_offsets, "gt_offsets")):
+            if is_torch_tensor(off) and off.device.type == "cuda":
+                if off.dtype.is_floating_point or off.dtype.is_complex or _dtype_name(off) == "bool":
+                    raise TypeError(f"{name} must hold integers (int64 offsets), got "
+                                    f"torch.{_dtype_name(off)}")
+                on_device.append((off.detach(), name))
+            else:
+                host[name] = _host_offsets(off, name)
     s = None
+    scores_error = None
     if scores is not None:
         if not (scores.dtype.is_floating_point or _dtype_name(scores).startswith(("int", "uint"))):
             raise TypeError(f"scores must hold real numbers, got torch.{_dtype_name(scores)}")
         s = scores.detach().to(torch.float64).contiguous()  # documented copy unless float64
         if s.dim() != 1 or s.shape[0] != n_pred:
             shape = "(" + ", ".join(map(str, s.shape)) + (",)" if s.dim() == 1 else ")")
-            raise ValueError(f"scores must have shape ({n_pred},) like pred, got {shape}")
+            scores_error = f"scores must have shape ({n_pred},) like pred, got {shape}"
+
+    def check_offsets_and_scores() -> None:
+        _check_offsets(host["pred_offsets"], n_pred, "pred_offsets", "pred")
+        _check_offsets(host["gt_offsets"], n_gt, "gt_offsets", "gt")
+        nb_p, nb_g = host["pred_offsets"].shape[0], host["gt_offsets"].shape[0]
+        if nb_p != nb_g:
+            raise ValueError("pred_offsets and gt_offsets must describe the same number of "
+                             f"problems, got {nb_p - 1} and {nb_g - 1}")
+        if scores_error is not None:
+            raise ValueError(scores_error)
+
+    if not on_device:
+        check_offsets_and_scores()  # before the device is touched
     _check_visible(mod, what)
-    counts_p = np.diff(po)
-    counts_g = np.diff(go)
-    max_pred = int(counts_p.max()) if n_problems else 0
-    max_gt = int(counts_g.max()) if n_problems else 0
     itemsize = 4 if dtype == "float32" else 8
     with torch.cuda.device(device):
         stream = int(torch.cuda.current_stream(device).cuda_stream)
         nan_first = None
-        if s is not None and n_pred:
+        if s is not None and scores_error is None and n_pred:
             ar = torch.arange(n_pred, device=device, dtype=torch.int64)
             # index of the first NaN score, n_pred when none (read with the box check)
             nan_first = torch.where(torch.isnan(s), ar, torch.full_like(ar, n_pred)).min()
-        keys = _validate(mod, [(p, "pred"), (g, "gt")], fmt, False, dtype, stream, extra=nan_first)
+        flags = _launch_validation(mod, [p, g], fmt, False, dtype, stream, extra=nan_first)
+        # The one synchronisation before the launch: validity keys (+ device offsets).
+        parts = [flags] + [off.reshape(-1).to(torch.int64) for off, _ in on_device]
+        back = (torch.cat(parts) if len(parts) > 1 else flags).cpu().numpy()
+        keys = back[:flags.shape[0]].tolist()
+        at = flags.shape[0]
+        for off, name in on_device:
+            host[name] = back[at:at + off.numel()].reshape(tuple(off.shape))
+            at += off.numel()
+        if on_device:
+            check_offsets_and_scores()
+        po, go = host["pred_offsets"], host["gt_offsets"]
         if nan_first is not None and keys[2] < n_pred:
             raise ValueError(f"scores[{keys[2]}] is NaN")
         _raise_invalid(keys[:2], ["pred", "gt"], dtype)
+        n_problems = po.shape[0] - 1
+        counts_p = np.diff(po)
+        counts_g = np.diff(go)
+        max_pred = int(counts_p.max()) if n_problems else 0
+        max_gt = int(counts_g.max()) if n_problems else 0
 
-        po_d = _device_offsets(pred_offsets, po, device)
-        go_d = _device_offsets(gt_offsets, go, device)
-        scratch = scratch_off = None
+        # Host arrays the kernel needs on the device go up in one copy (one synchronisation:
+        # torch's blocking host-to-device copy); offsets already on the device are used as they
+        # are when they are contiguous int64.
+        uploads: dict[str, np.ndarray] = {}
+        po_d = _reusable_offsets(pred_offsets, device)
+        go_d = _reusable_offsets(gt_offsets, device)
+        if po_d is None:
+            uploads["po"] = po
+        if go_d is None:
+            uploads["go"] = go
+        scratch = None
         if (max_pred * max_gt * itemsize > mod.SHARED_TILE_BYTES
                 or max(max_pred, max_gt) > mod.SHARED_TILE_MAX_SIDE):
             sizes = counts_p * counts_g
             off = np.zeros(n_problems, dtype=np.int64)
             np.cumsum(sizes[:-1], out=off[1:])
             scratch = torch.empty(int(sizes.sum()), dtype=p.dtype, device=device)
-            scratch_off = torch.from_numpy(off).to(device)
+            uploads["scratch_off"] = off
+        views: dict[str, Any] = {}
+        if uploads:
+            buf = torch.from_numpy(np.concatenate(list(uploads.values()))).to(device)
+            at = 0
+            for name, arr in uploads.items():
+                views[name] = buf[at:at + arr.shape[0]]
+                at += arr.shape[0]
+        po_d = views.get("po", po_d)
+        go_d = views.get("go", go_d)
+        scratch_off = views.get("scratch_off")
         matched_gt = torch.empty(n_pred, dtype=torch.int64, device=device)
         matched_value = torch.empty(n_pred, dtype=p.dtype, device=device)
         matched_pred = torch.empty(n_gt, dtype=torch.int64, device=device)
