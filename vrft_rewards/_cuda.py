@@ -269,20 +269,24 @@ def _reusable_offsets(x: Any, device: Any) -> Any:
     return None
 
 
-def _check_offsets(o: np.ndarray, total: int, arg: str, boxes_arg: str) -> None:
-    """The CPU binding's offset checks (csrc/bindings.cpp, check_offsets), same messages."""
+def _check_offsets(o: np.ndarray, total: int, arg: str, boxes_arg: str) -> np.ndarray:
+    """The CPU binding's offset checks (csrc/bindings.cpp, check_offsets), same messages.
+
+    Returns the per-problem counts ``np.diff(o)`` (computed once for the check and the plan).
+    """
     if o.ndim != 1 or o.shape[0] < 1:
         shape = "(" + ", ".join(map(str, o.shape)) + (",)" if o.ndim == 1 else ")")
         raise ValueError(f"{arg} must have shape (B + 1,), got {shape}")
     if o[0] != 0:
         raise ValueError(f"{arg}[0] must be 0, got {int(o[0])}")
-    down = np.flatnonzero(o[1:] < o[:-1])
-    if down.size:
-        i = int(down[0]) + 1
+    counts = np.diff(o)
+    if counts.size and counts.min() < 0:
+        i = int(np.flatnonzero(counts < 0)[0]) + 1
         raise ValueError(f"{arg} must be non-decreasing, but {arg}[{i}] = {int(o[i])} < "
                          f"{arg}[{i - 1}] = {int(o[i - 1])}")
     if o[-1] != total:
         raise ValueError(f"{arg}[-1] must equal len({boxes_arg}) = {total}, got {int(o[-1])}")
+    return counts
 
 
 def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, scores: Any,
@@ -335,9 +339,11 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
             shape = "(" + ", ".join(map(str, s.shape)) + (",)" if s.dim() == 1 else ")")
             scores_error = f"scores must have shape ({n_pred},) like pred, got {shape}"
 
+    counts: dict[str, np.ndarray] = {}
+
     def check_offsets_and_scores() -> None:
-        _check_offsets(host["pred_offsets"], n_pred, "pred_offsets", "pred")
-        _check_offsets(host["gt_offsets"], n_gt, "gt_offsets", "gt")
+        counts["pred"] = _check_offsets(host["pred_offsets"], n_pred, "pred_offsets", "pred")
+        counts["gt"] = _check_offsets(host["gt_offsets"], n_gt, "gt_offsets", "gt")
         nb_p, nb_g = host["pred_offsets"].shape[0], host["gt_offsets"].shape[0]
         if nb_p != nb_g:
             raise ValueError("pred_offsets and gt_offsets must describe the same number of "
@@ -372,8 +378,7 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
             raise ValueError(f"scores[{keys[2]}] is NaN")
         _raise_invalid(keys[:2], ["pred", "gt"], dtype)
         n_problems = po.shape[0] - 1
-        counts_p = np.diff(po)
-        counts_g = np.diff(go)
+        counts_p, counts_g = counts["pred"], counts["gt"]
         max_pred = int(counts_p.max()) if n_problems else 0
         max_gt = int(counts_g.max()) if n_problems else 0
 
