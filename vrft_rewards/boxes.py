@@ -98,12 +98,15 @@ def _cuda_path(op: str, *args: Any, **kwargs: Any) -> Any:
     """The CUDA branch of every geometry function; the one place the CUDA kernels plug in.
 
     ``op`` is ``"box_iou"``, ``"paired_box_iou"`` or ``"convert_boxes"`` and ``args`` /
-    ``kwargs`` are the public function's arguments, untouched.
+    ``kwargs`` are the public function's arguments, untouched.  The kernels and their contract
+    (devices, dtypes, streams, synchronisations) are in ``vrft_rewards/_cuda.py`` and
+    ``docs/cuda.md``.
     """
-    raise NotImplementedError(
-        f"vrft_rewards.{op} got CUDA tensors; the CUDA path arrives with the CUDA kernels issue. "
-        "Until then move the tensors to the CPU (tensor.cpu()) and back."
-    )
+    from ._cuda import convert_cuda, overlap_cuda
+
+    if op == "convert_boxes":
+        return convert_cuda(*args, **kwargs)
+    return overlap_cuda(op, *args, **kwargs)
 
 
 def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -177,8 +180,10 @@ def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", c
     Parameters
     ----------
     boxes1 : array_like, shape (N, 4)
-        First set of boxes: a numpy array, a torch CPU tensor or a nested list of numbers
-        (float32, float64 or integer; see Notes for the computation dtype).
+        First set of boxes: a numpy array, a torch tensor or a nested list of numbers
+        (float32, float64 or integer; see Notes for the computation dtype).  torch CUDA tensors
+        (float32 or float64, both inputs on one device and of one dtype) run the CUDA kernels on
+        the current stream and give a CUDA tensor (``docs/cuda.md``).
     boxes2 : array_like, shape (M, 4)
         Second set of boxes, same conventions.
     fmt : {"xyxy", "xywh", "cxcywh"}, default "xyxy"
@@ -213,8 +218,9 @@ def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", c
         invalid means a NaN/inf coordinate, an inverted box (unless ``clamp=True``), or a
         coordinate beyond ``2**62`` (float32) / ``2**510`` (float64), where the arithmetic could
         overflow.
-    NotImplementedError
-        For torch CUDA tensors: the CUDA path arrives with the CUDA kernels.
+    RuntimeError
+        For CUDA tensors when vrft_rewards was built without its CUDA module or sees no device,
+        and with CUDA's message when a kernel launch fails.
 
     Notes
     -----
@@ -266,7 +272,8 @@ def paired_box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "
     Parameters
     ----------
     boxes1, boxes2 : array_like, shape (N, 4)
-        The two sets, same length; numpy arrays, torch CPU tensors or nested lists.
+        The two sets, same length; numpy arrays, torch tensors (CPU or CUDA, as
+        :func:`box_iou`) or nested lists.
     fmt : {"xyxy", "xywh", "cxcywh"}, default "xyxy"
         Layout of both sets (see :func:`box_iou`).
     kind : {"iou", "giou", "diou", "ciou"}, default "iou"
@@ -283,7 +290,7 @@ def paired_box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "
 
     Raises
     ------
-    TypeError, ValueError, NotImplementedError
+    TypeError, ValueError, RuntimeError
         As :func:`box_iou`; also ``ValueError`` when the lengths differ.
 
     Notes
@@ -305,7 +312,8 @@ def convert_boxes(boxes: Any, src: str, dst: str) -> Any:
     Parameters
     ----------
     boxes : array_like, shape (N, 4)
-        Boxes in layout ``src``: numpy array, torch CPU tensor or nested list.
+        Boxes in layout ``src``: numpy array, torch tensor or nested list.  A float32/float64
+        CUDA tensor is converted on its device (torch elementwise ops, same bits).
     src, dst : {"xyxy", "xywh", "cxcywh"}
         Source and destination layouts.
 
@@ -322,8 +330,8 @@ def convert_boxes(boxes: Any, src: str, dst: str) -> Any:
     ValueError
         If the shape is not ``(N, 4)``, a layout is unknown, or a coordinate is NaN/inf
         (``"boxes[2] is invalid: non-finite coordinate (NaN or inf)"``).
-    NotImplementedError
-        For torch CUDA tensors (the CUDA path arrives with the CUDA kernels).
+    RuntimeError
+        For CUDA tensors when vrft_rewards was built without its CUDA module.
 
     Notes
     -----

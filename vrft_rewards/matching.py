@@ -364,7 +364,9 @@ def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any
     ----------
     pred : array_like, shape (N_pred, 4)
         Predicted boxes of all problems, concatenated (numpy, list or CPU torch; float32 stays
-        float32, everything else is float64).
+        float32, everything else is float64).  torch CUDA tensors (float32 or float64, ``pred``,
+        ``gt`` and ``scores`` on one device) run the CUDA kernels on the current stream and give
+        CUDA tensors; offsets may then be host arrays or CUDA tensors (``docs/cuda.md``).
     gt : array_like, shape (N_gt, 4)
         Ground-truth boxes of all problems, concatenated.
     pred_offsets, gt_offsets : array_like of int, shape (B + 1,), optional
@@ -404,7 +406,11 @@ def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any
         offsets that do not start at 0, decrease, do not end at the box count or describe
         different numbers of problems; ``scores`` of the wrong length or with NaN.
     TypeError
-        Non-numeric inputs, non-integer offsets, CUDA tensors.
+        Non-numeric inputs, non-integer offsets; on CUDA, inputs not on the boxes' device or
+        boxes that are not float32/float64.
+    RuntimeError
+        CUDA tensors without a usable CUDA module or device; a failed kernel launch (CUDA's
+        message).
 
     Notes
     -----
@@ -445,6 +451,13 @@ def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any
     iou_threshold = float(iou_threshold)
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold!r}")
+    if any(is_torch_tensor(x) and x.device.type == "cuda"
+           for x in (pred, gt, pred_offsets, gt_offsets, scores)):
+        from ._cuda import match_boxes_cuda  # CUDA kernels (docs/cuda.md)
+
+        return match_boxes_cuda(pred, gt, pred_offsets=pred_offsets, gt_offsets=gt_offsets,
+                                scores=scores, method=method, iou_threshold=iou_threshold,
+                                kind=kind, fmt=fmt, strict=bool(strict))
     like = ArrayKind.of(pred, gt)
     dtype = result_float_dtype(pred, gt)
     p = _match_boxes_array(pred, "pred", dtype)

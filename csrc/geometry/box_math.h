@@ -23,13 +23,26 @@
 
 #include "geometry/box_types.h"
 
+// The same functions serve the CPU core (g++) and the CUDA kernels (nvcc, csrc/cuda/): under
+// nvcc they are __host__ __device__, under any other compiler the macro is empty, so the CPU
+// build sees exactly the code it always saw.  Device code must be compiled with --fmad=false
+// (CMakeLists.txt), the nvcc counterpart of -ffp-contract=off, and without --use_fast_math
+// (IEEE division, no flush-to-zero), so that both sides round every operation alike.
+#ifndef VRFT_HD
+#if defined(__CUDACC__)
+#define VRFT_HD __host__ __device__
+#else
+#define VRFT_HD
+#endif
+#endif
+
 namespace vrft {
 namespace geometry_detail {
 
 // torchvision's default eps for DIoU / CIoU.  As a Python float it is the double nearest 1e-7,
 // which torch rounds to the tensor's dtype; static_cast<T>(1e-7) does the same.
 template <typename T>
-inline T iou_eps() {
+inline VRFT_HD T iou_eps() {
   return static_cast<T>(1e-7);
 }
 
@@ -37,7 +50,7 @@ inline T iou_eps() {
 // when it multiplies a float32 tensor.  Python's pi ** 2 is pow(pi, 2.0), correctly rounded,
 // which equals the rounded product pi * pi.
 template <typename T>
-inline T ciou_aspect_scale() {
+inline VRFT_HD T ciou_aspect_scale() {
   constexpr double kPi = 3.141592653589793;  // math.pi == torch.pi
   constexpr double kScale = 4.0 / (kPi * kPi);
   return static_cast<T>(kScale);
@@ -49,11 +62,11 @@ inline T ciou_aspect_scale() {
 // input we accept), up to the sign of a zero result, which no output depends on except the sign
 // of a zero output.
 template <typename T>
-inline T max_of(T a, T b) {
+inline VRFT_HD T max_of(T a, T b) {
   return a > b ? a : b;
 }
 template <typename T>
-inline T min_of(T a, T b) {
+inline VRFT_HD T min_of(T a, T b) {
   return a < b ? a : b;
 }
 
@@ -76,7 +89,7 @@ struct PreparedBox {
 //   _box_xywh_to_xyxy:   x2 = x + w
 //   _box_cxcywh_to_xyxy: x1 = cx - 0.5 * w, x2 = cx + 0.5 * w
 template <typename T>
-inline void to_xyxy(const T* p, BoxFormat fmt, T& x1, T& y1, T& x2, T& y2) {
+inline VRFT_HD void to_xyxy(const T* p, BoxFormat fmt, T& x1, T& y1, T& x2, T& y2) {
   switch (fmt) {
     case BoxFormat::kXYWH: {
       const T w = max_of(p[2], T(0));
@@ -112,14 +125,19 @@ inline void to_xyxy(const T* p, BoxFormat fmt, T& x1, T& y1, T& x2, T& y2) {
 // reproduce it bit for bit.  We take the C library's double atan (glibc: correctly rounded) and
 // round it to T once, i.e. the correctly rounded atan for float boxes too (glibc's atanf is not
 // guaranteed to be).  This is the one step where CIoU can differ from torch's value.
-inline float aspect_angle(float ratio) {
+// In device code std::atan is CUDA's double atan (at most 2 ulp from the correctly rounded value,
+// CUDA Programming Guide, "Mathematical Functions"): float CIoU rounds it to float and almost
+// always matches the CPU bits; double CIoU can differ from the CPU in the last bits
+// (docs/cuda.md).
+inline VRFT_HD float aspect_angle(float ratio) {
   return static_cast<float>(std::atan(static_cast<double>(ratio)));
 }
-inline double aspect_angle(double ratio) { return std::atan(ratio); }
+inline VRFT_HD double aspect_angle(double ratio) { return std::atan(ratio); }
 
 // Fills a PreparedBox.  `with_centre` / `with_aspect` skip work the requested kind never reads.
 template <typename T>
-inline PreparedBox<T> prepare_box(const T* p, BoxFormat fmt, bool with_centre, bool with_aspect) {
+inline VRFT_HD PreparedBox<T> prepare_box(const T* p, BoxFormat fmt, bool with_centre,
+                                          bool with_aspect) {
   PreparedBox<T> b;
   to_xyxy(p, fmt, b.x1, b.y1, b.x2, b.y2);
   const T w = b.x2 - b.x1;
@@ -146,7 +164,7 @@ inline PreparedBox<T> prepare_box(const T* p, BoxFormat fmt, bool with_centre, b
 // wh = (rb - lt).clamp(min=0); inter = wh[0] * wh[1]; union = area1 + area2 - inter.
 // box_iou: inter / union, except that union == 0 (which forces inter == 0) gives 0, not NaN.
 template <typename T>
-inline T pair_iou(T ax1, T ay1, T ax2, T ay2, T aarea, T bx1, T by1, T bx2, T by2, T barea,
+inline VRFT_HD T pair_iou(T ax1, T ay1, T ax2, T ay2, T aarea, T bx1, T by1, T bx2, T by2, T barea,
                   T& uni) {
   const T iw = max_of(min_of(ax2, bx2) - max_of(ax1, bx1), T(0));
   const T ih = max_of(min_of(ay2, by2) - max_of(ay1, by1), T(0));
@@ -165,7 +183,8 @@ inline T pair_iou(T ax1, T ay1, T ax2, T ay2, T aarea, T bx1, T by1, T bx2, T by
 // ordered values is >= 0.  Dropping it matters for speed: g++ threads the clamp's select into
 // the squares of DIoU, and the resulting branch keeps the loop from vectorising.
 template <typename T>
-inline void pair_enclosing(T ax1, T ay1, T ax2, T ay2, T bx1, T by1, T bx2, T by2, T& cw, T& ch) {
+inline VRFT_HD void pair_enclosing(T ax1, T ay1, T ax2, T ay2, T bx1, T by1, T bx2, T by2, T& cw,
+                                   T& ch) {
   cw = max_of(ax2, bx2) - min_of(ax1, bx1);
   ch = max_of(ay2, by2) - min_of(ay1, by1);
 }
@@ -173,7 +192,7 @@ inline void pair_enclosing(T ax1, T ay1, T ax2, T ay2, T bx1, T by1, T bx2, T by
 // generalized_box_iou: iou - (areai - union) / areai.  areai == 0 forces union == 0; the
 // penalty is then 0 (torchvision: 0/0 = NaN).
 template <typename T>
-inline T pair_giou(T iou, T uni, T cw, T ch) {
+inline VRFT_HD T pair_giou(T iou, T uni, T cw, T ch) {
   const T areai = cw * ch;
   return iou - (areai - uni) / (areai + static_cast<T>(areai == T(0)));
 }
@@ -181,7 +200,7 @@ inline T pair_giou(T iou, T uni, T cw, T ch) {
 // _box_diou_iou: iou - ((dx ** 2) + (dy ** 2)) / ((cw ** 2) + (ch ** 2) + eps), with
 // dx = (x1 + x2) / 2 - (x1' + x2') / 2 (torch's `** 2` is a plain x * x).
 template <typename T>
-inline T pair_diou(T iou, T cw, T ch, T acx, T acy, T bcx, T bcy) {
+inline VRFT_HD T pair_diou(T iou, T cw, T ch, T acx, T acy, T bcx, T bcy) {
   const T diag = (cw * cw + ch * ch) + iou_eps<T>();
   const T dx = acx - bcx;
   const T dy = acy - bcy;
@@ -194,7 +213,7 @@ inline T pair_diou(T iou, T cw, T ch, T acx, T acy, T bcx, T bcy) {
 // `has` is has_aspect(a) * has_aspect(b) (exactly 0 or 1): multiplying by 1 is exact, and a
 // point box removes the aspect term instead of propagating atan(0/0) = NaN.
 template <typename T>
-inline T pair_ciou(T iou, T diou, T a_aspect, T b_aspect, T has) {
+inline VRFT_HD T pair_ciou(T iou, T diou, T a_aspect, T b_aspect, T has) {
   const T d = a_aspect - b_aspect;
   const T v = (ciou_aspect_scale<T>() * (d * d)) * has;
   const T alpha = v / (((T(1) - iou) + v) + iou_eps<T>());
@@ -203,7 +222,7 @@ inline T pair_ciou(T iou, T diou, T a_aspect, T b_aspect, T has) {
 
 // One pair of prepared boxes, any kind (used by the paired loop and tests of consistency).
 template <typename T>
-inline T pair_value(const PreparedBox<T>& a, const PreparedBox<T>& b, IouKind kind) {
+inline VRFT_HD T pair_value(const PreparedBox<T>& a, const PreparedBox<T>& b, IouKind kind) {
   T uni;
   const T iou = pair_iou(a.x1, a.y1, a.x2, a.y2, a.area, b.x1, b.y1, b.x2, b.y2, b.area, uni);
   if (kind == IouKind::kIoU) return iou;
@@ -215,10 +234,10 @@ inline T pair_value(const PreparedBox<T>& a, const PreparedBox<T>& b, IouKind ki
   return pair_ciou(iou, diou, a.aspect, b.aspect, a.has_aspect * b.has_aspect);
 }
 
-inline bool kind_needs_centre(IouKind kind) {
+inline VRFT_HD bool kind_needs_centre(IouKind kind) {
   return kind == IouKind::kDIoU || kind == IouKind::kCIoU;
 }
-inline bool kind_needs_aspect(IouKind kind) { return kind == IouKind::kCIoU; }
+inline VRFT_HD bool kind_needs_aspect(IouKind kind) { return kind == IouKind::kCIoU; }
 
 }  // namespace geometry_detail
 }  // namespace vrft
