@@ -16,8 +16,7 @@ from collections import defaultdict
 
 
 def _label(bench: dict) -> str:
-    name = bench["name"]
-    return name.split("[", 1)[1].rstrip("]") if "[" in name else name.removeprefix("test_")
+    return bench["name"].removeprefix("test_")
 
 
 def main(path: str) -> int:
@@ -32,7 +31,7 @@ def main(path: str) -> int:
     print("| group | implementation | median (ms) | ratio vs ours |")
     print("| --- | --- | ---: | ---: |")
     for group, benches in sorted(groups.items()):
-        ours = [b for b in benches if "ours" in b["name"]]
+        ours = [b for b in benches if "ours" in b["name"] and "1thread" not in b["name"]]
         base = ours[0]["stats"]["median"] if ours else None
         for b in sorted(benches, key=lambda b: b["stats"]["median"]):
             median = b["stats"]["median"]

@@ -31,6 +31,7 @@
 #include "match/match_boxes.h"
 #include "rewards/completion_ap.h"
 #include "rewards/reductions.h"
+#include "rewards/segments.h"
 
 namespace py = pybind11;
 
@@ -1005,7 +1006,71 @@ py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::
   return out;
 }
 
+py::array_t<uint8_t> first_occurrence_binding(const py::handle& boxes_obj, const py::handle& offsets_obj) {
+  auto boxes = require_array<double>(boxes_obj, "boxes");
+  require_boxes_shape(boxes, "boxes");
+  auto offsets = require_array<int64_t>(offsets_obj, "offsets");
+  const int64_t* off = check_offsets(offsets, boxes.shape(0), "offsets", "boxes");
+  py::array_t<uint8_t> keep(boxes.shape(0));
+  uint8_t* keep_ptr = keep.mutable_data();
+  py::gil_scoped_release release;
+  vrft::segment_first_occurrence(boxes.data(), off, offsets.shape(0) - 1, keep_ptr);
+  return keep;
+}
+
+py::array_t<int64_t> argsort_desc_binding(const py::handle& scores_obj, const py::handle& offsets_obj) {
+  auto scores = require_array<double>(scores_obj, "scores");
+  if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D, got " + shape_text(scores));
+  auto offsets = require_array<int64_t>(offsets_obj, "offsets");
+  const int64_t* off = check_offsets(offsets, scores.shape(0), "offsets", "scores");
+  for (int64_t i = 0; i < scores.shape(0); ++i) {
+    if (std::isnan(scores.data()[i])) throw std::invalid_argument("scores[" + std::to_string(i) + "] is NaN");
+  }
+  py::array_t<int64_t> order(scores.shape(0));
+  int64_t* order_ptr = order.mutable_data();
+  py::gil_scoped_release release;
+  vrft::segment_stable_argsort_desc(scores.data(), off, offsets.shape(0) - 1, order_ptr);
+  return order;
+}
+
+py::tuple select_boxes_binding(const py::handle& boxes_obj, const py::handle& offsets_obj,
+                               const py::handle& keep_obj, bool dedupe, bool collapse_inverted) {
+  auto boxes = require_array<double>(boxes_obj, "boxes");
+  require_boxes_shape(boxes, "boxes");
+  auto offsets = require_array<int64_t>(offsets_obj, "offsets");
+  const int64_t* off = check_offsets(offsets, boxes.shape(0), "offsets", "boxes");
+  auto keep = require_array<uint8_t>(keep_obj, "keep_segment");
+  const int64_t b = offsets.shape(0) - 1;
+  if (keep.ndim() != 1 || keep.shape(0) != b) {
+    throw std::invalid_argument("keep_segment must have shape (" + std::to_string(b) + ",), got " +
+                                shape_text(keep));
+  }
+  const int64_t total = boxes.shape(0);
+  py::array_t<double> out_boxes({total, static_cast<int64_t>(4)});
+  py::array_t<int64_t> out_source(total), out_offsets(b + 1);
+  double* ob = out_boxes.mutable_data();
+  int64_t* os = out_source.mutable_data();
+  int64_t* oo = out_offsets.mutable_data();
+  int64_t n;
+  {
+    py::gil_scoped_release release;
+    n = vrft::select_segment_boxes(boxes.data(), off, b, keep.data(), dedupe, collapse_inverted,
+                                   ob, os, oo);
+  }
+  out_boxes.resize({n, static_cast<int64_t>(4)});
+  out_source.resize({n});
+  return py::make_tuple(out_boxes, out_offsets, out_source);
+}
+
 void bind_rewards(py::module_& m) {
+  m.def("select_segment_boxes", &select_boxes_binding, py::arg("boxes"), py::arg("offsets"),
+        py::arg("keep_segment"), py::arg("dedupe"), py::arg("collapse_inverted"),
+        "(boxes, offsets, source) of the kept segments, optionally deduplicated and with "
+        "inverted boxes collapsed to zero size.");
+  m.def("segment_first_occurrence", &first_occurrence_binding, py::arg("boxes"), py::arg("offsets"),
+        "uint8 keep mask: 0 for a box equal to an earlier box of its segment.");
+  m.def("segment_stable_argsort_desc", &argsort_desc_binding, py::arg("scores"), py::arg("offsets"),
+        "Global indices sorted by descending score within each segment, ties in input order.");
   m.def("segment_sum_sequential", &segment_sum_binding, py::arg("values"), py::arg("offsets"),
         "Per-segment sums added left to right from 0.0 (Python loop order).");
   m.def("numpy_pairwise_sum", &pairwise_sum_binding, py::arg("values"),

@@ -9,11 +9,13 @@ scored.  Everything is flat arrays + offsets; the only per-row Python work is re
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .._ext import _C
 from ..parsing import ParsedBatch, boxes_to_pixels
 from ._base import MissingColumnsError, TRAINER_KWARGS, require_one_of
 from ._cache import cached_parse
@@ -121,26 +123,31 @@ def _structured_truth(rows: Sequence[Any], label_rows: Optional[Sequence[Any]], 
     return flat, _offsets(counts), ok, labels
 
 
-def _select(boxes: np.ndarray, offsets: np.ndarray, keep_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep the boxes of rows in keep_rows: (boxes, offsets, index of each kept box)."""
-    counts = np.diff(offsets) * keep_rows
-    owner = np.repeat(np.arange(len(keep_rows)), np.diff(offsets))
-    index = np.flatnonzero(keep_rows[owner])
-    return boxes[index], _offsets(counts), index
+class _RecentProblems:
+    """The last few BoxProblems, so that several box rewards scoring the same batch (IoU and
+    confidence of one preset) build them once.  Keyed on the identity of the cached ParsedBatch
+    objects of the completions and of the solutions (content-keyed themselves, see _cache.py;
+    the entry holds them, so the identities stay unique) and on the options."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._lock = threading.Lock()
+        self._entries: list = []
+        self._size = size
+
+    def get(self, parsed: Any, truth: Any, key: tuple) -> Optional["BoxProblems"]:
+        with self._lock:
+            for p, t, k, value in self._entries:
+                if p is parsed and t is truth and k == key:
+                    return value
+        return None
+
+    def put(self, parsed: Any, truth: Any, key: tuple, value: "BoxProblems") -> None:
+        with self._lock:
+            self._entries.append((parsed, truth, key, value))
+            del self._entries[: max(0, len(self._entries) - self._size)]
 
 
-def _dedupe(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Indices of the boxes to keep: the first of each exact-coordinate duplicate in a problem."""
-    n = boxes.shape[0]
-    if n < 2:
-        return np.arange(n)
-    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    order = np.lexsort((np.arange(n), boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0], owner))
-    b, o = boxes[order], owner[order]
-    same = np.all(b[1:] == b[:-1], axis=1) & (o[1:] == o[:-1])
-    duplicate = np.zeros(n, dtype=bool)
-    duplicate[order[1:][same]] = True
-    return np.flatnonzero(~duplicate)
+_RECENT = _RecentProblems()
 
 
 def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
@@ -167,6 +174,13 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
             raise ValueError(f"{reward}: solution has {len(sol)} rows for {n} completions")
         truth = cached_parse(sol, schema="auto", answer="last", require_tags=False,
                              invalid="empty")
+        # Cacheable only without a frame conversion: then nothing but the two parses and the
+        # options decides the result (image-size columns are not part of the key).
+        key = (coord_frame, gt_frame, answer, dedupe, want_labels, scale)
+        cacheable = coord_frame == "same" or gt_frame in (None, coord_frame)
+        cached = _RECENT.get(parsed, truth, key) if cacheable else None
+        if cached is not None:
+            return cached
         gt_ok = answer_is_boxes(truth)
         gt_all, gt_off_all = truth.boxes, truth.offsets
         if want_labels:
@@ -185,13 +199,13 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
         gt_ok = gt_ok & ~np.bincount(owner[bad_gt], minlength=n).astype(bool)
 
     pred_ok = answer_is_boxes(parsed)
-    pred, pred_off, pred_src = _select(parsed.boxes, parsed.offsets, pred_ok & gt_ok)
-    if dedupe:
-        keep = _dedupe(pred, pred_off)
-        owner = np.repeat(np.arange(n), np.diff(pred_off))
-        pred, pred_src = pred[keep], pred_src[keep]
-        pred_off = _offsets(np.bincount(owner[keep], minlength=n))
-    gt, gt_off, gt_src = _select(gt_all, gt_off_all, pred_ok & gt_ok)
+    rows = (pred_ok & gt_ok).astype(np.uint8)
+    # One native pass: the boxes of scorable rows, exact duplicates dropped on request, and a
+    # predicted box with x2 < x1 or y2 < y1 collapsed to zero size at its first corner (it still
+    # counts as a prediction but overlaps nothing; frame scaling keeps it collapsed).
+    pred, pred_off, pred_src = _C.select_segment_boxes(parsed.boxes, parsed.offsets, rows, dedupe, True)
+    gt, gt_off, gt_src = _C.select_segment_boxes(np.ascontiguousarray(gt_all, dtype=np.float64),
+                                                 gt_off_all, rows, False, False)
 
     if coord_frame != "same" and gt_frame != coord_frame:
         sizes = image_sizes_from_columns(columns, n, reward)
@@ -201,20 +215,16 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
         pred = pred / scale
         gt = gt / scale
 
-    # A predicted box with x2 < x1 or y2 < y1 is still a prediction (it counts in N_pred) but
-    # overlaps nothing: collapse it to a zero-size box at its first corner.
-    inverted = (pred[:, 2] < pred[:, 0]) | (pred[:, 3] < pred[:, 1])
-    if inverted.any():
-        pred = pred.copy()
-        pred[inverted, 2:] = pred[inverted, :2]
-
     pred_labels = None
     if want_labels:
         labels = parsed.labels
         pred_labels = [labels[i] for i in pred_src.tolist()]
         if gt_labels is not None:
             gt_labels = [gt_labels[i] for i in gt_src.tolist()]
-    return BoxProblems(parsed=parsed, pred_ok=pred_ok, gt_ok=gt_ok, pred=pred,
-                       pred_offsets=pred_off, pred_source=pred_src,
-                       confidences=parsed.confidences[pred_src], gt=gt, gt_offsets=gt_off,
-                       pred_labels=pred_labels, gt_labels=gt_labels)
+    problems = BoxProblems(parsed=parsed, pred_ok=pred_ok, gt_ok=gt_ok, pred=pred,
+                           pred_offsets=pred_off, pred_source=pred_src,
+                           confidences=parsed.confidences[pred_src], gt=gt, gt_offsets=gt_off,
+                           pred_labels=pred_labels, gt_labels=gt_labels)
+    if source == "solution" and cacheable:
+        _RECENT.put(parsed, truth, key, problems)
+    return problems

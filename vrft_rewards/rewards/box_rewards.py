@@ -16,6 +16,7 @@ Row outcomes shared by all of them:
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -59,7 +60,7 @@ class _MatchedBoxes:
         # row for greedy, written order for Hungarian.
         n = p.pred.shape[0]
         if reward.method == "greedy":
-            self.visit = np.lexsort((np.arange(n), -scores, self.owner))
+            self.visit = _C.segment_stable_argsort_desc(scores, p.pred_offsets)
         else:
             self.visit = np.arange(n)
         rank = np.empty(n, dtype=np.int64)
@@ -72,6 +73,25 @@ class _MatchedBoxes:
     @property
     def matched(self) -> np.ndarray:
         return self.result.matched_gt >= 0
+
+
+_RECENT_MATCHES: list = []
+_RECENT_LOCK = threading.Lock()
+
+
+def matched_boxes(problems: BoxProblems, reward: "_BoxReward") -> _MatchedBoxes:
+    """:class:`_MatchedBoxes` of ``problems`` under ``reward``'s matching options, shared by the
+    rewards that score the same problems with the same options (a preset's IoU and confidence)."""
+    key = (reward.method, reward.iou_threshold, reward.kind, reward.strict)
+    with _RECENT_LOCK:
+        for p, k, m in _RECENT_MATCHES:
+            if p is problems and k == key:
+                return m
+    m = _MatchedBoxes(problems, reward)
+    with _RECENT_LOCK:
+        _RECENT_MATCHES.append((problems, key, m))
+        del _RECENT_MATCHES[: max(0, len(_RECENT_MATCHES) - 4)]
+    return m
 
 
 class _BoxReward(BatchReward):
@@ -144,7 +164,7 @@ class IoUReward(_BoxReward):
 
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         p = self._problems(completions, columns)
-        m = _MatchedBoxes(p, self)
+        m = matched_boxes(p, self)
         denom = np.maximum(np.maximum(p.n_gt, p.n_pred), 1).astype(np.float64)
         values = np.minimum(1.0, m.sum_matched / denom)
         return self._finish(values, p), self._metrics(p, m)
@@ -166,7 +186,7 @@ class ConfidenceReward(_BoxReward):
 
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         p = self._problems(completions, columns)
-        m = _MatchedBoxes(p, self)
+        m = matched_boxes(p, self)
         conf = p.confidences
         terms = np.where(m.matched, conf, 1.0 - conf)[m.visit]
         missing = np.bincount(m.owner[np.isnan(conf)], minlength=len(p.n_pred)) > 0
@@ -193,7 +213,7 @@ class F1Reward(_BoxReward):
 
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         p = self._problems(completions, columns)
-        m = _MatchedBoxes(p, self)
+        m = matched_boxes(p, self)
         k = m.result.n_matched.astype(np.float64)
         denom = {"f1": (p.n_pred + p.n_gt) / 2.0, "precision": p.n_pred, "recall": p.n_gt}[self.metric]
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -1,0 +1,75 @@
+#include "rewards/segments.h"
+
+#include <algorithm>
+
+#include "common/thread_pool.h"
+
+namespace vrft {
+
+void segment_first_occurrence(const double* boxes, const int64_t* offsets, int64_t num_segments,
+                              uint8_t* keep) {
+  parallel_for(num_segments, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      // Segments are small (a completion's boxes), so the quadratic scan beats hashing.
+      for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) {
+        const double* p = boxes + 4 * i;
+        bool seen = false;
+        for (int64_t j = offsets[b]; j < i && !seen; ++j) {
+          const double* q = boxes + 4 * j;
+          seen = p[0] == q[0] && p[1] == q[1] && p[2] == q[2] && p[3] == q[3];
+        }
+        keep[i] = seen ? 0 : 1;
+      }
+    }
+  });
+}
+
+void segment_stable_argsort_desc(const double* scores, const int64_t* offsets,
+                                 int64_t num_segments, int64_t* order) {
+  parallel_for(num_segments, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      int64_t* first = order + offsets[b];
+      int64_t* last = order + offsets[b + 1];
+      for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) order[i] = i;
+      std::stable_sort(first, last, [&](int64_t x, int64_t y) { return scores[x] > scores[y]; });
+    }
+  });
+}
+
+}  // namespace vrft
+
+namespace vrft {
+
+int64_t select_segment_boxes(const double* boxes, const int64_t* offsets, int64_t num_segments,
+                             const uint8_t* keep_segment, bool dedupe, bool collapse_inverted,
+                             double* out_boxes, int64_t* out_source, int64_t* out_offsets) {
+  int64_t n = 0;
+  out_offsets[0] = 0;
+  for (int64_t b = 0; b < num_segments; ++b) {
+    const int64_t first_out = n;
+    if (keep_segment[b]) {
+      for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) {
+        const double* p = boxes + 4 * i;
+        bool seen = false;
+        // Compare with the boxes already kept for this segment: duplicates are dropped before
+        // any collapse, so compare source coordinates.
+        for (int64_t j = first_out; dedupe && j < n && !seen; ++j) {
+          const double* q = boxes + 4 * out_source[j];
+          seen = p[0] == q[0] && p[1] == q[1] && p[2] == q[2] && p[3] == q[3];
+        }
+        if (seen) continue;
+        double* o = out_boxes + 4 * n;
+        o[0] = p[0];
+        o[1] = p[1];
+        const bool inverted = p[2] < p[0] || p[3] < p[1];
+        o[2] = collapse_inverted && inverted ? p[0] : p[2];
+        o[3] = collapse_inverted && inverted ? p[1] : p[3];
+        out_source[n++] = i;
+      }
+    }
+    out_offsets[b + 1] = n;
+  }
+  return n;
+}
+
+}  // namespace vrft
