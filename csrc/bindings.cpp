@@ -1006,18 +1006,6 @@ py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::
   return out;
 }
 
-py::array_t<uint8_t> first_occurrence_binding(const py::handle& boxes_obj, const py::handle& offsets_obj) {
-  auto boxes = require_array<double>(boxes_obj, "boxes");
-  require_boxes_shape(boxes, "boxes");
-  auto offsets = require_array<int64_t>(offsets_obj, "offsets");
-  const int64_t* off = check_offsets(offsets, boxes.shape(0), "offsets", "boxes");
-  py::array_t<uint8_t> keep(boxes.shape(0));
-  uint8_t* keep_ptr = keep.mutable_data();
-  py::gil_scoped_release release;
-  vrft::segment_first_occurrence(boxes.data(), off, offsets.shape(0) - 1, keep_ptr);
-  return keep;
-}
-
 py::array_t<int64_t> argsort_desc_binding(const py::handle& scores_obj, const py::handle& offsets_obj) {
   auto scores = require_array<double>(scores_obj, "scores");
   if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D, got " + shape_text(scores));
@@ -1067,8 +1055,6 @@ void bind_rewards(py::module_& m) {
         py::arg("keep_segment"), py::arg("dedupe"), py::arg("collapse_inverted"),
         "(boxes, offsets, source) of the kept segments, optionally deduplicated and with "
         "inverted boxes collapsed to zero size.");
-  m.def("segment_first_occurrence", &first_occurrence_binding, py::arg("boxes"), py::arg("offsets"),
-        "uint8 keep mask: 0 for a box equal to an earlier box of its segment.");
   m.def("segment_stable_argsort_desc", &argsort_desc_binding, py::arg("scores"), py::arg("offsets"),
         "Global indices sorted by descending score within each segment, ties in input order.");
   m.def("segment_sum_sequential", &segment_sum_binding, py::arg("values"), py::arg("offsets"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'segment_first_occurrence', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     @property
     def dt_index(self) -> numpy.typing.NDArray[numpy.int64]:
@@ -96,10 +96,6 @@ def pairwise_iou_f64(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str
     """
 def parse_completions(completions: typing.Any, schema: str, answer: str, require_tags: bool, invalid: str) -> dict:
     ...
-def segment_first_occurrence(boxes: typing.Any, offsets: typing.Any) -> numpy.typing.NDArray[numpy.uint8]:
-    """
-    uint8 keep mask: 0 for a box equal to an earlier box of its segment.
-    """
 def segment_stable_argsort_desc(scores: typing.Any, offsets: typing.Any) -> numpy.typing.NDArray[numpy.int64]:
     """
     Global indices sorted by descending score within each segment, ties in input order.

@@ -6,24 +6,6 @@
 
 namespace vrft {
 
-void segment_first_occurrence(const double* boxes, const int64_t* offsets, int64_t num_segments,
-                              uint8_t* keep) {
-  parallel_for(num_segments, 256, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      // Segments are small (a completion's boxes), so the quadratic scan beats hashing.
-      for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) {
-        const double* p = boxes + 4 * i;
-        bool seen = false;
-        for (int64_t j = offsets[b]; j < i && !seen; ++j) {
-          const double* q = boxes + 4 * j;
-          seen = p[0] == q[0] && p[1] == q[1] && p[2] == q[2] && p[3] == q[3];
-        }
-        keep[i] = seen ? 0 : 1;
-      }
-    }
-  });
-}
-
 void segment_stable_argsort_desc(const double* scores, const int64_t* offsets,
                                  int64_t num_segments, int64_t* order) {
   parallel_for(num_segments, 256, [&](int64_t begin, int64_t end) {
@@ -36,9 +18,6 @@ void segment_stable_argsort_desc(const double* scores, const int64_t* offsets,
   });
 }
 
-}  // namespace vrft
-
-namespace vrft {
 
 int64_t select_segment_boxes(const double* boxes, const int64_t* offsets, int64_t num_segments,
                              const uint8_t* keep_segment, bool dedupe, bool collapse_inverted,

@@ -6,27 +6,19 @@
 
 namespace vrft {
 
-// keep[i] = 1 unless box i (4 doubles) has exactly the same coordinates as an earlier box of its
-// segment: Visual-RFT's remove_duplicates (first occurrence kept, comparison with ==, so -0.0
-// equals 0.0 as Python's tuple equality has it).
-void segment_first_occurrence(const double* boxes, const int64_t* offsets, int64_t num_segments,
-                              uint8_t* keep);
-
 // order = the global indices of each segment's values sorted by descending score, equal scores
 // in input order (Python's stable sorted(..., reverse=True)); segments stay in place.  NaN scores
 // must have been replaced by the caller.
 void segment_stable_argsort_desc(const double* scores, const int64_t* offsets,
                                  int64_t num_segments, int64_t* order);
 
-}  // namespace vrft
-
-namespace vrft {
 
 // Gathers the boxes of the segments with keep_segment[b] != 0 into a new flat batch: writes the
 // kept boxes to out_boxes (count x 4), their source indices to out_source and the new offsets
 // (num_segments + 1; dropped segments become empty) to out_offsets, and returns the count.
 // With dedupe, a box equal to an earlier box of its segment is dropped as well (first occurrence
-// kept, as segment_first_occurrence).  With collapse_inverted, a kept box with x2 < x1 or
+// kept; comparison with ==, so -0.0 equals 0.0 as in Python's tuple equality, which is
+// Visual-RFT's remove_duplicates).  With collapse_inverted, a kept box with x2 < x1 or
 // y2 < y1 becomes the zero-size box (x1, y1, x1, y1): it still counts, but overlaps nothing.
 // Output buffers must hold offsets[num_segments] boxes.  Serial: one pass over memory.
 int64_t select_segment_boxes(const double* boxes, const int64_t* offsets, int64_t num_segments,
