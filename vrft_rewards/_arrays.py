@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArrayKind", "is_torch_tensor", "to_numpy", "wrap_like", "result_float_dtype"]
+__all__ = ["ArrayKind", "int64_array", "is_torch_tensor", "to_numpy", "wrap_like", "result_float_dtype"]
 
 
 def is_torch_tensor(x: Any) -> bool:
@@ -95,3 +95,19 @@ def wrap_like(result: np.ndarray, kind: ArrayKind) -> Any:
     if kind.device is not None and kind.device.type != "cpu":
         t = t.to(kind.device)
     return t
+
+
+def int64_array(x: Any, name: str) -> np.ndarray:
+    """``x`` (a numpy array or nested list of integers) as a C-contiguous int64 array.
+
+    Integer inputs only: floats raise ``TypeError`` rather than being truncated silently; an empty
+    Python list is accepted.
+    """
+    arr = np.asarray(x)
+    if arr.size == 0 and arr.dtype == np.float64 and not isinstance(x, np.ndarray):
+        arr = arr.astype(np.int64)  # an empty Python list
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers (int64 offsets), got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds values beyond the int64 range")
+    return np.ascontiguousarray(arr, dtype=np.int64)

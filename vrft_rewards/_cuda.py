@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import is_torch_tensor
+from ._arrays import int64_array, is_torch_tensor
 from ._ext import require_cuda
 
 __all__ = ["convert_cuda", "match_boxes_cuda", "overlap_cuda"]
@@ -249,14 +249,7 @@ def _host_offsets(x: Any, name: str) -> np.ndarray:
         if x.dtype.is_floating_point or x.dtype.is_complex or _dtype_name(x) == "bool":
             raise TypeError(f"{name} must hold integers (int64 offsets), got torch.{_dtype_name(x)}")
         return x.detach().to("cpu", dtype=_torch().int64).numpy()
-    arr = np.asarray(x)
-    if arr.size == 0 and arr.dtype == np.float64 and not isinstance(x, np.ndarray):
-        arr = arr.astype(np.int64)  # an empty Python list
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers (int64 offsets), got dtype {arr.dtype}")
-    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} holds values beyond the int64 range")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return int64_array(x, name)
 
 
 def _reusable_offsets(x: Any, device: Any) -> Any:

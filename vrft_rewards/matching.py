@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ._arrays import ArrayKind, is_torch_tensor, result_float_dtype, to_numpy, wrap_like
+from ._arrays import ArrayKind, int64_array, is_torch_tensor, result_float_dtype, to_numpy, wrap_like
 from ._ext import _C
 
 __all__ = [
@@ -74,14 +74,7 @@ def _int_array(x: Any, name: str) -> np.ndarray:
     if is_torch_tensor(x):
         _cpu_only(x, name, "matching")
         x = x.detach().numpy()
-    arr = np.asarray(x)
-    if arr.size == 0 and arr.dtype == np.float64 and not isinstance(x, np.ndarray):
-        arr = arr.astype(np.int64)  # an empty Python list
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers (int64 offsets), got dtype {arr.dtype}")
-    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} holds values beyond the int64 range")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return int64_array(x, name)
 
 
 # ---- linear_sum_assignment ----------------------------------------------------------------------
