@@ -108,6 +108,25 @@ def lvis_data(full_size, tmp_path_factory):
             "res_path": str(d / "res.json"), "expected": _hotcoco_lvis(g, dt)}
 
 
+def _ultrafast_load(gt, res):
+    import ultrafast_pycocotools as U
+
+    with _quiet():
+        g = U.COCO(copy.deepcopy(gt) if isinstance(gt, dict) else gt)
+        return g, g.loadRes(copy.deepcopy(res) if isinstance(res, list) else res)
+
+
+def _ultrafast_stats(g, d, lvis_style=False):
+    import ultrafast_pycocotools as U
+
+    with _quiet():
+        E = U.COCOeval(g, d, "bbox", lvis_style=True) if lvis_style else U.COCOeval(g, d, "bbox")
+        E.evaluate()
+        E.accumulate()
+        E.summarize()
+    return np.asarray(E.stats)
+
+
 def _run(benchmark, fn, *, slow=False, full_size=True):
     if slow and full_size:
         return benchmark.pedantic(fn, rounds=1, iterations=1, warmup_rounds=0)
@@ -193,21 +212,9 @@ def test_coco_hotcoco(benchmark, coco_data):
 
 @pytest.mark.benchmark(group="coco-eval")
 def test_coco_ultrafast(benchmark, coco_data):
-    import ultrafast_pycocotools as U
-
-    with _quiet():
-        g = U.COCO(copy.deepcopy(coco_data["gt"]))
-        d = g.loadRes(copy.deepcopy(coco_data["res"]))
-
-    def run():
-        with _quiet():
-            E = U.COCOeval(g, d, "bbox")
-            E.evaluate()
-            E.accumulate()
-            E.summarize()
-        return np.asarray(E.stats)
-
-    assert np.array_equal(benchmark(run), coco_data["expected"])
+    g, d = _ultrafast_load(coco_data["gt"], coco_data["res"])
+    stats = benchmark(lambda: _ultrafast_stats(g, d))
+    assert np.array_equal(stats, coco_data["expected"])
 
 
 # ---- COCO, from JSON files ---------------------------------------------------------------------------
@@ -229,17 +236,9 @@ def test_coco_json_hotcoco(benchmark, coco_data):
 
 @pytest.mark.benchmark(group="coco-eval-json")
 def test_coco_json_ultrafast(benchmark, coco_data):
-    import ultrafast_pycocotools as U
-
     def run():
-        with _quiet():
-            g = U.COCO(coco_data["gt_path"])
-            d = g.loadRes(coco_data["res_path"])
-            E = U.COCOeval(g, d, "bbox")
-            E.evaluate()
-            E.accumulate()
-            E.summarize()
-        return np.asarray(E.stats)
+        g, d = _ultrafast_load(coco_data["gt_path"], coco_data["res_path"])
+        return _ultrafast_stats(g, d)
 
     assert np.array_equal(benchmark(run), coco_data["expected"])
 
@@ -316,21 +315,9 @@ def test_lvis_hotcoco(benchmark, lvis_data):
 
 @pytest.mark.benchmark(group="lvis-eval")
 def test_lvis_ultrafast(benchmark, lvis_data):
-    import ultrafast_pycocotools as U
-
-    with _quiet():
-        g = U.COCO(copy.deepcopy(lvis_data["gt"]))
-        d = g.loadRes(copy.deepcopy(lvis_data["res"]))
-
-    def run():
-        with _quiet():
-            E = U.COCOeval(g, d, "bbox", lvis_style=True)
-            E.evaluate()
-            E.accumulate()
-            E.summarize()
-        return np.asarray(E.stats)
-
-    assert np.array_equal(benchmark(run), lvis_data["expected"])  # same 13-key order
+    g, d = _ultrafast_load(lvis_data["gt"], lvis_data["res"])
+    stats = benchmark(lambda: _ultrafast_stats(g, d, lvis_style=True))
+    assert np.array_equal(stats, lvis_data["expected"])  # same 13-key order
 
 
 # ---- LVIS, from JSON files -----------------------------------------------------------------------------
@@ -352,16 +339,8 @@ def test_lvis_json_hotcoco(benchmark, lvis_data):
 
 @pytest.mark.benchmark(group="lvis-eval-json")
 def test_lvis_json_ultrafast(benchmark, lvis_data):
-    import ultrafast_pycocotools as U
-
     def run():
-        with _quiet():
-            g = U.COCO(lvis_data["gt_path"])
-            d = g.loadRes(lvis_data["res_path"])
-            E = U.COCOeval(g, d, "bbox", lvis_style=True)
-            E.evaluate()
-            E.accumulate()
-            E.summarize()
-        return np.asarray(E.stats)
+        g, d = _ultrafast_load(lvis_data["gt_path"], lvis_data["res_path"])
+        return _ultrafast_stats(g, d, lvis_style=True)
 
     assert np.array_equal(benchmark(run), lvis_data["expected"])

@@ -95,56 +95,61 @@ def _dedupe(pred):
     return out
 
 
-def _detection_pairs(content: str, sol: str):
-    """The shared first half of both detection rewards: (match results, number of GT)."""
+def read_answer_items(content: str):
+    """The predicted items as both upstream detection rewards read a completion: the first
+    non-DOTALL answer block (else the whole text), rewrapped, ``[[``/``]]``/newline replacements,
+    then :func:`extract_bbox`; ``None`` where the rewards give 0 (an empty list raises IndexError
+    upstream, which is caught)."""
     m = _ANSWER_FIRST.search(content)
     answer = "<answer>" + (m.group(1).strip() if m else content.strip()) + "</answer>"
     answer = answer.replace("[[", "[").replace("]]", "]").replace("\n", "")
-    gt = extract_bbox(sol.strip())
     pred = extract_bbox(answer)
-    if pred is None or type(pred[0]) is not dict:  # an empty list raises IndexError -> 0
+    if pred is None or not pred or type(pred[0]) is not dict:
         return None
-    return greedy_match(gt, _dedupe(pred)), len(gt)
+    return pred
+
+
+def _detection_rewards(completions, solution, score):
+    """Both detection rewards: ``score(match results, number of GT)`` per row, 0 on any failure
+    (upstream swallows every error into a 0 reward)."""
+    rewards = []
+    for c, sol in zip(completions, solution):
+        reward = 0.0
+        try:
+            pred = read_answer_items(_text(c))
+            if pred is not None:
+                gt = extract_bbox(sol.strip())
+                reward = score(greedy_match(gt, _dedupe(pred)), len(gt))
+        except Exception:  # noqa: BLE001
+            reward = 0.0
+        rewards.append(reward)
+    return rewards
+
+
+def _iou_score(results, n_gt):
+    total = 0.0
+    for iou, _ in results:
+        total += iou
+    return min(1.0, total / (n_gt if n_gt >= len(results) else len(results)))
+
+
+def _confidence_score(results, n_gt):
+    total = 0.0
+    for iou, conf in results:
+        total += (1 - iou) * (1 - conf) if iou == 0 else conf
+    return min(1.0, max(0.0, total / len(results)))
 
 
 def iou_reward(completions, solution, **kwargs):
     """Upstream ``accuracy_reward_iou`` (V2 normaliser): sum of matched IoU / max(N_gt, N_pred),
     capped at 1; any failure scores 0."""
-    rewards = []
-    for c, sol in zip(completions, solution):
-        reward = 0.0
-        try:
-            pairs = _detection_pairs(_text(c), sol)
-            if pairs is not None:
-                results, n_gt = pairs
-                total = 0.0
-                for iou, _ in results:
-                    total += iou
-                reward = min(1.0, total / (n_gt if n_gt >= len(results) else len(results)))
-        except Exception:  # noqa: BLE001 - upstream swallows every error into a 0 reward
-            reward = 0.0
-        rewards.append(reward)
-    return rewards
+    return _detection_rewards(completions, solution, _iou_score)
 
 
 def confidence_reward(completions, solution, **kwargs):
     """Upstream ``accuracy_reward_confidence``: mean over predictions of c if matched else 1 - c,
     clipped to [0, 1]; any failure scores 0."""
-    rewards = []
-    for c, sol in zip(completions, solution):
-        reward = 0.0
-        try:
-            pairs = _detection_pairs(_text(c), sol)
-            if pairs is not None:
-                results, _ = pairs
-                total = 0.0
-                for iou, conf in results:
-                    total += (1 - iou) * (1 - conf) if iou == 0 else conf
-                reward = min(1.0, max(0.0, total / len(results)))
-        except Exception:  # noqa: BLE001
-            reward = 0.0
-        rewards.append(reward)
-    return rewards
+    return _detection_rewards(completions, solution, _confidence_score)
 
 
 # ---- classification -------------------------------------------------------------------------------

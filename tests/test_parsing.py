@@ -18,6 +18,9 @@ from hypothesis import strategies as st
 import vrft_rewards as vr
 from vrft_rewards.parsing import FORMAT_NAMES, STATUS_NAMES
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+from visual_rft_reference import extract_bbox, read_answer_items  # noqa: E402
+
 
 def _load_table():
     path = pathlib.Path(__file__).parent / "data" / "parsing_table.py"
@@ -301,40 +304,14 @@ def test_boxes_to_pixels_rejects_unknown_frame():
 
 
 # ---------------------------------------------------------------------------------------------
-# Parity with Visual-RFT's rules (shared/research/visual_rft.md §2), re-implemented here from
-# the description: the reward's regex + rewrap + replacements, then extract_bbox.
+# Parity with Visual-RFT's rules (shared/research/visual_rft.md §2), through the rule-for-rule
+# re-implementation in bench/visual_rft_reference.py: regex + rewrap + replacements, extract_bbox.
 # ---------------------------------------------------------------------------------------------
-
-def ref_extract_bbox(text):
-    """Visual-RFT's extract_bbox rules: first <answer> .. first </answer> (or end); if the
-    content does not end in ']', cut at the last '},' and append '}]'; ' -> "; json.loads."""
-    start, end = "<answer>", "</answer>"
-    if start not in text:
-        return None
-    i = text.find(start) + len(start)
-    j = text.find(end)
-    if j == -1:
-        j = len(text)
-    content = text[i:j]
-    if not content.endswith("]"):
-        content = content.rsplit("},", 1)[0] + "}]"
-    try:
-        return json.loads(content.replace("'", '"'))
-    except json.JSONDecodeError:
-        return None
-
 
 def ref_reward_boxes(content):
     """Boxes and confidences as Visual-RFT's accuracy rewards read them (None = reward 0)."""
-    m = re.search(r"<answer>(.*?)</answer>", content)  # no DOTALL, as upstream
-    answer = m.group(1).strip() if m else content.strip()
-    answer = "<answer>" + answer + "</answer>"
-    answer = answer.replace("[[", "[").replace("]]", "]").replace("\n", "")
-    items = ref_extract_bbox(answer)
-    try:
-        if items is None or not isinstance(items[0], dict):
-            return None
-    except IndexError:
+    items = read_answer_items(content)
+    if items is None:
         return None
     return [[float(v) for v in it["Position"]] for it in items], [float(it["Confidence"]) for it in items]
 
@@ -391,7 +368,7 @@ def test_truncation_repair_matches_extract_bbox_except_after_a_closing_bracket(a
     n_complete = truncated.count("}")  # the generator nests no braces
     assert p.boxes.tolist() == boxes[:n_complete]
     assert p.status_names[0] == "repaired"
-    ref = ref_extract_bbox("<answer>" + truncated)
+    ref = extract_bbox("<answer>" + truncated)
     want = None if ref is None else [[float(v) for v in it["Position"]] for it in ref]
     if truncated.endswith("]"):
         assert want is None

@@ -250,6 +250,40 @@ void BoxSink::keep(const double* v, double conf, const char* label_begin, const 
   ++kept;
 }
 
+namespace {
+
+// One bare [x1, y1, x2, y2] item at q (a list of bare boxes, or the whole answer): kept when it
+// is four finite numbers, else dropped.  Returns the position after it, or nullptr with
+// res->truncated set when the text ends inside it.
+const char* read_bare_box(const char* q, const char* end, BoxSink* sink, ListResult* res) {
+  double vals[4];
+  int64_t count = 0, depth = 0;
+  bool finite = true;
+  const char* after = nullptr;
+  const ArrayRead a = read_number_array(q, end, vals, &count, &finite, &after, &depth);
+  if (a == ArrayRead::kTruncated) {
+    res->truncated = true;
+    return nullptr;
+  }
+  ++res->items;
+  sink->note_format(Format::kBoxes);
+  if (a == ArrayRead::kNotNumeric) {
+    after = skip_open_groups(after, end, depth);
+    if (!after) {  // cut off inside the item: an incomplete item is not counted as kept/dropped
+      res->truncated = true;
+      return nullptr;
+    }
+    sink->drop();
+  } else if (count == 4 && finite) {
+    sink->keep(vals, kNaN, nullptr, nullptr);
+  } else {
+    sink->drop();
+  }
+  return after;
+}
+
+}  // namespace
+
 ListResult read_box_list(const char* p, const char* end, BoxSink* sink) {
   ListResult res;
   res.parsed_open = true;
@@ -276,29 +310,8 @@ ListResult read_box_list(const char* p, const char* end, BoxSink* sink) {
     double v;
     if (first < end && (is_digit(*first) || *first == '-' || *first == '+' || *first == '.') &&
         scan_number(first, end, &v)) {
-      double vals[4];
-      int64_t count = 0, depth = 0;
-      bool finite = true;
-      const char* after = nullptr;
-      const ArrayRead a = read_number_array(q, end, vals, &count, &finite, &after, &depth);
-      if (a == ArrayRead::kTruncated) {
-        res.truncated = true;
-        return res;
-      }
-      res.items = 1;
-      sink->note_format(Format::kBoxes);
-      if (a == ArrayRead::kNotNumeric) {
-        after = skip_open_groups(after, end, depth);
-        if (!after) {  // cut off inside the item: an incomplete item is not counted
-          res.truncated = true;
-          return res;
-        }
-        sink->drop();
-      } else if (count == 4 && finite) {
-        sink->keep(vals, kNaN, nullptr, nullptr);
-      } else {
-        sink->drop();
-      }
+      const char* after = read_bare_box(q, end, sink, &res);
+      if (!after) return res;
       res.closed = true;
       q = skip_space_and_ellipses(after, end);
       res.trailing = q < end;
@@ -337,29 +350,8 @@ ListResult read_box_list(const char* p, const char* end, BoxSink* sink) {
       emit_object(o, sink);
       q = after;
     } else if (c == '[') {
-      double vals[4];
-      int64_t count = 0, depth = 0;
-      bool finite = true;
-      const char* after = nullptr;
-      const ArrayRead a = read_number_array(q, end, vals, &count, &finite, &after, &depth);
-      if (a == ArrayRead::kTruncated) {
-        res.truncated = true;
-        return res;
-      }
-      ++res.items;
-      sink->note_format(Format::kBoxes);
-      if (a == ArrayRead::kNotNumeric) {
-        after = skip_open_groups(after, end, depth);
-        if (!after) {  // cut off inside the item: an incomplete item is not counted
-          res.truncated = true;
-          return res;
-        }
-        sink->drop();
-      } else if (count == 4 && finite) {
-        sink->keep(vals, kNaN, nullptr, nullptr);
-      } else {
-        sink->drop();
-      }
+      const char* after = read_bare_box(q, end, sink, &res);
+      if (!after) return res;
       q = after;
     } else {
       // Anything else (a string, a number in an object list, a literal): skipped, and counted as
