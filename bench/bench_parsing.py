@@ -54,51 +54,21 @@ _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _KEYS = {"visual_rft": ("Position", "Confidence"), "qwen_json": ("bbox_2d", "score")}
 
 
-def anchor_re_json(texts, kind):
-    """re.search + json.loads per completion, flat numpy arrays built at the end."""
+def _anchor(texts, kind, extract, loads, error):
+    """The loop both anchors share: per completion, ``extract`` the answer text, fix quotes for
+    Visual-RFT, ``loads`` it, keep 4-number boxes; flat numpy arrays built at the end."""
     box_key, conf_key = _KEYS[kind]
     single = kind == "visual_rft"
     boxes, confs, counts = [], [], []
     for t in texts:
         n = 0
-        m = _ANSWER_RE.search(t)
-        if m:
-            s = m.group(1)
-            if single:
-                s = s.replace("'", '"')
-            try:
-                items = json.loads(s)
-            except ValueError:
-                items = None
-            for it in items or ():
-                b = it.get(box_key)
-                if isinstance(b, list) and len(b) == 4:
-                    boxes.append(b)
-                    confs.append(it.get(conf_key, math.nan))
-                    n += 1
-        counts.append(n)
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(confs, dtype=np.float64), offsets
-
-
-def anchor_find_orjson(texts, kind):
-    """str.rfind/find + orjson.loads per completion, flat numpy arrays built at the end."""
-    box_key, conf_key = _KEYS[kind]
-    single = kind == "visual_rft"
-    loads = orjson.loads
-    boxes, confs, counts = [], [], []
-    for t in texts:
-        n = 0
-        i = t.rfind("<answer>")
-        j = t.find("</answer>", i)
-        if i >= 0 and j >= 0:
-            s = t[i + 8:j]
+        s = extract(t)
+        if s is not None:
             if single:
                 s = s.replace("'", '"')
             try:
                 items = loads(s)
-            except orjson.JSONDecodeError:
+            except error:
                 items = None
             for it in items or ():
                 b = it.get(box_key)
@@ -110,6 +80,27 @@ def anchor_find_orjson(texts, kind):
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(confs, dtype=np.float64), offsets
+
+
+def _regex_answer(t):
+    m = _ANSWER_RE.search(t)
+    return m.group(1) if m else None
+
+
+def _find_answer(t):
+    i = t.rfind("<answer>")
+    j = t.find("</answer>", i)
+    return t[i + 8:j] if i >= 0 and j >= 0 else None
+
+
+def anchor_re_json(texts, kind):
+    """re.search + json.loads per completion, flat numpy arrays built at the end."""
+    return _anchor(texts, kind, _regex_answer, json.loads, ValueError)
+
+
+def anchor_find_orjson(texts, kind):
+    """str.rfind/find + orjson.loads per completion, flat numpy arrays built at the end."""
+    return _anchor(texts, kind, _find_answer, orjson.loads, orjson.JSONDecodeError)
 
 
 def ours(texts, kind):

@@ -45,8 +45,8 @@ class BoxProblems:
     confidences: np.ndarray      # float64 (P,), NaN where absent
     gt: np.ndarray               # float64 (G, 4)
     gt_offsets: np.ndarray       # int64 (B + 1,)
-    pred_labels: Optional[list] = None
-    gt_labels: Optional[list] = None
+    pred_labels: Optional[np.ndarray] = None  # object (P,): str or None
+    gt_labels: Optional[np.ndarray] = None    # object (G,)
 
     @property
     def n_pred(self) -> np.ndarray:
@@ -55,6 +55,13 @@ class BoxProblems:
     @property
     def n_gt(self) -> np.ndarray:
         return np.diff(self.gt_offsets)
+
+
+def _object_array(items: list) -> np.ndarray:
+    """A 1-D object array of ``items`` (str or None), for vectorised gathers."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -218,9 +225,9 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
     pred_labels = None
     if want_labels:
         labels = parsed.labels
-        pred_labels = [labels[i] for i in pred_src.tolist()]
+        pred_labels = _object_array(labels)[pred_src]
         if gt_labels is not None:
-            gt_labels = [gt_labels[i] for i in gt_src.tolist()]
+            gt_labels = _object_array(gt_labels)[gt_src]
     problems = BoxProblems(parsed=parsed, pred_ok=pred_ok, gt_ok=gt_ok, pred=pred,
                            pred_offsets=pred_off, pred_source=pred_src,
                            confidences=parsed.confidences[pred_src], gt=gt, gt_offsets=gt_off,

@@ -261,9 +261,11 @@ class APReward(_BoxReward):
         scores = np.where(np.isnan(p.confidences), self.score_fallback, p.confidences)
         pred_cat = gt_cat = None
         if self.use_labels:
-            names = np.array([("" if x is None else x) for x in (p.pred_labels or [])]
-                             + [("" if x is None else x) for x in (p.gt_labels or [])], dtype=object)
-            ids = np.unique(names.astype(str), return_inverse=True)[1].astype(np.int64) if len(names) else np.zeros(0, np.int64)
+            gt_names = p.gt_labels if p.gt_labels is not None else np.empty(0, dtype=object)
+            names = np.concatenate([p.pred_labels, gt_names])
+            names[names == None] = ""  # noqa: E711 - elementwise: boxes without a label
+            ids = (np.unique(names.astype(str), return_inverse=True)[1].astype(np.int64)
+                   if len(names) else np.zeros(0, np.int64))
             pred_cat, gt_cat = ids[: p.pred.shape[0]], ids[p.pred.shape[0]:]
             if gt_cat.shape[0] != p.gt.shape[0]:  # rows without GT labels: class-agnostic
                 pred_cat = gt_cat = None
