@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cuda/match_kernels.cuh"
+#include "emu_io.h"
 
 namespace vrft::cuda::detail {
 alignas(16) unsigned char shared_bytes[1 << 22];
@@ -18,22 +19,8 @@ alignas(16) unsigned char shared_bytes[1 << 22];
 
 namespace {
 
-template <typename V>
-std::vector<V> load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) return {};
-  const auto size = static_cast<size_t>(f.tellg());
-  std::vector<V> v(size / sizeof(V));
-  f.seekg(0);
-  f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(size));
-  return v;
-}
-
-template <typename V>
-void save(const std::string& path, const std::vector<V>& v) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(V)));
-}
+using cuda_emu_io::load;
+using cuda_emu_io::save;
 
 template <typename T>
 int run(const std::string& dir, const std::string& method, const std::string& kind,
