@@ -335,12 +335,6 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
   return lsap_batch_run(ptrs, nrows, ncols, lds, maximize, "costs");
 }
 
-vrft::MatchMethod parse_match_method(const std::string& name) {
-  if (name == "hungarian") return vrft::MatchMethod::kHungarian;
-  if (name == "greedy") return vrft::MatchMethod::kGreedy;
-  throw std::invalid_argument("method must be one of 'hungarian', 'greedy', got '" + name + "'");
-}
-
 template <typename T>
 py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off_obj,
                           const py::handle& gt_obj, const py::handle& gt_off_obj,
@@ -353,16 +347,7 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   auto gt_off = require_array<int64_t>(gt_off_obj, "gt_offsets");
   require_boxes_shape(pred, "pred");
   require_boxes_shape(gt, "gt");
-  vrft::MatchOptions opt;
-  opt.method = parse_match_method(method);
-  opt.kind = vrft::parse_iou_kind(kind, "kind");
-  opt.fmt = vrft::parse_box_format(fmt, "fmt");
-  if (!(iou_threshold >= 0.0 && iou_threshold <= 1.0)) {
-    throw std::invalid_argument("iou_threshold must be in [0, 1], got " +
-                                py::str(py::float_(iou_threshold)).cast<std::string>());
-  }
-  opt.iou_threshold = iou_threshold;
-  opt.strict = strict;
+  const vrft::MatchOptions opt = vrft::make_match_options(method, kind, fmt, iou_threshold, strict);
   const int64_t n_pred = pred.shape(0), n_gt = gt.shape(0);
   const int64_t* po = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
   const int64_t* go = check_offsets(gt_off, n_gt, "gt_offsets", "gt");

@@ -33,12 +33,6 @@ T* mptr(std::uintptr_t p) {
   return reinterpret_cast<T*>(p);
 }
 
-vrft::MatchMethod parse_match_method(const std::string& name) {
-  if (name == "hungarian") return vrft::MatchMethod::kHungarian;
-  if (name == "greedy") return vrft::MatchMethod::kGreedy;
-  throw std::invalid_argument("method must be one of 'hungarian', 'greedy', got '" + name + "'");
-}
-
 // ---- runtime ------------------------------------------------------------------------------------
 
 void bind_runtime(py::module_& m) {
@@ -142,16 +136,7 @@ void match_boxes(std::uintptr_t pred, std::uintptr_t pred_offsets, std::uintptr_
                  std::uintptr_t matched_value, std::uintptr_t matched_pred,
                  std::uintptr_t n_matched, std::uintptr_t sum_matched, std::uintptr_t stream) {
   require_count(n_problems, "n_problems");
-  vrft::MatchOptions opt;
-  opt.method = parse_match_method(method);
-  opt.kind = vrft::parse_iou_kind(kind, "kind");
-  opt.fmt = vrft::parse_box_format(fmt, "fmt");
-  if (!(iou_threshold >= 0.0 && iou_threshold <= 1.0)) {
-    throw std::invalid_argument("iou_threshold must be in [0, 1], got " +
-                                std::to_string(iou_threshold));
-  }
-  opt.iou_threshold = iou_threshold;
-  opt.strict = strict;
+  const vrft::MatchOptions opt = vrft::make_match_options(method, kind, fmt, iou_threshold, strict);
   const vrft::cuda::MatchShape shape{n_problems, max_pred, max_gt};
   const vrft::cuda::DeviceMatchOutputs<T> out{mptr<int64_t>(matched_gt), mptr<T>(matched_value),
                                               mptr<int64_t>(matched_pred), mptr<int64_t>(n_matched),

@@ -24,6 +24,9 @@
 #pragma once
 
 #include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "geometry/box_types.h"
 
@@ -38,6 +41,31 @@ struct MatchOptions {
   double iou_threshold = 0.5;
   bool strict = false;  // qualifying needs value > threshold instead of >=
 };
+
+// Options from their names, as the CPU and CUDA bindings receive them; std::invalid_argument
+// naming the argument for an unknown method / kind / format or a threshold outside [0, 1].
+inline MatchOptions make_match_options(const std::string& method, const std::string& kind,
+                                       const std::string& fmt, double iou_threshold, bool strict) {
+  MatchOptions opt;
+  if (method == "hungarian") {
+    opt.method = MatchMethod::kHungarian;
+  } else if (method == "greedy") {
+    opt.method = MatchMethod::kGreedy;
+  } else {
+    throw std::invalid_argument("method must be one of 'hungarian', 'greedy', got '" + method + "'");
+  }
+  opt.kind = parse_iou_kind(kind, "kind");
+  opt.fmt = parse_box_format(fmt, "fmt");
+  if (!(iou_threshold >= 0.0 && iou_threshold <= 1.0)) {
+    std::ostringstream value;
+    value.precision(17);
+    value << iou_threshold;
+    throw std::invalid_argument("iou_threshold must be in [0, 1], got " + value.str());
+  }
+  opt.iou_threshold = iou_threshold;
+  opt.strict = strict;
+  return opt;
+}
 
 // Per-element and per-problem outputs; every pointer is required and sized as noted.
 template <typename T>
