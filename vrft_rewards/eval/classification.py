@@ -16,7 +16,7 @@ from ..parsing import parse_completions
 from ..rewards.classification_rewards import (DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION,
                                               ClassificationReward)
 from .parse_stats import status_statistics
-from .records import SkipLog, load_json_file, load_records
+from .records import SkipLog, completion_problem, load_json_file, load_records
 from .report import EvalReport
 
 __all__ = ["evaluate_classification"]
@@ -97,14 +97,11 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
     comps, truth, where = [], [], []
     for i, rec in enumerate(recs):
         line = nums[i] if nums is not None else i
-        if not isinstance(rec, dict):
-            skips.skip(src, line, "record is not a JSON object")
+        problem = completion_problem(rec)
+        if problem:
+            skips.skip(src, line, problem)
             continue
-        c = rec.get("completion")
-        if not isinstance(c, (str, list)):
-            skips.skip(src, line, "record has no 'completion' string" if c is None else
-                       "'completion' must be a string or a list of chat messages")
-            continue
+        c = rec["completion"]
         if rec.get("label") is not None:
             label = rec["label"]
         elif labels_of is not None and "id" in rec:

@@ -10,7 +10,7 @@ from typing import Any, Optional, TextIO
 
 import numpy as np
 
-from .records import RecordError, SkipLog, load_json_file, read_jsonl
+from .records import RecordError, SkipLog, completion_problem, load_json_file, read_jsonl
 from .report import EvalReport, write_report
 
 __all__ = ["run_eval", "run_score", "score_records"]
@@ -123,11 +123,11 @@ def score_records(records: list, lines: list, source: str, task: str, options: d
 
     comps, kept, where = [], [], []
     for rec, line in zip(records, lines):
-        c = rec.get("completion")
-        if not isinstance(c, (str, list)):
-            skips.skip(source, line, "record has no 'completion' string" if c is None else
-                       "'completion' must be a string or a list of chat messages")
+        problem = completion_problem(rec)
+        if problem:
+            skips.skip(source, line, problem)
             continue
+        c = rec["completion"]
         comps.append(c)
         kept.append(rec)
         where.append(f"{source}:{line}")

@@ -16,7 +16,7 @@ import numpy as np
 from ..boxes import paired_box_iou
 from ..parsing import boxes_to_pixels, parse_completions
 from .parse_stats import status_statistics
-from .records import SkipLog, load_json_file, load_records
+from .records import SkipLog, completion_problem, load_json_file, load_records
 from .report import EvalReport
 
 __all__ = ["evaluate_grounding", "mask_intersection_union"]
@@ -155,13 +155,11 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
     comps, where, sizes, gt_boxes, segs = [], [], [], [], []
     for i, rec in enumerate(recs):
         line = nums[i] if nums is not None else i
-        if not isinstance(rec, dict):
-            skips.skip(src, line, "record is not a JSON object")
+        problem = completion_problem(rec)
+        if problem:
+            skips.skip(src, line, problem)
             continue
-        c = rec.get("completion")
-        if not isinstance(c, (str, list)):
-            skips.skip(src, line, "record has no 'completion' string")
-            continue
+        c = rec["completion"]
         g = rec
         if not any(k in rec for k in ("box", "segmentation")):
             if gt_of is None:

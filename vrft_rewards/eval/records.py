@@ -191,3 +191,16 @@ def load_records(records: Any, *, skips: SkipLog, lines: Optional[Sequence[int]]
     if isinstance(records, (list, tuple)):
         return list(records), lines, source or "records"
     raise TypeError(f"records must be a path to a JSONL file or a list of dicts, got {type(records).__name__}")
+
+
+def completion_problem(rec: Any) -> Optional[str]:
+    """Why a record cannot give a completion to score (None: ``rec["completion"]`` is a str or
+    a list of chat messages)."""
+    if not isinstance(rec, dict):
+        return "record is not a JSON object"
+    c = rec.get("completion")
+    if c is None:
+        return "record has no 'completion' string"
+    if not isinstance(c, (str, list)):
+        return "'completion' must be a string or a list of chat messages"
+    return None
