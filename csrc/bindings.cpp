@@ -24,6 +24,7 @@
 #include "common/thread_pool.h"
 #include "eval/accumulate.h"
 #include "eval/evaluate.h"
+#include "eval/merge.h"
 #include "eval/results_json.h"
 #include "geometry/iou.h"
 #include "parse/parse.h"
@@ -889,6 +890,86 @@ py::object eval_parse_results(const py::bytes& data) {
   return out;
 }
 
+// Pickle support, so that Ray / multiprocessing workers can send their shard's state back:
+// (version, I, K, T, A, then every array of the Evaluation).  Unpickling validates the arrays
+// (check_evaluation) so that a corrupt state raises instead of reading out of bounds later.
+constexpr int kEvalStateVersion = 1;
+
+template <typename V>
+void vector_from_numpy(const py::handle& obj, const char* field, V& out) {
+  using T = typename V::value_type;
+  auto arr = require_array<T>(obj, field);
+  if (arr.ndim() != 1) throw std::invalid_argument(std::string(field) + " must be 1-D");
+  out.resize(static_cast<size_t>(arr.shape(0)));
+  std::copy(arr.data(), arr.data() + arr.shape(0), out.begin());
+}
+
+py::tuple eval_state_getstate(const PyEvaluation& s) {
+  const auto& e = s.ev;
+  return py::make_tuple(kEvalStateVersion, e.num_images, e.num_categories, e.num_iou_thrs,
+                        e.num_area_rngs, to_numpy(e.group_image), to_numpy(e.group_category),
+                        to_numpy(e.category_groups), to_numpy(e.gt_offsets), to_numpy(e.gt_index),
+                        to_numpy(e.dt_offsets), to_numpy(e.dt_index), to_numpy(e.dt_score),
+                        to_numpy(e.dt_state), to_numpy(e.dt_any_tp), to_numpy(e.num_positive_gt));
+}
+
+std::shared_ptr<PyEvaluation> eval_state_setstate(const py::tuple& t) {
+  if (t.size() != 16 || t[0].cast<int>() != kEvalStateVersion) {
+    throw std::invalid_argument("EvalState pickle of another version or layout");
+  }
+  auto out = std::make_shared<PyEvaluation>();
+  auto& e = out->ev;
+  e.num_images = t[1].cast<int64_t>();
+  e.num_categories = t[2].cast<int64_t>();
+  e.num_iou_thrs = t[3].cast<int64_t>();
+  e.num_area_rngs = t[4].cast<int64_t>();
+  vector_from_numpy(t[5], "group_image", e.group_image);
+  vector_from_numpy(t[6], "group_category", e.group_category);
+  vector_from_numpy(t[7], "category_groups", e.category_groups);
+  vector_from_numpy(t[8], "gt_offsets", e.gt_offsets);
+  vector_from_numpy(t[9], "gt_index", e.gt_index);
+  vector_from_numpy(t[10], "dt_offsets", e.dt_offsets);
+  vector_from_numpy(t[11], "dt_index", e.dt_index);
+  vector_from_numpy(t[12], "dt_score", e.dt_score);
+  vector_from_numpy(t[13], "dt_state", e.dt_state);
+  vector_from_numpy(t[14], "dt_any_tp", e.dt_any_tp);
+  vector_from_numpy(t[15], "num_positive_gt", e.num_positive_gt);
+  vrft::eval::check_evaluation(e);
+  return out;
+}
+
+// Merges shard states; gt_rows[i] / dt_rows[i] map shard i's local rows to the caller's rows
+// (None: the shard was given the caller's rows unchanged).
+std::shared_ptr<PyEvaluation> eval_merge(const py::list& states, const py::list& gt_rows,
+                                         const py::list& dt_rows) {
+  const size_t n = py::len(states);
+  if (py::len(gt_rows) != n || py::len(dt_rows) != n) {
+    throw std::invalid_argument("states, gt_rows and dt_rows must have the same length");
+  }
+  if (n == 0) throw std::invalid_argument("states must hold at least one evaluation state");
+  std::vector<std::shared_ptr<PyEvaluation>> keep;  // holds the states while the GIL is released
+  std::vector<py::array_t<int64_t>> maps;           // and the row maps
+  std::vector<vrft::eval::EvaluationPart> parts(n);
+  for (size_t i = 0; i < n; ++i) {
+    keep.push_back(states[i].cast<std::shared_ptr<PyEvaluation>>());
+    parts[i].ev = &keep.back()->ev;
+    if (!gt_rows[i].is_none()) {
+      maps.push_back(require_array<int64_t>(gt_rows[i], "gt_rows[i]"));
+      parts[i].gt_rows = maps.back().data();
+      parts[i].num_gt_rows = maps.back().size();
+    }
+    if (!dt_rows[i].is_none()) {
+      maps.push_back(require_array<int64_t>(dt_rows[i], "dt_rows[i]"));
+      parts[i].dt_rows = maps.back().data();
+      parts[i].num_dt_rows = maps.back().size();
+    }
+  }
+  auto out = std::make_shared<PyEvaluation>();
+  py::gil_scoped_release release;  // only the C++ objects held above are read
+  out->ev = vrft::eval::merge_evaluations(parts);
+  return out;
+}
+
 void bind_eval(py::module_& m) {
   m.def("eval_parse_results", &eval_parse_results, py::arg("data"));
   py::class_<PyEvaluation, std::shared_ptr<PyEvaluation>>(m, "EvalState")
@@ -901,7 +982,10 @@ void bind_eval(py::module_& m) {
       .def_property_readonly("dt_offsets", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_offsets); })
       .def_property_readonly("dt_index", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_index); })
       .def_property_readonly("dt_state", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_state); })
-      .def_property_readonly("num_positive_gt", [](const PyEvaluation& s) { return to_numpy(s.ev.num_positive_gt); });
+      .def_property_readonly("dt_score", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_score); })
+      .def_property_readonly("num_positive_gt", [](const PyEvaluation& s) { return to_numpy(s.ev.num_positive_gt); })
+      .def(py::pickle(&eval_state_getstate, &eval_state_setstate));
+  m.def("eval_merge", &eval_merge, py::arg("states"), py::arg("gt_rows"), py::arg("dt_rows"));
   m.def("eval_evaluate", &eval_evaluate, py::arg("gt"), py::arg("dt"), py::arg("num_images"),
         py::arg("num_categories"), py::arg("iou_thrs"), py::arg("area_rng"),
         py::arg("max_dets_per_group"));

@@ -241,3 +241,27 @@ def test_eval_lvis_command(tmp_path, capsys):
     assert list(m["stats"].values()) == want.stats.tolist()
     aps = [r["AP"] for r in want.per_category if r["AP"] > -1]
     assert m["category_set"]["mean_AP"] == float(np.mean(aps))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["coco", "lvis"])
+def test_eval_with_ray_writes_the_same_metrics(tmp_path, capsys, ray_session, kind):
+    rng = np.random.default_rng(21)
+    gt = make_gt(rng, n_images=24, crowd=0.0 if kind == "lvis" else 0.1)
+    if kind == "lvis":
+        for im in gt["images"]:
+            im["neg_category_ids"], im["not_exhaustive_category_ids"] = [6], [2]
+        for c, f in zip(gt["categories"], "rrccff"):
+            c["frequency"] = f
+    records, _ = make_prompt_records(rng, gt)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "o.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    metrics = []
+    for extra in ([], ["--ray", "--num-shards", "3"]):
+        out = tmp_path / f"r{len(extra)}"
+        assert main(["eval", kind, "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "o.jsonl"),
+                     "--out", str(out), "--no-plots", *extra]) == 0
+        metrics.append(json.loads((out / "metrics.json").read_text())["metrics"])
+    capsys.readouterr()
+    assert metrics[0] == metrics[1]
+    assert metrics[0]["stats"] and metrics[0]["per_category"]

@@ -5,13 +5,20 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
+    def __getstate__(self) -> tuple:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
     @property
     def dt_index(self) -> numpy.typing.NDArray[numpy.int64]:
         ...
     @property
     def dt_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def dt_score(self) -> numpy.typing.NDArray[numpy.float64]:
         ...
     @property
     def dt_state(self) -> numpy.typing.NDArray[numpy.uint8]:
@@ -49,6 +56,8 @@ def convert_boxes_f64(boxes: typing.Any, src: str, dst: str, out: typing.Any) ->
 def eval_accumulate(state: EvalState, rec_thrs: typing.Any, max_dets: typing.Any) -> tuple:
     ...
 def eval_evaluate(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thrs: typing.Any, area_rng: typing.Any, max_dets_per_group: typing.SupportsInt | typing.SupportsIndex) -> EvalState:
+    ...
+def eval_merge(states: list, gt_rows: list, dt_rows: list) -> EvalState:
     ...
 def eval_parse_results(data: bytes) -> typing.Any:
     ...

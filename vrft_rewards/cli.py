@@ -135,9 +135,9 @@ def _add_eval_parser(subparsers: Any) -> None:
                        help="evaluate on all GT images (the paper) or only those in the records (default: %(default)s)")
         q.add_argument("--no-dedupe", action="store_true",
                        help="keep exact duplicate boxes of an answer (Visual-RFT removes them)")
-        q.add_argument("--ray", action="store_true", help="parse and convert in Ray tasks (identical metrics)")
+        q.add_argument("--ray", action="store_true", help="parse, convert and match per image in Ray tasks (identical metrics)")
         q.add_argument("--num-shards", type=_positive_int, metavar="N",
-                       help="Ray tasks (default: the cluster's CPUs)")
+                       help="Ray shards per stage (default: the cluster's CPUs)")
     q = sub.add_parser("classification", help="accuracy, per-class accuracy and confusion matrix",
                        description="Classification accuracy of class-name answers, with the normalisation and "
                                    "anti-hacking rules of classification_reward.")

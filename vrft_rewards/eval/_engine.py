@@ -11,6 +11,7 @@ import numpy as np
 from .._ext import _C
 from ._gt import GroundTruth
 from ._results import Detections
+from ._shards import evaluate_columns
 
 __all__ = ["positions", "run_coco", "accumulate_coco", "run_lvis", "cap_per_image", "mean_valid",
            "check_image_ids"]
@@ -61,21 +62,18 @@ def mean_valid(s: np.ndarray):
     return np.mean(v)
 
 
-def _evaluate(gt_cols, dt_cols, num_images, num_categories, iou_thrs, area_rng, cap):
-    return _C.eval_evaluate(gt_cols, dt_cols, int(num_images), int(num_categories),
-                            np.ascontiguousarray(iou_thrs, dtype=np.float64),
-                            np.ascontiguousarray(area_rng, dtype=np.float64).reshape(-1, 2),
-                            int(cap))
-
-
 def _contig(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
 
 
 def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
-             max_dets, area_rng, use_cats: bool):
+             max_dets, area_rng, use_cats: bool, matcher=None):
     """pycocotools COCOeval.evaluate + accumulate.  ``img_ids`` sorted unique; ``cat_ids`` sorted
-    unique when ``use_cats`` (pooled in the given order otherwise); ``max_dets`` sorted."""
+    unique when ``use_cats`` (pooled in the given order otherwise); ``max_dets`` sorted.
+
+    ``matcher`` replaces the one native per-image evaluation (:func:`evaluate_columns`), e.g. by
+    a :class:`~vrft_rewards.eval._shards.ShardedMatcher` that runs image shards on Ray.
+    """
     img_ids = np.asarray(img_ids, dtype=np.int64)
     cat_ids = np.asarray(cat_ids, dtype=np.int64)
     max_dets = np.asarray(max_dets, dtype=np.int64)
@@ -111,7 +109,7 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
         "id_positive": _contig(dets.ids[di] > 0, np.uint8),
     }
     cap = int(max_dets[-1])
-    state = _evaluate(gt_cols, dt_cols, I, K, iou_thrs, area_rng, cap)
+    state = (matcher or evaluate_columns)(gt_cols, dt_cols, I, K, iou_thrs, area_rng, cap)
     if rec_thrs is None:  # evaluate() only; accumulate later with accumulate_coco
         return state
     return accumulate_coco(state, rec_thrs, max_dets) + (state,)
@@ -124,8 +122,10 @@ def accumulate_coco(state, rec_thrs, max_dets):
 
 
 def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
-             area_rng):
+             area_rng, matcher=None):
     """lvis-api 0.5.3 LVISEval.evaluate + accumulate on detections already capped per image.
+
+    ``matcher``: as for :func:`run_coco`.
 
     Returns precision (T, R, K, A), recall (T, K, A), scores (T, R, K, A) and the native state.
     """
@@ -178,7 +178,7 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
         "id_positive": _contig(dets.ids[di] > 0, np.uint8),
         "not_exhaustive": _contig(not_exhaustive, np.uint8),
     }
-    state = _evaluate(gt_cols, dt_cols, I, K, iou_thrs, area_rng, -1)
+    state = (matcher or evaluate_columns)(gt_cols, dt_cols, I, K, iou_thrs, area_rng, -1)
     precision, recall, scores = _C.eval_accumulate(
         state, _contig(rec_thrs, np.float64), np.array([_NO_CAP], np.int64))
     return precision[..., 0], recall[..., 0], scores[..., 0], state

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._engine import accumulate_coco, check_image_ids, run_coco
+from ._shards import matcher_for
 from ._gt import GroundTruth, as_ground_truth
 from ._result import EvalResult
 from ._results import Detections, as_detections
@@ -68,14 +69,14 @@ def _max_dets(x) -> list[int]:
 
 
 def _evaluate(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
-              max_dets, area_rng, area_lbl, use_cats) -> EvalResult:
+              max_dets, area_rng, area_lbl, use_cats, matcher=None) -> EvalResult:
     img_ids = np.unique(np.asarray(img_ids, dtype=np.int64))
     cat_ids_arr = np.asarray(cat_ids, dtype=np.int64)
     if use_cats:
         cat_ids_arr = np.unique(cat_ids_arr)
     precision, recall, scores, _ = run_coco(
         gt, dets, img_ids=img_ids, cat_ids=cat_ids_arr, iou_thrs=iou_thrs, rec_thrs=rec_thrs,
-        max_dets=max_dets, area_rng=area_rng, use_cats=use_cats)
+        max_dets=max_dets, area_rng=area_rng, use_cats=use_cats, matcher=matcher)
     stats, lines = coco_summary(precision, recall, iou_thrs, area_lbl, max_dets)
     if use_cats:
         name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
@@ -95,7 +96,8 @@ def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
                   area_ranges: Sequence[Sequence[float]] | None = None,
                   area_labels: Sequence[str] | None = None, use_cats: bool = True,
                   iou_thrs: Sequence[float] | None = None,
-                  rec_thrs: Sequence[float] | None = None) -> EvalResult:
+                  rec_thrs: Sequence[float] | None = None, ray: bool = False,
+                  num_shards: int | None = None) -> EvalResult:
     """COCO box AP / AR, bit-identical to pycocotools' ``COCOeval`` (evaluate, accumulate, summarize).
 
     Parameters
@@ -121,6 +123,12 @@ def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
         False pools all categories of an image (proposal evaluation).
     iou_thrs, rec_thrs : sequence of float, optional
         Defaults are pycocotools' ``np.linspace(.5, .95, 10)`` and ``np.linspace(0, 1, 101)``.
+    ray : bool, default False
+        Run the per-image matching in Ray tasks, one per range of images, and merge their
+        states before the accumulation (:func:`vrft_rewards.eval.sharded.ray_matcher`): the
+        result is bit-identical to the one-process run.  Needs ``ray``.
+    num_shards : int, optional
+        Number of image shards with ``ray=True`` (default: the cluster's CPU count).
 
     Returns
     -------
@@ -175,7 +183,8 @@ def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
         max_dets=_max_dets(max_dets),
         area_rng=_area_rng(_AREA_RNG if area_ranges is None else area_ranges),
         area_lbl=list(_AREA_LBL if area_labels is None else area_labels),
-        use_cats=bool(use_cats))
+        use_cats=bool(use_cats), matcher=matcher_for(ray, num_shards))
+
 
 
 class Params:

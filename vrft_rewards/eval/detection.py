@@ -465,8 +465,14 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
     Parameters
     ----------
     gt, records, frame, default_score, synonyms, dedupe, require_tags, schema, strict, source,
-    lines, ray, num_shards, show_progress
+    lines, show_progress
         As for :func:`detections_from_records`.
+    ray : bool, default False
+        Parse and convert the records in Ray tasks and run the per-image matching of the
+        evaluation in Ray tasks over ranges of images (``evaluate_coco(..., ray=True)``); both
+        merges are exact, so the report is bit-identical to the one-process run.
+    num_shards : int, optional
+        Ray tasks per stage (default: the cluster's CPU count).
     kind : {"coco", "lvis"}, default "coco"
         :func:`evaluate_coco` (12 stats) or :func:`evaluate_lvis` (13 stats).
     categories : str or sequence, optional
@@ -563,7 +569,8 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
             raise ValueError("no valid record: nothing to evaluate")
     evaluate = evaluate_coco if kind == "coco" else evaluate_lvis
     result = evaluate(gt_index, batch.dets, cat_ids=eval_ids,
-                      img_ids=None if img_ids is None else img_ids.tolist(), **eval_params)
+                      img_ids=None if img_ids is None else img_ids.tolist(), ray=ray,
+                      num_shards=num_shards if ray else None, **eval_params)
     rows = {r["category_id"]: r for r in result.per_category}
     gt_n = _gt_counts(gt_index, eval_ids, img_ids)
     det_n = dict(zip(*[a.tolist() for a in np.unique(batch.dets[:, 6].astype(np.int64), return_counts=True)])) \

@@ -12,6 +12,7 @@ import numpy as np
 from ._engine import cap_per_image, check_image_ids, run_lvis
 from ._gt import GroundTruth, as_ground_truth
 from ._result import EvalResult
+from ._shards import matcher_for
 from ._results import Detections, as_detections
 from ._summary import lvis_summary, lvis_summary_lines
 from .coco import _AREA_LBL, _AREA_RNG, _area_rng, _default_iou_thrs, _default_rec_thrs, _float_vector
@@ -57,13 +58,13 @@ def _cat_ids(gt: GroundTruth, cat_ids) -> np.ndarray:
 
 
 def _run(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs, area_rng,
-         area_lbl, max_dets):
+         area_lbl, max_dets, matcher=None):
     img_ids = np.unique(np.asarray(img_ids, dtype=np.int64))
     if len(cat_ids) == 0:
         raise ValueError("cat_ids is empty: nothing to evaluate")
     precision, recall, scores, _ = run_lvis(gt, dets, img_ids=img_ids, cat_ids=cat_ids,
                                             iou_thrs=iou_thrs, rec_thrs=rec_thrs,
-                                            area_rng=area_rng)
+                                            area_rng=area_rng, matcher=matcher)
     groups = _freq_groups(gt, cat_ids)
     results = lvis_summary(precision, recall, iou_thrs, area_lbl, groups, max_dets)
     return img_ids, precision, recall, scores, results, groups
@@ -74,7 +75,8 @@ def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox",
                   max_dets: int = 300, area_ranges: Sequence[Sequence[float]] | None = None,
                   area_labels: Sequence[str] | None = None,
                   iou_thrs: Sequence[float] | None = None,
-                  rec_thrs: Sequence[float] | None = None) -> EvalResult:
+                  rec_thrs: Sequence[float] | None = None, ray: bool = False,
+                  num_shards: int | None = None) -> EvalResult:
     """LVIS box AP / AR, bit-identical to lvis-api 0.5.3 ``LVISEval`` (run()).
 
     Parameters
@@ -89,8 +91,9 @@ def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox",
         Subsets (default: all, categories sorted).
     max_dets : int, default 300
         Detections kept per image, across categories, by score (LVISResults); -1 keeps all.
-    area_ranges, area_labels, iou_thrs, rec_thrs : optional
-        As for :func:`evaluate_coco`.
+    area_ranges, area_labels, iou_thrs, rec_thrs, ray, num_shards : optional
+        As for :func:`evaluate_coco` (``ray=True``: per-image matching sharded on Ray, merged
+        bit-identically).
 
     Returns
     -------
@@ -140,7 +143,7 @@ def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox",
     img_ids_a, precision, recall, scores, res, _ = _run(
         gt_index, dets, img_ids=gt_index.image_ids if img_ids is None else img_ids, cat_ids=cats,
         iou_thrs=iou_thrs_a, rec_thrs=rec_thrs_a, area_rng=area, area_lbl=lbl,
-        max_dets=int(max_dets))
+        max_dets=int(max_dets), matcher=matcher_for(ray, num_shards))
     name_of = dict(zip(gt_index.cat_ids.tolist(), gt_index.cat_names))
     names = [name_of.get(int(c), str(int(c))) for c in cats.tolist()]
     params = {"img_ids": img_ids_a, "cat_ids": cats, "iou_thrs": iou_thrs_a,

@@ -1,13 +1,17 @@
-"""Scale-out of the detection pipeline with Ray: sharded parsing and conversion, one exact merge.
+"""Scale-out of the detection pipeline with Ray: sharded parsing and matching, exact merges.
 
-What is sharded: the records are cut into contiguous chunks; each Ray task parses its chunk's
-completions natively, de-duplicates, maps labels and converts the boxes to pixels
-(:func:`vrft_rewards.eval.detection.convert_chunk`).  The chunks come back in order and are
-concatenated, so the (N, 7) detection array is identical, row for row and bit for bit, to the
-one-process array; the COCO / LVIS evaluation then runs once on it.  The evaluation engine does
-not expose per-image partial results to merge, so per-image matching is not sharded: it is the
-native engine's own multi-threaded pass (milliseconds for Visual-RFT-sized outputs), while
-parsing is the part that grows with completion text.
+Two stages are sharded:
+
+1. Parsing and conversion: the records are cut into contiguous chunks; each Ray task parses its
+   chunk's completions natively, de-duplicates, maps labels and converts the boxes to pixels
+   (:func:`vrft_rewards.eval.detection.convert_chunk`).  The chunks come back in order and are
+   concatenated, so the (N, 7) detection array is identical, row for row and bit for bit, to the
+   one-process array.
+2. Per-image matching: the evaluation's prepared GT / detection columns are cut into ranges of
+   images; each Ray task runs the native per-(image, category) evaluation of its range and sends
+   its state back; the states are merged in (category, image) order
+   (:class:`vrft_rewards.eval._shards.ShardedMatcher`) and accumulated once, so precision,
+   recall, scores and every summary number equal the one-process run bit for bit.
 
 Ray is optional (``pip install "vrft-rewards[ray]"``) and imported only here.
 """
@@ -19,10 +23,11 @@ from typing import Any, Optional
 import numpy as np
 
 from ..distributed import shard_bounds
+from ._shards import ShardedMatcher
 from .detection import RecordTable, convert_chunk, merge_chunks
 from .records import progress
 
-__all__ = ["convert_records_ray", "evaluate_detection_ray"]
+__all__ = ["convert_records_ray", "evaluate_detection_ray", "ray_matcher"]
 
 
 def _ray() -> Any:
@@ -31,6 +36,50 @@ def _ray() -> Any:
     except ImportError as e:
         raise ImportError('--ray needs ray: pip install "vrft-rewards[ray]" (or pip install ray)') from e
     return ray
+
+
+def _started_ray() -> Any:
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init()
+    return ray
+
+
+def _cluster_cpus(ray: Any) -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _ray_map(fn: Any, jobs: list) -> list:
+    """``list(map(fn, jobs))`` with one Ray task per job (results in job order)."""
+    ray = _started_ray()
+    task = ray.remote(fn)
+    return ray.get([task.remote(job) for job in jobs])
+
+
+def ray_matcher(num_shards: Optional[int] = None) -> ShardedMatcher:
+    """A matcher that evaluates ranges of images in Ray tasks and merges their states exactly.
+
+    Parameters
+    ----------
+    num_shards : int, optional
+        Number of image ranges (default: the cluster's CPU count; starts Ray if needed).
+
+    Returns
+    -------
+    ShardedMatcher
+        For ``run_coco`` / ``run_lvis``; used by ``evaluate_coco(..., ray=True)``,
+        ``evaluate_lvis(..., ray=True)`` and ``vrft-rewards eval ... --ray``.
+
+    Raises
+    ------
+    ImportError
+        If ray is not installed.
+    """
+    if num_shards is None:
+        num_shards = _cluster_cpus(_started_ray())
+    else:
+        _ray()  # fail early, with the install hint, when ray is missing
+    return ShardedMatcher(int(num_shards), map_fn=_ray_map)
 
 
 def _convert(completions: list, image_id: np.ndarray, category_id: np.ndarray, sizes: np.ndarray,
@@ -67,10 +116,9 @@ def convert_records_ray(table: RecordTable, opts: dict, *, num_shards: Optional[
     n = len(table.completions)
     if n == 0:
         return merge_chunks([convert_chunk([], table.image_id, table.category_id, table.sizes, **opts)], [0])
-    if not ray.is_initialized():
-        ray.init()
+    ray = _started_ray()
     if num_shards is None:
-        num_shards = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        num_shards = _cluster_cpus(ray)
     bounds = shard_bounds(n, int(num_shards))
     task = ray.remote(_convert)
     opts_ref = ray.put(opts)
