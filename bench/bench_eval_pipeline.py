@@ -143,3 +143,63 @@ def test_metrics_visual_rft_script_and_pycocotools(benchmark, workload):
     gt, records, expected = workload
     stats = benchmark(lambda: _pycocotools_stats(json.loads(json.dumps(gt)), _visual_rft_detections(records, gt)))
     assert stats.tolist() == evaluate_detection(gt, records).result.stats.tolist()
+
+
+# -- grounding mask metrics (gIoU / cIoU) ----------------------------------------------------------
+def _grounding_workload(n: int, seed: int = 0):
+    """LISA-like samples: every image its own size (as in LISA's mixed sources), 1-3 GT polygons
+    of 8-40 points, one predicted box near the object."""
+    rng = np.random.default_rng(seed)
+    segs, sizes, boxes = [], [], []
+    for _ in range(n):
+        w, h = int(rng.integers(300, 1400)), int(rng.integers(300, 1400))
+        polys = []
+        cx, cy = rng.uniform(0.2 * w, 0.8 * w), rng.uniform(0.2 * h, 0.8 * h)
+        for _ in range(int(rng.integers(1, 4))):
+            k = int(rng.integers(8, 41))
+            r = rng.uniform(20, 0.3 * min(w, h)) * rng.uniform(0.6, 1.0, k)
+            ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+            polys.append(np.column_stack([cx + r * np.cos(ang), cy + r * np.sin(ang)]).round(2).ravel().tolist())
+            cx += rng.normal(0, 30)
+            cy += rng.normal(0, 30)
+        s = rng.uniform(0.1 * min(w, h), 0.5 * min(w, h))
+        x1, y1 = cx - s + rng.normal(0, 10), cy - s + rng.normal(0, 10)
+        boxes.append([x1, y1, x1 + 2 * s * rng.uniform(0.7, 1.3), y1 + 2 * s * rng.uniform(0.7, 1.3)])
+        segs.append(polys)
+        sizes.append((w, h))
+    return segs, np.array(sizes, float), np.array(boxes, float), np.ones(n, bool)
+
+
+def _masks_pycocotools_per_sample(segs, sizes, boxes, valid):
+    """The per-sample pycocotools loop (what a LISA-style script does, without decoding)."""
+    from pycocotools import mask as m
+
+    inter, union = np.zeros(len(segs), np.int64), np.zeros(len(segs), np.int64)
+    for i, seg in enumerate(segs):
+        w, h = int(sizes[i, 0]), int(sizes[i, 1])
+        g = m.merge(m.frPyObjects(seg, h, w))
+        x1, y1, x2, y2 = boxes[i]
+        p = m.frPyObjects(np.array([[x1, y1, x2 - x1, y2 - y1]]), h, w)[0]
+        it = int(m.area(m.merge([p, g], intersect=True)))
+        inter[i], union[i] = it, int(m.area(p)) + int(m.area(g)) - it
+    return inter, union
+
+
+@pytest.fixture(scope="module")
+def grounding_workload(full_size):
+    return _grounding_workload(2000 if full_size else 50)
+
+
+@pytest.mark.benchmark(group="grounding-masks")
+def test_grounding_masks_ours(benchmark, grounding_workload):
+    from vrft_rewards.eval.grounding import mask_intersection_union
+
+    segs, sizes, boxes, valid = grounding_workload
+    got = benchmark(mask_intersection_union, boxes, segs, sizes, valid)
+    ref = _masks_pycocotools_per_sample(*grounding_workload)
+    assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+
+
+@pytest.mark.benchmark(group="grounding-masks")
+def test_grounding_masks_pycocotools_per_sample(benchmark, grounding_workload):
+    benchmark(_masks_pycocotools_per_sample, *grounding_workload)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'MaskSet', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'rle_decode', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     def __getstate__(self) -> tuple:
         ...
@@ -40,6 +40,22 @@ class EvalState:
         ...
     @property
     def num_positive_gt(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+class MaskSet:
+    def __init__(self, heights: typing.Any, widths: typing.Any, rle: list, rle_offsets: typing.Any, coords: typing.Any, coord_offsets: typing.Any, polygon_offsets: typing.Any) -> None:
+        ...
+    def box_overlap(self, boxes: typing.Any, valid: typing.Any) -> tuple:
+        ...
+    def counts(self, i: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def area(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def bbox(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def status(self) -> numpy.typing.NDArray[numpy.uint8]:
         ...
 def completion_ap(pred: typing.Any, scores: typing.Any, pred_categories: typing.Any, pred_offsets: typing.Any, gt: typing.Any, gt_categories: typing.Any, gt_offsets: typing.Any, iou_thresholds: typing.Any, rec_thresholds: typing.Any, max_dets: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     """
@@ -104,6 +120,10 @@ def pairwise_iou_f64(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str
     out[i, j] = kind(boxes1[i], boxes2[j]); validates the boxes (clamp=True accepts inverted boxes and clamps them to zero size).
     """
 def parse_completions(completions: typing.Any, schema: str, answer: str, require_tags: bool, invalid: str) -> dict:
+    ...
+def rasterize_boxes(boxes: typing.Any, height: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
+    ...
+def rle_decode(text: bytes) -> numpy.typing.NDArray[numpy.int64]:
     ...
 def segment_stable_argsort_desc(scores: typing.Any, offsets: typing.Any) -> numpy.typing.NDArray[numpy.int64]:
     """

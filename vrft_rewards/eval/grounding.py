@@ -1,9 +1,10 @@
 """Reasoning-grounding evaluation (LISA-style): box mIoU, Acc@0.5, mask gIoU / cIoU.
 
 The predicted box is the first box of the answer, converted to pixels.  Box IoU is computed by
-:func:`vrft_rewards.paired_box_iou` for the batch; mask metrics rasterise the predicted box and
-the ground-truth polygons / RLE with pycocotools' mask routines (``frPyObjects``, ``merge``,
-``area``), exactly as COCO's segmentation tools do.
+:func:`vrft_rewards.paired_box_iou` for the batch.  Mask metrics have pycocotools' numbers
+(``frPyObjects``, ``merge``, ``area``, ``toBbox``), computed in one native pass over the batch
+(``csrc/masks``): GT polygons rasterised with pycocotools' rule, RLE decoded, a sample's pieces
+united, each predicted box intersected with its mask.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .._ext import _C
 from ..boxes import paired_box_iou
 from ..parsing import boxes_to_pixels, parse_completions
 from .parse_stats import status_statistics
 from .records import SkipLog, completion_problem, load_json_file, load_records
 from .report import EvalReport
 
-__all__ = ["evaluate_grounding", "mask_intersection_union"]
+__all__ = ["evaluate_grounding", "mask_intersection_union", "mask_set"]
 
 _GT_KEYS = ("width", "height", "box", "segmentation")
 
@@ -32,18 +34,168 @@ def _mask_api() -> Any:
     return mask_utils
 
 
-def _rle(seg: Any, h: int, w: int) -> dict:
-    """One RLE for a COCO segmentation: polygons (merged), uncompressed or compressed RLE."""
-    m = _mask_api()
+def _polygon_problem(seg: list) -> Optional[str]:
+    """Why a COCO polygon segmentation cannot be rasterised, or None (lengths checked here,
+    numbers and finiteness on the whole batch at once)."""
+    for k, poly in enumerate(seg):
+        if not isinstance(poly, (list, tuple, np.ndarray)) or len(poly) % 2:
+            return f"polygon {k} must be a flat list of x, y pairs"
+    return None
+
+
+def _rle_size(seg: dict, h: int, w: int) -> Optional[str]:
+    try:
+        size = [int(v) for v in seg["size"]]
+    except (KeyError, TypeError, ValueError):
+        return "an RLE needs 'size': [height, width]"
+    if size != [h, w]:
+        return f"RLE size {size} differs from the image's [height, width] = [{h}, {w}]"
+    return None
+
+
+def _segmentation_problem(seg: Any, h: int, w: int) -> Optional[str]:
+    """Why ``seg`` is not a readable segmentation of an h x w image, or None."""
     if isinstance(seg, list):
-        rles = m.frPyObjects([np.asarray(p, dtype=np.float64).tolist() for p in seg], h, w)
-        return m.merge(rles) if len(rles) != 1 else rles[0]
-    if isinstance(seg, dict) and isinstance(seg.get("counts"), list):
-        return m.frPyObjects(seg, h, w)
-    if isinstance(seg, dict) and isinstance(seg.get("counts"), (str, bytes)):
-        counts = seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"]
-        return {"size": [int(seg["size"][0]), int(seg["size"][1])], "counts": counts}
-    raise ValueError("segmentation must be a list of polygons or an RLE {'size', 'counts'}")
+        return _polygon_problem(seg)
+    if isinstance(seg, dict) and isinstance(seg.get("counts"), (str, bytes, list)):
+        return _rle_size(seg, h, w)
+    return "segmentation must be a list of polygons or an RLE {'size', 'counts'}"
+
+
+class _Pieces:
+    """A batch of segmentations split into the native ``MaskSet``'s inputs.
+
+    ``problems`` maps the index of each unreadable segmentation to the reason; those samples get
+    no pieces (an empty mask) and must be skipped by the caller.
+    """
+
+    def __init__(self, segs: Sequence[Any], heights: np.ndarray, widths: np.ndarray) -> None:
+        self.problems: dict = {}
+        n = len(segs)
+        for i, seg in enumerate(segs):
+            problem = _segmentation_problem(seg, int(heights[i]), int(widths[i]))
+            if problem:
+                self.problems[i] = problem
+        coords, lengths, owners = self._collect_polygons(segs)
+        try:
+            flat = np.asarray(coords, dtype=np.float64)
+            if flat.ndim != 1:
+                raise ValueError
+        except (TypeError, ValueError):  # some polygon holds a non-number: find whose, drop them
+            for i in np.unique(owners).tolist():
+                try:
+                    np.asarray([v for p in segs[i] for v in p], dtype=np.float64).reshape(-1)
+                except (TypeError, ValueError):
+                    self.problems[i] = "a polygon holds something that is not a number"
+            coords, lengths, owners = self._collect_polygons(segs)
+            flat = np.asarray(coords, dtype=np.float64)
+        lengths_a = np.asarray(lengths, dtype=np.int64)
+        owners_a = np.asarray(owners, dtype=np.int64)
+        if len(flat):  # finite and near the image (the rasteriser's bound), checked at once
+            limit = 4.0 * np.maximum(heights, widths).astype(np.float64) + 64.0
+            coord_owner = np.repeat(owners_a, lengths_a)
+            bad = np.unique(coord_owner[~(np.abs(flat) <= limit[coord_owner])])
+            if len(bad):
+                for i in bad.tolist():
+                    self.problems[i] = "a polygon coordinate is not finite or lies far outside the image"
+                keep_poly = ~np.isin(owners_a, bad)
+                flat = flat[np.repeat(keep_poly, lengths_a)]
+                lengths_a, owners_a = lengths_a[keep_poly], owners_a[keep_poly]
+        self.coords = flat
+        self.coord_offsets = _offsets(lengths_a)
+        self.polygon_offsets = _offsets(np.bincount(owners_a, minlength=n))
+        self.rle, rle_owner = [], []
+        m = None
+        for i, seg in enumerate(segs):
+            if i in self.problems or isinstance(seg, list):
+                continue
+            counts = seg["counts"]
+            if isinstance(counts, list):  # uncompressed RLE: pycocotools compresses it
+                m = m or _mask_api()
+                try:
+                    counts = m.frPyObjects(seg, int(heights[i]), int(widths[i]))["counts"]
+                except (TypeError, ValueError, OverflowError) as e:
+                    self.problems[i] = f"unreadable RLE counts ({e})"
+                    continue
+            self.rle.append(counts.encode("utf-8") if isinstance(counts, str) else counts)
+            rle_owner.append(i)
+        self.rle_offsets = _offsets(np.bincount(np.asarray(rle_owner, dtype=np.int64), minlength=n))
+
+    def _collect_polygons(self, segs: Sequence[Any]) -> tuple[list, list, list]:
+        """Flat coordinates, per-polygon lengths and owners of the readable polygon samples.
+
+        Polygons of fewer than 3 points have no area (the reference's toggles cancel): dropping
+        them is exact, and keeps a 4-number polygon from being read as a box (frPyObjects would).
+        """
+        coords: list = []
+        lengths: list = []
+        owners: list = []
+        for i, seg in enumerate(segs):
+            if i in self.problems or not isinstance(seg, list):
+                continue
+            for p in seg:
+                if len(p) >= 6:
+                    coords.extend(p)
+                    lengths.append(len(p))
+                    owners.append(i)
+        return coords, lengths, owners
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def _mask_set(segs: Sequence[Any], sizes: np.ndarray) -> tuple[Any, dict]:
+    """(``_C.MaskSet``, problems by sample index) of a batch; unreadable samples are empty."""
+    sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+    heights = sizes[:, 1].astype(np.int64)
+    widths = sizes[:, 0].astype(np.int64)
+    pieces = _Pieces(segs, heights, widths)
+    masks = _C.MaskSet(heights, widths, pieces.rle, pieces.rle_offsets, pieces.coords,
+                       pieces.coord_offsets, pieces.polygon_offsets)
+    problems = dict(pieces.problems)
+    for i in np.flatnonzero(masks.status != 0).tolist():
+        problems[i] = ("not a valid compressed RLE" if masks.status[i] == 1
+                       else "RLE counts do not add up to height x width")
+    return masks, problems
+
+
+def mask_set(segs: Sequence[Any], sizes: np.ndarray) -> Any:
+    """The GT masks of a batch, decoded once (native ``_C.MaskSet``).
+
+    Parameters
+    ----------
+    segs : sequence of N segmentations
+        COCO polygons ``[[x1, y1, x2, y2, ...], ...]`` (all polygons of a sample are united),
+        uncompressed RLE ``{"size", "counts": [...]}`` or compressed RLE ``{"size", "counts": str}``.
+    sizes : ndarray (N, 2)
+        ``(width, height)`` of each sample's image.
+
+    Returns
+    -------
+    _C.MaskSet
+        ``.area`` (N,), ``.bbox`` (N, 4) (pycocotools' ``toBbox``, xywh), ``.status`` (all 0) and
+        ``.box_overlap(boxes_xyxy, valid) -> (intersection, union)``.
+
+    Raises
+    ------
+    ValueError
+        ``segs[i]`` is unreadable (named by index with the reason).
+
+    Notes
+    -----
+    Everything is native and parallel over samples: polygons are rasterised with pycocotools'
+    rule (``rleFrPoly``, ``csrc/masks/polygon.cpp``), compressed RLE decoded, a sample's pieces
+    united.  Only uncompressed RLE goes through pycocotools (``frPyObjects``), per sample.
+    Polygon coordinates must lie within ``4 * max(height, width) + 64`` of the origin.
+    """
+    masks, problems = _mask_set(segs, sizes)
+    if problems:
+        i = min(problems)
+        raise ValueError(f"segs[{i}]: {problems[i]}")
+    return masks
 
 
 def mask_intersection_union(pred_boxes: np.ndarray, segs: Sequence[Any], sizes: np.ndarray,
@@ -54,7 +206,7 @@ def mask_intersection_union(pred_boxes: np.ndarray, segs: Sequence[Any], sizes: 
     ----------
     pred_boxes : ndarray (N, 4)
         ``x1, y1, x2, y2`` pixels (ignored where ``valid`` is False: empty prediction).
-    segs : sequence of N segmentations (polygons or RLE)
+    segs : sequence of N segmentations (polygons or RLE), as for :func:`mask_set`
     sizes : ndarray (N, 2)
         ``(width, height)``.
     valid : ndarray of bool (N,)
@@ -63,33 +215,21 @@ def mask_intersection_union(pred_boxes: np.ndarray, segs: Sequence[Any], sizes: 
     -------
     intersection, union : ndarray of int64, shape (N,)
 
+    Raises
+    ------
+    ValueError
+        An unreadable segmentation (``segs[i]`` named).
+
     Notes
     -----
-    The box is rasterised by pycocotools (``frPyObjects`` of ``[x, y, w, h]``, i.e. its polygon);
-    inverted boxes are empty.  One pycocotools call per sample (RLE sizes differ per image).
+    Equal to pycocotools per sample: the box rasterised as ``frPyObjects([[x1, y1, x2 - x1,
+    y2 - y1]], h, w)`` does (its polygon; a zero-size or inverted box is empty), the GT as the
+    union of its polygons / RLE, ``area`` and ``merge(..., intersect=True)`` counts.  One native
+    pass (``csrc/masks``, see :func:`mask_set`).
     """
-    m = _mask_api()
-    n = len(segs)
-    inter = np.zeros(n, dtype=np.int64)
-    union = np.zeros(n, dtype=np.int64)
-    for i in range(n):  # per sample: each image has its own raster size
-        w, h = int(sizes[i, 0]), int(sizes[i, 1])
-        g = _rle(segs[i], h, w)
-        ag = int(m.area(g))
-        if not valid[i]:
-            union[i] = ag
-            continue
-        x1, y1, x2, y2 = (float(v) for v in pred_boxes[i])
-        bw, bh = max(0.0, x2 - x1), max(0.0, y2 - y1)
-        if bw <= 0 or bh <= 0:
-            union[i] = ag
-            continue
-        p = m.frPyObjects(np.array([[x1, y1, bw, bh]], dtype=np.float64), h, w)[0]
-        ap = int(m.area(p))
-        it = int(m.area(m.merge([p, g], intersect=True)))
-        inter[i] = it
-        union[i] = ap + ag - it
-    return inter, union
+    masks = mask_set(segs, sizes)
+    boxes = np.ascontiguousarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
+    return masks.box_overlap(boxes, np.ascontiguousarray(valid, dtype=np.uint8))
 
 
 def _xyxy(box: Any) -> Optional[list]:
@@ -152,7 +292,7 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
             gt_of = {str(k): v for k, v in data.items()}
         else:
             raise TypeError("grounding ground truth must map id -> {width, height, box, segmentation}")
-    comps, where, sizes, gt_boxes, segs = [], [], [], [], []
+    comps, where, sizes, gt_boxes, segs, kept_lines = [], [], [], [], [], []
     for i, rec in enumerate(recs):
         line = nums[i] if nums is not None else i
         problem = completion_problem(rec)
@@ -185,17 +325,32 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
         if box is None and seg is None:
             skips.skip(src, line, "ground truth has no 'box' or 'segmentation'")
             continue
-        if seg is not None:
-            try:
-                _rle(seg, int(h), int(w))
-            except (ValueError, TypeError, KeyError, IndexError) as e:
-                skips.skip(src, line, "unreadable 'segmentation'", str(e)[:80])
-                continue
+        problem = _segmentation_problem(seg, int(h), int(w)) if seg is not None else None
+        if problem:
+            skips.skip(src, line, "unreadable 'segmentation'", problem[:80])
+            continue
         comps.append(c)
         where.append(f"{src}:{line}")
+        kept_lines.append(line)
         sizes.append((w, h))
         gt_boxes.append(box)
         segs.append(seg)
+    # GT masks: decoded once, natively; records whose mask cannot be read are skipped here.
+    masks, mask_rows = None, np.flatnonzero([sg is not None for sg in segs])
+    if len(mask_rows):
+        masks, problems = _mask_set([segs[i] for i in mask_rows], np.asarray(sizes, dtype=np.float64)[mask_rows])
+        if problems:
+            for j in sorted(problems):
+                skips.skip(src, kept_lines[mask_rows[j]], "unreadable 'segmentation'", problems[j][:80])
+            bad_rows = set(mask_rows[sorted(problems)].tolist())
+            keep = [i for i in range(len(comps)) if i not in bad_rows]
+            comps, where, sizes, gt_boxes, segs = ([a[i] for i in keep]
+                                                   for a in (comps, where, sizes, gt_boxes, segs))
+            good = np.setdiff1d(np.arange(len(mask_rows)), sorted(problems))
+            mask_subset = good  # rows of `masks` still in use, in order
+            mask_rows = np.flatnonzero([sg is not None for sg in segs])
+        else:
+            mask_subset = np.arange(len(mask_rows))
     if not comps:
         raise ValueError(f"{src}: no valid grounding record to evaluate")
     n = len(comps)
@@ -207,14 +362,12 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
     first = parsed.offsets[:-1][has]
     pred = np.zeros((n, 4))
     pred[has] = px[first]
-    # GT boxes: given, else the bounding box of the mask.
-    need = [i for i in range(n) if gt_boxes[i] is None]
-    if need:
-        m = _mask_api()
-        for i in need:
-            x, y, bw, bh = m.toBbox(_rle(segs[i], int(sizes_a[i, 1]), int(sizes_a[i, 0]))).tolist()
-            gt_boxes[i] = [x, y, x + bw, y + bh]
-    gtb = np.asarray(gt_boxes, dtype=np.float64)
+    # GT boxes: given, else the bounding box of the mask (pycocotools' toBbox, computed natively).
+    gtb = np.array([b if b is not None else [np.nan] * 4 for b in gt_boxes], dtype=np.float64).reshape(-1, 4)
+    if len(mask_rows):
+        need = np.isnan(gtb[mask_rows, 0])
+        xywh = masks.bbox[mask_subset][need]
+        gtb[mask_rows[need]] = np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])
     ok = has & (pred[:, 2] >= pred[:, 0]) & (pred[:, 3] >= pred[:, 1])
     iou = np.zeros(n)
     if ok.any():
@@ -224,10 +377,12 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
     rows = [["mIoU (box)", metrics["mIoU"]], [f"Acc@{threshold:g} (box)", metrics[f"acc@{threshold:g}"]],
             ["records", n], ["no box in answer", metrics["n_failed"]]]
     arrays: dict = {"iou": iou}
-    with_mask = np.array([s is not None for s in segs])
-    if with_mask.any():
-        idx = np.flatnonzero(with_mask)
-        inter, union = mask_intersection_union(pred[idx], [segs[i] for i in idx], sizes_a[idx], ok[idx])
+    if len(mask_rows):
+        idx = mask_rows
+        boxes = np.zeros((len(masks.area), 4))
+        valid = np.zeros(len(masks.area), np.uint8)
+        boxes[mask_subset], valid[mask_subset] = pred[idx], ok[idx]
+        inter, union = (a[mask_subset] for a in masks.box_overlap(boxes, valid))
         per = np.where(union > 0, inter / np.where(union > 0, union, 1), 1.0)
         metrics.update({"gIoU": float(per.mean()), "cIoU": float(inter.sum() / union.sum()) if union.sum() else 1.0,
                         "n_mask": int(len(idx))})
