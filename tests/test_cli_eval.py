@@ -221,19 +221,26 @@ def test_demo_runs_without_matplotlib(tmp_path):
     assert "matplotlib is not installed" in (tmp_path / "visual_rft_format" / "report.md").read_text()
 
 
+def write_gt_and_records(tmp_path, rng, n_images: int, lvis: bool):
+    """A generated COCO (or LVIS: federated lists and frequencies added) GT and prompt records,
+    written as gt.json and o.jsonl; returns (gt, records, expected detections)."""
+    gt = make_gt(rng, n_images=n_images, crowd=0.0 if lvis else 0.1)
+    if lvis:
+        for im in gt["images"]:
+            im["neg_category_ids"], im["not_exhaustive_category_ids"] = [6], [2]
+        for c, f in zip(gt["categories"], "rrccff"):
+            c["frequency"] = f
+    records, expected = make_prompt_records(rng, gt)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "o.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return gt, records, expected
+
+
 def test_eval_lvis_command(tmp_path, capsys):
     from vrft_rewards.eval import evaluate_lvis
 
-    rng = np.random.default_rng(8)
-    gt = make_gt(rng, n_images=10, crowd=0.0)
-    for im in gt["images"]:
-        im["neg_category_ids"], im["not_exhaustive_category_ids"] = [6], [2]
-    for c, f in zip(gt["categories"], "rrccff"):
-        c["frequency"] = f
-    records, expected = make_prompt_records(rng, gt)
-    (tmp_path / "lvis.json").write_text(json.dumps(gt))
-    (tmp_path / "o.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert main(["eval", "lvis", "--gt", str(tmp_path / "lvis.json"), "--pred", str(tmp_path / "o.jsonl"),
+    gt, _, expected = write_gt_and_records(tmp_path, np.random.default_rng(8), 10, lvis=True)
+    assert main(["eval", "lvis", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "o.jsonl"),
                  "--categories", "dog,kitchen_table,hot dog", "--out", str(tmp_path / "r"), "--no-plots"]) == 0
     assert "LVIS detection" in capsys.readouterr().out
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())["metrics"]
@@ -246,16 +253,7 @@ def test_eval_lvis_command(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["coco", "lvis"])
 def test_eval_with_ray_writes_the_same_metrics(tmp_path, capsys, ray_session, kind):
-    rng = np.random.default_rng(21)
-    gt = make_gt(rng, n_images=24, crowd=0.0 if kind == "lvis" else 0.1)
-    if kind == "lvis":
-        for im in gt["images"]:
-            im["neg_category_ids"], im["not_exhaustive_category_ids"] = [6], [2]
-        for c, f in zip(gt["categories"], "rrccff"):
-            c["frequency"] = f
-    records, _ = make_prompt_records(rng, gt)
-    (tmp_path / "gt.json").write_text(json.dumps(gt))
-    (tmp_path / "o.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_gt_and_records(tmp_path, np.random.default_rng(21), 24, lvis=kind == "lvis")
     metrics = []
     for extra in ([], ["--ray", "--num-shards", "3"]):
         out = tmp_path / f"r{len(extra)}"
