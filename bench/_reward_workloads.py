@@ -10,7 +10,9 @@ def _item(box, conf) -> str:
 
 
 def detection_step(n_prompts: int, group: int = 8, seed: int = 0):
-    """``n_prompts * group`` completions (1-20 predicted boxes) and their solutions (1-10 GT)."""
+    """``n_prompts * group`` completions (1-20 predicted boxes) and their solutions (1-10 GT).
+
+    Every solution repeats for the ``group`` completions of its prompt, as in a GRPO step."""
     rng = np.random.default_rng(seed)
     completions, solutions, gts = [], [], []
     for _ in range(n_prompts):
@@ -27,6 +29,8 @@ def detection_step(n_prompts: int, group: int = 8, seed: int = 0):
             body = ", ".join(_item(b, c) for b, c in zip(pred, confs))
             completions.append([{"role": "assistant", "content":
                                  "<think>I see %d objects.</think><answer>[%s]</answer>" % (n_pred, body)}])
-            solutions.append(sol)
+            # A new but equal str per completion, as a dataset row read once per generation is
+            # (TRL's RepeatSampler): no identity shortcut for the solution column.
+            solutions.append((sol + " ")[:-1])
             gts.append(gt)
     return completions, solutions, gts

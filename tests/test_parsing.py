@@ -93,6 +93,61 @@ def test_table_as_one_batch_equals_case_by_case(threads):
         vr.set_num_threads(0)
 
 
+def _assert_same_batch(a, b):
+    """Every public array, span and derived string of two ParsedBatch objects is equal."""
+    for name in a._ROW_FIELDS + a._BOX_FIELDS + ("offsets",):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+    assert a.answer_text == b.answer_text and a.labels == b.labels
+    assert a.normalized_answers() == b.normalized_answers()
+    assert a.choice_letters == b.choice_letters
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_take_equals_parsing_the_selected_texts(seed):
+    rng = np.random.default_rng(seed)
+    texts = [c.text for c in CASES if not c.kw]
+    parsed = vr.parse_completions(texts)
+    index = rng.integers(-len(texts), len(texts), size=300)
+    _assert_same_batch(parsed.take(index), vr.parse_completions([texts[i] for i in index]))
+    _assert_same_batch(parsed.take([]), vr.parse_completions([]))
+    # a ParsedBatch has no other state than what take() gathers
+    assert set(parsed.__slots__) == set(parsed._ROW_FIELDS + parsed._BOX_FIELDS) | {
+        "offsets", "_sources", "_answer_bytes", "_label_bytes", "_answer_text", "_labels"}
+
+
+def test_take_out_of_range_raises():
+    with pytest.raises(IndexError, match="out of range"):
+        vr.parse_completions(["a", "b"]).take([2])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_consecutive_repeats_parse_like_distinct_texts(threads):
+    # Each text repeated 1-9 times in a row (equal but distinct str objects, and the same object),
+    # across chunk boundaries: every row must equal the parse of that text on its own.
+    texts = [c.text for c in CASES if not c.kw and isinstance(c.text, str)]
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in rng.integers(0, len(texts), 120):
+        k = int(rng.integers(1, 10))
+        rows += [texts[i] if rng.random() < 0.5 else (texts[i] + " ")[:-1] for _ in range(k)]
+    try:
+        vr.set_num_threads(threads)
+        got = vr.parse_completions(rows)
+    finally:
+        vr.set_num_threads(0)
+    singles = {t: vr.parse_completions([t]) for t in set(rows)}
+    for name in got._ROW_FIELDS:
+        want = np.concatenate([getattr(singles[t], name) for t in rows])
+        assert np.array_equal(getattr(got, name), want, equal_nan=want.dtype.kind == "f"), name
+    for name in got._BOX_FIELDS:
+        want = np.concatenate([getattr(singles[t], name) for t in rows])
+        assert np.array_equal(getattr(got, name), want, equal_nan=want.dtype.kind == "f"), name
+    assert got.labels == [lab for t in rows for lab in singles[t].labels]
+    assert got.answer_text == [singles[t].answer_text[0] for t in rows]
+
+
 # ---------------------------------------------------------------------------------------------
 # Contracts: bad arguments, input forms, spans
 # ---------------------------------------------------------------------------------------------

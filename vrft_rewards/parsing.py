@@ -109,6 +109,50 @@ class ParsedBatch:
         parts = ", ".join(f"{n}={c}" for n, c in zip(STATUS_NAMES, counts) if c)
         return f"ParsedBatch(B={len(self)}, boxes={self.boxes.shape[0]}, {parts})"
 
+    # Per-completion and per-box array slots (everything take() must gather).
+    _ROW_FIELDS = ("status", "format", "has_think", "think_closed", "has_answer", "answer_closed",
+                   "text_outside", "strict_format", "n_think_open", "n_think_close",
+                   "n_answer_open", "n_answer_close", "answer_start", "answer_end", "numbers",
+                   "choices", "n_dropped")
+    _BOX_FIELDS = ("boxes", "confidences", "label_start", "label_end")
+
+    def take(self, index: Sequence[int]) -> "ParsedBatch":
+        """The rows ``index`` (repeats allowed) as a new batch, as if those texts were parsed.
+
+        Used to parse each distinct text of a column once (e.g. the solution repeated for every
+        completion of a GRPO group) and expand the result.
+
+        Examples
+        --------
+        >>> import vrft_rewards as vr
+        >>> p = vr.parse_completions(["<answer>(1,2),(3,4)</answer>", "<answer>cat</answer>"])
+        >>> q = p.take([1, 0, 0])
+        >>> q.offsets.tolist(), q.answer_text
+        ([0, 0, 1, 2], ['cat', '(1,2),(3,4)', '(1,2),(3,4)'])
+        """
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        n = len(self)
+        if len(index) and (index.min() < -n or index.max() >= n):
+            raise IndexError(f"index out of range for a batch of {n}")
+        index = np.where(index < 0, index + n, index)
+        out = ParsedBatch.__new__(ParsedBatch)
+        for name in self._ROW_FIELDS:
+            setattr(out, name, getattr(self, name)[index])
+        counts = np.diff(self.offsets)[index]
+        offsets = np.zeros(len(index) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        # Box j of new row r comes from old box offsets[index[r]] + (j - new offsets[r]).
+        box_index = np.repeat(self.offsets[:-1][index] - offsets[:-1], counts) + np.arange(offsets[-1])
+        out.offsets = offsets
+        for name in self._BOX_FIELDS:
+            setattr(out, name, getattr(self, name)[box_index])
+        out._sources = [self._sources[i] for i in index.tolist()]
+        out._answer_bytes = tuple(a[index] for a in self._answer_bytes)
+        out._label_bytes = tuple(a[box_index] for a in self._label_bytes)
+        out._answer_text = None
+        out._labels = None
+        return out
+
     @property
     def counts(self) -> np.ndarray:
         """Boxes per completion, int64 ``(B,)`` (``np.diff(offsets)``)."""

@@ -434,6 +434,55 @@ void parse_one(const Text& text, const Options& opt, const CompletionColumns& co
   parse_one_into(text, opt, cols, i, out, &tags);
 }
 
+namespace {
+
+bool same_text(const Text& a, const Text& b) {
+  return a.size == b.size && (a.data == b.data || std::memcmp(a.data, b.data, static_cast<size_t>(a.size)) == 0);
+}
+
+// Completion `to` gets the results of completion `from` (an equal text): every per-completion
+// column, and a copy of its boxes [box_begin, box_end) appended to `out` (positions inside the
+// text are the same, since the texts are).
+void copy_completion(const CompletionColumns& c, int64_t from, int64_t to, BoxColumns* out,
+                     size_t box_begin, size_t box_end) {
+  c.status[to] = c.status[from];
+  c.format[to] = c.format[from];
+  c.has_think[to] = c.has_think[from];
+  c.think_closed[to] = c.think_closed[from];
+  c.has_answer[to] = c.has_answer[from];
+  c.answer_closed[to] = c.answer_closed[from];
+  c.text_outside[to] = c.text_outside[from];
+  c.strict_format[to] = c.strict_format[from];
+  c.n_think_open[to] = c.n_think_open[from];
+  c.n_think_close[to] = c.n_think_close[from];
+  c.n_answer_open[to] = c.n_answer_open[from];
+  c.n_answer_close[to] = c.n_answer_close[from];
+  c.answer_start_cp[to] = c.answer_start_cp[from];
+  c.answer_end_cp[to] = c.answer_end_cp[from];
+  c.answer_start_byte[to] = c.answer_start_byte[from];
+  c.answer_end_byte[to] = c.answer_end_byte[from];
+  c.number[to] = c.number[from];
+  c.choice[to] = c.choice[from];
+  c.n_dropped[to] = c.n_dropped[from];
+  c.n_boxes[to] = c.n_boxes[from];
+  // Grow first, then copy by index: appending a vector's own range must not read freed memory.
+  auto repeat = [box_begin, box_end](auto& v, size_t width) {
+    const size_t old = v.size();
+    v.resize(old + (box_end - box_begin) * width);
+    std::copy(v.begin() + static_cast<std::ptrdiff_t>(box_begin * width),
+              v.begin() + static_cast<std::ptrdiff_t>(box_end * width),
+              v.begin() + static_cast<std::ptrdiff_t>(old));
+  };
+  repeat(out->boxes, 4);
+  repeat(out->confidences, 1);
+  repeat(out->label_start, 1);
+  repeat(out->label_end, 1);
+  repeat(out->label_start_byte, 1);
+  repeat(out->label_end_byte, 1);
+}
+
+}  // namespace
+
 void parse_batch(const Text* texts, int64_t n, const Options& opt, const CompletionColumns& cols,
                  std::vector<BoxColumns>* parts) {
   // Fixed chunks, each with its own box buffers: the completions of one chunk are contiguous, so
@@ -468,7 +517,18 @@ void parse_batch(const Text* texts, int64_t n, const Options& opt, const Complet
       part.label_end_byte.reserve(guess);
       std::vector<Tag> tags;
       tags.reserve(16);
-      for (int64_t i = lo; i < hi; ++i) parse_one_into(texts[i], opt, cols, i, &part, &tags);
+      // A text equal to the previous one (a GRPO solution column repeats each prompt's solution
+      // for its whole group) copies that completion's results instead of parsing again.
+      size_t prev_begin = 0;
+      for (int64_t i = lo; i < hi; ++i) {
+        const size_t begin = part.confidences.size();
+        if (i > lo && same_text(texts[i], texts[i - 1])) {
+          copy_completion(cols, i - 1, i, &part, prev_begin, begin);
+        } else {
+          parse_one_into(texts[i], opt, cols, i, &part, &tags);
+        }
+        prev_begin = begin;
+      }
     }
   });
 }
