@@ -250,9 +250,12 @@ def test_degenerate_polygons_are_dropped_exactly():
 
 
 @pytest.mark.parametrize("seg, message", [
-    ([[1, 2, 3, 4, 5]], "pairs"),
+    ([[1, 2, 3, 4, 5]], "flat list"),
     ([["a", 2, 3, 4, 5, 6]], "not a number"),
     ([[1, 2, np.inf, 4, 5, 6]], "finite"),
+    ([[[1, 2], [3, 4], [5, 6], [7, 8]]], "flat list"),  # pairs instead of a flat list
+    ([[1, 2, 3, 4, 5, 6], [1, 2, [3, 4], 5, 6, 7]], "not a number"),
+    ({"size": [10, 12], "counts": ["a", 3]}, "unreadable RLE counts"),
     ({"size": [10, 11], "counts": "0"}, "differs"),
     ({"counts": "0"}, "size"),
     ("polygon", "segmentation must be"),

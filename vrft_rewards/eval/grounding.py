@@ -38,8 +38,9 @@ def _polygon_problem(seg: list) -> Optional[str]:
     """Why a COCO polygon segmentation cannot be rasterised, or None (lengths checked here,
     numbers and finiteness on the whole batch at once)."""
     for k, poly in enumerate(seg):
-        if not isinstance(poly, (list, tuple, np.ndarray)) or len(poly) % 2:
-            return f"polygon {k} must be a flat list of x, y pairs"
+        if (not isinstance(poly, (list, tuple, np.ndarray)) or len(poly) % 2
+                or (len(poly) and isinstance(poly[0], (list, tuple, np.ndarray, dict)))):
+            return f"polygon {k} must be a flat list x1, y1, x2, y2, ..."
     return None
 
 
@@ -83,9 +84,7 @@ class _Pieces:
                 raise ValueError
         except (TypeError, ValueError):  # some polygon holds a non-number: find whose, drop them
             for i in np.unique(owners).tolist():
-                try:
-                    np.asarray([v for p in segs[i] for v in p], dtype=np.float64).reshape(-1)
-                except (TypeError, ValueError):
+                if not all(_flat_numbers(p) for p in segs[i]):
                     self.problems[i] = "a polygon holds something that is not a number"
             coords, lengths, owners = self._collect_polygons(segs)
             flat = np.asarray(coords, dtype=np.float64)
@@ -114,8 +113,8 @@ class _Pieces:
                 m = m or _mask_api()
                 try:
                     counts = m.frPyObjects(seg, int(heights[i]), int(widths[i]))["counts"]
-                except (TypeError, ValueError, OverflowError) as e:
-                    self.problems[i] = f"unreadable RLE counts ({e})"
+                except (TypeError, ValueError, OverflowError, KeyError) as e:
+                    self.problems[i] = f"unreadable RLE counts ({e!r})"
                     continue
             self.rle.append(counts.encode("utf-8") if isinstance(counts, str) else counts)
             rle_owner.append(i)
@@ -139,6 +138,14 @@ class _Pieces:
                     lengths.append(len(p))
                     owners.append(i)
         return coords, lengths, owners
+
+
+def _flat_numbers(poly: Any) -> bool:
+    """True when ``poly`` is a flat sequence of numbers (not pairs, not strings)."""
+    try:
+        return np.asarray(poly, dtype=np.float64).ndim == 1
+    except (TypeError, ValueError):
+        return False
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
