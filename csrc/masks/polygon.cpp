@@ -22,11 +22,14 @@ void add_toggle(int pu, int pv, int u, int v, int64_t height, int64_t width,
 }
 
 // Sorts toggle positions (values in [0, height * width]): a counting sort by column, then an
-// insertion sort inside each column, which holds a handful of boundaries.
+// insertion sort inside each column, which holds a handful of boundaries; std::sort for few
+// toggles.
 void sort_toggles(std::vector<int64_t>& toggles, int64_t height, int64_t width,
                   std::vector<int64_t>& scratch) {
   const size_t n = toggles.size();
-  if (n < 64) {
+  // Buckets only pay off when the toggles are not far fewer than the columns (a small polygon
+  // in a very wide image would otherwise clear `width` counters for a handful of values).
+  if (n < 64 || static_cast<size_t>(width) > 8 * n) {
     std::sort(toggles.begin(), toggles.end());
     return;
   }
