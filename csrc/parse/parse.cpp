@@ -550,14 +550,22 @@ T* append(T* dst, const std::vector<T>& src) {
 void concat_boxes(const std::vector<BoxColumns>& parts, double* boxes, double* confidences,
                   int64_t* label_start, int64_t* label_end, int64_t* label_start_byte,
                   int64_t* label_end_byte) {
-  for (const auto& p : parts) {
-    boxes = append(boxes, p.boxes);
-    confidences = append(confidences, p.confidences);
-    label_start = append(label_start, p.label_start);
-    label_end = append(label_end, p.label_end);
-    label_start_byte = append(label_start_byte, p.label_start_byte);
-    label_end_byte = append(label_end_byte, p.label_end_byte);
-  }
+  // Each part lands at its own offset, so the parts are copied in parallel (the destination
+  // arrays are fresh: spreading their first touch over the threads spreads the page faults too).
+  std::vector<size_t> at(parts.size() + 1, 0);
+  for (size_t p = 0; p < parts.size(); ++p) at[p + 1] = at[p] + parts[p].confidences.size();
+  parallel_for(static_cast<int64_t>(parts.size()), 8, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      const BoxColumns& part = parts[static_cast<size_t>(p)];
+      const size_t o = at[static_cast<size_t>(p)];
+      append(boxes + 4 * o, part.boxes);
+      append(confidences + o, part.confidences);
+      append(label_start + o, part.label_start);
+      append(label_end + o, part.label_end);
+      append(label_start_byte + o, part.label_start_byte);
+      append(label_end_byte + o, part.label_end_byte);
+    }
+  });
 }
 
 void normalize_text(const char* p, const char* end, const NormalizeOptions& opt,
