@@ -238,3 +238,24 @@ def test_ray_sharded_matching_is_bit_identical(ray_session):
         for shards in (2, 3):
             got = evaluate(gt, results, ray=True, num_shards=shards)
             assert_same_result(got, ref)
+
+
+@pytest.mark.slow
+def test_ray_tasks_size_their_native_pool_to_their_cpus(ray_session):
+    from vrft_rewards.eval.sharded import _ray_map
+
+    def threads_in_task(_job):
+        import vrft_rewards
+
+        return vrft_rewards.get_num_threads()
+
+    assert _ray_map(threads_in_task, [0, 1]) == [1, 1]  # Ray gives a task 1 CPU by default
+
+
+def test_task_cpu_sizing_is_a_no_op_outside_ray_tasks():
+    import vrft_rewards
+    from vrft_rewards._threads import use_ray_task_cpus
+
+    before = vrft_rewards.get_num_threads()
+    use_ray_task_cpus()
+    assert vrft_rewards.get_num_threads() == before

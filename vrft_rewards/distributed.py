@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vrft_rewards._threads import use_ray_task_cpus
 from vrft_rewards.rewards.combine import RewardSet, RewardSetResult
 from vrft_rewards.rewards.registry import resolve_reward_set
 
@@ -91,6 +92,7 @@ def _check_columns(completions: Any, columns: Mapping[str, Any]) -> int:
 
 
 def _score_shard(reward_set: RewardSet, completions: Sequence[Any], columns: dict[str, Sequence[Any]]) -> RewardSetResult:
+    use_ray_task_cpus()  # the native pool gets the task's CPUs, not the whole node
     return reward_set(completions, **columns)
 
 

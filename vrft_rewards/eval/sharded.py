@@ -23,6 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..distributed import shard_bounds
+from .._threads import use_ray_task_cpus
 from ._shards import ShardedMatcher
 from .detection import RecordTable, convert_chunk, merge_chunks
 from .records import progress
@@ -49,11 +50,16 @@ def _cluster_cpus(ray: Any) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def _run_job(fn: Any, job: Any) -> Any:
+    use_ray_task_cpus()
+    return fn(job)
+
+
 def _ray_map(fn: Any, jobs: list) -> list:
     """``list(map(fn, jobs))`` with one Ray task per job (results in job order)."""
     ray = _started_ray()
-    task = ray.remote(fn)
-    return ray.get([task.remote(job) for job in jobs])
+    task = ray.remote(_run_job)
+    return ray.get([task.remote(fn, job) for job in jobs])
 
 
 def ray_matcher(num_shards: Optional[int] = None) -> ShardedMatcher:
@@ -84,6 +90,7 @@ def ray_matcher(num_shards: Optional[int] = None) -> ShardedMatcher:
 
 def _convert(completions: list, image_id: np.ndarray, category_id: np.ndarray, sizes: np.ndarray,
              opts: dict) -> dict:
+    use_ray_task_cpus()
     return convert_chunk(completions, image_id, category_id, sizes, **opts)
 
 
