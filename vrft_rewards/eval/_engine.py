@@ -66,6 +66,24 @@ def _contig(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
 
 
+def _gt_columns(gt: GroundTruth, rows, image, category, *, ignore, crowd) -> dict:
+    """The native evaluation's GT columns of annotations ``rows`` (positions already taken)."""
+    return {
+        "image": image, "category": category, "box": _contig(gt.ann_box[rows], np.float64),
+        "area": _contig(gt.ann_area[rows], np.float64), "ignore": _contig(ignore, np.uint8),
+        "crowd": _contig(crowd, np.uint8), "id_nonzero": _contig(gt.ann_id[rows] != 0, np.uint8),
+    }
+
+
+def _dt_columns(dets: Detections, rows, image, category) -> dict:
+    """The native evaluation's detection columns of ``rows`` (LVIS adds ``not_exhaustive``)."""
+    return {
+        "image": image, "category": category, "box": _contig(dets.box[rows], np.float64),
+        "area": _contig(dets.area[rows], np.float64), "score": _contig(dets.score[rows], np.float64),
+        "id_positive": _contig(dets.ids[rows] > 0, np.uint8),
+    }
+
+
 def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
              max_dets, area_rng, use_cats: bool, matcher=None):
     """pycocotools COCOeval.evaluate + accumulate.  ``img_ids`` sorted unique; ``cat_ids`` sorted
@@ -96,18 +114,9 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     gi, g_img, g_cat = select(gt.ann_image_id, gt.ann_category_id)
     di, d_img, d_cat = select(dets.image_id, dets.category_id)
     crowd = gt.ann_iscrowd[gi]
-    gt_cols = {
-        "image": g_img, "category": g_cat, "box": _contig(gt.ann_box[gi], np.float64),
-        "area": _contig(gt.ann_area[gi], np.float64),
-        "ignore": _contig(crowd, np.uint8),  # pycocotools: gt['ignore'] = iscrowd (overwrites)
-        "crowd": _contig(crowd, np.uint8),
-        "id_nonzero": _contig(gt.ann_id[gi] != 0, np.uint8),
-    }
-    dt_cols = {
-        "image": d_img, "category": d_cat, "box": _contig(dets.box[di], np.float64),
-        "area": _contig(dets.area[di], np.float64), "score": _contig(dets.score[di], np.float64),
-        "id_positive": _contig(dets.ids[di] > 0, np.uint8),
-    }
+    # pycocotools: gt['ignore'] = iscrowd (overwrites the field)
+    gt_cols = _gt_columns(gt, gi, g_img, g_cat, ignore=crowd, crowd=crowd)
+    dt_cols = _dt_columns(dets, di, d_img, d_cat)
     cap = int(max_dets[-1])
     state = (matcher or evaluate_columns)(gt_cols, dt_cols, I, K, iou_thrs, area_rng, cap)
     if rec_thrs is None:  # evaluate() only; accumulate later with accumulate_coco
@@ -165,19 +174,11 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     di = np.flatnonzero(dkeep)
     not_exhaustive = np.isin(dkey[di], list_keys(nel_img, nel_cat))
 
-    gt_cols = {
-        "image": g_img[gi], "category": g_cat[gi], "box": _contig(gt.ann_box[gi], np.float64),
-        "area": _contig(gt.ann_area[gi], np.float64),
-        "ignore": _contig(gt.ann_ignore[gi], np.uint8),  # LVIS respects the `ignore` field
-        "crowd": np.zeros(len(gi), np.uint8),            # and forces iscrowd = 0
-        "id_nonzero": _contig(gt.ann_id[gi] != 0, np.uint8),
-    }
-    dt_cols = {
-        "image": d_img[di], "category": d_cat[di], "box": _contig(dets.box[di], np.float64),
-        "area": _contig(dets.area[di], np.float64), "score": _contig(dets.score[di], np.float64),
-        "id_positive": _contig(dets.ids[di] > 0, np.uint8),
-        "not_exhaustive": _contig(not_exhaustive, np.uint8),
-    }
+    # LVIS respects the `ignore` field and forces iscrowd = 0.
+    gt_cols = _gt_columns(gt, gi, g_img[gi], g_cat[gi], ignore=gt.ann_ignore[gi],
+                          crowd=np.zeros(len(gi), np.uint8))
+    dt_cols = _dt_columns(dets, di, d_img[di], d_cat[di])
+    dt_cols["not_exhaustive"] = _contig(not_exhaustive, np.uint8)
     state = (matcher or evaluate_columns)(gt_cols, dt_cols, I, K, iou_thrs, area_rng, -1)
     precision, recall, scores = _C.eval_accumulate(
         state, _contig(rec_thrs, np.float64), np.array([_NO_CAP], np.int64))

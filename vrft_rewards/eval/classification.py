@@ -15,8 +15,8 @@ import numpy as np
 from ..parsing import parse_completions
 from ..rewards.classification_rewards import (DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION,
                                               ClassificationReward)
-from .parse_stats import status_statistics
-from .records import SkipLog, completion_problem, load_json_file, load_records
+from .parse_stats import parse_statistics
+from .records import SkipLog, load_json_file, load_records, scorable_records
 from .report import EvalReport
 
 __all__ = ["evaluate_classification"]
@@ -95,12 +95,7 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
                                    show_progress=show_progress)
     labels_of = _gt_labels(gt) if gt is not None else None
     comps, truth, where = [], [], []
-    for i, rec in enumerate(recs):
-        line = nums[i] if nums is not None else i
-        problem = completion_problem(rec)
-        if problem:
-            skips.skip(src, line, problem)
-            continue
+    for line, rec in scorable_records(recs, nums, src, skips):
         c = rec["completion"]
         if rec.get("label") is not None:
             label = rec["label"]
@@ -161,7 +156,7 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
                   "accuracy": float(c / n) if n else float("nan")}
                  for name, n, c in zip(class_names, n_per, c_per)]
     acc = float(correct.mean())
-    parse = status_statistics(parsed.status, parsed.n_dropped, int(parsed.offsets[-1]), comps, where=where)
+    parse = parse_statistics(parsed, comps, where=where)
     notes = []
     if mode == "substring":
         notes.append("mode 'substring' is Visual-RFT's rule: an empty answer, a truncated name or a "

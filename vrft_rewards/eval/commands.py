@@ -10,7 +10,8 @@ from typing import Any, Optional, TextIO
 
 import numpy as np
 
-from .records import RecordError, SkipLog, completion_problem, load_json_file, read_jsonl
+from .records import (RecordError, SkipLog, completion_problem, load_json_file, read_jsonl,
+                      scorable_records)
 from .report import EvalReport, write_report
 
 __all__ = ["run_eval", "run_score", "score_records"]
@@ -122,13 +123,8 @@ def score_records(records: list, lines: list, source: str, task: str, options: d
     from ..rewards import resolve_reward_set
 
     comps, kept, where = [], [], []
-    for rec, line in zip(records, lines):
-        problem = completion_problem(rec)
-        if problem:
-            skips.skip(source, line, problem)
-            continue
-        c = rec["completion"]
-        comps.append(c)
+    for line, rec in scorable_records(records, lines, source, skips):
+        comps.append(rec["completion"])
         kept.append(rec)
         where.append(f"{source}:{line}")
     if not comps:
@@ -170,11 +166,12 @@ def run_score(args: Any, options: dict, out: Optional[TextIO] = None) -> int:
                      d["p75"], d["max"]])
     headers = ["reward", "n", "skipped", "mean", "std", "min", "p25", "median", "p75", "max"]
     from ..parsing import parse_completions
-    from .parse_stats import status_statistics
+    from .parse_stats import parse_statistics
 
-    comps = [r["completion"] for r in records if isinstance(r.get("completion"), (str, list))]
+    # The completions score_records kept (the same rule, so `where` lines up with them).
+    comps = [r["completion"] for r in records if completion_problem(r) is None]
     parsed = parse_completions(comps, invalid="empty")
-    parse = status_statistics(parsed.status, parsed.n_dropped, int(parsed.offsets[-1]), comps, where=where)
+    parse = parse_statistics(parsed, comps, where=where)
     report = EvalReport(task="score", metrics={"task": args.task, "options": options, "rewards": dist,
                                                "n": int(len(result))},
                         tables=[(f"Rewards of {len(result)} rollouts, preset '{args.task}'", headers, rows)],

@@ -244,12 +244,11 @@ def convert_chunk(completions: Sequence[Any], image_id: np.ndarray, category_id:
     counts["unlabelled_or_unmatched"] = int(no_cat.sum())
     keep &= box_cat >= 0
     no_conf = np.isnan(conf)
+    counts["no_confidence"] = int((keep & no_conf).sum())
     if default_score is None:
-        counts["no_confidence"] = int((keep & no_conf).sum())
         keep &= ~no_conf
         score = conf
     else:
-        counts["no_confidence"] = int((keep & no_conf).sum())
         score = np.where(no_conf, float(default_score), conf)
     if frame == "abs":
         px = np.asarray(boxes, dtype=np.float64)

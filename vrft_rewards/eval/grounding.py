@@ -17,8 +17,8 @@ import numpy as np
 from .._ext import _C
 from ..boxes import paired_box_iou
 from ..parsing import boxes_to_pixels, parse_completions
-from .parse_stats import status_statistics
-from .records import SkipLog, completion_problem, load_json_file, load_records
+from .parse_stats import parse_statistics
+from .records import SkipLog, load_json_file, load_records, scorable_records
 from .report import EvalReport
 
 __all__ = ["evaluate_grounding", "mask_intersection_union", "mask_set"]
@@ -300,12 +300,7 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
         else:
             raise TypeError("grounding ground truth must map id -> {width, height, box, segmentation}")
     comps, where, sizes, gt_boxes, segs, kept_lines = [], [], [], [], [], []
-    for i, rec in enumerate(recs):
-        line = nums[i] if nums is not None else i
-        problem = completion_problem(rec)
-        if problem:
-            skips.skip(src, line, problem)
-            continue
+    for line, rec in scorable_records(recs, nums, src, skips):
         c = rec["completion"]
         g = rec
         if not any(k in rec for k in ("box", "segmentation")):
@@ -342,39 +337,39 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
         sizes.append((w, h))
         gt_boxes.append(box)
         segs.append(seg)
-    # GT masks: decoded once, natively; records whose mask cannot be read are skipped here.
-    masks, mask_rows = None, np.flatnonzero([sg is not None for sg in segs])
-    if len(mask_rows):
-        masks, problems = _mask_set([segs[i] for i in mask_rows], np.asarray(sizes, dtype=np.float64)[mask_rows])
-        if problems:
-            for j in sorted(problems):
-                skips.skip(src, kept_lines[mask_rows[j]], "unreadable 'segmentation'", problems[j][:80])
-            bad_rows = set(mask_rows[sorted(problems)].tolist())
-            keep = [i for i in range(len(comps)) if i not in bad_rows]
-            comps, where, sizes, gt_boxes, segs = ([a[i] for i in keep]
-                                                   for a in (comps, where, sizes, gt_boxes, segs))
-            good = np.setdiff1d(np.arange(len(mask_rows)), sorted(problems))
-            mask_subset = good  # rows of `masks` still in use, in order
-            mask_rows = np.flatnonzero([sg is not None for sg in segs])
-        else:
-            mask_subset = np.arange(len(mask_rows))
-    if not comps:
+    # GT masks: decoded once, natively, one row per record (a record without a segmentation
+    # gets an empty polygon list: an empty mask, never used).  Records whose mask cannot be
+    # read are skipped here: `kept` are the rows left, `masked` those of them with a mask.
+    n_all = len(comps)
+    sizes_a = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
+    has_mask = np.array([sg is not None for sg in segs], dtype=bool)
+    keep = np.ones(n_all, dtype=bool)
+    masks = None
+    if has_mask.any():
+        masks, problems = _mask_set([sg if sg is not None else [] for sg in segs], sizes_a)
+        for j in sorted(problems):
+            skips.skip(src, kept_lines[j], "unreadable 'segmentation'", problems[j][:80])
+            keep[j] = False
+    kept = np.flatnonzero(keep)
+    if not len(kept):
         raise ValueError(f"{src}: no valid grounding record to evaluate")
-    n = len(comps)
-    sizes_a = np.asarray(sizes, dtype=np.float64)
+    masked = keep & has_mask
+    comps, where = [comps[i] for i in kept], [where[i] for i in kept]
+    n = len(kept)
     parsed = parse_completions(comps, answer=answer, require_tags=require_tags, invalid="empty")
     counts = np.diff(parsed.offsets)
     has = counts > 0
-    px = boxes_to_pixels(parsed.boxes, parsed.offsets, sizes_a, frame)
+    px = boxes_to_pixels(parsed.boxes, parsed.offsets, sizes_a[kept], frame)
     first = parsed.offsets[:-1][has]
     pred = np.zeros((n, 4))
     pred[has] = px[first]
     # GT boxes: given, else the bounding box of the mask (pycocotools' toBbox, computed natively).
     gtb = np.array([b if b is not None else [np.nan] * 4 for b in gt_boxes], dtype=np.float64).reshape(-1, 4)
-    if len(mask_rows):
-        need = np.isnan(gtb[mask_rows, 0])
-        xywh = masks.bbox[mask_subset][need]
-        gtb[mask_rows[need]] = np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])
+    if masks is not None:
+        need = masked & np.isnan(gtb[:, 0])
+        xywh = masks.bbox[need]
+        gtb[need] = np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])
+    gtb = gtb[kept]
     ok = has & (pred[:, 2] >= pred[:, 0]) & (pred[:, 3] >= pred[:, 1])
     iou = np.zeros(n)
     if ok.any():
@@ -382,20 +377,21 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
     metrics: dict = {"n": n, "n_failed": int((~has).sum()), "frame": frame, "mIoU": float(iou.mean()),
                      f"acc@{threshold:g}": float((iou >= threshold).mean())}
     rows = [["mIoU (box)", metrics["mIoU"]], [f"Acc@{threshold:g} (box)", metrics[f"acc@{threshold:g}"]],
-            ["records", n], ["no box in answer", metrics["n_failed"]]]
+             ["records", n], ["no box in answer", metrics["n_failed"]]]
     arrays: dict = {"iou": iou}
-    if len(mask_rows):
-        idx = mask_rows
-        boxes = np.zeros((len(masks.area), 4))
-        valid = np.zeros(len(masks.area), np.uint8)
-        boxes[mask_subset], valid[mask_subset] = pred[idx], ok[idx]
-        inter, union = (a[mask_subset] for a in masks.box_overlap(boxes, valid))
+    n_mask = int(masked.sum())
+    if n_mask:
+        boxes = np.zeros((n_all, 4))
+        valid = np.zeros(n_all, np.uint8)
+        boxes[kept], valid[kept] = pred, ok
+        valid &= masked  # no overlap work for rows left out
+        inter, union = (a[masked] for a in masks.box_overlap(boxes, valid))
         per = np.where(union > 0, inter / np.where(union > 0, union, 1), 1.0)
         metrics.update({"gIoU": float(per.mean()), "cIoU": float(inter.sum() / union.sum()) if union.sum() else 1.0,
-                        "n_mask": int(len(idx))})
-        rows += [["gIoU (mask)", metrics["gIoU"]], ["cIoU (mask)", metrics["cIoU"]], ["records with mask", len(idx)]]
+                        "n_mask": n_mask})
+        rows += [["gIoU (mask)", metrics["gIoU"]], ["cIoU (mask)", metrics["cIoU"]], ["records with mask", n_mask]]
         arrays["mask_iou"] = per
-    parse = status_statistics(parsed.status, parsed.n_dropped, int(parsed.offsets[-1]), comps, where=where)
+    parse = parse_statistics(parsed, comps, where=where)
     notes = []
     if (counts > 1).any():
         notes.append(f"{int((counts > 1).sum())} answers hold several boxes; the first one is scored")

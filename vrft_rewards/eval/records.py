@@ -11,7 +11,7 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 __all__ = ["RecordError", "SkipLog", "read_jsonl", "load_json_file", "progress"]
 
@@ -204,3 +204,17 @@ def completion_problem(rec: Any) -> Optional[str]:
     if not isinstance(c, (str, list)):
         return "'completion' must be a string or a list of chat messages"
     return None
+
+
+def scorable_records(recs: Sequence[Any], nums: Optional[Sequence[int]], source: str,
+                     skips: SkipLog) -> Iterator[tuple[int, dict]]:
+    """``(line, record)`` of each record with a completion to score (:func:`completion_problem`
+    is None), in order; the others are counted in ``skips`` under their line (``nums[i]``, or
+    the index ``i`` of an in-memory list when ``nums`` is None)."""
+    for i, rec in enumerate(recs):
+        line = nums[i] if nums is not None else i
+        problem = completion_problem(rec)
+        if problem:
+            skips.skip(source, line, problem)
+            continue
+        yield line, rec
