@@ -21,6 +21,7 @@ import pytest
 import vrft_rewards as vr
 
 torch = pytest.importorskip("torch")
+from bench_iou import torch_iou  # noqa: E402
 pytestmark = [
     pytest.mark.needs_cuda,
     pytest.mark.skipif(not vr.has_cuda(), reason="needs a CUDA GPU and the _C_cuda module"),
@@ -40,15 +41,8 @@ def _boxes(n: int, seed: int) -> np.ndarray:
 
 
 def torch_box_iou(a, b):
-    """torchvision.ops.box_iou (0.28) written in torch: _box_inter_union, then inter / union."""
-    area1 = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area2 = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    lt = torch.max(a[:, None, :2], b[:, :2])
-    rb = torch.min(a[:, None, 2:], b[:, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[:, :, 0] * wh[:, :, 1]
-    union = area1[:, None] + area2 - inter
-    return inter / union
+    """torchvision.ops.box_iou (0.28) written in torch: bench_iou's anchor, on the GPU here."""
+    return torch_iou(a, b, "iou")
 
 
 @pytest.fixture(scope="module")

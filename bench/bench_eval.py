@@ -86,26 +86,37 @@ def _hotcoco_lvis(g, d):
     return np.array([r[k] for k in LVIS_KEYS])
 
 
-@pytest.fixture(scope="module")
-def coco_data(full_size, tmp_path_factory):
-    gt, res, arr = make_workload(**(COCO_FULL if full_size else COCO_SMALL), seed=0)
-    d = tmp_path_factory.mktemp("coco")
+def _workload_data(tmp_path_factory, kind, size, seed, expected_stats):
+    """The seeded workload as dicts, the (N, 7) array and two JSON files, with the reference
+    numbers (hotcoco's, bit-identical to pycocotools / lvis-api) every competitor must reproduce."""
+    gt, res, arr = make_workload(**size, seed=seed, lvis=kind == "lvis")
+    d = tmp_path_factory.mktemp(kind)
     _dump(gt, d / "gt.json")
     _dump(res, d / "res.json")
     g, dt = _hotcoco_coco(gt, res)
     return {"gt": gt, "res": res, "arr": arr, "gt_path": str(d / "gt.json"),
-            "res_path": str(d / "res.json"), "expected": _hotcoco_stats(g, dt)}
+            "res_path": str(d / "res.json"), "expected": expected_stats(g, dt)}
+
+
+@pytest.fixture(scope="module")
+def coco_data(full_size, tmp_path_factory):
+    return _workload_data(tmp_path_factory, "coco", COCO_FULL if full_size else COCO_SMALL, 0, _hotcoco_stats)
 
 
 @pytest.fixture(scope="module")
 def lvis_data(full_size, tmp_path_factory):
-    gt, res, arr = make_workload(**(LVIS_FULL if full_size else LVIS_SMALL), seed=1, lvis=True)
-    d = tmp_path_factory.mktemp("lvis")
-    _dump(gt, d / "gt.json")
-    _dump(res, d / "res.json")
-    g, dt = _hotcoco_coco(gt, res)
-    return {"gt": gt, "res": res, "arr": arr, "gt_path": str(d / "gt.json"),
-            "res_path": str(d / "res.json"), "expected": _hotcoco_lvis(g, dt)}
+    return _workload_data(tmp_path_factory, "lvis", LVIS_FULL if full_size else LVIS_SMALL, 1, _hotcoco_lvis)
+
+
+def _pycocotools_load(data):
+    """pycocotools' COCO objects of a workload (deep copies: loadRes mutates its input)."""
+    from pycocotools.coco import COCO
+
+    with _quiet():
+        g = COCO()
+        g.dataset = copy.deepcopy(data["gt"])
+        g.createIndex()
+        return g, g.loadRes(copy.deepcopy(data["res"]))
 
 
 def _ultrafast_load(gt, res):
@@ -145,13 +156,7 @@ def test_coco_ours(benchmark, coco_data):
 
 @pytest.mark.benchmark(group="coco-eval")
 def test_coco_ours_dropin(benchmark, coco_data):
-    from pycocotools.coco import COCO
-
-    with _quiet():
-        g = COCO()
-        g.dataset = copy.deepcopy(coco_data["gt"])
-        g.createIndex()
-        d = g.loadRes(copy.deepcopy(coco_data["res"]))
+    g, d = _pycocotools_load(coco_data)
 
     def run():
         with _quiet():
@@ -166,14 +171,9 @@ def test_coco_ours_dropin(benchmark, coco_data):
 
 @pytest.mark.benchmark(group="coco-eval")
 def test_coco_pycocotools(benchmark, coco_data, full_size):
-    from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    with _quiet():
-        g = COCO()
-        g.dataset = copy.deepcopy(coco_data["gt"])
-        g.createIndex()
-        d = g.loadRes(copy.deepcopy(coco_data["res"]))
+    g, d = _pycocotools_load(coco_data)
 
     def run():
         with _quiet():

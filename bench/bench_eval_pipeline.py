@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from visual_rft_reference import extract_bbox  # noqa: E402
+from visual_rft_reference import extract_bbox, remove_duplicates  # noqa: E402
 
 from vrft_rewards.eval import detections_from_records, evaluate_detection  # noqa: E402
 
@@ -83,13 +83,7 @@ def _visual_rft_detections(records, gt):
         boxes = extract_bbox(response)
         if boxes is None or isinstance(boxes[0], str):
             continue
-        seen, unique = set(), []
-        for b in boxes:
-            key = tuple(b["Position"])
-            if key not in seen:
-                seen.add(key)
-                unique.append(b)
-        for b in unique:
+        for b in remove_duplicates(boxes):
             x1, y1, x2, y2 = b["Position"]
             x1, y1, x2, y2 = x1 / 1000.0 * w, y1 / 1000.0 * h, x2 / 1000.0 * w, y2 / 1000.0 * h
             out.append([r["image_id"], x1, y1, x2 - x1, y2 - y1, b["Confidence"], cat_id[r["category"]]])

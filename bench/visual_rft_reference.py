@@ -25,6 +25,12 @@ def _text(completion) -> str:
     return completion if isinstance(completion, str) else completion[0]["content"]
 
 
+def _answer_or_text(pattern: re.Pattern, text: str) -> str:
+    """The first answer block found by ``pattern``, else the whole text; stripped either way."""
+    m = pattern.search(text)
+    return m.group(1).strip() if m else text.strip()
+
+
 # ---- format ---------------------------------------------------------------------------------------
 
 def format_reward(completions, **kwargs):
@@ -85,7 +91,8 @@ def greedy_match(gt, pred, threshold=0.5):
     return results
 
 
-def _dedupe(pred):
+def remove_duplicates(pred):
+    """Upstream ``remove_duplicates``: drop items whose ``Position`` repeats an earlier one."""
     seen, out = set(), []
     for p in pred:
         key = tuple(p["Position"])
@@ -100,8 +107,7 @@ def read_answer_items(content: str):
     non-DOTALL answer block (else the whole text), rewrapped, ``[[``/``]]``/newline replacements,
     then :func:`extract_bbox`; ``None`` where the rewards give 0 (an empty list raises IndexError
     upstream, which is caught)."""
-    m = _ANSWER_FIRST.search(content)
-    answer = "<answer>" + (m.group(1).strip() if m else content.strip()) + "</answer>"
+    answer = "<answer>" + _answer_or_text(_ANSWER_FIRST, content) + "</answer>"
     answer = answer.replace("[[", "[").replace("]]", "]").replace("\n", "")
     pred = extract_bbox(answer)
     if pred is None or not pred or type(pred[0]) is not dict:
@@ -119,7 +125,7 @@ def _detection_rewards(completions, solution, score):
             pred = read_answer_items(_text(c))
             if pred is not None:
                 gt = extract_bbox(sol.strip())
-                reward = score(greedy_match(gt, _dedupe(pred)), len(gt))
+                reward = score(greedy_match(gt, remove_duplicates(pred)), len(gt))
         except Exception:  # noqa: BLE001
             reward = 0.0
         rewards.append(reward)
@@ -160,10 +166,8 @@ def classification_reward(completions, solution, **kwargs):
     rewards = []
     for c, sol in zip(completions, solution):
         content = _text(c)
-        m = _ANSWER_FIRST.search(sol)
-        gt = m.group(1).strip() if m else sol.strip()
-        m = _ANSWER_FIRST.search(content)
-        ans = m.group(1).strip() if m else content.strip()
+        gt = _answer_or_text(_ANSWER_FIRST, sol)
+        ans = _answer_or_text(_ANSWER_FIRST, content)
         gt = gt.replace(" ", "").replace("_", "").lower()
         ans = ans.replace(" ", "").replace("_", "").lower()
         rewards.append(1.0 if (gt in ans or ans in gt) else 0.0)
@@ -200,10 +204,8 @@ def lisa_grounding_reward(completions, solution, **kwargs):
     rewards = []
     for c, sol in zip(completions, solution):
         content = _text(c)
-        m = _ANSWER_FIRST.search(sol)
-        gt = m.group(1).strip() if m else sol.strip()
-        m = _ANSWER_FIRST_DOTALL.search(content)
-        ans = m.group(1).strip() if m else content.strip()
+        gt = _answer_or_text(_ANSWER_FIRST, sol)
+        ans = _answer_or_text(_ANSWER_FIRST_DOTALL, content)
         try:
             reward = _giou_plus_one(_corners(gt), _corners(ans))
         except Exception:  # noqa: BLE001

@@ -1,11 +1,14 @@
 """Seeded synthetic data for the evaluation-pipeline tests, with the expected detections built by
-an obvious per-box Python loop (the slow reference of the vectorised conversion)."""
+an obvious per-box Python loop (the slow reference of the vectorised conversion), and the helpers
+that run the reference evaluators (pycocotools, lvis-api) on them."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import logging
+import warnings
 
 import numpy as np
 
@@ -127,3 +130,23 @@ def pycocotools_eval(gt, dets, cat_ids=None, img_ids=None):
         per[cid] = (float(np.mean(s[s > -1])) if (s > -1).any() else -1.0,
                     float(np.mean(s50[s50 > -1])) if (s50 > -1).any() else -1.0)
     return ev.stats, p, per
+
+
+@contextlib.contextmanager
+def lvis_api_compat():
+    """lvis-api 0.5.3 usable on current numpy, quietly: ``np.float`` (removed in numpy 1.24, still
+    called by ``LVISEval.accumulate``) aliased to ``float``, its logger and the DeprecationWarning
+    of its ``logger.warn`` (in LVISResults) silenced; numpy and the logger are restored after."""
+    had, old = hasattr(np, "float"), getattr(np, "float", None)
+    np.float = float
+    logging.getLogger("lvis").setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        logging.getLogger("lvis").setLevel(logging.NOTSET)
+        if had:
+            np.float = old
+        else:
+            del np.float

@@ -1,4 +1,5 @@
-"""Shared test configuration: report header, hypothesis profile, CUDA marks, RNG hygiene."""
+"""Shared test configuration: report header, hypothesis profile, CUDA marks, RNG hygiene, and the
+fixtures several test files use (the CLI's one-line error check, a Ray session)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,20 @@ def _restore_numpy_rng():
     state = np.random.get_state()
     yield
     np.random.set_state(state)
+
+
+@pytest.fixture(scope="session")
+def one_line_error():
+    """Checks that a command's stderr is one ``vrft-rewards...`` line without a traceback (how
+    every user mistake must be reported) and returns that line."""
+    def check(text: str) -> str:
+        lines = text.strip().splitlines()
+        assert len(lines) == 1, text
+        assert "Traceback" not in text
+        assert lines[0].startswith("vrft-rewards")
+        return lines[0]
+
+    return check
 
 
 @pytest.fixture(scope="session")

@@ -23,14 +23,6 @@ TESTS = pathlib.Path(__file__).resolve().parent
 ROOT = pathlib.Path(vrft_rewards.__file__).resolve().parent.parent
 
 
-def one_line_error(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    assert lines[0].startswith("vrft-rewards")
-    return lines[0]
-
-
 @pytest.mark.parametrize(("argv", "needles"), [
     (["--help"], ["serve", "COMMAND"]),
     (["serve", "--help"], ["--task", "--host", "--port", "--max-body-bytes", "--option", "/get_reward"]),
@@ -58,7 +50,7 @@ def test_version(capsys):
     (["serve", "--task", "x", "--max-body-bytes", "0"], "must be >= 1"),
     (["bogus"], "invalid choice: 'bogus'"),
 ])
-def test_argument_errors_are_one_line_exit_2(capsys, argv, match):
+def test_argument_errors_are_one_line_exit_2(capsys, argv, match, one_line_error):
     import re
 
     with pytest.raises(SystemExit) as e:
@@ -74,13 +66,13 @@ def test_argument_errors_are_one_line_exit_2(capsys, argv, match):
     (["serve", "--task", "_toy_rewards:TOY_SET", "--option", "a=1", "--option", "a=2"], "given twice"),
     (["serve", "--task", "_toy_rewards:TOY_SET", "--option", "a=1"], "do not apply to an import path"),
 ])
-def test_user_mistakes_are_one_line_exit_2(capsys, argv, match):
+def test_user_mistakes_are_one_line_exit_2(capsys, argv, match, one_line_error):
     assert main(argv) == 2
     line = one_line_error(capsys.readouterr().err)
     assert line.startswith("vrft-rewards: error: ") and match in line
 
 
-def test_port_in_use_is_one_line_exit_2(capsys):
+def test_port_in_use_is_one_line_exit_2(capsys, one_line_error):
     from vrft_rewards.serve import make_server
 
     with make_server("_toy_rewards:TOY_SET", port=0) as srv:

@@ -23,14 +23,6 @@ GT = str(demo_data_path("demo_coco_gt.json"))
 OUT = str(demo_data_path("demo_outputs.jsonl"))
 
 
-def one_line_error(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    assert lines[0].startswith("vrft-rewards")
-    return lines[0]
-
-
 def _png_size(path):
     with open(path, "rb") as f:
         data = f.read(24)
@@ -81,7 +73,7 @@ def test_eval_coco_generated_data_with_a_category_set(tmp_path, capsys):
     assert not list((tmp_path / "r").glob("*.png"))
 
 
-def test_eval_coco_qwen_format_skips_bad_lines_and_reports_them(tmp_path, capsys):
+def test_eval_coco_qwen_format_skips_bad_lines_and_reports_them(tmp_path, capsys, one_line_error):
     qwen = str(demo_data_path("demo_outputs_qwen.jsonl"))
     assert main(["eval", "coco", "--gt", GT, "--pred", qwen, "--frame", "abs", "--no-require-tags",
                  "--synonyms", '{"puppy": "dog", "kitten": "cat"}', "--out", str(tmp_path), "--no-plots"]) == 0
@@ -163,7 +155,8 @@ def _bad_files(tmp_path):
     ("nokeys", "{pred}:2: record has no 'completion'"),
     ("unknown", "{pred}:2: image_id not in the ground truth (12345)"),
 ])
-def test_bad_records_are_one_line_errors_with_strict_and_counted_without(tmp_path, capsys, case, message):
+def test_bad_records_are_one_line_errors_with_strict_and_counted_without(tmp_path, capsys, case, message,
+                                                                         one_line_error):
     gt, files = _bad_files(tmp_path)
     pred = str(files[case])
     assert main(["eval", "coco", "--gt", str(gt), "--pred", pred, "--strict"]) == 2
@@ -174,7 +167,7 @@ def test_bad_records_are_one_line_errors_with_strict_and_counted_without(tmp_pat
     assert json.loads((tmp_path / case / "metrics.json").read_text())["skipped"]["total"] == 1
 
 
-def test_file_problems_are_one_line_errors(tmp_path, capsys):
+def test_file_problems_are_one_line_errors(tmp_path, capsys, one_line_error):
     gt, files = _bad_files(tmp_path)
     cases = [
         (["eval", "coco", "--gt", str(gt), "--pred", str(tmp_path / "missing.jsonl")], "missing.jsonl: no such file (--pred)"),

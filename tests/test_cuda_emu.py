@@ -27,16 +27,21 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # 32 threads per emulated warp: a few seconds per batch
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory) -> Path:
+def build_emulator(tmp_path_factory, name: str, *flags: str) -> Path:
+    """Compiles tools/cuda_emu/<name>.cpp with g++ (skips the test without g++)."""
     compiler = shutil.which("g++")
     if compiler is None:
-        pytest.skip("needs g++ to build the warp emulator")
-    exe = tmp_path_factory.mktemp("emu") / "match_emu"
-    subprocess.run([compiler, "-std=c++17", "-O1", "-pthread", "-I", str(ROOT / "tools/cuda_emu"),
-                    "-I", str(ROOT / "csrc"), str(ROOT / "tools/cuda_emu/match_emu.cpp"), "-o",
-                    str(exe)], check=True)
+        pytest.skip(f"needs g++ to build the {name} emulator")
+    exe = tmp_path_factory.mktemp("emu") / name
+    subprocess.run([compiler, "-std=c++17", "-O1", "-pthread", *flags, "-I", str(ROOT / "tools/cuda_emu"),
+                    "-I", str(ROOT / "csrc"), str(ROOT / f"tools/cuda_emu/{name}.cpp"), "-o", str(exe)],
+                   check=True)
     return exe
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory) -> Path:
+    return build_emulator(tmp_path_factory, "match_emu")
 
 
 def run_emulated(exe: Path, tmp: Path, pred, po, gt, go, scores, *, method, kind="iou",
@@ -144,14 +149,7 @@ def test_emulated_empty_problems(emulator, tmp_path):
 
 @pytest.fixture(scope="module")
 def iou_emulator(tmp_path_factory) -> Path:
-    compiler = shutil.which("g++")
-    if compiler is None:
-        pytest.skip("needs g++ to build the kernel emulator")
-    exe = tmp_path_factory.mktemp("emu") / "iou_emu"
-    subprocess.run([compiler, "-std=c++17", "-O1", "-pthread", "-DCUDA_EMU_STATIC_SHARED", "-I",
-                    str(ROOT / "tools/cuda_emu"), "-I", str(ROOT / "csrc"),
-                    str(ROOT / "tools/cuda_emu/iou_emu.cpp"), "-o", str(exe)], check=True)
-    return exe
+    return build_emulator(tmp_path_factory, "iou_emu", "-DCUDA_EMU_STATIC_SHARED")
 
 
 def run_iou_emulated(exe: Path, tmp: Path, op: str, a, b, *, fmt="xyxy", kind="iou", grid=1,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from _pipeline_data import pycocotools_eval
 from vrft_rewards.demo import demo_data_path, detections_from_outputs, run_demo
 
 
@@ -46,22 +46,12 @@ def test_demo_rewards_equal_visual_rft_reference_on_well_formed_rollouts():
 
 def test_demo_coco_numbers_equal_pycocotools():
     pytest.importorskip("pycocotools")
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     gt = json.loads(demo_data_path("demo_coco_gt.json").read_text())
     outputs = [json.loads(line) for line in demo_data_path("demo_outputs.jsonl").read_text().splitlines()]
     dets, _ = detections_from_outputs(outputs, gt)
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = gt
-        coco.createIndex()
-        ev = COCOeval(coco, coco.loadRes(dets), "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
+    stats, _, _ = pycocotools_eval(gt, dets)
     ours = run_demo(stream=io.StringIO())["coco"]["stats"]
-    assert list(ours.values()) == ev.stats.tolist()
+    assert list(ours.values()) == stats.tolist()
 
 
 def test_demo_command_line_runs(tmp_path):

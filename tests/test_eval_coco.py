@@ -35,13 +35,14 @@ def coco_from_dict(gt: dict) -> COCO:
     return c
 
 
-def reference(gt: dict, results, **params):
-    """pycocotools on deep copies (loadRes and _prepare mutate their inputs)."""
+def reference(gt: dict, results, evaluator=RefCOCOeval, **params):
+    """pycocotools' COCO objects on deep copies (loadRes and _prepare mutate their inputs), run
+    through ``evaluator`` (pycocotools' COCOeval, or our drop-in): (evaluator, printed text)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         c = coco_from_dict(gt)
         d = c.loadRes(copy.deepcopy(results) if isinstance(results, list) else results)
-        E = RefCOCOeval(c, d, "bbox")
+        E = evaluator(c, d, "bbox")
         for k, v in params.items():
             setattr(E.params, k, v)
         E.evaluate()
@@ -118,22 +119,13 @@ def test_drop_in_cocoeval_on_pycocotools_objects_matches(seed):
         return
     params = variant_params(seed, gt)
     ref, ref_out = reference(gt, results, **params)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        c = coco_from_dict(gt)
-        d = c.loadRes(copy.deepcopy(results))
-        E = COCOeval(c, d, "bbox")
-        for k, v in params.items():
-            setattr(E.params, k, v)
-        E.evaluate()
-        E.accumulate()
-        E.summarize()
+    E, out = reference(gt, results, evaluator=COCOeval, **params)
     assert np.array_equal(np.asarray(ref.stats), E.stats)
     for key in ("precision", "recall", "scores"):
         assert np.array_equal(ref.eval[key], E.eval[key])
     assert ref.eval["counts"] == E.eval["counts"]
     summary = lambda text: [ln for ln in text.splitlines() if ln.startswith(" Average")]  # noqa: E731
-    assert summary(ref_out) == summary(out.getvalue())
+    assert summary(ref_out) == summary(out)
     assert E.params.imgIds == ref.params.imgIds and E.params.catIds == ref.params.catIds
 
 

@@ -10,7 +10,6 @@ import contextlib
 import copy
 import io
 import logging
-import warnings
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from lvis import LVIS, LVISEval, LVISResults  # noqa: E402
 from vrft_rewards.eval import LVISeval, evaluate_lvis  # noqa: E402
 
 from _eval_synth import make_dataset  # noqa: E402
+from _pipeline_data import lvis_api_compat  # noqa: E402
 
 KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf",
         "AR@300", "ARs@300", "ARm@300", "ARl@300"]
@@ -29,20 +29,8 @@ KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf",
 @pytest.fixture
 def lvis_api():
     """lvis-api with `np.float` aliased (restored afterwards) and its logger.warn quiet."""
-    had = hasattr(np, "float")
-    old = getattr(np, "float", None)
-    np.float = float
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # logger.warn in LVISResults
-        logging.getLogger("lvis").setLevel(logging.ERROR)
-        try:
-            yield reference
-        finally:
-            logging.getLogger("lvis").setLevel(logging.NOTSET)
-            if had:
-                np.float = old
-            else:
-                del np.float
+    with lvis_api_compat():
+        yield reference
 
 
 class _LVISFromDict(LVIS):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from _pipeline_data import make_gt, make_prompt_records, pycocotools_eval
+from _pipeline_data import lvis_api_compat, make_gt, make_prompt_records, pycocotools_eval
 from vrft_rewards.eval import (CATEGORY_SETS, CategoryMapper, RecordError, detections_from_records,
                                evaluate_detection, normalize_category_name)
 
@@ -136,29 +136,16 @@ def test_lvis_metrics_equal_lvis_api():
     import contextlib
     import io
     import logging
-    import warnings
 
-    had = hasattr(np, "float")
-    old = getattr(np, "float", None)
-    np.float = float  # lvis 0.5.3 uses np.float (removed in numpy 1.24)
-    logging.getLogger("lvis").setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # logger.warn in LVISResults
-            lgt = lvis.LVIS.__new__(lvis.LVIS)
-            lgt.logger = logging.getLogger("lvis")
-            lgt.dataset = json.loads(json.dumps(gt))
-            lgt._create_index()
-            res = [{"image_id": int(d[0]), "bbox": d[1:5].tolist(), "score": float(d[5]),
-                    "category_id": int(d[6])} for d in expected]
-            ev = lvis.LVISEval(lgt, lvis.LVISResults(lgt, res), "bbox")
-            ev.run()
-    finally:
-        logging.getLogger("lvis").setLevel(logging.NOTSET)
-        if had:
-            np.float = old
-        else:
-            del np.float
+    with lvis_api_compat(), contextlib.redirect_stdout(io.StringIO()):
+        lgt = lvis.LVIS.__new__(lvis.LVIS)
+        lgt.logger = logging.getLogger("lvis")
+        lgt.dataset = json.loads(json.dumps(gt))
+        lgt._create_index()
+        res = [{"image_id": int(d[0]), "bbox": d[1:5].tolist(), "score": float(d[5]),
+                "category_id": int(d[6])} for d in expected]
+        ev = lvis.LVISEval(lgt, lvis.LVISResults(lgt, res), "bbox")
+        ev.run()
     assert report.result.stats.tolist() == [ev.results[k] for k in ev.results]
 
 
