@@ -16,7 +16,6 @@
 #include <memory>
 #include <stdexcept>
 #include <tuple>
-#include <vector>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,11 +53,19 @@ py::array_t<T> require_array(const py::handle& obj, const char* arg) {
   return py::reinterpret_borrow<py::array_t<T>>(obj);
 }
 
+// "(2, 3)" / "(5,)": an array's shape as Python prints it, for error messages.
+std::string shape_text(const py::array& arr) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < arr.ndim(); ++d) {
+    s += (d ? ", " : "") + std::to_string(arr.shape(d));
+  }
+  return s + (arr.ndim() == 1 ? ",)" : ")");
+}
+
 void require_boxes_shape(const py::array& arr, const char* arg) {
   if (arr.ndim() != 2 || arr.shape(1) != 4) {
-    std::string shape = "(";
-    for (py::ssize_t d = 0; d < arr.ndim(); ++d) shape += (d ? ", " : "") + std::to_string(arr.shape(d));
-    throw std::invalid_argument(std::string(arg) + " must have shape (N, 4), got " + shape + ")");
+    throw std::invalid_argument(std::string(arg) + " must have shape (N, 4), got " +
+                                shape_text(arr));
   }
 }
 
@@ -82,15 +89,6 @@ template <typename T>
 T* writable_output(py::array_t<T>& out) {
   if (!out.writeable()) throw std::invalid_argument("out must be a writeable array");
   return out.mutable_data();
-}
-
-// "(2, 3)" / "(5,)": an array's shape as Python prints it, for error messages.
-std::string shape_text(const py::array& arr) {
-  std::string s = "(";
-  for (py::ssize_t d = 0; d < arr.ndim(); ++d) {
-    s += (d ? ", " : "") + std::to_string(arr.shape(d));
-  }
-  return s + (arr.ndim() == 1 ? ",)" : ")");
 }
 
 // Offsets of a ragged batch: int64, (B+1,), start at 0, non-decreasing, end at `total`.
@@ -758,11 +756,9 @@ py::array_t<T> require_column(const py::handle& obj, const char* arg, int64_t n,
   const bool ok = width == 0 ? (arr.ndim() == 1 && arr.shape(0) == n)
                              : (arr.ndim() == 2 && arr.shape(0) == n && arr.shape(1) == width);
   if (!ok) {
-    std::string shape = "(";
-    for (py::ssize_t d = 0; d < arr.ndim(); ++d) shape += (d ? ", " : "") + std::to_string(arr.shape(d));
     throw std::invalid_argument(std::string(arg) + " must have shape (" + std::to_string(n) +
                                 (width ? ", " + std::to_string(width) : std::string(",")) +
-                                "), got " + shape + ")");
+                                "), got " + shape_text(arr));
   }
   return arr;
 }
@@ -1128,6 +1124,7 @@ void bind_masks(py::module_& m) {
         if (i < 0 || i >= static_cast<int64_t>(s.set.masks.size())) throw py::index_error("mask index out of range");
         const auto& mask = s.set.masks[static_cast<size_t>(i)];
         std::vector<int64_t> counts;
+        counts.reserve(2 * mask.ones.size() + 1);
         int64_t at = 0;
         for (const auto& iv : mask.ones) {
           counts.push_back(iv.begin - at);

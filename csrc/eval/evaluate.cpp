@@ -147,6 +147,13 @@ void sort_by_score(std::vector<int64_t>& idx, const double* score) {
 
 }  // namespace
 
+std::vector<int64_t> category_group_offsets(const std::vector<int64_t>& group_category, int64_t K) {
+  std::vector<int64_t> off(static_cast<size_t>(K + 1), 0);
+  for (const int64_t k : group_category) ++off[static_cast<size_t>(k + 1)];
+  for (int64_t k = 0; k < K; ++k) off[k + 1] += off[k];
+  return off;
+}
+
 Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const MatchParams& params) {
   const int64_t I = params.num_images, K = params.num_categories;
   const int64_t T = params.num_iou_thrs, A = params.num_area_rngs;
@@ -167,7 +174,6 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
   const auto dt_rows = order_by_category_then_image(dt.image, dt.category, dt.n, I, K);
   auto gt_key = [&](int64_t i) { return gt.category[gt_rows[i]] * I + gt.image[gt_rows[i]]; };
   auto dt_key = [&](int64_t i) { return dt.category[dt_rows[i]] * I + dt.image[dt_rows[i]]; };
-  ev.category_groups.assign(static_cast<size_t>(K + 1), 0);
   const size_t max_groups = static_cast<size_t>(gt.n + dt.n);
   ev.group_category.reserve(max_groups);
   ev.group_image.reserve(max_groups);
@@ -184,12 +190,11 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
       while (kd == key) kd = ++id < dt.n ? dt_key(id) : INT64_MAX;
       ev.group_category.push_back(key / I);
       ev.group_image.push_back(key % I);
-      ++ev.category_groups[key / I + 1];
       ev.gt_offsets.push_back(ig);
       raw_dt_offsets.push_back(id);
     }
   }
-  for (int64_t k = 0; k < K; ++k) ev.category_groups[k + 1] += ev.category_groups[k];
+  ev.category_groups = category_group_offsets(ev.group_category, K);
   ev.gt_index = gt_rows;
   const int64_t num_groups = static_cast<int64_t>(ev.group_image.size());
 

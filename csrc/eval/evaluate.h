@@ -97,6 +97,10 @@ struct Evaluation {
   std::vector<int64_t> num_positive_gt;  // groups x A: GTs not ignored ("npig" in pycocotools)
 };
 
+// Evaluation::category_groups from group_category (each in [0, K)): the K + 1 offsets of each
+// category's run of groups.  Shared by evaluate_images, merge_evaluations and check_evaluation.
+std::vector<int64_t> category_group_offsets(const std::vector<int64_t>& group_category, int64_t K);
+
 // Groups, sorts, computes IoU and matches every (image, category) in parallel (thread pool).
 // Throws std::invalid_argument when an image / category position is out of range.
 Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const MatchParams& params);

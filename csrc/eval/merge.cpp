@@ -56,10 +56,8 @@ void check_evaluation(const Evaluation& ev) {
     prev = key;
   }
   require(ev.category_groups.size() == static_cast<size_t>(K + 1), "category_groups length");
-  std::vector<int64_t> per_category(static_cast<size_t>(K + 1), 0);
-  for (size_t g = 0; g < G; ++g) ++per_category[static_cast<size_t>(ev.group_category[g] + 1)];
-  for (int64_t k = 0; k < K; ++k) per_category[k + 1] += per_category[k];
-  require(per_category == ev.category_groups, "category_groups do not count the groups");
+  require(category_group_offsets(ev.group_category, K) == ev.category_groups,
+          "category_groups do not count the groups");
   require(offsets_ok(ev.gt_offsets, G, ev.gt_index.size()), "gt_offsets");
   const size_t slots = ev.dt_index.size();
   require(offsets_ok(ev.dt_offsets, G, slots), "dt_offsets");
@@ -91,6 +89,9 @@ Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
 
   // ---- order the groups of all parts by (category, image) --------------------------------------
   std::vector<GroupSource> order;
+  size_t num_groups = 0;
+  for (const EvaluationPart& part : parts) num_groups += part.ev->group_image.size();
+  order.reserve(num_groups);
   for (size_t p = 0; p < parts.size(); ++p) {
     const Evaluation& e = *parts[p].ev;
     for (size_t g = 0; g < e.group_image.size(); ++g) {
@@ -115,7 +116,6 @@ Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
   // ---- offsets of the merged arrays --------------------------------------------------------------
   out.group_image.resize(static_cast<size_t>(G));
   out.group_category.resize(static_cast<size_t>(G));
-  out.category_groups.assign(static_cast<size_t>(K + 1), 0);
   out.gt_offsets.assign(static_cast<size_t>(G + 1), 0);
   out.dt_offsets.assign(static_cast<size_t>(G + 1), 0);
   for (int64_t g = 0; g < G; ++g) {
@@ -123,11 +123,10 @@ Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
     const int64_t src = order[g].group;
     out.group_image[g] = e.group_image[src];
     out.group_category[g] = e.group_category[src];
-    ++out.category_groups[e.group_category[src] + 1];
     out.gt_offsets[g + 1] = out.gt_offsets[g] + e.gt_offsets[src + 1] - e.gt_offsets[src];
     out.dt_offsets[g + 1] = out.dt_offsets[g] + e.dt_offsets[src + 1] - e.dt_offsets[src];
   }
-  for (int64_t k = 0; k < K; ++k) out.category_groups[k + 1] += out.category_groups[k];
+  out.category_groups = category_group_offsets(out.group_category, K);
   const int64_t num_gt = out.gt_offsets[G], num_slots = out.dt_offsets[G];
   out.gt_index.resize(static_cast<size_t>(num_gt));
   out.dt_index.resize(static_cast<size_t>(num_slots));

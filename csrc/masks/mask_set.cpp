@@ -11,7 +11,8 @@ MaskSet decode_mask_set(const MaskSources& src) {
   set.masks.resize(static_cast<size_t>(n));
   set.status.assign(static_cast<size_t>(n), kMaskOk);
   parallel_for(n, 16, [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> counts, toggles, sort_scratch;
+    std::vector<int64_t> counts;
+    PolygonScratch polygon_scratch;
     for (int64_t i = begin; i < end; ++i) {
       Mask& m = set.masks[static_cast<size_t>(i)];
       uint8_t& status = set.status[static_cast<size_t>(i)];
@@ -34,8 +35,8 @@ MaskSet decode_mask_set(const MaskSources& src) {
       }
       for (int64_t p = src.polygon_offsets[i]; p < src.polygon_offsets[i + 1]; ++p) {
         const int64_t c0 = src.coord_offsets[p], c1 = src.coord_offsets[p + 1];
-        rasterize_polygon(src.coords + c0, (c1 - c0) / 2, m.height, m.width, m.ones, toggles,
-                          sort_scratch);
+        rasterize_polygon(src.coords + c0, (c1 - c0) / 2, m.height, m.width, m.ones,
+                          polygon_scratch);
       }
       merge_intervals(m.ones);
     }

@@ -24,8 +24,8 @@ void add_toggle(int pu, int pv, int u, int v, int64_t height, int64_t width,
 // Sorts toggle positions (values in [0, height * width]): a counting sort by column, then an
 // insertion sort inside each column, which holds a handful of boundaries; std::sort for few
 // toggles.
-void sort_toggles(std::vector<int64_t>& toggles, int64_t height, int64_t width,
-                  std::vector<int64_t>& scratch) {
+void sort_toggles(PolygonScratch& s, int64_t height, int64_t width) {
+  std::vector<int64_t>& toggles = s.toggles;
   const size_t n = toggles.size();
   // Buckets only pay off when the toggles are not far fewer than the columns (a small polygon
   // in a very wide image would otherwise clear `width` counters for a handful of values).
@@ -33,9 +33,11 @@ void sort_toggles(std::vector<int64_t>& toggles, int64_t height, int64_t width,
     std::sort(toggles.begin(), toggles.end());
     return;
   }
-  std::vector<int64_t> start(static_cast<size_t>(width + 2), 0);
+  std::vector<int64_t>& start = s.column_start;
+  start.assign(static_cast<size_t>(width + 2), 0);
   for (const int64_t t : toggles) ++start[static_cast<size_t>(t / height + 1)];
   for (size_t c = 1; c < start.size(); ++c) start[c] += start[c - 1];
+  std::vector<int64_t>& scratch = s.sorted;
   scratch.resize(n);
   for (const int64_t t : toggles) scratch[static_cast<size_t>(start[static_cast<size_t>(t / height)]++)] = t;
   size_t begin = 0;
@@ -55,9 +57,9 @@ void sort_toggles(std::vector<int64_t>& toggles, int64_t height, int64_t width,
 }  // namespace
 
 void rasterize_polygon(const double* xy, int64_t num_points, int64_t height, int64_t width,
-                       std::vector<Interval>& ones, std::vector<int64_t>& toggles,
-                       std::vector<int64_t>& sort_scratch) {
+                       std::vector<Interval>& ones, PolygonScratch& scratch) {
   if (num_points <= 0) return;
+  std::vector<int64_t>& toggles = scratch.toggles;
   toggles.clear();
   // Step 1 (ints, as the reference: |5 * coordinate| stays far below 2**31 within the limit).
   auto snap = [](double v) { return static_cast<int>(5.0 * v + 0.5); };
@@ -126,7 +128,7 @@ void rasterize_polygon(const double* xy, int64_t num_points, int64_t height, int
     }
   }
   // Step 4: pairs of sorted toggles bound the runs of ones (equal toggles cancel: empty runs).
-  sort_toggles(toggles, height, width, sort_scratch);
+  sort_toggles(scratch, height, width);
   const int64_t end = height * width;
   for (size_t i = 0; i < toggles.size(); i += 2) {
     const int64_t b = toggles[i];

@@ -22,9 +22,15 @@ namespace vrft::masks {
 //      number of toggles at or before them are ones.
 // Coordinates must be finite and within [-limit, limit], limit = 4 * max(height, width) + 64
 // (checked by the caller), which keeps the walk bounded and the grid in int range.
+// Buffers of rasterize_polygon, kept by the caller across polygons so that a batch allocates
+// them once per worker instead of once per polygon.
+struct PolygonScratch {
+  std::vector<int64_t> toggles;       // toggle positions of the current polygon
+  std::vector<int64_t> sorted;        // the bucket sort's output
+  std::vector<int64_t> column_start;  // the bucket sort's per-column counters
+};
 void rasterize_polygon(const double* xy, int64_t num_points, int64_t height, int64_t width,
-                       std::vector<Interval>& ones, std::vector<int64_t>& toggle_scratch,
-                       std::vector<int64_t>& sort_scratch);
+                       std::vector<Interval>& ones, PolygonScratch& scratch);
 
 // The coordinate bound of rasterize_polygon for an image of this size.
 double polygon_coordinate_limit(int64_t height, int64_t width);

@@ -38,15 +38,6 @@ int64_t append_ones(const std::vector<int64_t>& counts, std::vector<Interval>& o
 // Sorts and coalesces intervals in place: the union of the masks they came from.
 void merge_intervals(std::vector<Interval>& ones);
 
-// The pixels pycocotools gives a box: frPyObjects([[x, y, w, h]]) rasterises the box as the
-// polygon (x, y), (x, y + h), (x + w, y + h), (x + w, y) with rleFrPoly.  For an axis-aligned
-// rectangle that rule reduces to a pixel rectangle:
-//   * corners snap to a 5x grid: X = (int)(5 * x + 0.5) (C truncation toward zero);
-//   * column c is inside when 5c + 2 lies in [X0, X1 - 1] (rleFrPoly keeps the boundary points
-//     of the upsampled edges whose x is a pixel centre) and 0 <= c < width;
-//   * rows [ceil(clamp((Y0 + .5) / 5 - .5, 0, height)), same for Y1): each kept column toggles
-//     at the snapped top and bottom edge (equal toggles cancel, so a flat box is empty).
-// Rows / columns are half-open; an empty box has col_begin == col_end or row_begin == row_end.
 // Shared by the box and polygon rasterisers (the grid of pycocotools' rleFrPoly, 5 steps per
 // pixel):
 // Columns c in [0, width) whose centre 5c + 2 lies in [lo, hi] (grid units), as [begin, end).
@@ -57,6 +48,15 @@ ColumnRange centre_columns(int64_t lo, int64_t hi, int64_t width);
 // Row of a boundary at grid height y: ceil(clamp((y + .5) / 5 - .5, 0, height)).
 int64_t grid_row(int64_t y, int64_t height);
 
+// The pixels pycocotools gives a box: frPyObjects([[x, y, w, h]]) rasterises the box as the
+// polygon (x, y), (x, y + h), (x + w, y + h), (x + w, y) with rleFrPoly.  For an axis-aligned
+// rectangle that rule reduces to a pixel rectangle:
+//   * corners snap to a 5x grid: X = (int)(5 * x + 0.5) (C truncation toward zero);
+//   * column c is inside when 5c + 2 lies in [X0, X1 - 1] (rleFrPoly keeps the boundary points
+//     of the upsampled edges whose x is a pixel centre) and 0 <= c < width;
+//   * rows [ceil(clamp((Y0 + .5) / 5 - .5, 0, height)), same for Y1): each kept column toggles
+//     at the snapped top and bottom edge (equal toggles cancel, so a flat box is empty).
+// Rows / columns are half-open; an empty box has col_begin == col_end or row_begin == row_end.
 struct PixelBox {
   int64_t col_begin = 0, col_end = 0, row_begin = 0, row_end = 0;
   int64_t area() const { return (col_end - col_begin) * (row_end - row_begin); }

@@ -445,26 +445,7 @@ bool same_text(const Text& a, const Text& b) {
 // text are the same, since the texts are).
 void copy_completion(const CompletionColumns& c, int64_t from, int64_t to, BoxColumns* out,
                      size_t box_begin, size_t box_end) {
-  c.status[to] = c.status[from];
-  c.format[to] = c.format[from];
-  c.has_think[to] = c.has_think[from];
-  c.think_closed[to] = c.think_closed[from];
-  c.has_answer[to] = c.has_answer[from];
-  c.answer_closed[to] = c.answer_closed[from];
-  c.text_outside[to] = c.text_outside[from];
-  c.strict_format[to] = c.strict_format[from];
-  c.n_think_open[to] = c.n_think_open[from];
-  c.n_think_close[to] = c.n_think_close[from];
-  c.n_answer_open[to] = c.n_answer_open[from];
-  c.n_answer_close[to] = c.n_answer_close[from];
-  c.answer_start_cp[to] = c.answer_start_cp[from];
-  c.answer_end_cp[to] = c.answer_end_cp[from];
-  c.answer_start_byte[to] = c.answer_start_byte[from];
-  c.answer_end_byte[to] = c.answer_end_byte[from];
-  c.number[to] = c.number[from];
-  c.choice[to] = c.choice[from];
-  c.n_dropped[to] = c.n_dropped[from];
-  c.n_boxes[to] = c.n_boxes[from];
+  c.for_each([from, to](auto* col) { col[to] = col[from]; });
   // Grow first, then copy by index: appending a vector's own range must not read freed memory.
   auto repeat = [box_begin, box_end](auto& v, size_t width) {
     const size_t old = v.size();
@@ -473,12 +454,7 @@ void copy_completion(const CompletionColumns& c, int64_t from, int64_t to, BoxCo
               v.begin() + static_cast<std::ptrdiff_t>(box_end * width),
               v.begin() + static_cast<std::ptrdiff_t>(old));
   };
-  repeat(out->boxes, 4);
-  repeat(out->confidences, 1);
-  repeat(out->label_start, 1);
-  repeat(out->label_end, 1);
-  repeat(out->label_start_byte, 1);
-  repeat(out->label_end_byte, 1);
+  out->for_each(repeat);
 }
 
 }  // namespace
@@ -493,14 +469,7 @@ void parse_batch(const Text* texts, int64_t n, const Options& opt, const Complet
   constexpr int64_t kChunk = 64;
   const int64_t n_chunks = n <= 0 ? 0 : (n + kChunk - 1) / kChunk;
   parts->resize(static_cast<size_t>(n_chunks));
-  for (auto& part : *parts) {
-    part.boxes.clear();
-    part.confidences.clear();
-    part.label_start.clear();
-    part.label_end.clear();
-    part.label_start_byte.clear();
-    part.label_end_byte.clear();
-  }
+  for (auto& part : *parts) part.for_each([](auto& v, size_t) { v.clear(); });
   if (n <= 0) return;
   parallel_for(n_chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -509,12 +478,7 @@ void parse_batch(const Text* texts, int64_t n, const Options& opt, const Complet
       // Room for 4 boxes per completion up front (the usual detection answer), so that most
       // chunks never reallocate.
       const auto guess = static_cast<size_t>(4 * (hi - lo));
-      part.boxes.reserve(4 * guess);
-      part.confidences.reserve(guess);
-      part.label_start.reserve(guess);
-      part.label_end.reserve(guess);
-      part.label_start_byte.reserve(guess);
-      part.label_end_byte.reserve(guess);
+      part.for_each([guess](auto& v, size_t width) { v.reserve(width * guess); });
       std::vector<Tag> tags;
       tags.reserve(16);
       // A text equal to the previous one (a GRPO solution column repeats each prompt's solution

@@ -84,6 +84,15 @@ struct CompletionColumns {
   int8_t* choice;             // multiple-choice letter index (A=0 .. Z=25), -1 when none
   int32_t* n_dropped;         // boxes dropped: non-finite or not four numbers, unpaired corners
   int64_t* n_boxes;           // boxes kept
+
+  // Calls f(column) for every column above: the one list that code handling all of them uses.
+  template <typename F>
+  void for_each(F&& f) const {
+    f(status); f(format); f(has_think); f(think_closed); f(has_answer); f(answer_closed);
+    f(text_outside); f(strict_format); f(n_think_open); f(n_think_close); f(n_answer_open);
+    f(n_answer_close); f(answer_start_cp); f(answer_end_cp); f(answer_start_byte);
+    f(answer_end_byte); f(number); f(choice); f(n_dropped); f(n_boxes);
+  }
 };
 
 // Box outputs of a whole batch, concatenated in completion order (n_boxes gives the split).
@@ -94,6 +103,13 @@ struct BoxColumns {
   std::vector<int64_t> label_end;
   std::vector<int64_t> label_start_byte;
   std::vector<int64_t> label_end_byte;
+
+  // Calls f(column, values per box) for every column above.
+  template <typename F>
+  void for_each(F&& f) {
+    f(boxes, 4); f(confidences, 1); f(label_start, 1); f(label_end, 1);
+    f(label_start_byte, 1); f(label_end_byte, 1);
+  }
 };
 
 // Parses texts[0..n) into `cols` and `parts` (one BoxColumns per chunk of consecutive
