@@ -948,19 +948,21 @@ std::shared_ptr<PyEvaluation> eval_merge(const py::list& states, const py::list&
   std::vector<std::shared_ptr<PyEvaluation>> keep;  // holds the states while the GIL is released
   std::vector<py::array_t<int64_t>> maps;           // and the row maps
   std::vector<vrft::eval::EvaluationPart> parts(n);
+  // A row map: None, or a 1-D int64 array (its data outlives the vector's moves of the handle).
+  auto row_map = [&maps](const py::handle& obj, const std::string& arg, const int64_t** rows,
+                         int64_t* count) {
+    if (obj.is_none()) return;
+    maps.push_back(require_array<int64_t>(obj, arg.c_str()));
+    if (maps.back().ndim() != 1) throw std::invalid_argument(arg + " must be 1-D, got " + shape_text(maps.back()));
+    *rows = maps.back().data();
+    *count = maps.back().shape(0);
+  };
   for (size_t i = 0; i < n; ++i) {
     keep.push_back(states[i].cast<std::shared_ptr<PyEvaluation>>());
     parts[i].ev = &keep.back()->ev;
-    if (!gt_rows[i].is_none()) {
-      maps.push_back(require_array<int64_t>(gt_rows[i], "gt_rows[i]"));
-      parts[i].gt_rows = maps.back().data();
-      parts[i].num_gt_rows = maps.back().size();
-    }
-    if (!dt_rows[i].is_none()) {
-      maps.push_back(require_array<int64_t>(dt_rows[i], "dt_rows[i]"));
-      parts[i].dt_rows = maps.back().data();
-      parts[i].num_dt_rows = maps.back().size();
-    }
+    const std::string at = "[" + std::to_string(i) + "]";
+    row_map(gt_rows[i], "gt_rows" + at, &parts[i].gt_rows, &parts[i].num_gt_rows);
+    row_map(dt_rows[i], "dt_rows" + at, &parts[i].dt_rows, &parts[i].num_dt_rows);
   }
   auto out = std::make_shared<PyEvaluation>();
   py::gil_scoped_release release;  // only the C++ objects held above are read

@@ -213,8 +213,10 @@ def test_merge_refuses_overlapping_and_mismatched_shards():
         _C.eval_merge([state], [], [None])
     with pytest.raises(ValueError, match="at least one"):
         _C.eval_merge([], [], [])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"gt_rows\[0\]"):
         _C.eval_merge([state], [np.arange(n_gt, dtype=np.int32)], [None])
+    with pytest.raises(ValueError, match=r"dt_rows\[0\] must be 1-D"):
+        _C.eval_merge([state], [None], [np.zeros((2, 2), np.int64)])
 
 
 def test_one_shard_merge_is_the_identity():
