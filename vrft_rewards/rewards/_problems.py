@@ -16,7 +16,7 @@ import numpy as np
 
 from .._ext import _C
 from ..parsing import ParsedBatch, boxes_to_pixels
-from ._base import MissingColumnsError, TRAINER_KWARGS, require_one_of
+from ._base import MissingColumnsError, TRAINER_KWARGS, check_choice, require_one_of
 from ._cache import RecentResults, cached_parse
 
 __all__ = ["BoxProblems", "FRAMES", "box_problems", "image_sizes_from_columns"]
@@ -54,6 +54,14 @@ class BoxProblems:
     @property
     def n_gt(self) -> np.ndarray:
         return np.diff(self.gt_offsets)
+
+
+def check_box_options(coord_frame: str, gt_frame: Optional[str], answer: str) -> None:
+    """Validate the frame and answer options every box reward takes."""
+    check_choice(coord_frame, ("same",) + FRAMES, "coord_frame")
+    if gt_frame is not None:
+        check_choice(gt_frame, FRAMES, "gt_frame")
+    check_choice(answer, ("last", "first"), "answer")
 
 
 def _object_array(items: list) -> np.ndarray:

@@ -24,7 +24,7 @@ from .._ext import _C
 from ..matching import match_boxes
 from ._base import BatchReward, check_choice, check_unit_interval
 from ._cache import RecentResults
-from ._problems import FRAMES, BoxProblems, box_problems
+from ._problems import BoxProblems, box_problems, check_box_options
 
 __all__ = [
     "APReward", "ConfidenceReward", "F1Reward", "IoUReward",
@@ -100,10 +100,7 @@ class _BoxReward(BatchReward):
                  answer: str = "last") -> None:
         check_choice(method, _METHODS, "method")
         check_choice(kind, _KINDS, "kind")
-        check_choice(coord_frame, ("same",) + FRAMES, "coord_frame")
-        if gt_frame is not None:
-            check_choice(gt_frame, FRAMES, "gt_frame")
-        check_choice(answer, ("last", "first"), "answer")
+        check_box_options(coord_frame, gt_frame, answer)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty str, got {name!r}")
         self.__name__ = name
