@@ -257,7 +257,8 @@ def polygon_regions(rows: Any, name: str = "polygons") -> tuple[np.ndarray, np.n
             continue
         polys.extend(a.reshape(-1, 2) for a in arrs)
         owner.extend([i] * len(arrs))
-    regions = np.array([shapely.Polygon() for _ in range(len(rows))], dtype=object)
+    regions = np.empty(len(rows), dtype=object)
+    regions.fill(shapely.Polygon())  # one shared empty polygon (geometries are immutable)
     if polys:
         counts = np.array([len(p) for p in polys], dtype=np.int64)
         rings = shapely.linearrings(np.concatenate(polys), indices=np.repeat(np.arange(len(polys)), counts))

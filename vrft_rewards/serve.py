@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from vrft_rewards.integrations._common import MetricLog
+from vrft_rewards.integrations._common import RESERVED_COLUMNS, MetricLog
 from vrft_rewards.integrations.openrlhf import DEFAULT_EOS_TOKENS, OpenRLHFRewardFunc
 from vrft_rewards.rewards.combine import RewardSet
 from vrft_rewards.rewards.registry import resolve_reward_set
@@ -58,8 +58,9 @@ _log = logging.getLogger(__name__)
 
 _ROUTES = {"/health": ("GET",), "/score": ("POST",), "/get_reward": ("POST",)}
 
-# TRL callback names that reward functions treat specially: never columns.
-_RESERVED = frozenset({"log_metric", "log_extra", "trainer_state"})
+# TRL callback names that reward functions treat specially: never columns ("completions" is
+# the request's own field).
+_RESERVED = RESERVED_COLUMNS - {"completions"}
 
 
 class _HTTPError(Exception):

@@ -23,8 +23,9 @@ Absolute imports only: verl executes this file as a standalone module.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vrft_rewards.integrations._common import (
@@ -47,14 +48,15 @@ _log = logging.getLogger(__name__)
 _WARNED: set[frozenset[str]] = set()
 
 
-def _task_of(data_source: Any, extra_info: Any, task: Any, task_map: Mapping[str, Any] | None) -> Any:
+def _task_of(data_source: Any, extra_info: Any, task: Any, task_map: Mapping[str, Any] | None,
+             presets: Callable[[], list[str]] = available_presets) -> Any:
     if task is not None:
         return task
     if isinstance(extra_info, Mapping) and extra_info.get("task") is not None:
         return extra_info["task"]
     if task_map is not None and data_source in task_map:
         return task_map[data_source]
-    if isinstance(data_source, str) and data_source in available_presets():
+    if isinstance(data_source, str) and data_source in presets():
         return data_source
     raise ValueError(
         f"cannot tell the task of a sample with data_source={data_source!r}: pass task=... "
@@ -72,7 +74,8 @@ def _prepare(data_sources: list[Any], solution_strs: list[Any], ground_truths: l
         if key not in _WARNED:  # verl passes its own extras (e.g. reward_router_address); say so once
             _WARNED.add(key)
             _log.warning("vrft_rewards verl adapter ignores keyword arguments %s", sorted(kwargs))
-    tasks = [_task_of(d, e, task, task_map) for d, e in zip(data_sources, extra_infos)]
+    presets = functools.cache(available_presets)  # looked up once per batch, not per row
+    tasks = [_task_of(d, e, task, task_map, presets) for d, e in zip(data_sources, extra_infos)]
     gt_cols = rows_to_columns(ground_truths, default_key="solution", arg="ground_truth")
     extra_rows = [e if isinstance(e, Mapping) else {} for e in extra_infos]
     extra_cols = rows_to_columns(extra_rows, default_key="extra_info", arg="extra_info")
@@ -114,7 +117,6 @@ def _unpack(single: tuple[Any, Any, Any, Any], batch: tuple[Any, Any, Any, Any])
     return True, ds, strs, gts, eis
 
 
-
 def _plan(data_source, solution_str, ground_truth, extra_info, data_sources, solution_strs,
           ground_truths, extra_infos, task, task_map, preset_kwargs, log_metrics, kwargs):
     """Shared by the sync and async entry points: normalise the call forms and group rows by task.
@@ -134,6 +136,7 @@ def _plan(data_source, solution_str, ground_truth, extra_info, data_sources, sol
             cols["log_metric"] = log
         groups.append((idx, cached_reward_set(t, preset_kwargs), take(strs, idx, n), cols, log))
     return batch, n, groups
+
 
 def compute_score(data_source: Any = None, solution_str: str | None = None, ground_truth: Any = None,
                   extra_info: Mapping[str, Any] | None = None, *, data_sources: Sequence[Any] | None = None,

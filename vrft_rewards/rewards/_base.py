@@ -41,6 +41,14 @@ class BatchReward:
     __name__ = "reward"
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list:
+        return to_reward_list(self.score_array(completions, **kwargs))
+
+    def score_array(self, completions: Sequence[Any], **kwargs: Any) -> np.ndarray:
+        """:meth:`__call__` without the list: float64 ``(B,)``, NaN for "skip".
+
+        :class:`~vrft_rewards.rewards.RewardSet` calls this to keep the values an array instead
+        of converting them to a list and back.
+        """
         if completions is None:
             raise TypeError(f"{self.__name__}: completions must be a list, got None")
         values, metrics = self.score(completions, kwargs)
@@ -48,7 +56,7 @@ class BatchReward:
         if callable(log_metric):
             for key, value in metrics.items():
                 log_metric(f"{self.__name__}/{key}", float(value))
-        return to_reward_list(values)
+        return values
 
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         raise NotImplementedError

@@ -52,6 +52,35 @@ class _ParseCache:
 _CACHE = _ParseCache()
 
 
+class RecentResults:
+    """The last few results derived from cached objects (a ParsedBatch, a BoxProblems), so that
+    several rewards scoring one batch with the same options derive them once.
+
+    Keyed on the *identity* of those objects plus an options key: the entries hold the objects,
+    so an identity cannot be recycled while its entry lives, and the objects come from
+    content-keyed caches, so equal batches give the same objects.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[tuple[tuple, Any, Any]] = []
+        self._size = size
+
+    def get(self, owners: tuple, key: Any) -> Any:
+        """The stored value for ``owners`` (compared by identity) and ``key``, else None."""
+        with self._lock:
+            for stored, k, value in self._entries:
+                if len(stored) == len(owners) and all(a is b for a, b in zip(stored, owners)) \
+                        and k == key:
+                    return value
+        return None
+
+    def put(self, owners: tuple, key: Any, value: Any) -> None:
+        with self._lock:
+            self._entries.append((owners, key, value))
+            del self._entries[: max(0, len(self._entries) - self._size)]
+
+
 def cached_parse(items: Sequence[Any], **options: Any) -> ParsedBatch:
     """:func:`vrft_rewards.parse_completions` with a small, thread-safe, content-keyed cache."""
     return _CACHE.get(items, options)

@@ -9,7 +9,6 @@ scored.  Everything is flat arrays + offsets; the only per-row Python work is re
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -17,8 +16,8 @@ import numpy as np
 
 from .._ext import _C
 from ..parsing import ParsedBatch, boxes_to_pixels
-from ._base import MissingColumnsError, TRAINER_KWARGS, require_one_of
-from ._cache import cached_parse
+from ._base import MissingColumnsError, TRAINER_KWARGS, check_choice, require_one_of
+from ._cache import RecentResults, cached_parse
 
 __all__ = ["BoxProblems", "FRAMES", "box_problems", "image_sizes_from_columns"]
 
@@ -55,6 +54,14 @@ class BoxProblems:
     @property
     def n_gt(self) -> np.ndarray:
         return np.diff(self.gt_offsets)
+
+
+def check_box_options(coord_frame: str, gt_frame: Optional[str], answer: str) -> None:
+    """Validate the frame and answer options every box reward takes."""
+    check_choice(coord_frame, ("same",) + FRAMES, "coord_frame")
+    if gt_frame is not None:
+        check_choice(gt_frame, FRAMES, "gt_frame")
+    check_choice(answer, ("last", "first"), "answer")
 
 
 def _object_array(items: list) -> np.ndarray:
@@ -130,31 +137,9 @@ def _structured_truth(rows: Sequence[Any], label_rows: Optional[Sequence[Any]], 
     return flat, _offsets(counts), ok, labels
 
 
-class _RecentProblems:
-    """The last few BoxProblems, so that several box rewards scoring the same batch (IoU and
-    confidence of one preset) build them once.  Keyed on the identity of the cached ParsedBatch
-    objects of the completions and of the solutions (content-keyed themselves, see _cache.py;
-    the entry holds them, so the identities stay unique) and on the options."""
-
-    def __init__(self, size: int = 4) -> None:
-        self._lock = threading.Lock()
-        self._entries: list = []
-        self._size = size
-
-    def get(self, parsed: Any, truth: Any, key: tuple) -> Optional["BoxProblems"]:
-        with self._lock:
-            for p, t, k, value in self._entries:
-                if p is parsed and t is truth and k == key:
-                    return value
-        return None
-
-    def put(self, parsed: Any, truth: Any, key: tuple, value: "BoxProblems") -> None:
-        with self._lock:
-            self._entries.append((parsed, truth, key, value))
-            del self._entries[: max(0, len(self._entries) - self._size)]
-
-
-_RECENT = _RecentProblems()
+# The last few BoxProblems, so that several box rewards scoring the same batch (IoU and
+# confidence of one preset) build them once; keyed on the two cached parses and the options.
+_RECENT = RecentResults(4)
 
 
 def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
@@ -185,7 +170,7 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
         # options decides the result (image-size columns are not part of the key).
         key = (coord_frame, gt_frame, answer, dedupe, want_labels, scale)
         cacheable = coord_frame == "same" or gt_frame in (None, coord_frame)
-        cached = _RECENT.get(parsed, truth, key) if cacheable else None
+        cached = _RECENT.get((parsed, truth), key) if cacheable else None
         if cached is not None:
             return cached
         gt_ok = answer_is_boxes(truth)
@@ -233,5 +218,5 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
                            confidences=parsed.confidences[pred_src], gt=gt, gt_offsets=gt_off,
                            pred_labels=pred_labels, gt_labels=gt_labels)
     if source == "solution" and cacheable:
-        _RECENT.put(parsed, truth, key, problems)
+        _RECENT.put((parsed, truth), key, problems)
     return problems

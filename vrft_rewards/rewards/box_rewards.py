@@ -16,7 +16,6 @@ Row outcomes shared by all of them:
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,7 +23,8 @@ import numpy as np
 from .._ext import _C
 from ..matching import match_boxes
 from ._base import BatchReward, check_choice, check_unit_interval
-from ._problems import FRAMES, BoxProblems, box_problems
+from ._cache import RecentResults
+from ._problems import BoxProblems, box_problems, check_box_options
 
 __all__ = [
     "APReward", "ConfidenceReward", "F1Reward", "IoUReward",
@@ -61,36 +61,33 @@ class _MatchedBoxes:
         n = p.pred.shape[0]
         if reward.method == "greedy":
             self.visit = _C.segment_stable_argsort_desc(scores, p.pred_offsets)
+            rank = np.empty(n, dtype=np.int64)
+            rank[self.visit] = np.arange(n)
+            pair_order = np.argsort(rank[self.result.pred_global], kind="stable")
+            self.sum_matched = _C.segment_sum_sequential(
+                np.ascontiguousarray(self.result.iou[pair_order], dtype=np.float64),
+                self.result.offsets)
         else:
             self.visit = np.arange(n)
-        rank = np.empty(n, dtype=np.int64)
-        rank[self.visit] = np.arange(n)
-        pair_order = np.argsort(rank[self.result.pred_global], kind="stable")
-        self.sum_matched = _C.segment_sum_sequential(
-            np.ascontiguousarray(self.result.iou[pair_order], dtype=np.float64),
-            self.result.offsets)
+            # Written order is the order the core already added the matched values in.
+            self.sum_matched = self.result.sum_matched_iou
 
     @property
     def matched(self) -> np.ndarray:
         return self.result.matched_gt >= 0
 
 
-_RECENT_MATCHES: list = []
-_RECENT_LOCK = threading.Lock()
+_RECENT_MATCHES = RecentResults(4)
 
 
 def matched_boxes(problems: BoxProblems, reward: "_BoxReward") -> _MatchedBoxes:
     """:class:`_MatchedBoxes` of ``problems`` under ``reward``'s matching options, shared by the
     rewards that score the same problems with the same options (a preset's IoU and confidence)."""
     key = (reward.method, reward.iou_threshold, reward.kind, reward.strict)
-    with _RECENT_LOCK:
-        for p, k, m in _RECENT_MATCHES:
-            if p is problems and k == key:
-                return m
-    m = _MatchedBoxes(problems, reward)
-    with _RECENT_LOCK:
-        _RECENT_MATCHES.append((problems, key, m))
-        del _RECENT_MATCHES[: max(0, len(_RECENT_MATCHES) - 4)]
+    m = _RECENT_MATCHES.get((problems,), key)
+    if m is None:
+        m = _MatchedBoxes(problems, reward)
+        _RECENT_MATCHES.put((problems,), key, m)
     return m
 
 
@@ -103,10 +100,7 @@ class _BoxReward(BatchReward):
                  answer: str = "last") -> None:
         check_choice(method, _METHODS, "method")
         check_choice(kind, _KINDS, "kind")
-        check_choice(coord_frame, ("same",) + FRAMES, "coord_frame")
-        if gt_frame is not None:
-            check_choice(gt_frame, FRAMES, "gt_frame")
-        check_choice(answer, ("last", "first"), "answer")
+        check_box_options(coord_frame, gt_frame, answer)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty str, got {name!r}")
         self.__name__ = name

@@ -12,6 +12,7 @@ import numpy as np
 
 from ._base import BatchReward, check_choice, require_one_of
 from ._cache import cached_parse
+from ._problems import _object_array, _offsets
 
 __all__ = ["ClassificationReward", "classification_reward", "get_classification_reward"]
 
@@ -20,6 +21,9 @@ _MODES = ("exact", "substring", "choice")
 VISUAL_RFT_NORMALIZATION = dict(lower=True, punctuation=False, underscores="drop", whitespace="drop")
 # Default: lower-case, no ASCII punctuation, underscores as spaces, whitespace collapsed.
 DEFAULT_NORMALIZATION = dict(lower=True, punctuation=True, underscores="space", whitespace="collapse")
+
+
+_NO_NAMES = np.empty(0, dtype=object)
 
 
 def _normalized(texts: Sequence[Any], norm: dict, *, require_tags: bool, invalid: str) -> list:
@@ -64,6 +68,10 @@ class ClassificationReward(BatchReward):
         default = VISUAL_RFT_NORMALIZATION if mode == "substring" else DEFAULT_NORMALIZATION
         self.normalization = dict(default if normalization is None else normalization)
         self.require_tags = bool(require_tags)
+        # Normalised forms of the fixed ``aliases`` mapping and ``classes`` list, built on first
+        # use: they depend only on the options, so they are not re-parsed every step.
+        self._alias_table: Optional[dict] = None
+        self._class_table: Optional[tuple] = None
 
     def _truth_texts(self, columns: dict, n: int) -> list:
         column = require_one_of(columns, ("solution", "label"), self.__name__,
@@ -119,28 +127,47 @@ class ClassificationReward(BatchReward):
             names.append(np.array(_normalized(flat, self.normalization, require_tags=False,
                                               invalid="empty"), dtype=object))
         elif self.aliases:
-            keys = list(self.aliases)
-            key_norm = np.array(_normalized(keys, self.normalization, require_tags=False,
-                                            invalid="empty"), dtype=object)
-            for key, key_n in zip(keys, key_norm):
-                alts = [str(x) for x in self.aliases[key]]
-                rows = np.flatnonzero(truth == key_n)
-                if len(rows) == 0 or not alts:
-                    continue
-                alt_norm = np.array(_normalized(alts, self.normalization, require_tags=False,
-                                                invalid="empty"), dtype=object)
-                owners.append(np.repeat(rows, len(alts)))
-                names.append(np.tile(alt_norm, len(rows)))
+            # Each distinct class of the batch looks up its accepted names once; the rows then
+            # gather them with flat index arithmetic.
+            table = self._aliases_normalized()
+            uniq, inv = np.unique(truth, return_inverse=True)
+            groups = [table.get(u, _NO_NAMES) for u in uniq.tolist()]
+            group_start = _offsets(np.array([len(g) for g in groups], dtype=np.int64))
+            counts = np.diff(group_start)[inv]
+            row_start = _offsets(counts)
+            src = np.repeat(group_start[inv] - row_start[:-1], counts) + np.arange(row_start[-1])
+            owners.append(np.repeat(np.arange(n), counts))
+            names.append(np.concatenate(groups)[src] if groups else _NO_NAMES)
         return np.concatenate(owners), np.concatenate(names)
+
+    def _aliases_normalized(self) -> dict:
+        """Normalised class name -> object array of its normalised aliases (all the keys that
+        normalise alike pooled), from the ``aliases`` mapping."""
+        if self._alias_table is None:
+            keys = list(self.aliases)
+            alts = [[str(x) for x in self.aliases[key]] for key in keys]
+            key_norm = _normalized(keys, self.normalization, require_tags=False, invalid="empty")
+            alt_norm = _normalized([a for group in alts for a in group], self.normalization,
+                                   require_tags=False, invalid="empty")
+            pooled: dict = {}
+            pos = 0
+            for key_n, group in zip(key_norm, alts):
+                pooled.setdefault(key_n, []).extend(alt_norm[pos:pos + len(group)])
+                pos += len(group)
+            self._alias_table = {k: _object_array(v) for k, v in pooled.items()}
+        return self._alias_table
 
     def _mentions(self, answers: np.ndarray) -> np.ndarray:
         """How many distinct classes each answer names (a class contained in another mentioned
         class's name does not count separately)."""
-        cls = np.array(_normalized(self.classes, self.normalization, require_tags=False,
-                                   invalid="empty"), dtype=str)
-        cls = cls[cls != ""]
+        if self._class_table is None:
+            cls = np.array(_normalized(self.classes, self.normalization, require_tags=False,
+                                       invalid="empty"), dtype=str)
+            cls = cls[cls != ""]
+            inside = (np.strings.find(cls[:, None], cls[None, :]) >= 0) & (cls[:, None] != cls[None, :])
+            self._class_table = (cls, inside)
+        cls, inside = self._class_table
         found = np.strings.find(answers[:, None], cls[None, :]) >= 0             # (B, C)
-        inside = (np.strings.find(cls[:, None], cls[None, :]) >= 0) & (cls[:, None] != cls[None, :])
         dominated = (found.astype(np.int64) @ inside.astype(np.int64)) > 0      # (B, C)
         return np.sum(found & ~dominated, axis=1)
 

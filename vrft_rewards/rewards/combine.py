@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._base import BatchReward, to_reward_list
+
 __all__ = ["RewardSet", "RewardSetResult", "reward_name"]
 
 #: Name reserved for the weighted total in every result mapping.
@@ -99,20 +101,20 @@ class RewardSetResult:
             If ``name`` is neither ``"overall"`` nor one of :attr:`names`.
         """
         if name == OVERALL:
-            return _to_optional_list(self.overall)
+            return to_reward_list(self.overall)
         try:
             j = self.names.index(name)
         except ValueError:
             raise KeyError(f"no reward named {name!r}; names are {list(self.names)} and 'overall'") from None
-        return _to_optional_list(self.matrix[:, j])
+        return to_reward_list(self.matrix[:, j])
 
     def per_function(self) -> dict[str, list[float | None]]:
         """``{name: rewards}`` for every function, in order, ``None`` for skipped rows."""
-        return {name: _to_optional_list(self.matrix[:, j]) for j, name in enumerate(self.names)}
+        return {name: to_reward_list(self.matrix[:, j]) for j, name in enumerate(self.names)}
 
     def to_dict(self) -> dict[str, list[float | None]]:
         """``{"overall": [...], name: [...], ...}``: plain lists, ``None`` for NaN (JSON-ready)."""
-        out = {OVERALL: _to_optional_list(self.overall)}
+        out = {OVERALL: to_reward_list(self.overall)}
         out.update(self.per_function())
         return out
 
@@ -142,14 +144,6 @@ class RewardSetResult:
         return cls(first.names, first.weights,
                    np.concatenate([p.matrix for p in parts], axis=0),
                    np.concatenate([p.overall for p in parts], axis=0))
-
-
-def _to_optional_list(values: np.ndarray) -> list[float | None]:
-    # tolist() is one C call; only NaN positions need a Python-level swap to None.
-    out = values.tolist()
-    for i in np.flatnonzero(np.isnan(values)).tolist():
-        out[i] = None
-    return out
 
 
 class RewardSet:
@@ -311,7 +305,7 @@ class RewardSet:
         n = _batch_len(completions)
         cols = []
         for f, name in zip(self._funcs, self._names):
-            out = f(completions=completions, **kwargs)
+            out = _call(f, completions, kwargs)
             if inspect.isawaitable(out):
                 out = _run_coroutine(out, name)
             cols.append(_as_column(out, n, name))
@@ -329,7 +323,7 @@ class RewardSet:
         async_idx = [j for j in range(len(self._funcs)) if j not in sync_idx]
 
         def run_sync() -> list[Any]:
-            return [self._funcs[j](completions=completions, **kwargs) for j in sync_idx]
+            return [_call(self._funcs[j], completions, kwargs) for j in sync_idx]
 
         async def run_async() -> list[Any]:
             return list(await asyncio.gather(*(self._funcs[j](completions=completions, **kwargs)
@@ -359,6 +353,14 @@ class RewardSet:
         matrix.setflags(write=False)
         overall.setflags(write=False)
         return RewardSetResult(self._names, self._weights, matrix, overall)
+
+
+def _call(f: Callable[..., Any], completions: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """``f(completions=..., **kwargs)``; our own rewards give their float64 array directly
+    (the same values as their list, without a list built and parsed back per function)."""
+    if isinstance(f, BatchReward) and type(f).__call__ is BatchReward.__call__:
+        return f.score_array(completions=completions, **kwargs)
+    return f(completions=completions, **kwargs)
 
 
 async def _empty() -> list[Any]:

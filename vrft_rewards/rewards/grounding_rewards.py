@@ -11,9 +11,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..boxes import paired_box_iou
-from ._base import BatchReward, check_choice
+from ..parsing import boxes_to_pixels
+from ..polygons import _shapely, paired_polygon_iou, polygon_regions
+from ._base import BatchReward, check_choice, require_one_of
 from ._cache import cached_parse
-from ._problems import FRAMES, box_problems
+from ._problems import answer_is_boxes, box_problems, check_box_options, image_sizes_from_columns
 
 __all__ = ["GroundingReward", "grounding_reward", "get_grounding_reward"]
 
@@ -57,10 +59,7 @@ class GroundingReward(BatchReward):
                 raise TypeError(f"gt_polygons must be the name of a column, got {type(gt_polygons).__name__}")
             if variant not in ("iou", "iou_squared"):
                 raise ValueError(f"gt_polygons supports variant 'iou' or 'iou_squared', got {variant!r}")
-        check_choice(coord_frame, ("same",) + FRAMES, "coord_frame")
-        if gt_frame is not None:
-            check_choice(gt_frame, FRAMES, "gt_frame")
-        check_choice(answer, ("last", "first"), "answer")
+        check_box_options(coord_frame, gt_frame, answer)
         self.__name__ = name
         self.variant = variant
         self.coord_frame = coord_frame
@@ -71,11 +70,6 @@ class GroundingReward(BatchReward):
         self.gt_polygons = gt_polygons
 
     def _score_polygons(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
-        from ..parsing import boxes_to_pixels
-        from ..polygons import paired_polygon_iou, polygon_regions
-        from ._base import require_one_of
-        from ._problems import answer_is_boxes, image_sizes_from_columns
-
         require_one_of(columns, (self.gt_polygons,), self.__name__,
                        "the ground-truth region: per-row polygons in pixels")
         n = len(completions)
@@ -97,8 +91,7 @@ class GroundingReward(BatchReward):
         pos = np.searchsorted(np.flatnonzero(has), rows_ok)
         b = first[pos]
         b = np.column_stack([b[:, 0], b[:, 1], np.maximum(b[:, 2], b[:, 0]), np.maximum(b[:, 3], b[:, 1])])
-        import shapely
-
+        shapely = _shapely()
         v = paired_polygon_iou(list(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])),
                                list(regions[rows_ok])) if len(rows_ok) else np.zeros(0)
         if self.variant == "iou_squared":
