@@ -1,4 +1,4 @@
-// Bindings of the optional _C_cuda module.  Like csrc/bindings.cpp for _C, this is the only file
+// Bindings of the optional _C_cuda module.  Like csrc/bindings/ for _C, this is the only file
 // of its module that includes pybind11.  It takes raw device pointers (integers), counts and
 // the caller's CUDA stream handle from the Python layer (vrft_rewards/_cuda.py), which has
 // checked devices, dtypes, shapes, contiguity and offsets and allocated the outputs with torch;

@@ -6,6 +6,13 @@
 
 namespace vrft {
 
+// out[b] = values[offsets[b]] + ... + values[offsets[b+1]-1], added left to right starting from
+// 0.0, as a Python `total = 0.0; for v in values: total += v` loop does (Visual-RFT's reward
+// sums).  offsets must be validated by the caller (length num_segments + 1, non-decreasing,
+// within values).
+void segment_sum_sequential(const double* values, const int64_t* offsets, int64_t num_segments,
+                            double* out);
+
 // order = the global indices of each segment's values sorted by descending score, equal scores
 // in input order (Python's stable sorted(..., reverse=True)); segments stay in place.  NaN scores
 // must have been replaced by the caller.

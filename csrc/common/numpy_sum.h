@@ -1,5 +1,5 @@
-// Reductions whose summation order is part of the contract, because the values they produce must
-// equal a reference's bit for bit.
+// numpy's summation order, for values that must equal numpy's np.sum / np.mean bit for bit (the
+// per-completion AP's final mean is pycocotools' summarize, an np.mean).
 #pragma once
 
 #include <cstdint>
@@ -13,12 +13,5 @@ namespace vrft {
 // remainder; longer arrays are split at n/2 rounded down to a multiple of 8 and both halves summed
 // recursively.  Verified against np.sum on random arrays of 1..100k values (tests/test_rewards_ap.py).
 double numpy_pairwise_sum(const double* a, int64_t n);
-
-// out[b] = values[offsets[b]] + ... + values[offsets[b+1]-1], added left to right starting from
-// 0.0, as a Python `total = 0.0; for v in values: total += v` loop does (Visual-RFT's reward
-// sums).  offsets must be validated by the caller (length num_segments + 1, non-decreasing,
-// within values).
-void segment_sum_sequential(const double* values, const int64_t* offsets, int64_t num_segments,
-                            double* out);
 
 }  // namespace vrft

@@ -1,4 +1,4 @@
-#include "rewards/completion_ap.h"
+#include "eval/completion_ap.h"
 
 #include <algorithm>
 #include <numeric>
@@ -6,7 +6,7 @@
 
 #include "common/thread_pool.h"
 #include "eval/box_iou.h"
-#include "rewards/reductions.h"
+#include "common/numpy_sum.h"
 
 namespace vrft {
 namespace {
