@@ -1,7 +1,11 @@
-// Argument checks shared by every binding area of _C (csrc/bindings/*.cpp): each turns a Python
-// argument into a validated buffer, with the GIL held, or raises TypeError / ValueError naming the
-// argument and what was wrong.  Nothing here computes a result; the two output helpers at the end
-// only wrap C++ values as arrays.
+// Argument checks shared by every binding area of _C (csrc/bindings/*.cpp) and by _C_cuda
+// (csrc/cuda/bindings_cuda.cpp): each turns a Python argument into a validated buffer, with the
+// GIL held, or raises TypeError / ValueError naming the argument and what was wrong.  Nothing
+// here computes a result; the two output helpers at the end only wrap C++ values as arrays.
+//
+// Only pybind11 and the standard library are included: _C_cuda shares this header without _C
+// learning anything of CUDA (the dependency points from the CUDA module to this header, never
+// back).
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -43,6 +47,28 @@ inline void require_boxes_shape(const py::array& arr, const char* arg) {
   if (arr.ndim() != 2 || arr.shape(1) != 4) {
     throw std::invalid_argument(std::string(arg) + " must have shape (N, 4), got " +
                                 shape_text(arr));
+  }
+}
+
+// ValueError "<arg>[i] is invalid: <reason>" (reason from vrft::find_invalid_box).
+[[noreturn]] inline void throw_invalid_box(const char* arg, int64_t index, const char* reason) {
+  throw std::invalid_argument(std::string(arg) + "[" + std::to_string(index) +
+                              "] is invalid: " + reason);
+}
+
+// ValueError "<arg>[i] is NaN" for the first NaN of values[0..n).
+inline void require_no_nan(const double* values, int64_t n, const char* arg) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isnan(values[i])) {
+      throw std::invalid_argument(std::string(arg) + "[" + std::to_string(i) + "] is NaN");
+    }
+  }
+}
+
+// A count passed as a plain integer (the CUDA bindings take sizes next to raw pointers).
+inline void require_count(int64_t n, const char* arg) {
+  if (n < 0) {
+    throw std::invalid_argument(std::string(arg) + " must be >= 0, got " + std::to_string(n));
   }
 }
 

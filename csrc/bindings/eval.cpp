@@ -226,22 +226,29 @@ std::shared_ptr<PyEvaluation> eval_merge(const py::list& states, const py::list&
   return out;
 }
 
+// The getter of an EvalState property: a copy of one array of the Evaluation.
+template <typename V>
+auto state_array(V vrft::eval::Evaluation::*field) {
+  return [field](const PyEvaluation& s) { return to_numpy(s.ev.*field); };
+}
+
 }  // namespace
 
 void bind_eval(py::module_& m) {
+  using vrft::eval::Evaluation;
   m.def("eval_parse_results", &eval_parse_results, py::arg("data"));
   py::class_<PyEvaluation, std::shared_ptr<PyEvaluation>>(m, "EvalState")
       .def_property_readonly("num_groups",
                              [](const PyEvaluation& s) { return s.ev.group_image.size(); })
-      .def_property_readonly("group_image", [](const PyEvaluation& s) { return to_numpy(s.ev.group_image); })
-      .def_property_readonly("group_category", [](const PyEvaluation& s) { return to_numpy(s.ev.group_category); })
-      .def_property_readonly("gt_offsets", [](const PyEvaluation& s) { return to_numpy(s.ev.gt_offsets); })
-      .def_property_readonly("gt_index", [](const PyEvaluation& s) { return to_numpy(s.ev.gt_index); })
-      .def_property_readonly("dt_offsets", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_offsets); })
-      .def_property_readonly("dt_index", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_index); })
-      .def_property_readonly("dt_state", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_state); })
-      .def_property_readonly("dt_score", [](const PyEvaluation& s) { return to_numpy(s.ev.dt_score); })
-      .def_property_readonly("num_positive_gt", [](const PyEvaluation& s) { return to_numpy(s.ev.num_positive_gt); })
+      .def_property_readonly("group_image", state_array(&Evaluation::group_image))
+      .def_property_readonly("group_category", state_array(&Evaluation::group_category))
+      .def_property_readonly("gt_offsets", state_array(&Evaluation::gt_offsets))
+      .def_property_readonly("gt_index", state_array(&Evaluation::gt_index))
+      .def_property_readonly("dt_offsets", state_array(&Evaluation::dt_offsets))
+      .def_property_readonly("dt_index", state_array(&Evaluation::dt_index))
+      .def_property_readonly("dt_state", state_array(&Evaluation::dt_state))
+      .def_property_readonly("dt_score", state_array(&Evaluation::dt_score))
+      .def_property_readonly("num_positive_gt", state_array(&Evaluation::num_positive_gt))
       .def(py::pickle(&eval_state_getstate, &eval_state_setstate));
   m.def("eval_merge", &eval_merge, py::arg("states"), py::arg("gt_rows"), py::arg("dt_rows"));
   m.def("eval_evaluate", &eval_evaluate, py::arg("gt"), py::arg("dt"), py::arg("num_images"),

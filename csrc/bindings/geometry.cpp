@@ -28,10 +28,7 @@ void check_boxes_valid(const py::array_t<T>& boxes, vrft::BoxFormat fmt, bool al
     py::gil_scoped_release release;
     bad = vrft::find_invalid_box(boxes.data(), boxes.shape(0), fmt, allow_inverted, &reason);
   }
-  if (bad >= 0) {
-    throw std::invalid_argument(std::string(arg) + "[" + std::to_string(bad) + "] is invalid: " +
-                                reason);
-  }
+  if (bad >= 0) throw_invalid_box(arg, bad, reason);
 }
 
 // The Python facade (vrft_rewards/boxes.py) has already chosen the dtype, made the arrays
@@ -103,10 +100,7 @@ void convert_boxes_impl(const py::handle& in_obj, const std::string& src_name,
     py::gil_scoped_release release;
     bad = vrft::find_non_finite_box(in.data(), n);
   }
-  if (bad >= 0) {
-    throw std::invalid_argument("boxes[" + std::to_string(bad) +
-                                "] is invalid: non-finite coordinate (NaN or inf)");
-  }
+  if (bad >= 0) throw_invalid_box("boxes", bad, "non-finite coordinate (NaN or inf)");
   py::gil_scoped_release release;
   vrft::convert_boxes(in.data(), n, src, dst, out_ptr);
 }

@@ -119,6 +119,44 @@ py::tuple mask_set_box_overlap(const PyMaskSet& s, const py::handle& boxes_obj,
   return py::make_tuple(inter, uni);
 }
 
+py::array_t<int64_t> mask_set_area(const PyMaskSet& s) {
+  py::array_t<int64_t> out(static_cast<py::ssize_t>(s.set.masks.size()));
+  vrft::masks::mask_areas(s.set, out.mutable_data());
+  return out;
+}
+
+py::array_t<double> mask_set_bbox(const PyMaskSet& s) {
+  py::array_t<double> out({static_cast<py::ssize_t>(s.set.masks.size()), py::ssize_t{4}});
+  vrft::masks::mask_bboxes(s.set, out.mutable_data());
+  return out;
+}
+
+// COCO's uncompressed RLE of mask i: alternating zeros / ones run lengths.
+py::array_t<int64_t> mask_set_counts(const PyMaskSet& s, int64_t i) {
+  if (i < 0 || i >= static_cast<int64_t>(s.set.masks.size())) {
+    throw py::index_error("mask index out of range");
+  }
+  return to_numpy(vrft::masks::mask_counts(s.set.masks[static_cast<size_t>(i)]));
+}
+
+// The rasterised pixel rectangle of xywh boxes as (col_begin, col_end, row_begin, row_end).
+py::array_t<int64_t> rasterize_boxes(const py::handle& boxes_obj, int64_t height, int64_t width) {
+  auto boxes = require_array<double>(boxes_obj, "boxes");
+  require_boxes_shape(boxes, "boxes");
+  py::array_t<int64_t> out({boxes.shape(0), py::ssize_t{4}});
+  vrft::masks::rasterize_boxes(boxes.data(), boxes.shape(0), height, width, out.mutable_data());
+  return out;
+}
+
+// The counts of one compressed RLE string.
+py::array_t<int64_t> rle_decode(const py::bytes& text) {
+  std::vector<int64_t> counts;
+  if (!vrft::masks::decode_rle_string(std::string_view(text), counts)) {
+    throw std::invalid_argument("not a valid compressed RLE string");
+  }
+  return to_numpy(counts);
+}
+
 }  // namespace
 
 void bind_masks(py::module_& m) {
@@ -127,53 +165,13 @@ void bind_masks(py::module_& m) {
            py::arg("rle_offsets"), py::arg("coords"), py::arg("coord_offsets"),
            py::arg("polygon_offsets"))
       .def_property_readonly("status", [](const PyMaskSet& s) { return to_numpy(s.set.status); })
-      .def_property_readonly("area", [](const PyMaskSet& s) {
-        py::array_t<int64_t> out(static_cast<py::ssize_t>(s.set.masks.size()));
-        for (size_t i = 0; i < s.set.masks.size(); ++i) out.mutable_data()[i] = vrft::masks::mask_area(s.set.masks[i]);
-        return out;
-      })
-      .def_property_readonly("bbox", [](const PyMaskSet& s) {
-        py::array_t<double> out({static_cast<py::ssize_t>(s.set.masks.size()), py::ssize_t{4}});
-        for (size_t i = 0; i < s.set.masks.size(); ++i) vrft::masks::mask_bbox(s.set.masks[i], out.mutable_data() + 4 * i);
-        return out;
-      })
-      .def("counts", [](const PyMaskSet& s, int64_t i) {
-        // COCO's uncompressed RLE of mask i: alternating zeros / ones run lengths.
-        if (i < 0 || i >= static_cast<int64_t>(s.set.masks.size())) throw py::index_error("mask index out of range");
-        const auto& mask = s.set.masks[static_cast<size_t>(i)];
-        std::vector<int64_t> counts;
-        counts.reserve(2 * mask.ones.size() + 1);
-        int64_t at = 0;
-        for (const auto& iv : mask.ones) {
-          counts.push_back(iv.begin - at);
-          counts.push_back(iv.end - iv.begin);
-          at = iv.end;
-        }
-        counts.push_back(mask.height * mask.width - at);
-        return to_numpy(counts);
-      }, py::arg("i"))
+      .def_property_readonly("area", &mask_set_area)
+      .def_property_readonly("bbox", &mask_set_bbox)
+      .def("counts", &mask_set_counts, py::arg("i"))
       .def("box_overlap", &mask_set_box_overlap, py::arg("boxes"), py::arg("valid"));
-  // Exposed for the tests against pycocotools: the rasterised pixel rectangle of xywh boxes as
-  // (col_begin, col_end, row_begin, row_end), and the counts of one compressed RLE string.
-  m.def("rasterize_boxes", [](const py::handle& boxes_obj, int64_t height, int64_t width) {
-    auto boxes = require_array<double>(boxes_obj, "boxes");
-    require_boxes_shape(boxes, "boxes");
-    py::array_t<int64_t> out({boxes.shape(0), py::ssize_t{4}});
-    for (py::ssize_t i = 0; i < boxes.shape(0); ++i) {
-      const double* b = boxes.data() + 4 * i;
-      const auto px = vrft::masks::rasterize_box(b[0], b[1], b[2], b[3], height, width);
-      int64_t* o = out.mutable_data() + 4 * i;
-      o[0] = px.col_begin; o[1] = px.col_end; o[2] = px.row_begin; o[3] = px.row_end;
-    }
-    return out;
-  }, py::arg("boxes"), py::arg("height"), py::arg("width"));
-  m.def("rle_decode", [](const py::bytes& text) {
-    std::vector<int64_t> counts;
-    if (!vrft::masks::decode_rle_string(std::string_view(text), counts)) {
-      throw std::invalid_argument("not a valid compressed RLE string");
-    }
-    return to_numpy(counts);
-  }, py::arg("text"));
+  // Exposed for the tests against pycocotools.
+  m.def("rasterize_boxes", &rasterize_boxes, py::arg("boxes"), py::arg("height"), py::arg("width"));
+  m.def("rle_decode", &rle_decode, py::arg("text"));
 }
 
 }  // namespace vrft::bindings

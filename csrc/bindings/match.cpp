@@ -10,7 +10,6 @@
 #include "bindings/areas.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -21,6 +20,7 @@
 #include "geometry/iou.h"
 #include "match/lsap.h"
 #include "match/match_boxes.h"
+#include "match/matched_pairs.h"
 
 namespace vrft::bindings {
 namespace {
@@ -59,8 +59,7 @@ py::tuple lsap_batch_run(std::vector<const double*>& ptrs, std::vector<int64_t>&
   const auto b = static_cast<py::ssize_t>(ptrs.size());
   py::array_t<int64_t> offsets(b + 1);
   int64_t* off = offsets.mutable_data();
-  off[0] = 0;
-  for (py::ssize_t i = 0; i < b; ++i) off[i + 1] = off[i] + std::min(nrows[i], ncols[i]);
+  vrft::lsap_batch_offsets(b, nrows.data(), ncols.data(), off);
   py::array_t<int64_t> rows(off[b]), cols(off[b]);
   py::array_t<double> totals(b);
   std::vector<int> statuses(static_cast<size_t>(b));
@@ -166,11 +165,7 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
                                   ",) like pred, got " + shape_text(scores));
     }
     scores_ptr = scores.data();
-    for (int64_t i = 0; i < n_pred; ++i) {
-      if (std::isnan(scores_ptr[i])) {
-        throw std::invalid_argument("scores[" + std::to_string(i) + "] is NaN");
-      }
-    }
+    require_no_nan(scores_ptr, n_pred, "scores");
   }
   py::array_t<int64_t> matched_gt(n_pred), matched_pred(n_gt), n_matched(b);
   py::array_t<T> matched_value(n_pred);
@@ -185,20 +180,16 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   int64_t* poff = pair_off.mutable_data();
   int64_t* upred = unmatched_pred.mutable_data();
   int64_t* ugt = unmatched_gt.mutable_data();
+  int64_t n_pairs;
   {
     py::gil_scoped_release release;  // only the buffers above are touched
     // Boxes are validated inside, per problem (parallel, while in cache); any invalid box
     // raises below, before a result is built.  The offsets were checked above, so every box
     // belongs to exactly one problem and no read leaves the arrays.
     vrft::match_boxes(pred_ptr, po, gt_ptr, go, b, scores_ptr, opt, out);
-    poff[0] = 0;
-    for (int64_t i = 0; i < b; ++i) {
-      poff[i + 1] = poff[i] + out.n_matched[i];
-      upred[i] = po[i + 1] - po[i] - out.n_matched[i];
-      ugt[i] = go[i + 1] - go[i] - out.n_matched[i];
-    }
+    n_pairs = vrft::count_matched_pairs(po, go, b, out.n_matched, poff, upred, ugt);
   }
-  // Same messages and priority as check_boxes_valid: the first invalid prediction, else GT.
+  // Same messages and priority as the geometry bindings: the first invalid prediction, else GT.
   for (const auto& [bad, arr, name] :
        {std::make_tuple(&bad_pred, static_cast<const py::array_t<T>*>(&pred), "pred"),
         std::make_tuple(&bad_gt, static_cast<const py::array_t<T>*>(&gt), "gt")}) {
@@ -206,34 +197,18 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
       if (idx < 0) continue;
       const char* reason = "invalid box";
       vrft::find_invalid_box(arr->data() + 4 * idx, 1, opt.fmt, &reason);
-      throw std::invalid_argument(std::string(name) + "[" + std::to_string(idx) +
-                                  "] is invalid: " + reason);
+      throw_invalid_box(name, idx, reason);
     }
   }
-  const int64_t n_pairs = poff[b];
   py::array_t<int64_t> pair_pred(n_pairs), pair_gt(n_pairs), pair_pred_g(n_pairs),
       pair_gt_g(n_pairs);
   py::array_t<T> pair_value(n_pairs);
+  const vrft::MatchedPairs<T> pairs{pair_pred.mutable_data(), pair_gt.mutable_data(),
+                                    pair_pred_g.mutable_data(), pair_gt_g.mutable_data(),
+                                    pair_value.mutable_data()};
   {
-    py::gil_scoped_release release;
-    int64_t* pp = pair_pred.mutable_data();
-    int64_t* pg = pair_gt.mutable_data();
-    int64_t* ppg = pair_pred_g.mutable_data();
-    int64_t* pgg = pair_gt_g.mutable_data();
-    T* pv = pair_value.mutable_data();
-    int64_t k = 0;
-    for (int64_t i = 0; i < b; ++i) {
-      for (int64_t p = po[i]; p < po[i + 1]; ++p) {
-        const int64_t g = out.matched_gt[p];
-        if (g < 0) continue;
-        pp[k] = p - po[i];
-        pg[k] = g;
-        ppg[k] = p;
-        pgg[k] = go[i] + g;
-        pv[k] = out.matched_value[p];
-        ++k;
-      }
-    }
+    py::gil_scoped_release release;  // reads the match outputs, writes the pair arrays
+    vrft::list_matched_pairs(po, go, b, out.matched_gt, out.matched_value, pairs);
   }
   py::dict d;
   d["pred_index"] = pair_pred;

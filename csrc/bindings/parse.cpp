@@ -141,9 +141,7 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
   {
     py::gil_scoped_release release;
     vrft::parse::parse_batch(texts.data(), b, opt, cols, &parts);
-    int64_t* off = offsets.mutable_data();
-    off[0] = 0;
-    for (int64_t i = 0; i < b; ++i) off[i + 1] = off[i] + n_boxes[static_cast<size_t>(i)];
+    vrft::parse::box_offsets(n_boxes.data(), b, offsets.mutable_data());
   }
   const auto total = static_cast<py::ssize_t>(vrft::parse::total_boxes(parts));
   py::array_t<double> box_arr({total, static_cast<py::ssize_t>(4)});
@@ -261,14 +259,8 @@ py::list normalize_texts(const py::list& sources, const py::array_t<int64_t, py:
   const int64_t* lo = start.data();
   const int64_t* hi = end.data();
   {
-    py::gil_scoped_release release;
-    for (py::ssize_t i = 0; i < n; ++i) {
-      if (lo[i] >= 0) {
-        const auto& t = texts[static_cast<size_t>(i)];
-        vrft::parse::normalize_text(t.data + lo[i], t.data + hi[i], opt, &buf);
-      }
-      cuts[static_cast<size_t>(i) + 1] = buf.size();
-    }
+    py::gil_scoped_release release;  // reads the checked UTF-8 views, writes buf and cuts
+    vrft::parse::normalize_batch(texts.data(), lo, hi, n, opt, &buf, cuts.data());
   }
   py::list out(n);
   for (py::ssize_t i = 0; i < n; ++i) {

@@ -8,7 +8,6 @@
 // no Python object.
 #include "bindings/areas.h"
 
-#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -106,9 +105,7 @@ py::array_t<int64_t> argsort_desc_binding(const py::handle& scores_obj, const py
   if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D, got " + shape_text(scores));
   auto offsets = require_array<int64_t>(offsets_obj, "offsets");
   const int64_t* off = check_offsets(offsets, scores.shape(0), "offsets", "scores");
-  for (int64_t i = 0; i < scores.shape(0); ++i) {
-    if (std::isnan(scores.data()[i])) throw std::invalid_argument("scores[" + std::to_string(i) + "] is NaN");
-  }
+  require_no_nan(scores.data(), scores.shape(0), "scores");
   py::array_t<int64_t> order(scores.shape(0));
   int64_t* order_ptr = order.mutable_data();
   py::gil_scoped_release release;

@@ -1,5 +1,6 @@
 // Bindings of the optional _C_cuda module.  Like csrc/bindings/ for _C, this is the only file
-// of its module that includes pybind11.  It takes raw device pointers (integers), counts and
+// of its module that includes pybind11 (it shares _C's argument checks, csrc/bindings/args.h,
+// which includes nothing of the core).  It takes raw device pointers (integers), counts and
 // the caller's CUDA stream handle from the Python layer (vrft_rewards/_cuda.py), which has
 // checked devices, dtypes, shapes, contiguity and offsets and allocated the outputs with torch;
 // so this module never links libtorch.  A launch error comes back from the launcher as CUDA's
@@ -10,18 +11,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "bindings/args.h"  // require_count: the argument checks shared with _C
 #include "cuda/kernels.h"
 
 namespace py = pybind11;
 
 namespace {
 
+using vrft::bindings::require_count;
+
 void raise_if_error(const std::string& message) {
   if (!message.empty()) throw std::runtime_error("CUDA error: " + message);
-}
-
-void require_count(int64_t n, const char* arg) {
-  if (n < 0) throw std::invalid_argument(std::string(arg) + " must be >= 0, got " + std::to_string(n));
 }
 
 template <typename T>

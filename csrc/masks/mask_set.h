@@ -40,6 +40,11 @@ struct MaskSources {
 // Decodes / rasterises and unites the pieces of every sample.  Parallel over samples.
 MaskSet decode_mask_set(const MaskSources& src);
 
+// Per sample: the mask's area (areas: n values) and bounding box (bboxes: n x 4, xywh), as
+// mask_area / mask_bbox give them.
+void mask_areas(const MaskSet& set, int64_t* areas);
+void mask_bboxes(const MaskSet& set, double* bboxes);
+
 // Per sample i: intersection and union (pixels) of the mask with box i, given as x1, y1, x2, y2
 // pixels and rasterised as pycocotools rasterises [x1, y1, x2 - x1, y2 - y1].  valid[i] == 0
 // (or a bad mask) counts as an empty prediction: intersection 0, union = mask area.

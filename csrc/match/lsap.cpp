@@ -156,6 +156,14 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
   return kLsapOk;
 }
 
+void lsap_batch_offsets(int64_t n_problems, const int64_t* nrows, const int64_t* ncols,
+                        int64_t* out_offsets) {
+  out_offsets[0] = 0;
+  for (int64_t b = 0; b < n_problems; ++b) {
+    out_offsets[b + 1] = out_offsets[b] + std::min(nrows[b], ncols[b]);
+  }
+}
+
 int64_t batched_linear_sum_assignment(int64_t n_problems, const double* const* costs,
                                       const int64_t* nrows, const int64_t* ncols,
                                       const int64_t* lds, bool maximize,

@@ -91,4 +91,9 @@ int64_t batched_linear_sum_assignment(int64_t n_problems, const double* const* c
                                       const int64_t* out_offsets, int64_t* rows, int64_t* cols,
                                       double* totals, int* statuses);
 
+// The out_offsets of batched_linear_sum_assignment (B + 1 values from 0): each problem gets
+// min(nrows[b], ncols[b]) pairs.
+void lsap_batch_offsets(int64_t n_problems, const int64_t* nrows, const int64_t* ncols,
+                        int64_t* out_offsets);
+
 }  // namespace vrft

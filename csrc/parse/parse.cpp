@@ -497,6 +497,11 @@ void parse_batch(const Text* texts, int64_t n, const Options& opt, const Complet
   });
 }
 
+void box_offsets(const int64_t* n_boxes, int64_t n, int64_t* offsets) {
+  offsets[0] = 0;
+  for (int64_t i = 0; i < n; ++i) offsets[i + 1] = offsets[i] + n_boxes[i];
+}
+
 int64_t total_boxes(const std::vector<BoxColumns>& parts) {
   size_t total = 0;
   for (const auto& p : parts) total += p.confidences.size();
@@ -569,6 +574,16 @@ void normalize_text(const char* p, const char* end, const NormalizeOptions& opt,
     if (opt.lower && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
     out->push_back(c);
     ++p;
+  }
+}
+
+void normalize_batch(const Text* texts, const int64_t* start, const int64_t* end, int64_t n,
+                     const NormalizeOptions& opt, std::string* out, size_t* cuts) {
+  out->clear();
+  cuts[0] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (start[i] >= 0) normalize_text(texts[i].data + start[i], texts[i].data + end[i], opt, out);
+    cuts[i + 1] = out->size();
   }
 }
 

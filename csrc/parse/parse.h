@@ -122,6 +122,10 @@ void parse_batch(const Text* texts, int64_t n, const Options& opt, const Complet
 // Total boxes of `parts`.
 int64_t total_boxes(const std::vector<BoxColumns>& parts);
 
+// offsets[0] = 0, offsets[i + 1] = offsets[i] + n_boxes[i] (n + 1 values): where completion i's
+// boxes start in the arrays of concat_boxes.
+void box_offsets(const int64_t* n_boxes, int64_t n, int64_t* offsets);
+
 // Concatenates `parts` into caller-owned arrays sized for total_boxes(parts): boxes (total, 4),
 // confidences, label code-point and byte spans (each (total,)).
 void concat_boxes(const std::vector<BoxColumns>& parts, double* boxes, double* confidences,
@@ -146,6 +150,13 @@ struct NormalizeOptions {
   bool drop_space = false;
 };
 void normalize_text(const char* p, const char* end, const NormalizeOptions& opt, std::string* out);
+
+// normalize_text over a batch of spans, into one buffer: span i is
+// [texts[i].data + start[i], texts[i].data + end[i]) (absent when start[i] < 0, giving ''), and its
+// normalised text is (*out)[cuts[i], cuts[i + 1]).  Replaces *out; cuts holds n + 1 values.  The
+// spans must lie within their texts (the caller checks them).  Serial.
+void normalize_batch(const Text* texts, const int64_t* start, const int64_t* end, int64_t n,
+                     const NormalizeOptions& opt, std::string* out, size_t* cuts);
 
 }  // namespace parse
 }  // namespace vrft
