@@ -73,7 +73,7 @@ py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::
                                 shape_text(score));
   }
   if (max_dets < 1) throw std::invalid_argument("max_dets must be >= 1, got " + std::to_string(max_dets));
-  vrft::CompletionApInput in;
+  vrft::eval::CompletionApInput in;
   in.pred_offsets = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
   in.gt_offsets = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
   if (pred_off.shape(0) != gt_off.shape(0)) {
@@ -96,7 +96,7 @@ py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::
   py::array_t<double> out(in.num_completions);
   double* out_ptr = out.mutable_data();
   py::gil_scoped_release release;
-  vrft::completion_ap(in, out_ptr);
+  vrft::eval::completion_ap(in, out_ptr);
   return out;
 }
 

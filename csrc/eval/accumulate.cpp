@@ -5,19 +5,10 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "eval/coco_rules.h"
 
 namespace vrft::eval {
 namespace {
-
-// np.spacing(1): the distance from 1.0 to the next double, 2**-52.
-constexpr double kSpacingOne = 2.220446049250313e-16;
-
-// pycocotools' precision at detection i: tp / ((fp + tp) + np.spacing(1)), in double, in this
-// order (tp and fp are exact integers in double, as after its cumsum(...).astype(float)).
-inline double precision_at(int64_t tp, int64_t fp) {
-  const double tpd = static_cast<double>(tp), fpd = static_cast<double>(fp);
-  return tpd / ((fpd + tpd) + kSpacingOne);
-}
 
 struct ScoredIndex {
   double score;
@@ -92,8 +83,9 @@ struct CategoryScratch {
 // searchsorted(rc, thr, 'left') lands on entry 0 or on the TP where tp first reaches the
 // threshold; and after a TP, each false positive or ignored detection can only lower or keep the
 // precision (tp fixed, denominator non-decreasing, and correctly rounded + and / are monotone),
-// so the running max from the right over all entries equals the suffix max over TP entries
-// (0 when there is none: every entry then has tp = 0 and precision 0).
+// so the running max from the right over all entries equals the same envelope taken over the TP
+// entries alone (0 when there is none: every entry then has tp = 0 and precision 0).  The rules
+// themselves (precision, envelope, searchsorted) are coco_rules.h's.
 void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParams& params,
                   bool rec_thrs_sorted,
                   const double* slot_score, double* precision_cells, double* score_cells,
@@ -102,12 +94,10 @@ void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParam
   *recall_cell = c.nd ? static_cast<double>(c.tp) / n_pos : 0.0;  // rc[-1], or 0 when nd == 0
   const int64_t ntp = static_cast<int64_t>(c.tp_pos.size());
   c.pr_max.resize(static_cast<size_t>(ntp));
-  double run = 0.0;
-  for (int64_t j = ntp - 1; j >= 0; --j) {
-    const double pr = precision_at(j + 1, c.tp_fp[j]);
-    if (pr > run) run = pr;
-    c.pr_max[j] = run;
+  for (int64_t j = 0; j < ntp; ++j) {  // the j-th TP (0-based) is the (j + 1)-th true positive
+    c.pr_max[j] = coco::precision(static_cast<double>(j + 1), static_cast<double>(c.tp_fp[j]));
   }
+  coco::precision_envelope(c.pr_max.data(), ntp);
   const double rc0 = c.first_is_tp ? 1.0 / n_pos : 0.0;  // rc[0] (tp is 0 or 1 there)
   const int64_t R = params.num_rec_thrs;
   int64_t r = 0;
@@ -122,8 +112,9 @@ void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParam
         slot = c.first_slot;
       } else {
         // First TP whose recall (k / npig for the k-th, 1-based; non-decreasing) reaches thr.
-        if (!rec_thrs_sorted) j = 0;
-        while (j < ntp && static_cast<double>(j + 1) / n_pos < thr) ++j;
+        j = coco::searchsorted_left(
+            [n_pos](int64_t tp) { return static_cast<double>(tp + 1) / n_pos; }, ntp, thr,
+            rec_thrs_sorted ? j : 0);
         if (j >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
         pr = c.pr_max[j];
         slot = c.tp_slot[j];
@@ -153,8 +144,7 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
   });
   std::fill(recall, recall + T * K * A * M, -1.0);
 
-  bool rec_thrs_sorted = true;
-  for (int64_t r = 1; r < R; ++r) rec_thrs_sorted &= params.rec_thrs[r - 1] <= params.rec_thrs[r];
+  const bool rec_thrs_sorted = coco::ascending(params.rec_thrs, R);
 
   parallel_for(K, 1, [&](int64_t k_begin, int64_t k_end) {
     // Reused by this thread across calls and categories: no allocation in the steady state.
