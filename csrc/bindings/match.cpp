@@ -151,8 +151,8 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   const int64_t* po = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
   const int64_t* go = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
   if (pred_off.shape(0) != gt_off.shape(0)) {
-    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of "
-                                "problems, got " + std::to_string(pred_off.shape(0) - 1) +
+    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of problems, got " +
+                                std::to_string(pred_off.shape(0) - 1) +
                                 " and " + std::to_string(gt_off.shape(0) - 1));
   }
   const int64_t b = pred_off.shape(0) - 1;

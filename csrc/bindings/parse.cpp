@@ -126,14 +126,13 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
        offsets = new_array<int64_t>(b + 1);
   auto number = new_array<double>(b);
   std::vector<int64_t> n_boxes(static_cast<size_t>(n));
+  auto ptr = [](auto& arr) { return arr.mutable_data(); };
   vrft::parse::CompletionColumns cols{
-      status.mutable_data(),        format.mutable_data(),         has_think.mutable_data(),
-      think_closed.mutable_data(),  has_answer.mutable_data(),     answer_closed.mutable_data(),
-      text_outside.mutable_data(),  strict_format.mutable_data(),  n_think_open.mutable_data(),
-      n_think_close.mutable_data(), n_answer_open.mutable_data(),  n_answer_close.mutable_data(),
-      answer_start.mutable_data(),  answer_end.mutable_data(),     answer_start_byte.mutable_data(),
-      answer_end_byte.mutable_data(), number.mutable_data(),       choice.mutable_data(),
-      n_dropped.mutable_data(),     n_boxes.data()};
+      ptr(status),       ptr(format),        ptr(has_think),         ptr(think_closed),
+      ptr(has_answer),   ptr(answer_closed), ptr(text_outside),      ptr(strict_format),
+      ptr(n_think_open), ptr(n_think_close), ptr(n_answer_open),     ptr(n_answer_close),
+      ptr(answer_start), ptr(answer_end),    ptr(answer_start_byte), ptr(answer_end_byte),
+      ptr(number),       ptr(choice),        ptr(n_dropped),         n_boxes.data()};
   // Box buffers are kept per calling thread between calls: their pages stay mapped, which saves
   // the page faults of fresh allocations (~10% of a 4096-completion call).  Each Python thread
   // has its own, so concurrent calls never share one.

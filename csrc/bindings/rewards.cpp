@@ -77,8 +77,8 @@ py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::
   in.pred_offsets = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
   in.gt_offsets = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
   if (pred_off.shape(0) != gt_off.shape(0)) {
-    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of "
-                                "completions, got " + std::to_string(pred_off.shape(0) - 1) +
+    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of completions, got " +
+                                std::to_string(pred_off.shape(0) - 1) +
                                 " and " + std::to_string(gt_off.shape(0) - 1));
   }
   py::array_t<int64_t> pred_cat_keep, gt_cat_keep;
