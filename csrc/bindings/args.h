@@ -80,8 +80,8 @@ T* writable_output(py::array_t<T>& out) {
 
 // Offsets of a ragged batch: int64, (B+1,), start at 0, non-decreasing, end at `total` (the
 // length of `boxes_arg`, the array they split).
-inline const int64_t* check_offsets(const py::array_t<int64_t>& off, int64_t total,
-                                    const char* arg, const char* boxes_arg) {
+inline const int64_t* check_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
+                                    const char* boxes_arg) {
   if (off.ndim() != 1 || off.shape(0) < 1) {
     throw std::invalid_argument(std::string(arg) + " must have shape (B + 1,), got " +
                                 shape_text(off));

@@ -7,8 +7,6 @@
 // the core, which is safe because the core reads only those columns (kept alive by the py::array
 // handles of this frame) and C++ state objects (kept alive by the shared_ptrs held here), and
 // touches no Python object.
-#include "bindings/areas.h"
-
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -17,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bindings/areas.h"
 #include "bindings/args.h"
 #include "eval/accumulate.h"
 #include "eval/evaluate.h"
@@ -31,9 +30,8 @@ struct PyEvaluation {
   vrft::eval::Evaluation ev;
 };
 
-std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols,
-                                            int64_t num_images, int64_t num_categories,
-                                            const py::handle& iou_thrs_obj,
+std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, int64_t num_images,
+                                            int64_t num_categories, const py::handle& iou_thrs_obj,
                                             const py::handle& area_rng_obj,
                                             int64_t max_dets_per_group) {
   const int64_t ng = py::len(gt_cols["image"]);
@@ -51,8 +49,8 @@ std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols,
   auto d_area = require_column<double>(dt_cols["area"], "detection area", nd);
   auto d_score = require_column<double>(dt_cols["score"], "detection score", nd);
   auto d_idpos = require_column<uint8_t>(dt_cols["id_positive"], "detection id_positive", nd);
-  py::object ne_obj = dt_cols.contains("not_exhaustive") ? py::object(dt_cols["not_exhaustive"])
-                                                         : py::none();
+  py::object ne_obj =
+      dt_cols.contains("not_exhaustive") ? py::object(dt_cols["not_exhaustive"]) : py::none();
   py::array_t<uint8_t> d_ne;
   if (!ne_obj.is_none()) d_ne = require_column<uint8_t>(ne_obj, "detection not_exhaustive", nd);
   auto iou_thrs = require_array<double>(iou_thrs_obj, "iou_thrs");
@@ -209,7 +207,9 @@ std::shared_ptr<PyEvaluation> eval_merge(const py::list& states, const py::list&
                          int64_t* count) {
     if (obj.is_none()) return;
     maps.push_back(require_array<int64_t>(obj, arg.c_str()));
-    if (maps.back().ndim() != 1) throw std::invalid_argument(arg + " must be 1-D, got " + shape_text(maps.back()));
+    if (maps.back().ndim() != 1) {
+      throw std::invalid_argument(arg + " must be 1-D, got " + shape_text(maps.back()));
+    }
     *rows = maps.back().data();
     *count = maps.back().shape(0);
   };
@@ -228,7 +228,7 @@ std::shared_ptr<PyEvaluation> eval_merge(const py::list& states, const py::list&
 
 // The getter of an EvalState property: a copy of one array of the Evaluation.
 template <typename V>
-auto state_array(V vrft::eval::Evaluation::*field) {
+auto state_array(V vrft::eval::Evaluation::* field) {
   return [field](const PyEvaluation& s) { return to_numpy(s.ev.*field); };
 }
 

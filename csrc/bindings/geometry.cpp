@@ -6,12 +6,11 @@
 // and writes only those checked buffers, kept alive by the py::array handles of this frame, and
 // touches no Python object.  Box validation itself also runs without the GIL (it only reads the
 // boxes); its error is raised after the GIL is taken back.
-#include "bindings/areas.h"
-
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
+#include "bindings/areas.h"
 #include "bindings/args.h"
 #include "geometry/iou.h"
 
@@ -36,8 +35,9 @@ void check_boxes_valid(const py::array_t<T>& boxes, vrft::BoxFormat fmt, bool al
 // read or write out of bounds, so a direct call with bad arguments raises instead of crashing.
 
 template <typename T>
-void pairwise_iou_impl(const py::handle& a_obj, const py::handle& b_obj, const std::string& fmt_name,
-                       const std::string& kind_name, const py::handle& out_obj, bool clamp) {
+void pairwise_iou_impl(const py::handle& a_obj, const py::handle& b_obj,
+                       const std::string& fmt_name, const std::string& kind_name,
+                       const py::handle& out_obj, bool clamp) {
   auto a = require_array<T>(a_obj, "boxes1");
   auto b = require_array<T>(b_obj, "boxes2");
   auto out = require_array<T>(out_obj, "out");

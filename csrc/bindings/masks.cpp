@@ -7,8 +7,6 @@
 // are checked and the bytes objects viewed with the GIL held; the GIL is then released for the
 // decoding, which is safe because it reads only those arrays and views (kept alive by the handles
 // of this frame and the caller's list) and the C++ MaskSet, and touches no Python object.
-#include "bindings/areas.h"
-
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -17,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bindings/areas.h"
 #include "bindings/args.h"
 #include "masks/mask_set.h"
 #include "masks/polygon.h"
@@ -29,8 +28,9 @@ struct PyMaskSet {
   vrft::masks::MaskSet set;
 };
 
-std::shared_ptr<PyMaskSet> make_mask_set(const py::handle& heights_obj, const py::handle& widths_obj,
-                                         const py::list& rle, const py::handle& rle_offsets_obj,
+std::shared_ptr<PyMaskSet> make_mask_set(const py::handle& heights_obj,
+                                         const py::handle& widths_obj, const py::list& rle,
+                                         const py::handle& rle_offsets_obj,
                                          const py::handle& coords_obj,
                                          const py::handle& coord_offsets_obj,
                                          const py::handle& polygon_offsets_obj) {
@@ -42,14 +42,17 @@ std::shared_ptr<PyMaskSet> make_mask_set(const py::handle& heights_obj, const py
   const int64_t n = heights.shape(0);
   auto coords = require_array<double>(coords_obj, "coords");
   if (coords.ndim() != 1) throw std::invalid_argument("coords must be 1-D");
-  auto rle_offsets = require_offsets(rle_offsets_obj, "rle_offsets", n, static_cast<int64_t>(py::len(rle)), "rle");
+  auto rle_offsets =
+      require_offsets(rle_offsets_obj, "rle_offsets", n, static_cast<int64_t>(py::len(rle)), "rle");
   auto coord_offsets_arr = require_array<int64_t>(coord_offsets_obj, "coord_offsets");
   if (coord_offsets_arr.ndim() != 1 || coord_offsets_arr.shape(0) < 1) {
     throw std::invalid_argument("coord_offsets must have shape (P + 1,)");
   }
   const int64_t num_polygons = coord_offsets_arr.shape(0) - 1;
-  auto coord_offsets = require_offsets(coord_offsets_obj, "coord_offsets", num_polygons, coords.shape(0), "coords");
-  auto polygon_offsets = require_offsets(polygon_offsets_obj, "polygon_offsets", n, num_polygons, "coord_offsets[:-1]");
+  auto coord_offsets =
+      require_offsets(coord_offsets_obj, "coord_offsets", num_polygons, coords.shape(0), "coords");
+  auto polygon_offsets = require_offsets(polygon_offsets_obj, "polygon_offsets", n, num_polygons,
+                                         "coord_offsets[:-1]");
   const int64_t* h = heights.data();
   const int64_t* w = widths.data();
   for (int64_t i = 0; i < n; ++i) {
@@ -58,19 +61,22 @@ std::shared_ptr<PyMaskSet> make_mask_set(const py::handle& heights_obj, const py
                                   std::to_string(i) + "] must be positive");
     }
     if (h[i] > (int64_t{1} << 24) || w[i] > (int64_t{1} << 24)) {
-      throw std::invalid_argument("mask " + std::to_string(i) + " is larger than 2**24 pixels a side");
+      throw std::invalid_argument("mask " + std::to_string(i) +
+                                  " is larger than 2**24 pixels a side");
     }
     const double limit = vrft::masks::polygon_coordinate_limit(h[i], w[i]);
     for (int64_t p = polygon_offsets.data()[i]; p < polygon_offsets.data()[i + 1]; ++p) {
       const int64_t c0 = coord_offsets.data()[p], c1 = coord_offsets.data()[p + 1];
       if ((c1 - c0) % 2) {
-        throw std::invalid_argument("polygon " + std::to_string(p) + " has an odd number of coordinates");
+        throw std::invalid_argument("polygon " + std::to_string(p) +
+                                    " has an odd number of coordinates");
       }
       for (int64_t c = c0; c < c1; ++c) {
         const double v = coords.data()[c];
         if (!(std::fabs(v) <= limit)) {
-          throw std::invalid_argument("polygon " + std::to_string(p) + " of mask " + std::to_string(i) +
-                                      " has a coordinate that is not finite or lies far outside the image");
+          throw std::invalid_argument(
+              "polygon " + std::to_string(p) + " of mask " + std::to_string(i) +
+              " has a coordinate that is not finite or lies far outside the image");
         }
       }
     }
@@ -107,7 +113,8 @@ py::tuple mask_set_box_overlap(const PyMaskSet& s, const py::handle& boxes_obj,
   require_boxes_shape(boxes, "boxes");
   auto valid = require_array<uint8_t>(valid_obj, "valid");
   if (boxes.shape(0) != n || valid.ndim() != 1 || valid.shape(0) != n) {
-    throw std::invalid_argument("boxes and valid must have one row per mask (" + std::to_string(n) + ")");
+    throw std::invalid_argument("boxes and valid must have one row per mask (" + std::to_string(n) +
+                                ")");
   }
   py::array_t<int64_t> inter(n), uni(n);
   int64_t* pi = inter.mutable_data();

@@ -7,8 +7,6 @@
 // reads the caller's arrays (kept alive by the py::array handles of this frame, or by the list the
 // caller holds for the whole call) and writes only the fresh outputs; it touches no Python object.
 // Errors found by the solver (a status, an invalid box) are raised after the GIL is back.
-#include "bindings/areas.h"
-
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
@@ -16,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bindings/areas.h"
 #include "bindings/args.h"
 #include "geometry/iou.h"
 #include "match/lsap.h"
@@ -69,8 +68,8 @@ py::tuple lsap_batch_run(std::vector<const double*>& ptrs, std::vector<int64_t>&
     // Python objects the caller holds for the whole call) are touched.
     py::gil_scoped_release release;
     first_bad = vrft::batched_linear_sum_assignment(
-        b, ptrs.data(), nrows.data(), ncols.data(), lds.data(), maximize, off,
-        rows.mutable_data(), cols.mutable_data(), totals.mutable_data(), statuses.data());
+        b, ptrs.data(), nrows.data(), ncols.data(), lds.data(), maximize, off, rows.mutable_data(),
+        cols.mutable_data(), totals.mutable_data(), statuses.data());
   }
   if (first_bad >= 0) {
     throw_lsap_status(statuses[static_cast<size_t>(first_bad)],
@@ -108,8 +107,9 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
   auto costs = require_array<double>(costs_obj, "costs");
   auto shapes = require_array<int64_t>(shapes_obj, "shapes");
   if (costs.ndim() != 3) {
-    throw std::invalid_argument("costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape " +
-                                shape_text(costs));
+    throw std::invalid_argument(
+        "costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape " +
+        shape_text(costs));
   }
   const int64_t b = costs.shape(0), n = costs.shape(1), m = costs.shape(2);
   if (shapes.ndim() != 2 || shapes.shape(0) != b || shapes.shape(1) != 2) {
@@ -151,9 +151,9 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   const int64_t* po = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
   const int64_t* go = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
   if (pred_off.shape(0) != gt_off.shape(0)) {
-    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of problems, got " +
-                                std::to_string(pred_off.shape(0) - 1) +
-                                " and " + std::to_string(gt_off.shape(0) - 1));
+    throw std::invalid_argument(
+        "pred_offsets and gt_offsets must describe the same number of problems, got " +
+        std::to_string(pred_off.shape(0) - 1) + " and " + std::to_string(gt_off.shape(0) - 1));
   }
   const int64_t b = pred_off.shape(0) - 1;
   const double* scores_ptr = nullptr;
@@ -171,9 +171,13 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   py::array_t<T> matched_value(n_pred);
   py::array_t<double> sum_matched(b);
   std::vector<int64_t> bad_pred(static_cast<size_t>(b)), bad_gt(static_cast<size_t>(b));
-  vrft::MatchOutputs<T> out{matched_gt.mutable_data(), matched_value.mutable_data(),
-                            matched_pred.mutable_data(), n_matched.mutable_data(),
-                            sum_matched.mutable_data(), bad_pred.data(), bad_gt.data()};
+  vrft::MatchOutputs<T> out{matched_gt.mutable_data(),
+                            matched_value.mutable_data(),
+                            matched_pred.mutable_data(),
+                            n_matched.mutable_data(),
+                            sum_matched.mutable_data(),
+                            bad_pred.data(),
+                            bad_gt.data()};
   const T* pred_ptr = pred.data();
   const T* gt_ptr = gt.data();
   py::array_t<int64_t> pair_off(b + 1), unmatched_pred(b), unmatched_gt(b);
@@ -232,16 +236,17 @@ void bind_match(py::module_& m) {
   m.def("lsap", &lsap_single, py::arg("cost_matrix"), py::arg("maximize") = false,
         "scipy-compatible linear_sum_assignment on a C-contiguous float64 matrix.");
   m.def("lsap_batch_list", &lsap_batch_list, py::arg("costs"), py::arg("maximize") = false,
-        "Batched LSAP over a list of C-contiguous float64 matrices -> (rows, cols, offsets, totals).");
+        "Batched LSAP over a list of C-contiguous float64 matrices -> (rows, cols, offsets, "
+        "totals).");
   m.def("lsap_batch_padded", &lsap_batch_padded, py::arg("costs"), py::arg("shapes"),
         py::arg("maximize") = false,
         "Batched LSAP over a padded (B, N, M) float64 array with shapes (B, 2).");
   m.def("match_boxes_f32", &match_boxes_impl<float>, py::arg("pred"), py::arg("pred_offsets"),
-        py::arg("gt"), py::arg("gt_offsets"), py::arg("scores"), py::arg("method"),
-        py::arg("kind"), py::arg("fmt"), py::arg("iou_threshold"), py::arg("strict"));
+        py::arg("gt"), py::arg("gt_offsets"), py::arg("scores"), py::arg("method"), py::arg("kind"),
+        py::arg("fmt"), py::arg("iou_threshold"), py::arg("strict"));
   m.def("match_boxes_f64", &match_boxes_impl<double>, py::arg("pred"), py::arg("pred_offsets"),
-        py::arg("gt"), py::arg("gt_offsets"), py::arg("scores"), py::arg("method"),
-        py::arg("kind"), py::arg("fmt"), py::arg("iou_threshold"), py::arg("strict"));
+        py::arg("gt"), py::arg("gt_offsets"), py::arg("scores"), py::arg("method"), py::arg("kind"),
+        py::arg("fmt"), py::arg("iou_threshold"), py::arg("strict"));
 }
 
 }  // namespace vrft::bindings

@@ -7,15 +7,15 @@
 // whatever the caller does with its own list meanwhile; the output arrays are allocated.  Then the
 // GIL is released for the parser, which reads only those views and writes only the fresh arrays.
 // Python strs of the results are made after the GIL is back.
-#include "bindings/areas.h"
+#include "parse/parse.h"
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bindings/areas.h"
 #include "bindings/args.h"
-#include "parse/parse.h"
 
 namespace vrft::bindings {
 namespace {
@@ -59,7 +59,8 @@ py::object completion_text(PyObject* item, std::string* why) {
         return py::object();
       }
       PyObject* role = PyDict_GetItemString(msg, "role");  // borrowed
-      if (!role || !PyUnicode_Check(role) || PyUnicode_CompareWithASCIIString(role, "assistant") != 0)
+      if (!role || !PyUnicode_Check(role) ||
+          PyUnicode_CompareWithASCIIString(role, "assistant") != 0)
         continue;
       PyObject* content = PyDict_GetItemString(msg, "content");
       if (content && PyUnicode_Check(content)) return py::reinterpret_borrow<py::object>(content);
@@ -85,7 +86,8 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
     throw std::invalid_argument("invalid must be 'raise' or 'empty', got '" + invalid + "'");
   }
   if (!PyList_Check(completions.ptr()) && !PyTuple_Check(completions.ptr())) {
-    throw py::type_error("completions must be a list or tuple, got " + type_name(completions.ptr()));
+    throw py::type_error("completions must be a list or tuple, got " +
+                         type_name(completions.ptr()));
   }
   // A tuple snapshot: reading chat messages may run Python code (a dict key's __eq__), which
   // could resize a list under our item pointer.
@@ -188,8 +190,8 @@ void check_spans(const py::list& sources, const py::array_t<int64_t>& index,
                  const py::array_t<int64_t>& start, const py::array_t<int64_t>& end,
                  std::vector<vrft::parse::Text>* texts, std::vector<py::object>* keep) {
   const py::ssize_t n = sources.size();
-  if (index.ndim() != 1 || start.ndim() != 1 || end.ndim() != 1 || index.shape(0) != start.shape(0) ||
-      start.shape(0) != end.shape(0)) {
+  if (index.ndim() != 1 || start.ndim() != 1 || end.ndim() != 1 ||
+      index.shape(0) != start.shape(0) || start.shape(0) != end.shape(0)) {
     throw std::invalid_argument("index, start and end must be 1-D arrays of one length");
   }
   texts->resize(static_cast<size_t>(n));
@@ -203,7 +205,8 @@ void check_spans(const py::list& sources, const py::array_t<int64_t>& index,
   const int64_t* hi = end.data();
   for (py::ssize_t k = 0; k < index.shape(0); ++k) {
     if (lo[k] < 0) continue;  // absent span
-    if (ix[k] < 0 || ix[k] >= n || hi[k] < lo[k] || hi[k] > (*texts)[static_cast<size_t>(ix[k])].size) {
+    if (ix[k] < 0 || ix[k] >= n || hi[k] < lo[k] ||
+        hi[k] > (*texts)[static_cast<size_t>(ix[k])].size) {
       throw std::invalid_argument("span " + std::to_string(k) + " is out of range of its text");
     }
   }
@@ -228,7 +231,8 @@ py::list slice_texts(const py::list& sources, const py::array_t<int64_t, py::arr
       Py_INCREF(o);
     } else {
       const auto& t = texts[static_cast<size_t>(ix[k])];
-      o = PyUnicode_DecodeUTF8(t.data + lo[k], static_cast<Py_ssize_t>(hi[k] - lo[k]), "surrogatepass");
+      o = PyUnicode_DecodeUTF8(t.data + lo[k], static_cast<Py_ssize_t>(hi[k] - lo[k]),
+                               "surrogatepass");
       if (!o) throw py::error_already_set();
     }
     PyList_SET_ITEM(out.ptr(), k, o);
@@ -238,7 +242,8 @@ py::list slice_texts(const py::list& sources, const py::array_t<int64_t, py::arr
 
 // list[str] of normalised answers (see vrft::parse::normalize_text); the text work runs without
 // the GIL, only the final str objects are made with it.
-py::list normalize_texts(const py::list& sources, const py::array_t<int64_t, py::array::c_style>& start,
+py::list normalize_texts(const py::list& sources,
+                         const py::array_t<int64_t, py::array::c_style>& start,
                          const py::array_t<int64_t, py::array::c_style>& end, bool lower,
                          bool strip_punct, int underscores, bool collapse_space, bool drop_space) {
   const py::ssize_t n = sources.size();
@@ -264,7 +269,8 @@ py::list normalize_texts(const py::list& sources, const py::array_t<int64_t, py:
   py::list out(n);
   for (py::ssize_t i = 0; i < n; ++i) {
     const size_t a = cuts[static_cast<size_t>(i)], z = cuts[static_cast<size_t>(i) + 1];
-    PyObject* o = PyUnicode_DecodeUTF8(buf.data() + a, static_cast<Py_ssize_t>(z - a), "surrogatepass");
+    PyObject* o =
+        PyUnicode_DecodeUTF8(buf.data() + a, static_cast<Py_ssize_t>(z - a), "surrogatepass");
     if (!o) throw py::error_already_set();
     PyList_SET_ITEM(out.ptr(), i, o);
   }
@@ -279,8 +285,8 @@ void bind_parse(py::module_& m) {
   m.def("slice_texts", &slice_texts, py::arg("sources"), py::arg("index"), py::arg("start"),
         py::arg("end"));
   m.def("normalize_texts", &normalize_texts, py::arg("sources"), py::arg("start"), py::arg("end"),
-        py::arg("lower"), py::arg("strip_punct"), py::arg("underscores"),
-        py::arg("collapse_space"), py::arg("drop_space"));
+        py::arg("lower"), py::arg("strip_punct"), py::arg("underscores"), py::arg("collapse_space"),
+        py::arg("drop_space"));
 }
 
 }  // namespace vrft::bindings

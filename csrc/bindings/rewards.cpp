@@ -6,12 +6,11 @@
 // GIL is then released for the kernel, which is safe because it reads only those checked arrays
 // (kept alive by the py::array handles of this frame) and writes only the fresh outputs, touching
 // no Python object.
-#include "bindings/areas.h"
-
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
+#include "bindings/areas.h"
 #include "bindings/args.h"
 #include "common/numpy_sum.h"
 #include "eval/completion_ap.h"
@@ -20,10 +19,13 @@
 namespace vrft::bindings {
 namespace {
 
-py::array_t<double> segment_sum_binding(const py::handle& values_obj, const py::handle& offsets_obj) {
+py::array_t<double> segment_sum_binding(const py::handle& values_obj,
+                                        const py::handle& offsets_obj) {
   auto values = require_array<double>(values_obj, "values");
   auto offsets = require_array<int64_t>(offsets_obj, "offsets");
-  if (values.ndim() != 1) throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
+  if (values.ndim() != 1) {
+    throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
+  }
   const int64_t* off = check_offsets(offsets, values.shape(0), "offsets", "values");
   const int64_t b = offsets.shape(0) - 1;
   py::array_t<double> out(b);
@@ -35,7 +37,9 @@ py::array_t<double> segment_sum_binding(const py::handle& values_obj, const py::
 
 double pairwise_sum_binding(const py::handle& values_obj) {
   auto values = require_array<double>(values_obj, "values");
-  if (values.ndim() != 1) throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
+  if (values.ndim() != 1) {
+    throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
+  }
   return vrft::numpy_pairwise_sum(values.data(), values.shape(0));
 }
 
@@ -72,14 +76,16 @@ py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::
     throw std::invalid_argument("scores must have shape (" + std::to_string(n_pred) + ",), got " +
                                 shape_text(score));
   }
-  if (max_dets < 1) throw std::invalid_argument("max_dets must be >= 1, got " + std::to_string(max_dets));
+  if (max_dets < 1) {
+    throw std::invalid_argument("max_dets must be >= 1, got " + std::to_string(max_dets));
+  }
   vrft::eval::CompletionApInput in;
   in.pred_offsets = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
   in.gt_offsets = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
   if (pred_off.shape(0) != gt_off.shape(0)) {
-    throw std::invalid_argument("pred_offsets and gt_offsets must describe the same number of completions, got " +
-                                std::to_string(pred_off.shape(0) - 1) +
-                                " and " + std::to_string(gt_off.shape(0) - 1));
+    throw std::invalid_argument(
+        "pred_offsets and gt_offsets must describe the same number of completions, got " +
+        std::to_string(pred_off.shape(0) - 1) + " and " + std::to_string(gt_off.shape(0) - 1));
   }
   py::array_t<int64_t> pred_cat_keep, gt_cat_keep;
   in.pred_category = optional_categories(pred_cat_obj, n_pred, "pred_categories", pred_cat_keep);
@@ -100,9 +106,12 @@ py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::
   return out;
 }
 
-py::array_t<int64_t> argsort_desc_binding(const py::handle& scores_obj, const py::handle& offsets_obj) {
+py::array_t<int64_t> argsort_desc_binding(const py::handle& scores_obj,
+                                          const py::handle& offsets_obj) {
   auto scores = require_array<double>(scores_obj, "scores");
-  if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D, got " + shape_text(scores));
+  if (scores.ndim() != 1) {
+    throw std::invalid_argument("scores must be 1-D, got " + shape_text(scores));
+  }
   auto offsets = require_array<int64_t>(offsets_obj, "offsets");
   const int64_t* off = check_offsets(offsets, scores.shape(0), "offsets", "scores");
   require_no_nan(scores.data(), scores.shape(0), "scores");
@@ -134,8 +143,8 @@ py::tuple select_boxes_binding(const py::handle& boxes_obj, const py::handle& of
   int64_t n;
   {
     py::gil_scoped_release release;
-    n = vrft::select_segment_boxes(boxes.data(), off, b, keep.data(), dedupe, collapse_inverted,
-                                   ob, os, oo);
+    n = vrft::select_segment_boxes(boxes.data(), off, b, keep.data(), dedupe, collapse_inverted, ob,
+                                   os, oo);
   }
   out_boxes.resize({n, static_cast<int64_t>(4)});
   out_source.resize({n});

@@ -1,7 +1,6 @@
 // _C bindings of csrc/common/thread_pool.h: the size of the thread pool every batch call uses.
 // Plain integers in and out; nothing to release the GIL for.
 #include "bindings/areas.h"
-
 #include "common/thread_pool.h"
 
 namespace py = pybind11;

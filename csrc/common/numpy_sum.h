@@ -11,7 +11,8 @@ namespace vrft {
 // `pairwise_sum`): fewer than 8 values are added left to right from 0.0; up to 128 values use
 // eight interleaved accumulators combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)) and then the
 // remainder; longer arrays are split at n/2 rounded down to a multiple of 8 and both halves summed
-// recursively.  Verified against np.sum on random arrays of 1..100k values (tests/test_rewards_ap.py).
+// recursively.  Verified against np.sum on random arrays of 1..100k values
+// (tests/test_rewards_ap.py).
 double numpy_pairwise_sum(const double* a, int64_t n);
 
 }  // namespace vrft

@@ -110,9 +110,9 @@ void bind_geometry(py::module_& m) {
   m.def("pairwise_iou_f32", &pairwise_iou<float>, py::arg("a_ptr"), py::arg("n"), py::arg("b_ptr"),
         py::arg("m"), py::arg("fmt"), py::arg("kind"), py::arg("out_ptr"), py::arg("stream"),
         pairwise_doc);
-  m.def("pairwise_iou_f64", &pairwise_iou<double>, py::arg("a_ptr"), py::arg("n"),
-        py::arg("b_ptr"), py::arg("m"), py::arg("fmt"), py::arg("kind"), py::arg("out_ptr"),
-        py::arg("stream"), pairwise_doc);
+  m.def("pairwise_iou_f64", &pairwise_iou<double>, py::arg("a_ptr"), py::arg("n"), py::arg("b_ptr"),
+        py::arg("m"), py::arg("fmt"), py::arg("kind"), py::arg("out_ptr"), py::arg("stream"),
+        pairwise_doc);
   m.def("paired_iou_f32", &paired_iou<float>, py::arg("a_ptr"), py::arg("b_ptr"), py::arg("n"),
         py::arg("fmt"), py::arg("kind"), py::arg("out_ptr"), py::arg("stream"), paired_doc);
   m.def("paired_iou_f64", &paired_iou<double>, py::arg("a_ptr"), py::arg("b_ptr"), py::arg("n"),
@@ -157,7 +157,7 @@ void bind_match(py::module_& m) {
       "problem. Offsets validated by the caller; max_pred / max_gt the largest problem sides; "
       "scores_ptr 0 = input order; scratch_ptr 0 = value tiles in shared memory, else global "
       "scratch with (B,) int64 scratch_offsets. Outputs preallocated on the device.";
-#define VRFT_MATCH_ARGS                                                                          \
+#define VRFT_MATCH_ARGS                                                                           \
   py::arg("pred_ptr"), py::arg("pred_offsets_ptr"), py::arg("gt_ptr"), py::arg("gt_offsets_ptr"), \
       py::arg("n_problems"), py::arg("max_pred"), py::arg("max_gt"), py::arg("scores_ptr"),       \
       py::arg("method"), py::arg("kind"), py::arg("fmt"), py::arg("iou_threshold"),               \

@@ -31,7 +31,7 @@ void sort_by_descending_score(std::vector<ScoredIndex>& v, std::vector<ScoredInd
     uint64_t b;
     std::memcpy(&b, &x, sizeof b);
     b = (b >> 63) ? ~b : (b | 0x8000000000000000ULL);  // ascending order of x
-    return ~b;                                          // descending order of x
+    return ~b;                                         // descending order of x
   };
   buffer.resize(n);
   constexpr int kBits = 11;
@@ -58,21 +58,21 @@ void sort_by_descending_score(std::vector<ScoredIndex>& v, std::vector<ScoredInd
 struct CategoryScratch {
   std::vector<ScoredIndex> keyed, radix_buffer;
   std::vector<int64_t> rank_sorted;
-  std::vector<int64_t> slots;    // detection slots of the category, concatenated in image order
-  std::vector<int64_t> rank;     // position of each slot inside its (image, category) list
-  std::vector<int64_t> order;    // stable score-descending order of `slots`
+  std::vector<int64_t> slots;  // detection slots of the category, concatenated in image order
+  std::vector<int64_t> rank;   // position of each slot inside its (image, category) list
+  std::vector<int64_t> order;  // stable score-descending order of `slots`
   // Per maxDet: the true positives of the curve (in curve order).
   struct Curve {
     int64_t nd = 0, tp = 0, fp = 0;
     bool first_is_tp = false;
-    std::vector<int64_t> tp_pos;  // index of each TP in the curve
-    std::vector<int64_t> tp_fp;   // fp count when that TP arrived
-    std::vector<double> pr_max;   // suffix max of precision over TPs
-    std::vector<int64_t> tp_slot; // slot of each TP (for the scores array)
-    int64_t first_slot = -1;      // slot of curve entry 0
+    std::vector<int64_t> tp_pos;   // index of each TP in the curve
+    std::vector<int64_t> tp_fp;    // fp count when that TP arrived
+    std::vector<double> pr_max;    // suffix max of precision over TPs
+    std::vector<int64_t> tp_slot;  // slot of each TP (for the scores array)
+    int64_t first_slot = -1;       // slot of curve entry 0
   };
   std::vector<Curve> curves;
-  std::vector<int32_t> fp;             // running false-positive counts per [m][a][t]
+  std::vector<int32_t> fp;              // running false-positive counts per [m][a][t]
   std::vector<int64_t> nd, first_slot;  // per m
   std::vector<int64_t> same_as;         // per m: an earlier m with the same curve, or -1
 };
@@ -87,9 +87,8 @@ struct CategoryScratch {
 // entries alone (0 when there is none: every entry then has tp = 0 and precision 0).  The rules
 // themselves (precision, envelope, searchsorted) are coco_rules.h's.
 void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParams& params,
-                  bool rec_thrs_sorted,
-                  const double* slot_score, double* precision_cells, double* score_cells,
-                  int64_t cell_stride, double* recall_cell) {
+                  bool rec_thrs_sorted, const double* slot_score, double* precision_cells,
+                  double* score_cells, int64_t cell_stride, double* recall_cell) {
   const double n_pos = static_cast<double>(npig);
   *recall_cell = c.nd ? static_cast<double>(c.tp) / n_pos : 0.0;  // rc[-1], or 0 when nd == 0
   const int64_t ntp = static_cast<int64_t>(c.tp_pos.size());
@@ -149,7 +148,9 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
   parallel_for(K, 1, [&](int64_t k_begin, int64_t k_end) {
     // Reused by this thread across calls and categories: no allocation in the steady state.
     thread_local CategoryScratch s;
-    if (s.curves.size() < static_cast<size_t>(M * A * T)) s.curves.resize(static_cast<size_t>(M * A * T));  // [m][a][t]
+    if (s.curves.size() < static_cast<size_t>(M * A * T)) {
+      s.curves.resize(static_cast<size_t>(M * A * T));  // [m][a][t]
+    }
     std::vector<int64_t> npig(static_cast<size_t>(A));
     for (int64_t k = k_begin; k < k_end; ++k) {
       const int64_t g_begin = ev.category_groups[k], g_end = ev.category_groups[k + 1];
@@ -253,8 +254,7 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
               continue;
             }
             sample_curve(s.curves[(m * A + a) * T + t], npig[a], params, rec_thrs_sorted,
-                         ev.dt_score.data(),
-                         precision + cell, scores + cell, K * A * M,
+                         ev.dt_score.data(), precision + cell, scores + cell, K * A * M,
                          recall + ((t * K + k) * A + a) * M + m);
           }
         }

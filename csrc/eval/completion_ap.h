@@ -34,16 +34,16 @@ namespace vrft::eval {
 
 struct CompletionApInput {
   int64_t num_completions = 0;
-  const double* pred = nullptr;           // total_pred x 4, xyxy, finite
-  const double* pred_score = nullptr;     // total_pred, finite
-  const int64_t* pred_category = nullptr; // total_pred (nullptr: one category)
-  const int64_t* pred_offsets = nullptr;  // num_completions + 1
-  const double* gt = nullptr;             // total_gt x 4, xyxy, finite
-  const int64_t* gt_category = nullptr;   // total_gt (nullptr: one category)
-  const int64_t* gt_offsets = nullptr;    // num_completions + 1
-  const double* iou_thrs = nullptr;       // T thresholds (params.iouThrs, e.g. np.linspace(.5, .95, 10))
+  const double* pred = nullptr;            // total_pred x 4, xyxy, finite
+  const double* pred_score = nullptr;      // total_pred, finite
+  const int64_t* pred_category = nullptr;  // total_pred (nullptr: one category)
+  const int64_t* pred_offsets = nullptr;   // num_completions + 1
+  const double* gt = nullptr;              // total_gt x 4, xyxy, finite
+  const int64_t* gt_category = nullptr;    // total_gt (nullptr: one category)
+  const int64_t* gt_offsets = nullptr;     // num_completions + 1
+  const double* iou_thrs = nullptr;  // T thresholds (params.iouThrs, e.g. np.linspace(.5, .95, 10))
   int64_t num_iou_thrs = 0;
-  const double* rec_thrs = nullptr;       // R recall thresholds (params.recThrs: np.linspace(0, 1, 101))
+  const double* rec_thrs = nullptr;  // R recall thresholds (params.recThrs: np.linspace(0, 1, 101))
   int64_t num_rec_thrs = 0;
   int64_t max_dets = 100;
 };

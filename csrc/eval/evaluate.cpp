@@ -14,8 +14,8 @@ namespace {
 void check_positions(const int64_t* pos, int64_t n, int64_t limit, const char* what) {
   for (int64_t i = 0; i < n; ++i) {
     if (pos[i] < 0 || pos[i] >= limit) {
-      throw std::invalid_argument(std::string(what) + "[" + std::to_string(i) + "] = " +
-                                  std::to_string(pos[i]) + " is outside [0, " +
+      throw std::invalid_argument(std::string(what) + "[" + std::to_string(i) +
+                                  "] = " + std::to_string(pos[i]) + " is outside [0, " +
                                   std::to_string(limit) + ")");
     }
   }
@@ -56,9 +56,9 @@ struct GroupedGroundTruth {
 
 // Scratch reused across the groups one thread handles.
 struct Scratch {
-  std::vector<int64_t> dets;        // grouped detection positions, score-sorted
-  std::vector<double> ious;         // D x G, GT in dataset order
-  std::vector<int64_t> perm;        // GT positions within the group, not-ignored first (stable)
+  std::vector<int64_t> dets;  // grouped detection positions, score-sorted
+  std::vector<double> ious;   // D x G, GT in dataset order
+  std::vector<int64_t> perm;  // GT positions within the group, not-ignored first (stable)
   std::vector<uint8_t> perm_ignore, perm_crowd, perm_id_nonzero;
   std::vector<uint8_t> gt_matched;  // gtm[t, perm position] > 0
   std::vector<int64_t> match;       // T x D: matched perm position or -1
@@ -110,8 +110,7 @@ void assign_states(const Scratch& s, int64_t num_dt, const GroupedDetections& dt
         matched = s.perm_id_nonzero[m] != 0;
         ignored = s.perm_ignore[m] != 0 || (!matched && ignore_if_unmatched);
       }
-      state[d * state_stride + t] =
-          ignored ? kIgnored : (matched ? kTruePositive : kFalsePositive);
+      state[d * state_stride + t] = ignored ? kIgnored : (matched ? kTruePositive : kFalsePositive);
     }
   }
 }

@@ -1,5 +1,6 @@
 // A batch of GT masks (one per sample, each the union of its compressed-RLE pieces and polygons)
-// and the paired overlap of each with one predicted box: the native half of the grounding gIoU / cIoU.
+// and the paired overlap of each with one predicted box: the native half of the grounding gIoU /
+// cIoU.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +18,8 @@ enum MaskStatus : uint8_t {
 };
 
 struct MaskSet {
-  std::vector<Mask> masks;         // per sample (empty mask where status != kMaskOk)
-  std::vector<uint8_t> status;     // per sample, MaskStatus
+  std::vector<Mask> masks;      // per sample (empty mask where status != kMaskOk)
+  std::vector<uint8_t> status;  // per sample, MaskStatus
 };
 
 // Where the pieces of every sample come from.  Sample i (height heights[i], width widths[i],

@@ -15,8 +15,8 @@ int64_t count_matched_pairs(const int64_t* pred_offsets, const int64_t* gt_offse
 }
 
 template <typename T>
-void list_matched_pairs(const int64_t* pred_offsets, const int64_t* gt_offsets,
-                        int64_t n_problems, const int64_t* matched_gt, const T* matched_value,
+void list_matched_pairs(const int64_t* pred_offsets, const int64_t* gt_offsets, int64_t n_problems,
+                        const int64_t* matched_gt, const T* matched_value,
                         const MatchedPairs<T>& pairs) {
   int64_t* pred_index = pairs.pred_index;
   int64_t* gt_index = pairs.gt_index;

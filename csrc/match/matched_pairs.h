@@ -29,8 +29,8 @@ struct MatchedPairs {
 // Lists the pairs problem by problem and, within a problem, in prediction order.  Serial: one
 // pass over matched_gt.
 template <typename T>
-void list_matched_pairs(const int64_t* pred_offsets, const int64_t* gt_offsets,
-                        int64_t n_problems, const int64_t* matched_gt, const T* matched_value,
+void list_matched_pairs(const int64_t* pred_offsets, const int64_t* gt_offsets, int64_t n_problems,
+                        const int64_t* matched_gt, const T* matched_value,
                         const MatchedPairs<T>& pairs);
 
 }  // namespace vrft
