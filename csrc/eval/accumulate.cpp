@@ -93,10 +93,13 @@ void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParam
   *recall_cell = c.nd ? static_cast<double>(c.tp) / n_pos : 0.0;  // rc[-1], or 0 when nd == 0
   const int64_t ntp = static_cast<int64_t>(c.tp_pos.size());
   c.pr_max.resize(static_cast<size_t>(ntp));
-  for (int64_t j = 0; j < ntp; ++j) {  // the j-th TP (0-based) is the (j + 1)-th true positive
-    c.pr_max[j] = coco::precision(static_cast<double>(j + 1), static_cast<double>(c.tp_fp[j]));
-  }
-  coco::precision_envelope(c.pr_max.data(), ntp);
+  const int64_t* tp_fp = c.tp_fp.data();
+  coco::precision_envelope(
+      ntp,  // the j-th TP entry (0-based) has tp = j + 1
+      [tp_fp](int64_t j) {
+        return coco::precision(static_cast<double>(j + 1), static_cast<double>(tp_fp[j]));
+      },
+      c.pr_max.data());
   const double rc0 = c.first_is_tp ? 1.0 / n_pos : 0.0;  // rc[0] (tp is 0 or 1 there)
   const int64_t R = params.num_rec_thrs;
   int64_t r = 0;

@@ -62,10 +62,19 @@ inline int64_t best_match(double t, int64_t num_gt, const Taken& taken, const Ig
 inline double precision(double tp, double fp) { return tp / ((fp + tp) + kPrecisionEps); }
 
 // accumulate: `for i in range(nd - 1, 0, -1): if pr[i] > pr[i - 1]: pr[i - 1] = pr[i]`, the
-// precision made non-increasing by a running maximum from the right, in place over pr[0..n).
-inline void precision_envelope(double* pr, int64_t n) {
-  for (int64_t i = n - 1; i > 0; --i) {
-    if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+// precision made non-increasing by a running maximum from the right: writes pr[0..n) from the
+// values precision_at(i) (e.g. coco::precision of entry i), in one pass from the right with the
+// maximum in a register.  `run > p ? run : p` is that line's choice exactly (equal values and NaN
+// included): the new pr[i - 1] is pr[i] only when pr[i] > pr[i - 1].
+template <typename PrecisionAt>
+inline void precision_envelope(int64_t n, const PrecisionAt& precision_at, double* pr) {
+  if (n <= 0) return;
+  double run = precision_at(n - 1);
+  pr[n - 1] = run;
+  for (int64_t i = n - 2; i >= 0; --i) {
+    const double p = precision_at(i);
+    run = run > p ? run : p;
+    pr[i] = run;
   }
 }
 

@@ -68,11 +68,12 @@ void evaluate_category(const CompletionApInput& in, bool rec_thrs_ascending, int
       s.fp[d] = fp_run;
     }
     const double n_pos = static_cast<double>(npig);
-    for (int64_t d = 0; d < nd; ++d) s.pr[d] = coco::precision(s.tp[d], s.fp[d]);
-    coco::precision_envelope(s.pr.data(), nd);
+    const double* tp = s.tp.data();
+    const double* fp = s.fp.data();
+    coco::precision_envelope(
+        nd, [tp, fp](int64_t d) { return coco::precision(tp[d], fp[d]); }, s.pr.data());
     // Sampled at the recall thresholds, rc = tp / npig; the cells from the first threshold past
     // the last recall on stay 0 (the IndexError pycocotools swallows).
-    const double* tp = s.tp.data();
     int64_t i = 0;
     for (int64_t r = 0; r < R; ++r) {
       i = coco::searchsorted_left([tp, n_pos](int64_t d) { return tp[d] / n_pos; }, nd,
