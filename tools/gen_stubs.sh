@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the type stubs of the compiled modules (vrft_rewards/_C.pyi, _C_cuda.pyi) from an
-# in-place build.  Run after changing csrc/bindings.cpp or csrc/cuda/bindings_cuda.cpp;
+# in-place build.  Run after changing csrc/bindings/*.cpp or csrc/cuda/bindings_cuda.cpp;
 # tests/test_stubs.py fails when a compiled name is missing from its stub.
 #   pip install pybind11-stubgen && python setup.py build_ext --inplace && tools/gen_stubs.sh
 set -euo pipefail

@@ -1,5 +1,6 @@
-// Bindings of the optional _C_cuda module.  Like csrc/bindings.cpp for _C, this is the only file
-// of its module that includes pybind11.  It takes raw device pointers (integers), counts and
+// Bindings of the optional _C_cuda module.  Like csrc/bindings/ for _C, this is the only file
+// of its module that includes pybind11 (it shares _C's argument checks, csrc/bindings/args.h,
+// which includes nothing of the core).  It takes raw device pointers (integers), counts and
 // the caller's CUDA stream handle from the Python layer (vrft_rewards/_cuda.py), which has
 // checked devices, dtypes, shapes, contiguity and offsets and allocated the outputs with torch;
 // so this module never links libtorch.  A launch error comes back from the launcher as CUDA's
@@ -10,18 +11,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "bindings/args.h"  // require_count: the argument checks shared with _C
 #include "cuda/kernels.h"
 
 namespace py = pybind11;
 
 namespace {
 
+using vrft::bindings::require_count;
+
 void raise_if_error(const std::string& message) {
   if (!message.empty()) throw std::runtime_error("CUDA error: " + message);
-}
-
-void require_count(int64_t n, const char* arg) {
-  if (n < 0) throw std::invalid_argument(std::string(arg) + " must be >= 0, got " + std::to_string(n));
 }
 
 template <typename T>
@@ -110,9 +110,9 @@ void bind_geometry(py::module_& m) {
   m.def("pairwise_iou_f32", &pairwise_iou<float>, py::arg("a_ptr"), py::arg("n"), py::arg("b_ptr"),
         py::arg("m"), py::arg("fmt"), py::arg("kind"), py::arg("out_ptr"), py::arg("stream"),
         pairwise_doc);
-  m.def("pairwise_iou_f64", &pairwise_iou<double>, py::arg("a_ptr"), py::arg("n"),
-        py::arg("b_ptr"), py::arg("m"), py::arg("fmt"), py::arg("kind"), py::arg("out_ptr"),
-        py::arg("stream"), pairwise_doc);
+  m.def("pairwise_iou_f64", &pairwise_iou<double>, py::arg("a_ptr"), py::arg("n"), py::arg("b_ptr"),
+        py::arg("m"), py::arg("fmt"), py::arg("kind"), py::arg("out_ptr"), py::arg("stream"),
+        pairwise_doc);
   m.def("paired_iou_f32", &paired_iou<float>, py::arg("a_ptr"), py::arg("b_ptr"), py::arg("n"),
         py::arg("fmt"), py::arg("kind"), py::arg("out_ptr"), py::arg("stream"), paired_doc);
   m.def("paired_iou_f64", &paired_iou<double>, py::arg("a_ptr"), py::arg("b_ptr"), py::arg("n"),
@@ -157,7 +157,7 @@ void bind_match(py::module_& m) {
       "problem. Offsets validated by the caller; max_pred / max_gt the largest problem sides; "
       "scores_ptr 0 = input order; scratch_ptr 0 = value tiles in shared memory, else global "
       "scratch with (B,) int64 scratch_offsets. Outputs preallocated on the device.";
-#define VRFT_MATCH_ARGS                                                                          \
+#define VRFT_MATCH_ARGS                                                                           \
   py::arg("pred_ptr"), py::arg("pred_offsets_ptr"), py::arg("gt_ptr"), py::arg("gt_offsets_ptr"), \
       py::arg("n_problems"), py::arg("max_pred"), py::arg("max_gt"), py::arg("scores_ptr"),       \
       py::arg("method"), py::arg("kind"), py::arg("fmt"), py::arg("iou_threshold"),               \

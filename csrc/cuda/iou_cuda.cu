@@ -35,15 +35,16 @@ void launch_pairwise(const T* a, int64_t n, const T* b, int64_t m, BoxFormat fmt
   const int64_t row_tiles = (n + detail::kPairwiseRows - 1) / detail::kPairwiseRows;
   const int64_t col_tiles = (m + detail::kPairwiseThreads - 1) / detail::kPairwiseThreads;
   const int64_t tiles = row_tiles * col_tiles;
-  detail::pairwise_kernel<T, K><<<detail::grid_for(tiles, 1), detail::kPairwiseThreads, 0, stream>>>(
-      a, n, b, m, fmt, col_tiles, tiles, out);
+  detail::pairwise_kernel<T, K>
+      <<<detail::grid_for(tiles, 1), detail::kPairwiseThreads, 0, stream>>>(a, n, b, m, fmt,
+                                                                            col_tiles, tiles, out);
 }
 
 template <typename T, IouKind K>
 void launch_paired(const T* a, const T* b, int64_t n, BoxFormat fmt, T* out, cudaStream_t stream) {
   constexpr int kThreads = 256;
-  detail::paired_kernel<T, K><<<detail::grid_for(n, kThreads), kThreads, 0, stream>>>(a, b, n, fmt,
-                                                                                      out);
+  detail::paired_kernel<T, K>
+      <<<detail::grid_for(n, kThreads), kThreads, 0, stream>>>(a, b, n, fmt, out);
 }
 
 }  // namespace
@@ -99,18 +100,18 @@ std::string find_invalid_boxes(const T* boxes, int64_t n, BoxFormat fmt, bool al
                                int64_t* first_bad, std::uintptr_t stream) {
   if (n <= 0) return {};
   constexpr int kThreads = 256;
-  detail::find_invalid_kernel<T><<<detail::grid_for(n, kThreads), kThreads, 0,
-                                   detail::as_stream(stream)>>>(boxes, n, fmt, allow_inverted,
-                                                                first_bad);
+  detail::find_invalid_kernel<T>
+      <<<detail::grid_for(n, kThreads), kThreads, 0, detail::as_stream(stream)>>>(
+          boxes, n, fmt, allow_inverted, first_bad);
   return detail::launch_status();
 }
 
-#define VRFT_INSTANTIATE_IOU(T)                                                                   \
-  template std::string pairwise_iou<T>(const T*, int64_t, const T*, int64_t, BoxFormat, IouKind,  \
-                                       T*, std::uintptr_t);                                       \
-  template std::string paired_iou<T>(const T*, const T*, int64_t, BoxFormat, IouKind, T*,         \
-                                     std::uintptr_t);                                             \
-  template std::string find_invalid_boxes<T>(const T*, int64_t, BoxFormat, bool, int64_t*,        \
+#define VRFT_INSTANTIATE_IOU(T)                                                                  \
+  template std::string pairwise_iou<T>(const T*, int64_t, const T*, int64_t, BoxFormat, IouKind, \
+                                       T*, std::uintptr_t);                                      \
+  template std::string paired_iou<T>(const T*, const T*, int64_t, BoxFormat, IouKind, T*,        \
+                                     std::uintptr_t);                                            \
+  template std::string find_invalid_boxes<T>(const T*, int64_t, BoxFormat, bool, int64_t*,       \
                                              std::uintptr_t);
 
 VRFT_INSTANTIATE_IOU(float)

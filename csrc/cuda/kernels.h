@@ -50,10 +50,10 @@ std::string paired_iou(const T* a, const T* b, int64_t n, BoxFormat fmt, IouKind
 // Reasons a box is invalid, in vrft::find_invalid_box's order of checks.
 enum class InvalidBox : int {
   kNone = 0,
-  kNonFinite = 1,      // "non-finite coordinate (NaN or inf)"
-  kInverted = 2,       // "inverted box (x2 < x1 or y2 < y1)" (xyxy)
-  kNegativeSize = 3,   // "negative width or height" (xywh, cxcywh)
-  kTooLarge = 4,       // "coordinate magnitude exceeds ..." (overflow guard)
+  kNonFinite = 1,     // "non-finite coordinate (NaN or inf)"
+  kInverted = 2,      // "inverted box (x2 < x1 or y2 < y1)" (xyxy)
+  kNegativeSize = 3,  // "negative width or height" (xywh, cxcywh)
+  kTooLarge = 4,      // "coordinate magnitude exceeds ..." (overflow guard)
 };
 
 // vrft::find_invalid_box on the device.  `first_bad` points at one device int64 that the caller

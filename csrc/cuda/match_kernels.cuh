@@ -67,17 +67,17 @@ struct SliceLayout {
 // One warp's view of its slice.
 template <typename T>
 struct WarpState {
-  T* values;               // n x m value tile (row = prediction)
-  double* u;               // row duals (hungarian)
-  double* v;               // column duals
-  double* spc;             // shortest path cost to each column in the current search
-  int* path;               // predecessor row of each column in the current search
-  int* col4row;            // column of each row, -1 if unassigned
-  int* row4col;            // row of each column, -1 if unassigned
-  int* order;              // greedy: predictions in processing order
-  unsigned char* sr;       // row visited in the current search
-  unsigned char* sc;       // column visited in the current search
-  unsigned char* taken;    // greedy: GT already matched
+  T* values;             // n x m value tile (row = prediction)
+  double* u;             // row duals (hungarian)
+  double* v;             // column duals
+  double* spc;           // shortest path cost to each column in the current search
+  int* path;             // predecessor row of each column in the current search
+  int* col4row;          // column of each row, -1 if unassigned
+  int* row4col;          // row of each column, -1 if unassigned
+  int* order;            // greedy: predictions in processing order
+  unsigned char* sr;     // row visited in the current search
+  unsigned char* sc;     // column visited in the current search
+  unsigned char* taken;  // greedy: GT already matched
 };
 
 template <typename T>
@@ -114,13 +114,13 @@ struct MatchParams {
   const T* gt;
   const int64_t* gt_offsets;
   int64_t n_problems;
-  int64_t max_pred, max_gt;    // the sizes the shared-memory slices were planned for
-  const double* scores;        // null: input order
+  int64_t max_pred, max_gt;  // the sizes the shared-memory slices were planned for
+  const double* scores;      // null: input order
   IouKind kind;
   BoxFormat fmt;
   Qualifies qualifies;
   SliceLayout layout;
-  T* scratch;                  // null: value tiles in shared memory
+  T* scratch;  // null: value tiles in shared memory
   const int64_t* scratch_offsets;
   DeviceMatchOutputs<T> out;
 };
@@ -263,7 +263,7 @@ __device__ void solve_hungarian(const MatchParams<T>& P, const WarpState<T>& S, 
     int i = cur_row;
     int sink = -1;
     bool stuck = false;
-    while (sink < 0) {  // uniform: i, min_val and sink come from warp-reduced values
+    while (sink < 0) {             // uniform: i, min_val and sink come from warp-reduced values
       if (lane == 0) S.sr[i] = 1;  // read only after the search (behind a __syncwarp)
       const double ui = S.u[i];
       double best = inf;
@@ -314,7 +314,7 @@ __device__ void solve_hungarian(const MatchParams<T>& P, const WarpState<T>& S, 
     for (int j = lane; j < c; j += kWarp) {
       if (S.sc[j]) S.v[j] -= min_val - S.spc[j];
     }
-    __syncwarp();  // the dual update reads col4row, which the augmentation rewrites
+    __syncwarp();     // the dual update reads col4row, which the augmentation rewrites
     if (lane == 0) {  // augment along the path back from the sink
       int j = sink;
       while (true) {

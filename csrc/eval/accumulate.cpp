@@ -5,19 +5,10 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "eval/coco_rules.h"
 
 namespace vrft::eval {
 namespace {
-
-// np.spacing(1): the distance from 1.0 to the next double, 2**-52.
-constexpr double kSpacingOne = 2.220446049250313e-16;
-
-// pycocotools' precision at detection i: tp / ((fp + tp) + np.spacing(1)), in double, in this
-// order (tp and fp are exact integers in double, as after its cumsum(...).astype(float)).
-inline double precision_at(int64_t tp, int64_t fp) {
-  const double tpd = static_cast<double>(tp), fpd = static_cast<double>(fp);
-  return tpd / ((fpd + tpd) + kSpacingOne);
-}
 
 struct ScoredIndex {
   double score;
@@ -40,7 +31,7 @@ void sort_by_descending_score(std::vector<ScoredIndex>& v, std::vector<ScoredInd
     uint64_t b;
     std::memcpy(&b, &x, sizeof b);
     b = (b >> 63) ? ~b : (b | 0x8000000000000000ULL);  // ascending order of x
-    return ~b;                                          // descending order of x
+    return ~b;                                         // descending order of x
   };
   buffer.resize(n);
   constexpr int kBits = 11;
@@ -67,21 +58,21 @@ void sort_by_descending_score(std::vector<ScoredIndex>& v, std::vector<ScoredInd
 struct CategoryScratch {
   std::vector<ScoredIndex> keyed, radix_buffer;
   std::vector<int64_t> rank_sorted;
-  std::vector<int64_t> slots;    // detection slots of the category, concatenated in image order
-  std::vector<int64_t> rank;     // position of each slot inside its (image, category) list
-  std::vector<int64_t> order;    // stable score-descending order of `slots`
+  std::vector<int64_t> slots;  // detection slots of the category, concatenated in image order
+  std::vector<int64_t> rank;   // position of each slot inside its (image, category) list
+  std::vector<int64_t> order;  // stable score-descending order of `slots`
   // Per maxDet: the true positives of the curve (in curve order).
   struct Curve {
     int64_t nd = 0, tp = 0, fp = 0;
     bool first_is_tp = false;
-    std::vector<int64_t> tp_pos;  // index of each TP in the curve
-    std::vector<int64_t> tp_fp;   // fp count when that TP arrived
-    std::vector<double> pr_max;   // suffix max of precision over TPs
-    std::vector<int64_t> tp_slot; // slot of each TP (for the scores array)
-    int64_t first_slot = -1;      // slot of curve entry 0
+    std::vector<int64_t> tp_pos;   // index of each TP in the curve
+    std::vector<int64_t> tp_fp;    // fp count when that TP arrived
+    std::vector<double> pr_max;    // suffix max of precision over TPs
+    std::vector<int64_t> tp_slot;  // slot of each TP (for the scores array)
+    int64_t first_slot = -1;       // slot of curve entry 0
   };
   std::vector<Curve> curves;
-  std::vector<int32_t> fp;             // running false-positive counts per [m][a][t]
+  std::vector<int32_t> fp;              // running false-positive counts per [m][a][t]
   std::vector<int64_t> nd, first_slot;  // per m
   std::vector<int64_t> same_as;         // per m: an earlier m with the same curve, or -1
 };
@@ -92,22 +83,23 @@ struct CategoryScratch {
 // searchsorted(rc, thr, 'left') lands on entry 0 or on the TP where tp first reaches the
 // threshold; and after a TP, each false positive or ignored detection can only lower or keep the
 // precision (tp fixed, denominator non-decreasing, and correctly rounded + and / are monotone),
-// so the running max from the right over all entries equals the suffix max over TP entries
-// (0 when there is none: every entry then has tp = 0 and precision 0).
+// so the running max from the right over all entries equals the same envelope taken over the TP
+// entries alone (0 when there is none: every entry then has tp = 0 and precision 0).  The rules
+// themselves (precision, envelope, searchsorted) are coco_rules.h's.
 void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParams& params,
-                  bool rec_thrs_sorted,
-                  const double* slot_score, double* precision_cells, double* score_cells,
-                  int64_t cell_stride, double* recall_cell) {
+                  bool rec_thrs_sorted, const double* slot_score, double* precision_cells,
+                  double* score_cells, int64_t cell_stride, double* recall_cell) {
   const double n_pos = static_cast<double>(npig);
   *recall_cell = c.nd ? static_cast<double>(c.tp) / n_pos : 0.0;  // rc[-1], or 0 when nd == 0
   const int64_t ntp = static_cast<int64_t>(c.tp_pos.size());
   c.pr_max.resize(static_cast<size_t>(ntp));
-  double run = 0.0;
-  for (int64_t j = ntp - 1; j >= 0; --j) {
-    const double pr = precision_at(j + 1, c.tp_fp[j]);
-    if (pr > run) run = pr;
-    c.pr_max[j] = run;
-  }
+  const int64_t* tp_fp = c.tp_fp.data();
+  coco::precision_envelope(
+      ntp,  // the j-th TP entry (0-based) has tp = j + 1
+      [tp_fp](int64_t j) {
+        return coco::precision(static_cast<double>(j + 1), static_cast<double>(tp_fp[j]));
+      },
+      c.pr_max.data());
   const double rc0 = c.first_is_tp ? 1.0 / n_pos : 0.0;  // rc[0] (tp is 0 or 1 there)
   const int64_t R = params.num_rec_thrs;
   int64_t r = 0;
@@ -122,8 +114,9 @@ void sample_curve(CategoryScratch::Curve& c, int64_t npig, const AccumulateParam
         slot = c.first_slot;
       } else {
         // First TP whose recall (k / npig for the k-th, 1-based; non-decreasing) reaches thr.
-        if (!rec_thrs_sorted) j = 0;
-        while (j < ntp && static_cast<double>(j + 1) / n_pos < thr) ++j;
+        j = coco::searchsorted_left(
+            [n_pos](int64_t tp) { return static_cast<double>(tp + 1) / n_pos; }, ntp, thr,
+            rec_thrs_sorted ? j : 0);
         if (j >= ntp) break;  // pi >= nd: IndexError in pycocotools' try, the rest stays 0
         pr = c.pr_max[j];
         slot = c.tp_slot[j];
@@ -153,13 +146,14 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
   });
   std::fill(recall, recall + T * K * A * M, -1.0);
 
-  bool rec_thrs_sorted = true;
-  for (int64_t r = 1; r < R; ++r) rec_thrs_sorted &= params.rec_thrs[r - 1] <= params.rec_thrs[r];
+  const bool rec_thrs_sorted = coco::ascending(params.rec_thrs, R);
 
   parallel_for(K, 1, [&](int64_t k_begin, int64_t k_end) {
     // Reused by this thread across calls and categories: no allocation in the steady state.
     thread_local CategoryScratch s;
-    if (s.curves.size() < static_cast<size_t>(M * A * T)) s.curves.resize(static_cast<size_t>(M * A * T));  // [m][a][t]
+    if (s.curves.size() < static_cast<size_t>(M * A * T)) {
+      s.curves.resize(static_cast<size_t>(M * A * T));  // [m][a][t]
+    }
     std::vector<int64_t> npig(static_cast<size_t>(A));
     for (int64_t k = k_begin; k < k_end; ++k) {
       const int64_t g_begin = ev.category_groups[k], g_end = ev.category_groups[k + 1];
@@ -263,8 +257,7 @@ void accumulate(const Evaluation& ev, const AccumulateParams& params, double* pr
               continue;
             }
             sample_curve(s.curves[(m * A + a) * T + t], npig[a], params, rec_thrs_sorted,
-                         ev.dt_score.data(),
-                         precision + cell, scores + cell, K * A * M,
+                         ev.dt_score.data(), precision + cell, scores + cell, K * A * M,
                          recall + ((t * K + k) * A + a) * M + m);
           }
         }

@@ -24,9 +24,9 @@ namespace vrft::eval {
 
 struct AccumulateParams {
   const double* rec_thrs = nullptr;
-  int64_t num_rec_thrs = 0;       // R
+  int64_t num_rec_thrs = 0;  // R
   const int64_t* max_dets = nullptr;
-  int64_t num_max_dets = 0;       // M (sorted ascending, as COCOeval.evaluate leaves them)
+  int64_t num_max_dets = 0;  // M (sorted ascending, as COCOeval.evaluate leaves them)
 };
 
 // precision and scores: T x R x K x A x M, recall: T x K x A x M (row-major, as numpy's C order).

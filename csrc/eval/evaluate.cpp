@@ -6,19 +6,16 @@
 
 #include "common/thread_pool.h"
 #include "eval/box_iou.h"
+#include "eval/coco_rules.h"
 
 namespace vrft::eval {
 namespace {
 
-// pycocotools: `iou = min([t, 1 - 1e-10])`, the starting bar of the best-match search, so that a
-// threshold of 1.0 still admits a perfect (IoU == 1) match.
-constexpr double kMaxIouBar = 1.0 - 1e-10;
-
 void check_positions(const int64_t* pos, int64_t n, int64_t limit, const char* what) {
   for (int64_t i = 0; i < n; ++i) {
     if (pos[i] < 0 || pos[i] >= limit) {
-      throw std::invalid_argument(std::string(what) + "[" + std::to_string(i) + "] = " +
-                                  std::to_string(pos[i]) + " is outside [0, " +
+      throw std::invalid_argument(std::string(what) + "[" + std::to_string(i) +
+                                  "] = " + std::to_string(pos[i]) + " is outside [0, " +
                                   std::to_string(limit) + ")");
     }
   }
@@ -59,9 +56,9 @@ struct GroupedGroundTruth {
 
 // Scratch reused across the groups one thread handles.
 struct Scratch {
-  std::vector<int64_t> dets;        // grouped detection positions, score-sorted
-  std::vector<double> ious;         // D x G, GT in dataset order
-  std::vector<int64_t> perm;        // GT positions within the group, not-ignored first (stable)
+  std::vector<int64_t> dets;  // grouped detection positions, score-sorted
+  std::vector<double> ious;   // D x G, GT in dataset order
+  std::vector<int64_t> perm;  // GT positions within the group, not-ignored first (stable)
   std::vector<uint8_t> perm_ignore, perm_crowd, perm_id_nonzero;
   std::vector<uint8_t> gt_matched;  // gtm[t, perm position] > 0
   std::vector<int64_t> match;       // T x D: matched perm position or -1
@@ -80,19 +77,12 @@ void match_detections(Scratch& s, int64_t num_dt, int64_t num_gt, const GroupedD
     std::fill(s.gt_matched.begin(), s.gt_matched.begin() + num_gt, 0);
     for (int64_t d = 0; d < num_dt; ++d) {
       const double* iou_row = s.ious.data() + d * num_gt;
-      double best = std::min(iou_thrs[t], kMaxIouBar);
-      int64_t m = -1;
-      for (int64_t p = 0; p < num_gt; ++p) {
-        // A GT already matched is skipped unless it is a crowd region (COCO only; LVIS passes
-        // crowd = 0).  "Matched" is `gtm > 0` on the stored detection id.
-        if (s.gt_matched[p] && !s.perm_crowd[p]) continue;
-        // Once matched to a regular GT, stop at the first ignored GT (ignored ones sort last).
-        if (m > -1 && !s.perm_ignore[m] && s.perm_ignore[p]) break;
-        const double iou = iou_row[s.perm[p]];
-        if (iou < best) continue;  // `>=` wins: a later GT with an equal IoU replaces the earlier
-        best = iou;
-        m = p;
-      }
+      // A GT already matched is skipped unless it is a crowd region (COCO only; LVIS passes
+      // crowd = 0).  "Matched" is `gtm > 0` on the stored detection id.
+      const int64_t m = coco::best_match(
+          iou_thrs[t], num_gt, [&s](int64_t p) { return s.gt_matched[p] && !s.perm_crowd[p]; },
+          [&s](int64_t p) { return s.perm_ignore[p] != 0; },
+          [&s, iou_row](int64_t p) { return iou_row[s.perm[p]]; });
       s.match[t * num_dt + d] = m;
       // gtm stores the detection id; `gtm > 0` tests it, so a non-positive id leaves the GT
       // available (never the case for loadRes / LVISResults ids 1..N).
@@ -109,7 +99,7 @@ void assign_states(const Scratch& s, int64_t num_dt, const GroupedDetections& dt
     // Unmatched detections outside the area range (and, for LVIS, of a category that is not
     // exhaustively annotated in this image) are ignored rather than false positives.
     const double a = dt.area[pos];
-    const bool ignore_if_unmatched = a < lo || a > hi || dt.not_exhaustive[pos];
+    const bool ignore_if_unmatched = coco::outside_area_range(a, lo, hi) || dt.not_exhaustive[pos];
     for (int64_t t = 0; t < num_thrs; ++t) {
       const int64_t m = s.match[t * num_dt + d];
       bool ignored = ignore_if_unmatched;
@@ -120,8 +110,7 @@ void assign_states(const Scratch& s, int64_t num_dt, const GroupedDetections& dt
         matched = s.perm_id_nonzero[m] != 0;
         ignored = s.perm_ignore[m] != 0 || (!matched && ignore_if_unmatched);
       }
-      state[d * state_stride + t] =
-          ignored ? kIgnored : (matched ? kTruePositive : kFalsePositive);
+      state[d * state_stride + t] = ignored ? kIgnored : (matched ? kTruePositive : kFalsePositive);
     }
   }
 }
@@ -270,7 +259,7 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
           const double ar = gd.area[pos];
           for (int64_t a = 0; a < A; ++a) {
             const double lo = params.area_rng[2 * a], hi = params.area_rng[2 * a + 1];
-            const bool ig = ar < lo || ar > hi || gd.not_exhaustive[pos];
+            const bool ig = coco::outside_area_range(ar, lo, hi) || gd.not_exhaustive[pos];
             uint8_t* st = ev.dt_state.data() + ((slot0 + d) * A + a) * T;
             std::fill(st, st + T, ig ? kIgnored : kFalsePositive);
           }
@@ -302,7 +291,7 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
         int64_t npig = 0;
         for (int64_t j = 0; j < G; ++j) {
           const double ar = gg.area[g0 + j];
-          const uint8_t ig = (gg.ignore[g0 + j] || ar < lo || ar > hi) ? 1 : 0;
+          const uint8_t ig = (gg.ignore[g0 + j] || coco::outside_area_range(ar, lo, hi)) ? 1 : 0;
           npig += !ig;
           if (s.ignore_key[j] != ig) {
             same = false;

@@ -47,12 +47,12 @@ using UninitVector = std::vector<T, UninitAllocator<T>>;
 // (dataset order; for useCats=0 the caller orders rows by category position first).
 struct GtColumns {
   int64_t n = 0;
-  const int64_t* image = nullptr;     // position of the image in the evaluated list, [0, I)
-  const int64_t* category = nullptr;  // position of the category, [0, K); all 0 for useCats=0
-  const double* box = nullptr;        // n x 4, xywh
-  const double* area = nullptr;       // the annotation's `area` field (not w*h)
-  const uint8_t* ignore = nullptr;    // 1: ignored at every area range (see header comment)
-  const uint8_t* crowd = nullptr;     // 1: iscrowd (may absorb many detections; IoU over dt area)
+  const int64_t* image = nullptr;       // position of the image in the evaluated list, [0, I)
+  const int64_t* category = nullptr;    // position of the category, [0, K); all 0 for useCats=0
+  const double* box = nullptr;          // n x 4, xywh
+  const double* area = nullptr;         // the annotation's `area` field (not w*h)
+  const uint8_t* ignore = nullptr;      // 1: ignored at every area range (see header comment)
+  const uint8_t* crowd = nullptr;       // 1: iscrowd (may absorb many detections; IoU over dt area)
   const uint8_t* id_nonzero = nullptr;  // annotation id != 0 (the id-0 quirk, see match_detections)
 };
 
@@ -72,10 +72,10 @@ struct MatchParams {
   int64_t num_images = 0;      // I
   int64_t num_categories = 0;  // K (1 for useCats=0)
   const double* iou_thrs = nullptr;
-  int64_t num_iou_thrs = 0;    // T
+  int64_t num_iou_thrs = 0;          // T
   const double* area_rng = nullptr;  // A x 2: [lo, hi], both bounds inclusive
-  int64_t num_area_rngs = 0;   // A
-  int64_t max_dets_per_group = -1;  // keep the top-scored N per (image, category); -1: all
+  int64_t num_area_rngs = 0;         // A
+  int64_t max_dets_per_group = -1;   // keep the top-scored N per (image, category); -1: all
 };
 
 // Outcome of one detection at one (area range, IoU threshold).
@@ -86,10 +86,10 @@ enum DetState : uint8_t { kFalsePositive = 0, kTruePositive = 1, kIgnored = 2 };
 struct Evaluation {
   int64_t num_images = 0, num_categories = 0, num_iou_thrs = 0, num_area_rngs = 0;
   std::vector<int64_t> group_image, group_category;  // per group
-  std::vector<int64_t> category_groups;  // K + 1 offsets into the groups
-  std::vector<int64_t> gt_offsets;       // groups + 1 offsets into gt_index
-  std::vector<int64_t> gt_index;         // GT rows of each group, dataset order
-  std::vector<int64_t> dt_offsets;       // groups + 1 offsets into the detection slots
+  std::vector<int64_t> category_groups;              // K + 1 offsets into the groups
+  std::vector<int64_t> gt_offsets;                   // groups + 1 offsets into gt_index
+  std::vector<int64_t> gt_index;                     // GT rows of each group, dataset order
+  std::vector<int64_t> dt_offsets;                   // groups + 1 offsets into the detection slots
   UninitVector<int64_t> dt_index;        // detection row per slot: score-descending, stable, capped
   UninitVector<double> dt_score;         // score per slot
   UninitVector<uint8_t> dt_state;        // slots x A x T DetState

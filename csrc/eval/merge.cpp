@@ -11,9 +11,9 @@ namespace {
 
 // Where one group of the merged evaluation comes from.
 struct GroupSource {
-  int64_t key;   // category * I + image: the order evaluate_images() leaves its groups in
-  int64_t part;  // index into parts
-  int64_t group; // group index inside that part
+  int64_t key;    // category * I + image: the order evaluate_images() leaves its groups in
+  int64_t part;   // index into parts
+  int64_t group;  // group index inside that part
 };
 
 int64_t translate(const int64_t* rows, int64_t num_rows, int64_t local, const char* what,
@@ -42,8 +42,7 @@ bool offsets_ok(const std::vector<int64_t>& off, size_t groups, size_t total) {
 }  // namespace
 
 void check_evaluation(const Evaluation& ev) {
-  const int64_t I = ev.num_images, K = ev.num_categories, T = ev.num_iou_thrs,
-                A = ev.num_area_rngs;
+  const int64_t I = ev.num_images, K = ev.num_categories, T = ev.num_iou_thrs, A = ev.num_area_rngs;
   require(I >= 0 && K >= 0 && T >= 0 && A >= 0, "negative sizes");
   const size_t G = ev.group_image.size();
   require(ev.group_category.size() == G, "group_category length");
@@ -79,8 +78,7 @@ Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
   out.num_area_rngs = A;
   for (size_t p = 0; p < parts.size(); ++p) {
     const Evaluation& e = *parts[p].ev;
-    if (e.num_images != I || e.num_categories != K || e.num_iou_thrs != T ||
-        e.num_area_rngs != A) {
+    if (e.num_images != I || e.num_categories != K || e.num_iou_thrs != T || e.num_area_rngs != A) {
       throw std::invalid_argument("part " + std::to_string(p) +
                                   " was evaluated with other (images, categories, IoU "
                                   "thresholds, area ranges) than part 0");
@@ -113,7 +111,7 @@ Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
     }
   }
 
-  // ---- offsets of the merged arrays --------------------------------------------------------------
+  // ---- offsets of the merged arrays -------------------------------------------------------------
   out.group_image.resize(static_cast<size_t>(G));
   out.group_category.resize(static_cast<size_t>(G));
   out.gt_offsets.assign(static_cast<size_t>(G + 1), 0);
@@ -135,7 +133,7 @@ Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
   out.dt_any_tp.resize(static_cast<size_t>(num_slots));
   out.num_positive_gt.resize(static_cast<size_t>(G * A));
 
-  // ---- copy every group (independent: parallel) --------------------------------------------------
+  // ---- copy every group (independent: parallel) -------------------------------------------------
   // Row translation may throw; the pool rethrows the first exception in the caller.
   parallel_for(G, 1024, [&](int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g) {
@@ -143,14 +141,15 @@ Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
       const EvaluationPart& part = parts[p];
       const Evaluation& e = *part.ev;
       const int64_t src = order[g].group;
-      for (int64_t i = e.gt_offsets[src], o = out.gt_offsets[g]; i < e.gt_offsets[src + 1]; ++i, ++o) {
+      for (int64_t i = e.gt_offsets[src], o = out.gt_offsets[g]; i < e.gt_offsets[src + 1];
+           ++i, ++o) {
         out.gt_index[o] = translate(part.gt_rows, part.num_gt_rows, e.gt_index[i], "GT", p);
       }
       const int64_t s0 = e.dt_offsets[src], n = e.dt_offsets[src + 1] - s0;
       const int64_t o0 = out.dt_offsets[g];
       for (int64_t i = 0; i < n; ++i) {
-        out.dt_index[o0 + i] = translate(part.dt_rows, part.num_dt_rows, e.dt_index[s0 + i],
-                                         "detection", p);
+        out.dt_index[o0 + i] =
+            translate(part.dt_rows, part.num_dt_rows, e.dt_index[s0 + i], "detection", p);
         out.dt_score[o0 + i] = e.dt_score[s0 + i];
         out.dt_any_tp[o0 + i] = e.dt_any_tp[s0 + i];
       }

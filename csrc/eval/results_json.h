@@ -17,7 +17,7 @@ namespace vrft::eval {
 
 struct ResultColumns {
   std::vector<int64_t> image_id, category_id;
-  std::vector<double> box;    // 4 per record (xywh)
+  std::vector<double> box;  // 4 per record (xywh)
   std::vector<double> score;
 };
 

@@ -165,7 +165,7 @@ inline VRFT_HD PreparedBox<T> prepare_box(const T* p, BoxFormat fmt, bool with_c
 // box_iou: inter / union, except that union == 0 (which forces inter == 0) gives 0, not NaN.
 template <typename T>
 inline VRFT_HD T pair_iou(T ax1, T ay1, T ax2, T ay2, T aarea, T bx1, T by1, T bx2, T by2, T barea,
-                  T& uni) {
+                          T& uni) {
   const T iw = max_of(min_of(ax2, bx2) - max_of(ax1, bx1), T(0));
   const T ih = max_of(min_of(ay2, by2) - max_of(ay1, by1), T(0));
   const T inter = iw * ih;

@@ -35,8 +35,8 @@ inline IouKind parse_iou_kind(const std::string& name, const char* arg) {
   if (name == "giou") return IouKind::kGIoU;
   if (name == "diou") return IouKind::kDIoU;
   if (name == "ciou") return IouKind::kCIoU;
-  throw std::invalid_argument(std::string(arg) + " must be one of 'iou', 'giou', 'diou', 'ciou', got '" +
-                              name + "'");
+  throw std::invalid_argument(std::string(arg) +
+                              " must be one of 'iou', 'giou', 'diou', 'ciou', got '" + name + "'");
 }
 
 }  // namespace vrft

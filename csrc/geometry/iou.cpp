@@ -17,9 +17,11 @@
 // x86-64 Linux builds get AVX-512 and AVX2 clones of each row kernel next to the baseline (SSE2)
 // one; the loader picks one per CPU (ifunc).  All clones execute the same IEEE operations in the
 // same order without FMA contraction (-ffp-contract=off in CMakeLists.txt: the AVX-512 clone
-// has FMA, and g++ would otherwise fuse a * b + c and round once), so they give identical bits.  Measured on the 2-core AMD EPYC VM, 1 thread,
-// 2000 x 2000 float32: IoU 1.45 -> 1.1 ms and CIoU 3.6 -> 2.1 ms from AVX2 to AVX-512.
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(VRFT_NO_TARGET_CLONES)
+// has FMA, and g++ would otherwise fuse a * b + c and round once), so they give identical bits.
+// Measured on the 2-core AMD EPYC VM, 1 thread, 2000 x 2000 float32: IoU 1.45 -> 1.1 ms and
+// CIoU 3.6 -> 2.1 ms from AVX2 to AVX-512.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(VRFT_NO_TARGET_CLONES)
 #define VRFT_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VRFT_SIMD_CLONES
@@ -121,8 +123,8 @@ VRFT_ALWAYS_INLINE void row_loop(const PreparedBox<T>& a, const Columns<T>& c, i
   const T* VRFT_RESTRICT bhas = c.has_aspect;
   for (int64_t j = j0; j < j1; ++j) {
     T uni;
-    const T iou = gd::pair_iou(ax1, ay1, ax2, ay2, aarea, bx1[j], by1[j], bx2[j], by2[j],
-                               barea[j], uni);
+    const T iou =
+        gd::pair_iou(ax1, ay1, ax2, ay2, aarea, bx1[j], by1[j], bx2[j], by2[j], barea[j], uni);
     if constexpr (K == IouKind::kIoU) {
       out[j] = iou;
     } else {
@@ -166,10 +168,10 @@ VRFT_ALWAYS_INLINE void pairwise_tasks(const T* a, BoxFormat fmt, const Columns<
   }
 }
 
-#define VRFT_PAIRWISE_KERNEL(NAME, T, K)                                                          \
-  VRFT_SIMD_CLONES void NAME(const T* a, BoxFormat fmt, const Columns<T>& c, int64_t m,           \
-                             int64_t block, int64_t n_blocks, int64_t t0, int64_t t1, T* out) {   \
-    pairwise_tasks<T, K>(a, fmt, c, m, block, n_blocks, t0, t1, out);                             \
+#define VRFT_PAIRWISE_KERNEL(NAME, T, K)                                                        \
+  VRFT_SIMD_CLONES void NAME(const T* a, BoxFormat fmt, const Columns<T>& c, int64_t m,         \
+                             int64_t block, int64_t n_blocks, int64_t t0, int64_t t1, T* out) { \
+    pairwise_tasks<T, K>(a, fmt, c, m, block, n_blocks, t0, t1, out);                           \
   }
 
 VRFT_PAIRWISE_KERNEL(pairwise_iou_f32, float, IouKind::kIoU)
@@ -290,8 +292,8 @@ void paired_iou(const T* a, const T* b, int64_t n, BoxFormat fmt, IouKind kind, 
   });
 }
 
-template void pairwise_iou<float>(const float*, int64_t, const float*, int64_t, BoxFormat,
-                                  IouKind, float*);
+template void pairwise_iou<float>(const float*, int64_t, const float*, int64_t, BoxFormat, IouKind,
+                                  float*);
 template void pairwise_iou<double>(const double*, int64_t, const double*, int64_t, BoxFormat,
                                    IouKind, double*);
 template void paired_iou<float>(const float*, const float*, int64_t, BoxFormat, IouKind, float*);

@@ -23,8 +23,10 @@ template <typename T>
 int64_t find_non_finite_box(const T* boxes, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const T* p = boxes + 4 * i;
-    if (!(std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]) && std::isfinite(p[3])))
+    if (!(std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]) &&
+          std::isfinite(p[3]))) {
       return i;
+    }
   }
   return -1;
 }
@@ -35,7 +37,8 @@ int64_t find_invalid_box(const T* boxes, int64_t n, BoxFormat fmt, bool allow_in
   const T limit = max_safe_coordinate<T>();
   for (int64_t i = 0; i < n; ++i) {
     const T* p = boxes + 4 * i;
-    if (!(std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]) && std::isfinite(p[3]))) {
+    if (!(std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]) &&
+          std::isfinite(p[3]))) {
       if (reason) *reason = "non-finite coordinate (NaN or inf)";
       return i;
     }
@@ -74,9 +77,9 @@ int64_t find_invalid_box(const T* boxes, int64_t n, BoxFormat fmt, const char** 
   return find_invalid_box(boxes, n, fmt, false, reason);
 }
 
-#define VRFT_INSTANTIATE_VALIDATE(T)                                                        \
-  template int64_t find_non_finite_box<T>(const T*, int64_t);                                \
-  template int64_t find_invalid_box<T>(const T*, int64_t, BoxFormat, bool, const char**);   \
+#define VRFT_INSTANTIATE_VALIDATE(T)                                                      \
+  template int64_t find_non_finite_box<T>(const T*, int64_t);                             \
+  template int64_t find_invalid_box<T>(const T*, int64_t, BoxFormat, bool, const char**); \
   template int64_t find_invalid_box<T>(const T*, int64_t, BoxFormat, const char**);
 
 VRFT_INSTANTIATE_VALIDATE(float)

@@ -44,6 +44,14 @@ MaskSet decode_mask_set(const MaskSources& src) {
   return set;
 }
 
+void mask_areas(const MaskSet& set, int64_t* areas) {
+  for (size_t i = 0; i < set.masks.size(); ++i) areas[i] = mask_area(set.masks[i]);
+}
+
+void mask_bboxes(const MaskSet& set, double* bboxes) {
+  for (size_t i = 0; i < set.masks.size(); ++i) mask_bbox(set.masks[i], bboxes + 4 * i);
+}
+
 void box_overlaps(const MaskSet& set, const double* boxes, const uint8_t* valid,
                   int64_t* intersection, int64_t* union_area) {
   const int64_t n = static_cast<int64_t>(set.masks.size());

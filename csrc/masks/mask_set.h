@@ -1,5 +1,6 @@
 // A batch of GT masks (one per sample, each the union of its compressed-RLE pieces and polygons)
-// and the paired overlap of each with one predicted box: the native half of the grounding gIoU / cIoU.
+// and the paired overlap of each with one predicted box: the native half of the grounding gIoU /
+// cIoU.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +18,8 @@ enum MaskStatus : uint8_t {
 };
 
 struct MaskSet {
-  std::vector<Mask> masks;         // per sample (empty mask where status != kMaskOk)
-  std::vector<uint8_t> status;     // per sample, MaskStatus
+  std::vector<Mask> masks;      // per sample (empty mask where status != kMaskOk)
+  std::vector<uint8_t> status;  // per sample, MaskStatus
 };
 
 // Where the pieces of every sample come from.  Sample i (height heights[i], width widths[i],
@@ -39,6 +40,11 @@ struct MaskSources {
 
 // Decodes / rasterises and unites the pieces of every sample.  Parallel over samples.
 MaskSet decode_mask_set(const MaskSources& src);
+
+// Per sample: the mask's area (areas: n values) and bounding box (bboxes: n x 4, xywh), as
+// mask_area / mask_bbox give them.
+void mask_areas(const MaskSet& set, int64_t* areas);
+void mask_bboxes(const MaskSet& set, double* bboxes);
 
 // Per sample i: intersection and union (pixels) of the mask with box i, given as x1, y1, x2, y2
 // pixels and rasterised as pycocotools rasterises [x1, y1, x2 - x1, y2 - y1].  valid[i] == 0

@@ -39,7 +39,9 @@ void sort_toggles(PolygonScratch& s, int64_t height, int64_t width) {
   for (size_t c = 1; c < start.size(); ++c) start[c] += start[c - 1];
   std::vector<int64_t>& scratch = s.sorted;
   scratch.resize(n);
-  for (const int64_t t : toggles) scratch[static_cast<size_t>(start[static_cast<size_t>(t / height)]++)] = t;
+  for (const int64_t t : toggles) {
+    scratch[static_cast<size_t>(start[static_cast<size_t>(t / height)]++)] = t;
+  }
   size_t begin = 0;
   for (size_t c = 0; c + 1 < start.size(); ++c) {  // start[c] is now the end of column c
     const size_t end = static_cast<size_t>(start[c]);

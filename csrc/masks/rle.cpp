@@ -114,6 +114,18 @@ PixelBox rasterize_box(double x, double y, double w, double h, int64_t height, i
   return b;
 }
 
+void rasterize_boxes(const double* xywh, int64_t n, int64_t height, int64_t width, int64_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double* b = xywh + 4 * i;
+    const PixelBox px = rasterize_box(b[0], b[1], b[2], b[3], height, width);
+    int64_t* o = out + 4 * i;
+    o[0] = px.col_begin;
+    o[1] = px.col_end;
+    o[2] = px.row_begin;
+    o[3] = px.row_end;
+  }
+}
+
 namespace {
 
 // Pixels of `box` with column-major index < p (p in [0, height * width]).
@@ -172,6 +184,19 @@ void mask_bbox(const Mask& mask, double out[4]) {
   out[1] = static_cast<double>(ys);
   out[2] = static_cast<double>(xe - xs + 1);
   out[3] = static_cast<double>(ye - ys + 1);
+}
+
+std::vector<int64_t> mask_counts(const Mask& mask) {
+  std::vector<int64_t> counts;
+  counts.reserve(2 * mask.ones.size() + 1);
+  int64_t at = 0;
+  for (const Interval& iv : mask.ones) {
+    counts.push_back(iv.begin - at);
+    counts.push_back(iv.end - iv.begin);
+    at = iv.end;
+  }
+  counts.push_back(mask.height * mask.width - at);
+  return counts;
 }
 
 }  // namespace vrft::masks

@@ -63,6 +63,8 @@ struct PixelBox {
 };
 PixelBox rasterize_box(double x, double y, double w, double h, int64_t height, int64_t width);
 // (NaN anywhere, or w / h < 0: no pixels; infinite corners clamp like any far-away corner.)
+// rasterize_box for n boxes: xywh (n x 4) -> out (n x 4) = col_begin, col_end, row_begin, row_end.
+void rasterize_boxes(const double* xywh, int64_t n, int64_t height, int64_t width, int64_t* out);
 
 // Number of pixels of `box` inside the mask (intervals sorted and disjoint): O(intervals).
 int64_t box_overlap(const Mask& mask, const PixelBox& box);
@@ -72,5 +74,10 @@ int64_t box_overlap(const Mask& mask, const PixelBox& box);
 // zeros for an empty mask.
 int64_t mask_area(const Mask& mask);
 void mask_bbox(const Mask& mask, double out_xywh[4]);
+
+// COCO's uncompressed RLE of the mask (pycocotools' `counts` of an uncompressed RLE): run lengths
+// alternating zeros and ones in column-major pixel order, starting with a (possibly empty) run of
+// zeros and ending with the trailing zeros; they add up to height * width.
+std::vector<int64_t> mask_counts(const Mask& mask);
 
 }  // namespace vrft::masks

@@ -4,12 +4,13 @@
 // empty input -> empty result; a tall matrix is transposed; maximize negates; then NaN and -inf
 // are rejected over the whole matrix *before* solving, so an invalid entry wins over
 // infeasibility exactly as in scipy.  Only then is an algorithm chosen by size.
+#include "match/lsap.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "match/dynamic_for.h"
-#include "match/lsap.h"
 
 namespace vrft {
 
@@ -156,22 +157,29 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
   return kLsapOk;
 }
 
+void lsap_batch_offsets(int64_t n_problems, const int64_t* nrows, const int64_t* ncols,
+                        int64_t* out_offsets) {
+  out_offsets[0] = 0;
+  for (int64_t b = 0; b < n_problems; ++b) {
+    out_offsets[b + 1] = out_offsets[b] + std::min(nrows[b], ncols[b]);
+  }
+}
+
 int64_t batched_linear_sum_assignment(int64_t n_problems, const double* const* costs,
                                       const int64_t* nrows, const int64_t* ncols,
-                                      const int64_t* lds, bool maximize,
-                                      const int64_t* out_offsets, int64_t* rows, int64_t* cols,
-                                      double* totals, int* statuses) {
+                                      const int64_t* lds, bool maximize, const int64_t* out_offsets,
+                                      int64_t* rows, int64_t* cols, double* totals, int* statuses) {
   // Problems can differ in size by orders of magnitude: small blocks claimed dynamically keep
   // the threads balanced; each thread owns one workspace.
-  dynamic_for<LsapWorkspace>(
-      n_problems, dynamic_block(n_problems, 16),
-      [&](int64_t begin, int64_t end, LsapWorkspace& ws) {
-        for (int64_t b = begin; b < end; ++b) {
-          const int64_t o = out_offsets[b];
-          statuses[b] = linear_sum_assignment(costs[b], nrows[b], ncols[b], lds[b], maximize,
-                                              rows + o, cols + o, totals + b, ws);
-        }
-      });
+  dynamic_for<LsapWorkspace>(n_problems, dynamic_block(n_problems, 16),
+                             [&](int64_t begin, int64_t end, LsapWorkspace& ws) {
+                               for (int64_t b = begin; b < end; ++b) {
+                                 const int64_t o = out_offsets[b];
+                                 statuses[b] = linear_sum_assignment(costs[b], nrows[b], ncols[b],
+                                                                     lds[b], maximize, rows + o,
+                                                                     cols + o, totals + b, ws);
+                               }
+                             });
   for (int64_t b = 0; b < n_problems; ++b) {
     if (statuses[b] != kLsapOk) return b;
   }

@@ -42,7 +42,7 @@ struct LsapWorkspace {
   std::vector<double> padded;      // nearly square problems padded to square for JV
   std::vector<double> u, v, dist;  // row duals, column duals, shortest-path distances
   std::vector<int64_t> col4row, row4col, path, cols, rows, order;
-  std::vector<int64_t> scratch;    // small integer scratch (free rows, column lists, counts)
+  std::vector<int64_t> scratch;  // small integer scratch (free rows, column lists, counts)
 };
 
 // Square problems of at least this size take Jonker-Volgenant with its initialisation, smaller
@@ -87,8 +87,12 @@ int linear_sum_assignment(const double* cost, int64_t nr, int64_t nc, int64_t ld
 // or -1 when all succeeded (outputs of failed problems are unspecified).
 int64_t batched_linear_sum_assignment(int64_t n_problems, const double* const* costs,
                                       const int64_t* nrows, const int64_t* ncols,
-                                      const int64_t* lds, bool maximize,
-                                      const int64_t* out_offsets, int64_t* rows, int64_t* cols,
-                                      double* totals, int* statuses);
+                                      const int64_t* lds, bool maximize, const int64_t* out_offsets,
+                                      int64_t* rows, int64_t* cols, double* totals, int* statuses);
+
+// The out_offsets of batched_linear_sum_assignment (B + 1 values from 0): each problem gets
+// min(nrows[b], ncols[b]) pairs.
+void lsap_batch_offsets(int64_t n_problems, const int64_t* nrows, const int64_t* ncols,
+                        int64_t* out_offsets);
 
 }  // namespace vrft

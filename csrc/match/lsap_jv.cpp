@@ -129,9 +129,9 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
   if (ws.scratch.size() < un) ws.scratch.resize(un);
   double* v = ws.v.data();
   double* d = ws.dist.data();
-  int64_t* y = ws.row4col.data();      // row assigned to each column, -1 if none
-  int64_t* pred = ws.path.data();      // predecessor row of each column in the search tree
-  int64_t* collist = ws.cols.data();   // columns: [0,low) done, [low,up) at min distance, rest todo
+  int64_t* y = ws.row4col.data();     // row assigned to each column, -1 if none
+  int64_t* pred = ws.path.data();     // predecessor row of each column in the search tree
+  int64_t* collist = ws.cols.data();  // columns: [0,low) done, [low,up) at min distance, rest todo
   int64_t* free_rows = ws.rows.data();
   int64_t* matches = ws.scratch.data();  // phase 1: how many columns each row won
 
@@ -172,7 +172,10 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
     for (; j < n; ++j) {
       has_nan |= std::isnan(row[j]);
       hi = std::max(hi, row[j]);
-      if (row[j] < v[j]) { v[j] = row[j]; row_of[j] = di; }
+      if (row[j] < v[j]) {
+        v[j] = row[j];
+        row_of[j] = di;
+      }
     }
   }
 #if defined(__SSE2__)
@@ -188,7 +191,10 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
     return kLsapNeedsSap;
   }
   for (int64_t j = 0; j < n; ++j) pred[j] = static_cast<int64_t>(row_of[j]);
-  for (int64_t i = 0; i < n; ++i) { x[i] = -1; matches[i] = 0; }
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = -1;
+    matches[i] = 0;
+  }
   for (int64_t j = n - 1; j >= 0; --j) {
     const int64_t imin = pred[j];
     if (++matches[imin] == 1) {
@@ -271,11 +277,11 @@ int lsap_jonker_volgenant(const double* cost, int64_t n, int64_t ld, int64_t* x,
   // reads them contiguously and gathers only the cost row.  Positions: [0, low) scanned,
   // [low, up) at the current minimum distance, [up, n) todo.
   if (ws.u.size() < un) ws.u.resize(un);
-  int64_t* cl = collist;         // column at each position
-  double* dl = d;                // its tentative distance
-  double* vl = ws.u.data();      // its dual (constant during one search)
-  int64_t* pl = pred;            // its predecessor row
-  int64_t* pred_of = matches;    // predecessor by column, for the augmentation walk
+  int64_t* cl = collist;       // column at each position
+  double* dl = d;              // its tentative distance
+  double* vl = ws.u.data();    // its dual (constant during one search)
+  int64_t* pl = pred;          // its predecessor row
+  int64_t* pred_of = matches;  // predecessor by column, for the augmentation walk
   auto swap_pos = [&](int64_t a, int64_t b) {
     std::swap(cl[a], cl[b]);
     std::swap(dl[a], dl[b]);

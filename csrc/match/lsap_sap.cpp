@@ -4,8 +4,9 @@
 //   D. F. Crouse, "On implementing 2D rectangular assignment algorithms",
 //   IEEE Trans. Aerospace and Electronic Systems 52(4):1679-1696, 2016,
 // (outer loop over rows, shortest augmenting path search, dual update, augmentation), which is
-// also the algorithm of scipy.optimize.linear_sum_assignment (scipy cites the same pages).  Rows are added one at a
-// time; each addition is one Dijkstra search over reduced costs c[i][j] - u[i] - v[j] >= 0.
+// also the algorithm of scipy.optimize.linear_sum_assignment (scipy cites the same pages).  Rows
+// are added one at a time; each addition is one Dijkstra search over reduced costs
+// c[i][j] - u[i] - v[j] >= 0.
 // Forbidden pairs (+inf) are never relaxed; a search that can reach no free column (its minimum
 // distance is +inf) proves that no complete matching exists.
 //
@@ -41,8 +42,14 @@ int lsap_shortest_augmenting_path(const double* cost, int64_t nr, int64_t nc, in
   int64_t* remaining = ws.cols.data();  // columns not yet reached by the current search
   int64_t* reached = ws.order.data();   // columns reached, in the order they were reached
 
-  for (int64_t i = 0; i < nr; ++i) { u[i] = 0.0; col4row[i] = -1; }
-  for (int64_t j = 0; j < nc; ++j) { v[j] = 0.0; row4col[j] = -1; }
+  for (int64_t i = 0; i < nr; ++i) {
+    u[i] = 0.0;
+    col4row[i] = -1;
+  }
+  for (int64_t j = 0; j < nc; ++j) {
+    v[j] = 0.0;
+    row4col[j] = -1;
+  }
 
   for (int64_t cur = 0; cur < nr; ++cur) {
     // ---- Shortest path from row `cur` to any unassigned column.

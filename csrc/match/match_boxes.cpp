@@ -13,10 +13,10 @@ namespace {
 // Scratch memory of one chunk of problems: grows to the largest problem, then never allocates.
 template <typename T>
 struct MatchWorkspace {
-  std::vector<T> values;        // n x m overlap matrix of the current problem
-  std::vector<double> cost;     // r x c assignment costs (r = smaller side)
-  std::vector<int64_t> order;   // greedy: predictions in processing order
-  std::vector<char> taken;      // greedy: GT already matched
+  std::vector<T> values;                              // n x m overlap matrix of the current problem
+  std::vector<double> cost;                           // r x c assignment costs (r = smaller side)
+  std::vector<int64_t> order;                         // greedy: predictions in processing order
+  std::vector<char> taken;                            // greedy: GT already matched
   std::vector<int64_t> keep_pred, keep_gt, gt_count;  // hungarian: rows/columns with a candidate
   LsapWorkspace lsap;
 };
@@ -156,9 +156,8 @@ void solve_greedy(const T* values, int64_t n, int64_t m, const double* scores,
     // sorted(..., key=score, reverse=True) used by Visual-RFT and of pycocotools' stable
     // mergesort on -score.  The index tie-break makes std::sort stable without a buffer.
     const double* s = scores + p0;
-    std::sort(order, order + n, [s](int64_t a, int64_t b) {
-      return s[a] > s[b] || (s[a] == s[b] && a < b);
-    });
+    std::sort(order, order + n,
+              [s](int64_t a, int64_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); });
   }
   std::fill(taken, taken + m, 0);
   for (int64_t k = 0; k < n; ++k) {
@@ -190,43 +189,44 @@ void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const 
                  const MatchOutputs<T>& out) {
   // Blocks of up to 64 problems claimed dynamically: small enough to balance ragged sizes over
   // the pool, large enough that claiming a block costs nothing per problem.
-  dynamic_for<MatchWorkspace<T>>(n_problems, dynamic_block(n_problems, 64),
-                                 [&](int64_t begin, int64_t end, MatchWorkspace<T>& ws) {
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t p0 = pred_offsets[b], n = pred_offsets[b + 1] - p0;
-      const int64_t g0 = gt_offsets[b], m = gt_offsets[b + 1] - g0;
-      const int64_t bad_p = find_invalid_box(pred + 4 * p0, n, options.fmt, nullptr);
-      const int64_t bad_g = find_invalid_box(gt + 4 * g0, m, options.fmt, nullptr);
-      out.bad_pred[b] = bad_p < 0 ? -1 : p0 + bad_p;
-      out.bad_gt[b] = bad_g < 0 ? -1 : g0 + bad_g;
-      for (int64_t p = 0; p < n; ++p) {
-        out.matched_gt[p0 + p] = -1;
-        out.matched_value[p0 + p] = T(0);
-      }
-      for (int64_t g = 0; g < m; ++g) out.matched_pred[g0 + g] = -1;
-      int64_t count = 0;
-      double sum = 0.0;
-      if (n > 0 && m > 0) {
-        const auto size = static_cast<size_t>(n * m);
-        if (ws.values.size() < size) ws.values.resize(size);
-        pairwise_iou(pred + 4 * p0, n, gt + 4 * g0, m, options.fmt, options.kind,
-                     ws.values.data());
-        if (options.method == MatchMethod::kHungarian) {
-          solve_hungarian(ws.values.data(), n, m, options, ws, out, p0, g0);
-        } else {
-          solve_greedy(ws.values.data(), n, m, scores, options, ws, out, p0, g0);
-        }
-        for (int64_t p = 0; p < n; ++p) {
-          if (out.matched_gt[p0 + p] >= 0) {
-            ++count;
-            sum += static_cast<double>(out.matched_value[p0 + p]);
+  dynamic_for<MatchWorkspace<T>>(
+      n_problems, dynamic_block(n_problems, 64),
+      [&](int64_t begin, int64_t end, MatchWorkspace<T>& ws) {
+        for (int64_t b = begin; b < end; ++b) {
+          const int64_t p0 = pred_offsets[b], n = pred_offsets[b + 1] - p0;
+          const int64_t g0 = gt_offsets[b], m = gt_offsets[b + 1] - g0;
+          const int64_t bad_p = find_invalid_box(pred + 4 * p0, n, options.fmt, nullptr);
+          const int64_t bad_g = find_invalid_box(gt + 4 * g0, m, options.fmt, nullptr);
+          out.bad_pred[b] = bad_p < 0 ? -1 : p0 + bad_p;
+          out.bad_gt[b] = bad_g < 0 ? -1 : g0 + bad_g;
+          for (int64_t p = 0; p < n; ++p) {
+            out.matched_gt[p0 + p] = -1;
+            out.matched_value[p0 + p] = T(0);
           }
+          for (int64_t g = 0; g < m; ++g) out.matched_pred[g0 + g] = -1;
+          int64_t count = 0;
+          double sum = 0.0;
+          if (n > 0 && m > 0) {
+            const auto size = static_cast<size_t>(n * m);
+            if (ws.values.size() < size) ws.values.resize(size);
+            pairwise_iou(pred + 4 * p0, n, gt + 4 * g0, m, options.fmt, options.kind,
+                         ws.values.data());
+            if (options.method == MatchMethod::kHungarian) {
+              solve_hungarian(ws.values.data(), n, m, options, ws, out, p0, g0);
+            } else {
+              solve_greedy(ws.values.data(), n, m, scores, options, ws, out, p0, g0);
+            }
+            for (int64_t p = 0; p < n; ++p) {
+              if (out.matched_gt[p0 + p] >= 0) {
+                ++count;
+                sum += static_cast<double>(out.matched_value[p0 + p]);
+              }
+            }
+          }
+          out.n_matched[b] = count;
+          out.sum_matched[b] = sum;
         }
-      }
-      out.n_matched[b] = count;
-      out.sum_matched[b] = sum;
-    }
-  });
+      });
 }
 
 template void match_boxes<float>(const float*, const int64_t*, const float*, const int64_t*,

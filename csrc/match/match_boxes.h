@@ -52,7 +52,8 @@ inline MatchOptions make_match_options(const std::string& method, const std::str
   } else if (method == "greedy") {
     opt.method = MatchMethod::kGreedy;
   } else {
-    throw std::invalid_argument("method must be one of 'hungarian', 'greedy', got '" + method + "'");
+    throw std::invalid_argument("method must be one of 'hungarian', 'greedy', got '" + method +
+                                "'");
   }
   opt.kind = parse_iou_kind(kind, "kind");
   opt.fmt = parse_box_format(fmt, "fmt");
@@ -70,17 +71,17 @@ inline MatchOptions make_match_options(const std::string& method, const std::str
 // Per-element and per-problem outputs; every pointer is required and sized as noted.
 template <typename T>
 struct MatchOutputs {
-  int64_t* matched_gt;      // (n_pred,)  local GT index of each prediction, -1 if unmatched
-  T* matched_value;         // (n_pred,)  value of the matched pair, 0 if unmatched
-  int64_t* matched_pred;    // (n_gt,)    local prediction index of each GT, -1 if unmatched
-  int64_t* n_matched;       // (B,)
-  double* sum_matched;      // (B,)       sum of matched values, added in prediction order
+  int64_t* matched_gt;    // (n_pred,)  local GT index of each prediction, -1 if unmatched
+  T* matched_value;       // (n_pred,)  value of the matched pair, 0 if unmatched
+  int64_t* matched_pred;  // (n_gt,)    local prediction index of each GT, -1 if unmatched
+  int64_t* n_matched;     // (B,)
+  double* sum_matched;    // (B,)       sum of matched values, added in prediction order
   // Box validation (vrft::find_invalid_box), done per problem while its boxes are in cache:
   // global index of the problem's first invalid prediction / GT, or -1.  Problems with an
   // invalid box are still matched (NaN values never qualify); callers raise instead of using
   // the result.
-  int64_t* bad_pred;        // (B,)
-  int64_t* bad_gt;          // (B,)
+  int64_t* bad_pred;  // (B,)
+  int64_t* bad_gt;    // (B,)
 };
 
 // Offsets must already be validated (length B+1, start at 0, non-decreasing, end at the box

@@ -21,14 +21,14 @@ int space_len(const char* p, const char* end) {
   if (c == 0xC2 && left >= 2) return (u8(p[1]) == 0x85 || u8(p[1]) == 0xA0) ? 2 : 0;
   if (left < 3) return 0;
   const unsigned char c1 = u8(p[1]), c2 = u8(p[2]);
-  if (c == 0xE1) return (c1 == 0x9A && c2 == 0x80) ? 3 : 0;                      // U+1680
+  if (c == 0xE1) return (c1 == 0x9A && c2 == 0x80) ? 3 : 0;  // U+1680
   if (c == 0xE2 && c1 == 0x80) {
-    if (c2 >= 0x80 && c2 <= 0x8A) return 3;                                          // U+2000-200A
-    if (c2 == 0xA8 || c2 == 0xA9 || c2 == 0xAF) return 3;                            // U+2028/29/2F
+    if (c2 >= 0x80 && c2 <= 0x8A) return 3;                // U+2000-200A
+    if (c2 == 0xA8 || c2 == 0xA9 || c2 == 0xAF) return 3;  // U+2028/29/2F
     return 0;
   }
-  if (c == 0xE2 && c1 == 0x81) return c2 == 0x9F ? 3 : 0;                          // U+205F
-  if (c == 0xE3) return (c1 == 0x80 && c2 == 0x80) ? 3 : 0;                        // U+3000
+  if (c == 0xE2 && c1 == 0x81) return c2 == 0x9F ? 3 : 0;    // U+205F
+  if (c == 0xE3) return (c1 == 0x80 && c2 == 0x80) ? 3 : 0;  // U+3000
   return 0;
 }
 
@@ -164,7 +164,8 @@ const char* scan_number(const char* p, const char* end, double* value) {
       }
       --pos;
     }
-    const double mag = (found && lead + exp_value > 0) ? std::numeric_limits<double>::infinity() : 0.0;
+    const double mag =
+        (found && lead + exp_value > 0) ? std::numeric_limits<double>::infinity() : 0.0;
     v = negative ? -mag : mag;
   } else if (res.ec != std::errc() || res.ptr != q) {
     return nullptr;  // cannot happen for the grammar above; refuse rather than guess

@@ -23,7 +23,8 @@ Schema parse_schema(const std::string& name, const char* arg) {
   if (name == "number") return Schema::kNumber;
   throw std::invalid_argument(std::string(arg) +
                               " must be one of 'auto', 'visual_rft', 'qwen_json', 'qwen_tuple', "
-                              "'boxes', 'text', 'number', got '" + name + "'");
+                              "'boxes', 'text', 'number', got '" +
+                              name + "'");
 }
 
 AnswerPick parse_answer_pick(const std::string& name, const char* arg) {
@@ -194,13 +195,20 @@ struct CodePointCursor {
 
 Format schema_format(Schema s) {
   switch (s) {
-    case Schema::kVisualRft: return Format::kVisualRft;
-    case Schema::kQwenJson: return Format::kQwenJson;
-    case Schema::kQwenTuple: return Format::kQwenTuple;
-    case Schema::kBoxes: return Format::kBoxes;
-    case Schema::kText: return Format::kText;
-    case Schema::kNumber: return Format::kNumber;
-    case Schema::kAuto: break;
+    case Schema::kVisualRft:
+      return Format::kVisualRft;
+    case Schema::kQwenJson:
+      return Format::kQwenJson;
+    case Schema::kQwenTuple:
+      return Format::kQwenTuple;
+    case Schema::kBoxes:
+      return Format::kBoxes;
+    case Schema::kText:
+      return Format::kText;
+    case Schema::kNumber:
+      return Format::kNumber;
+    case Schema::kAuto:
+      break;
   }
   return Format::kNone;
 }
@@ -212,12 +220,11 @@ Status box_status(const BoxSink& sink, bool repaired, bool clean_empty) {
   return Status::kMalformed;
 }
 
-
 }  // namespace
 
 // parse_one with a caller-provided scratch vector for the tag list (reused across a chunk).
-static void parse_one_into(const Text& text, const Options& opt, const CompletionColumns& cols, int64_t i,
-                    BoxColumns* out, std::vector<Tag>* tag_scratch) {
+static void parse_one_into(const Text& text, const Options& opt, const CompletionColumns& cols,
+                           int64_t i, BoxColumns* out, std::vector<Tag>* tag_scratch) {
   const char* s = text.data;
   const int64_t n = text.size;
   const char* end = s + n;
@@ -238,8 +245,12 @@ static void parse_one_into(const Text& text, const Options& opt, const Completio
         if (first_think >= 0 && first_think_close < 0) first_think_close = t.pos;
         last_think_close_end = t.pos + kThinkCloseLen;
         break;
-      case TagKind::kAnswerOpen: ++nao; break;
-      case TagKind::kAnswerClose: ++nac; break;
+      case TagKind::kAnswerOpen:
+        ++nao;
+        break;
+      case TagKind::kAnswerClose:
+        ++nac;
+        break;
     }
   }
 
@@ -315,7 +326,8 @@ static void parse_one_into(const Text& text, const Options& opt, const Completio
   cols.n_answer_open[i] = nao;
   cols.n_answer_close[i] = nac;
   const int64_t think_lo = first_think;
-  const int64_t think_hi = first_think < 0 ? -1 : (first_think_close >= 0 ? first_think_close + kThinkCloseLen : n);
+  const int64_t think_hi =
+      first_think < 0 ? -1 : (first_think_close >= 0 ? first_think_close + kThinkCloseLen : n);
   cols.text_outside[i] = text_outside(s, n, think_lo, think_hi, block_lo, block_hi);
   cols.number[i] = kNaN;
   cols.choice[i] = -1;
@@ -381,8 +393,8 @@ static void parse_one_into(const Text& text, const Options& opt, const Completio
         format = Format::kNone;
       } else if (opt.schema == Schema::kAuto) {
         format = sink.first_format != Format::kNone ? sink.first_format
-                 : r.saw_object                      ? Format::kVisualRft
-                                                     : Format::kBoxes;
+                 : r.saw_object                     ? Format::kVisualRft
+                                                    : Format::kBoxes;
       }
     } else if (opt.schema == Schema::kBoxes) {
       scan_bare_boxes(pb, pe, &sink);
@@ -437,7 +449,8 @@ void parse_one(const Text& text, const Options& opt, const CompletionColumns& co
 namespace {
 
 bool same_text(const Text& a, const Text& b) {
-  return a.size == b.size && (a.data == b.data || std::memcmp(a.data, b.data, static_cast<size_t>(a.size)) == 0);
+  return a.size == b.size &&
+         (a.data == b.data || std::memcmp(a.data, b.data, static_cast<size_t>(a.size)) == 0);
 }
 
 // Completion `to` gets the results of completion `from` (an equal text): every per-completion
@@ -497,6 +510,11 @@ void parse_batch(const Text* texts, int64_t n, const Options& opt, const Complet
   });
 }
 
+void box_offsets(const int64_t* n_boxes, int64_t n, int64_t* offsets) {
+  offsets[0] = 0;
+  for (int64_t i = 0; i < n; ++i) offsets[i + 1] = offsets[i] + n_boxes[i];
+}
+
 int64_t total_boxes(const std::vector<BoxColumns>& parts) {
   size_t total = 0;
   for (const auto& p : parts) total += p.confidences.size();
@@ -532,8 +550,7 @@ void concat_boxes(const std::vector<BoxColumns>& parts, double* boxes, double* c
   });
 }
 
-void normalize_text(const char* p, const char* end, const NormalizeOptions& opt,
-                    std::string* out) {
+void normalize_text(const char* p, const char* end, const NormalizeOptions& opt, std::string* out) {
   const size_t start = out->size();
   bool pending_space = false;
   while (p < end) {
@@ -569,6 +586,16 @@ void normalize_text(const char* p, const char* end, const NormalizeOptions& opt,
     if (opt.lower && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
     out->push_back(c);
     ++p;
+  }
+}
+
+void normalize_batch(const Text* texts, const int64_t* start, const int64_t* end, int64_t n,
+                     const NormalizeOptions& opt, std::string* out, size_t* cuts) {
+  out->clear();
+  cuts[0] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (start[i] >= 0) normalize_text(texts[i].data + start[i], texts[i].data + end[i], opt, out);
+    cuts[i + 1] = out->size();
   }
 }
 

@@ -17,12 +17,12 @@ namespace parse {
 
 // Per-completion outcome.  Values are part of the Python contract (ParsedBatch.status).
 enum class Status : int8_t {
-  kOk = 0,          // answer found and read cleanly
-  kNoAnswer = 1,    // tags required but no <answer> block after the last </think>
-  kEmpty = 2,       // the answer is empty or whitespace only
-  kNoObjects = 3,   // a box answer that says there is nothing: [] or "No Objects"
-  kRepaired = 4,    // read after repair: unclosed <answer>, list cut mid-item, trailing junk
-  kMalformed = 5,   // an answer is there but no value of the requested kind could be read
+  kOk = 0,         // answer found and read cleanly
+  kNoAnswer = 1,   // tags required but no <answer> block after the last </think>
+  kEmpty = 2,      // the answer is empty or whitespace only
+  kNoObjects = 3,  // a box answer that says there is nothing: [] or "No Objects"
+  kRepaired = 4,   // read after repair: unclosed <answer>, list cut mid-item, trailing junk
+  kMalformed = 5,  // an answer is there but no value of the requested kind could be read
 };
 
 // Detected (or forced) payload format.  Values are part of the Python contract.
@@ -66,40 +66,56 @@ struct Text {
 struct CompletionColumns {
   int8_t* status;
   int8_t* format;
-  uint8_t* has_think;         // at least one <think>
-  uint8_t* think_closed;      // a </think> follows the first <think>
-  uint8_t* has_answer;        // at least one <answer>
-  uint8_t* answer_closed;     // the chosen answer block has its </answer>
-  uint8_t* text_outside;      // non-whitespace outside the first think block and the answer block
-  uint8_t* strict_format;     // Visual-RFT's format rule: <think>.*?</think>\s*<answer>.*?</answer>
+  uint8_t* has_think;      // at least one <think>
+  uint8_t* think_closed;   // a </think> follows the first <think>
+  uint8_t* has_answer;     // at least one <answer>
+  uint8_t* answer_closed;  // the chosen answer block has its </answer>
+  uint8_t* text_outside;   // non-whitespace outside the first think block and the answer block
+  uint8_t* strict_format;  // Visual-RFT's format rule: <think>.*?</think>\s*<answer>.*?</answer>
   int32_t* n_think_open;
   int32_t* n_think_close;
   int32_t* n_answer_open;
   int32_t* n_answer_close;
-  int64_t* answer_start_cp;   // answer content, whitespace-trimmed
+  int64_t* answer_start_cp;  // answer content, whitespace-trimmed
   int64_t* answer_end_cp;
   int64_t* answer_start_byte;
   int64_t* answer_end_byte;
-  double* number;             // the answer's number (see docs), NaN when none
-  int8_t* choice;             // multiple-choice letter index (A=0 .. Z=25), -1 when none
-  int32_t* n_dropped;         // boxes dropped: non-finite or not four numbers, unpaired corners
-  int64_t* n_boxes;           // boxes kept
+  double* number;      // the answer's number (see docs), NaN when none
+  int8_t* choice;      // multiple-choice letter index (A=0 .. Z=25), -1 when none
+  int32_t* n_dropped;  // boxes dropped: non-finite or not four numbers, unpaired corners
+  int64_t* n_boxes;    // boxes kept
 
   // Calls f(column) for every column above: the one list that code handling all of them uses.
   template <typename F>
   void for_each(F&& f) const {
-    f(status); f(format); f(has_think); f(think_closed); f(has_answer); f(answer_closed);
-    f(text_outside); f(strict_format); f(n_think_open); f(n_think_close); f(n_answer_open);
-    f(n_answer_close); f(answer_start_cp); f(answer_end_cp); f(answer_start_byte);
-    f(answer_end_byte); f(number); f(choice); f(n_dropped); f(n_boxes);
+    f(status);
+    f(format);
+    f(has_think);
+    f(think_closed);
+    f(has_answer);
+    f(answer_closed);
+    f(text_outside);
+    f(strict_format);
+    f(n_think_open);
+    f(n_think_close);
+    f(n_answer_open);
+    f(n_answer_close);
+    f(answer_start_cp);
+    f(answer_end_cp);
+    f(answer_start_byte);
+    f(answer_end_byte);
+    f(number);
+    f(choice);
+    f(n_dropped);
+    f(n_boxes);
   }
 };
 
 // Box outputs of a whole batch, concatenated in completion order (n_boxes gives the split).
 struct BoxColumns {
-  std::vector<double> boxes;           // 4 per box, in the model's own frame
-  std::vector<double> confidences;     // NaN when absent
-  std::vector<int64_t> label_start;    // code points, -1 when the box has no label
+  std::vector<double> boxes;         // 4 per box, in the model's own frame
+  std::vector<double> confidences;   // NaN when absent
+  std::vector<int64_t> label_start;  // code points, -1 when the box has no label
   std::vector<int64_t> label_end;
   std::vector<int64_t> label_start_byte;
   std::vector<int64_t> label_end_byte;
@@ -107,8 +123,12 @@ struct BoxColumns {
   // Calls f(column, values per box) for every column above.
   template <typename F>
   void for_each(F&& f) {
-    f(boxes, 4); f(confidences, 1); f(label_start, 1); f(label_end, 1);
-    f(label_start_byte, 1); f(label_end_byte, 1);
+    f(boxes, 4);
+    f(confidences, 1);
+    f(label_start, 1);
+    f(label_end, 1);
+    f(label_start_byte, 1);
+    f(label_end_byte, 1);
   }
 };
 
@@ -121,6 +141,10 @@ void parse_batch(const Text* texts, int64_t n, const Options& opt, const Complet
 
 // Total boxes of `parts`.
 int64_t total_boxes(const std::vector<BoxColumns>& parts);
+
+// offsets[0] = 0, offsets[i + 1] = offsets[i] + n_boxes[i] (n + 1 values): where completion i's
+// boxes start in the arrays of concat_boxes.
+void box_offsets(const int64_t* n_boxes, int64_t n, int64_t* offsets);
 
 // Concatenates `parts` into caller-owned arrays sized for total_boxes(parts): boxes (total, 4),
 // confidences, label code-point and byte spans (each (total,)).
@@ -146,6 +170,13 @@ struct NormalizeOptions {
   bool drop_space = false;
 };
 void normalize_text(const char* p, const char* end, const NormalizeOptions& opt, std::string* out);
+
+// normalize_text over a batch of spans, into one buffer: span i is
+// [texts[i].data + start[i], texts[i].data + end[i]) (absent when start[i] < 0, giving ''), and its
+// normalised text is (*out)[cuts[i], cuts[i + 1]).  Replaces *out; cuts holds n + 1 values.  The
+// spans must lie within their texts (the caller checks them).  Serial.
+void normalize_batch(const Text* texts, const int64_t* start, const int64_t* end, int64_t n,
+                     const NormalizeOptions& opt, std::string* out, size_t* cuts);
 
 }  // namespace parse
 }  // namespace vrft

@@ -532,8 +532,9 @@ bool last_number(const char* p, const char* end, double* value) {
   const char* q = p;
   while (q < end) {
     const char c = *q;
-    const bool starts = is_digit(c) || ((c == '-' || c == '+' || c == '.') && q + 1 < end &&
-                                        (is_digit(q[1]) || (q[1] == '.' && q + 2 < end && is_digit(q[2]))));
+    const bool starts =
+        is_digit(c) || ((c == '-' || c == '+' || c == '.') && q + 1 < end &&
+                        (is_digit(q[1]) || (q[1] == '.' && q + 2 < end && is_digit(q[2]))));
     if (!starts || (q > p && (is_ident(q[-1]) || q[-1] == '.'))) {
       ++q;
       continue;

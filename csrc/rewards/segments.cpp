@@ -6,8 +6,19 @@
 
 namespace vrft {
 
-void segment_stable_argsort_desc(const double* scores, const int64_t* offsets,
-                                 int64_t num_segments, int64_t* order) {
+void segment_sum_sequential(const double* values, const int64_t* offsets, int64_t num_segments,
+                            double* out) {
+  parallel_for(num_segments, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      double total = 0.0;
+      for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) total += values[i];
+      out[b] = total;
+    }
+  });
+}
+
+void segment_stable_argsort_desc(const double* scores, const int64_t* offsets, int64_t num_segments,
+                                 int64_t* order) {
   parallel_for(num_segments, 256, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       int64_t* first = order + offsets[b];
@@ -17,7 +28,6 @@ void segment_stable_argsort_desc(const double* scores, const int64_t* offsets,
     }
   });
 }
-
 
 int64_t select_segment_boxes(const double* boxes, const int64_t* offsets, int64_t num_segments,
                              const uint8_t* keep_segment, bool dedupe, bool collapse_inverted,

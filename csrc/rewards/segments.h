@@ -6,12 +6,18 @@
 
 namespace vrft {
 
+// out[b] = values[offsets[b]] + ... + values[offsets[b+1]-1], added left to right starting from
+// 0.0, as a Python `total = 0.0; for v in values: total += v` loop does (Visual-RFT's reward
+// sums).  offsets must be validated by the caller (length num_segments + 1, non-decreasing,
+// within values).
+void segment_sum_sequential(const double* values, const int64_t* offsets, int64_t num_segments,
+                            double* out);
+
 // order = the global indices of each segment's values sorted by descending score, equal scores
 // in input order (Python's stable sorted(..., reverse=True)); segments stay in place.  NaN scores
 // must have been replaced by the caller.
-void segment_stable_argsort_desc(const double* scores, const int64_t* offsets,
-                                 int64_t num_segments, int64_t* order);
-
+void segment_stable_argsort_desc(const double* scores, const int64_t* offsets, int64_t num_segments,
+                                 int64_t* order);
 
 // Gathers the boxes of the segments with keep_segment[b] != 0 into a new flat batch: writes the
 // kept boxes to out_boxes (count x 4), their source indices to out_source and the new offsets

@@ -23,7 +23,8 @@ std::vector<V> load(const std::string& path) {
 template <typename V>
 void save(const std::string& path, const std::vector<V>& v) {
   std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(V)));
+  f.write(reinterpret_cast<const char*>(v.data()),
+          static_cast<std::streamsize>(v.size() * sizeof(V)));
 }
 
 }  // namespace cuda_emu_io

@@ -57,10 +57,18 @@ int run(const std::string& dir, const std::string& op, vrft::BoxFormat fmt, vrft
   if (op == "pairwise") {
     std::vector<T> out(static_cast<size_t>(n * m), T(-7));
     switch (kind) {
-      case IouKind::kGIoU: pairwise<T, IouKind::kGIoU>(a.data(), n, b.data(), m, fmt, out.data(), grid); break;
-      case IouKind::kDIoU: pairwise<T, IouKind::kDIoU>(a.data(), n, b.data(), m, fmt, out.data(), grid); break;
-      case IouKind::kCIoU: pairwise<T, IouKind::kCIoU>(a.data(), n, b.data(), m, fmt, out.data(), grid); break;
-      default: pairwise<T, IouKind::kIoU>(a.data(), n, b.data(), m, fmt, out.data(), grid); break;
+      case IouKind::kGIoU:
+        pairwise<T, IouKind::kGIoU>(a.data(), n, b.data(), m, fmt, out.data(), grid);
+        break;
+      case IouKind::kDIoU:
+        pairwise<T, IouKind::kDIoU>(a.data(), n, b.data(), m, fmt, out.data(), grid);
+        break;
+      case IouKind::kCIoU:
+        pairwise<T, IouKind::kCIoU>(a.data(), n, b.data(), m, fmt, out.data(), grid);
+        break;
+      default:
+        pairwise<T, IouKind::kIoU>(a.data(), n, b.data(), m, fmt, out.data(), grid);
+        break;
     }
     save(dir + "/out.bin", out);
   } else if (op == "paired") {
@@ -69,10 +77,18 @@ int run(const std::string& dir, const std::string& op, vrft::BoxFormat fmt, vrft
     const T* pb = b.data();
     T* po = out.data();
     switch (kind) {
-      case IouKind::kGIoU: launch(grid, 64, [=] { d::paired_kernel<T, IouKind::kGIoU>(pa, pb, n, fmt, po); }); break;
-      case IouKind::kDIoU: launch(grid, 64, [=] { d::paired_kernel<T, IouKind::kDIoU>(pa, pb, n, fmt, po); }); break;
-      case IouKind::kCIoU: launch(grid, 64, [=] { d::paired_kernel<T, IouKind::kCIoU>(pa, pb, n, fmt, po); }); break;
-      default: launch(grid, 64, [=] { d::paired_kernel<T, IouKind::kIoU>(pa, pb, n, fmt, po); }); break;
+      case IouKind::kGIoU:
+        launch(grid, 64, [=] { d::paired_kernel<T, IouKind::kGIoU>(pa, pb, n, fmt, po); });
+        break;
+      case IouKind::kDIoU:
+        launch(grid, 64, [=] { d::paired_kernel<T, IouKind::kDIoU>(pa, pb, n, fmt, po); });
+        break;
+      case IouKind::kCIoU:
+        launch(grid, 64, [=] { d::paired_kernel<T, IouKind::kCIoU>(pa, pb, n, fmt, po); });
+        break;
+      default:
+        launch(grid, 64, [=] { d::paired_kernel<T, IouKind::kIoU>(pa, pb, n, fmt, po); });
+        break;
     }
     save(dir + "/out.bin", out);
   } else {

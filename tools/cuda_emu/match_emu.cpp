@@ -51,16 +51,23 @@ int run(const std::string& dir, const std::string& method, const std::string& ki
   opt.method = method == "greedy" ? MatchMethod::kGreedy : MatchMethod::kHungarian;
   opt.kind = parse_iou_kind(kind, "kind");
   opt.fmt = parse_box_format(fmt, "fmt");
-  detail::MatchParams<T> params{pred.data(), po.data(), gt.data(), go.data(), b, max_pred, max_gt,
-                                scores.empty() ? nullptr : scores.data(), opt.kind, opt.fmt,
-                                detail::Qualifies{threshold, strict},
-                                detail::SliceLayout(k, use_scratch ? 0 : max_pred * max_gt,
-                                                    static_cast<int64_t>(sizeof(T))),
-                                use_scratch ? scratch.data() : nullptr,
-                                use_scratch ? scratch_off.data() : nullptr,
-                                DeviceMatchOutputs<T>{matched_gt.data(), matched_value.data(),
-                                                      matched_pred.data(), n_matched.data(),
-                                                      sum.data()}};
+  detail::MatchParams<T> params{
+      pred.data(),
+      po.data(),
+      gt.data(),
+      go.data(),
+      b,
+      max_pred,
+      max_gt,
+      scores.empty() ? nullptr : scores.data(),
+      opt.kind,
+      opt.fmt,
+      detail::Qualifies{threshold, strict},
+      detail::SliceLayout(k, use_scratch ? 0 : max_pred * max_gt, static_cast<int64_t>(sizeof(T))),
+      use_scratch ? scratch.data() : nullptr,
+      use_scratch ? scratch_off.data() : nullptr,
+      DeviceMatchOutputs<T>{matched_gt.data(), matched_value.data(), matched_pred.data(),
+                            n_matched.data(), sum.data()}};
   if (params.layout.total > static_cast<int64_t>(sizeof(detail::shared_bytes))) {
     std::cerr << "problem too large for the emulated shared memory\n";
     return 2;
@@ -101,6 +108,8 @@ int main(int argc, char** argv) {
   double threshold = 0.5;
   int strict = 0, scratch = 0;
   p >> dtype >> method >> kind >> fmt >> threshold >> strict >> scratch;
-  if (dtype == "float32") return run<float>(dir, method, kind, fmt, threshold, strict != 0, scratch != 0);
+  if (dtype == "float32") {
+    return run<float>(dir, method, kind, fmt, threshold, strict != 0, scratch != 0);
+  }
   return run<double>(dir, method, kind, fmt, threshold, strict != 0, scratch != 0);
 }

@@ -1,23 +1,20 @@
-#include "rewards/completion_ap.h"
+#include "eval/completion_ap.h"
 
 #include <algorithm>
-#include <numeric>
 #include <vector>
 
+#include "common/numpy_sum.h"
 #include "common/thread_pool.h"
 #include "eval/box_iou.h"
-#include "rewards/reductions.h"
+#include "eval/coco_rules.h"
 
-namespace vrft {
+namespace vrft::eval {
 namespace {
 
-// pycocotools' areaRng "all": [0, 1e10], both bounds inclusive.
-constexpr double kAreaLo = 0.0;
-constexpr double kAreaHi = 1e10;
-// np.spacing(1): the eps pycocotools adds to the precision denominator.
-constexpr double kPrecisionEps = 2.220446049250313e-16;
-
-inline bool outside_area_range(double area) { return area < kAreaLo || area > kAreaHi; }
+// Every box of a completion is judged against areaRng "all" only.
+inline bool outside_area_range(double area) {
+  return coco::outside_area_range(area, coco::kAreaAllLo, coco::kAreaAllHi);
+}
 
 // Scratch buffers of one worker, reused across completions (no allocation per completion once
 // they have grown).
@@ -37,25 +34,20 @@ void xyxy_to_xywh(const double* box, double* out) {
 // COCOeval.evaluateImg for one (image, category) at one threshold, then the accumulate() of a
 // single image: appends the R precision values of this threshold to `cells` ... by writing them
 // at cells[(t * R + r) * K + k].
-void evaluate_category(const CompletionApInput& in, int64_t k, int64_t num_valid_cats, Scratch& s) {
+void evaluate_category(const CompletionApInput& in, bool rec_thrs_ascending, int64_t k,
+                       int64_t num_valid_cats, Scratch& s) {
   const int64_t ng = static_cast<int64_t>(s.gt_idx.size());
   const int64_t nd = static_cast<int64_t>(s.dt_idx.size());
   const int64_t R = in.num_rec_thrs;
   for (int64_t t = 0; t < in.num_iou_thrs; ++t) {
     std::fill(s.gt_matched.begin(), s.gt_matched.begin() + ng, 0);
     for (int64_t d = 0; d < nd; ++d) {
-      double best = std::min(in.iou_thrs[t], 1 - 1e-10);
-      int64_t m = -1;
-      for (int64_t g = 0; g < ng; ++g) {
-        if (s.gt_matched[g]) continue;  // non-crowd GT take one detection each
-        // GT are sorted with ignored ones last: once a regular GT is matched, stop at the first
-        // ignored one.
-        if (m > -1 && !s.gt_ignore[m] && s.gt_ignore[g]) break;
-        const double iou = s.ious[d * ng + g];
-        if (iou < best) continue;
-        best = iou;  // ">=": among equal IoUs the last GT wins, as in pycocotools
-        m = g;
-      }
+      const double* iou_row = s.ious.data() + d * ng;
+      // Non-crowd GTs (sorted with the ignored ones last) take one detection each.
+      const int64_t m = coco::best_match(
+          in.iou_thrs[t], ng, [&s](int64_t g) { return s.gt_matched[g] != 0; },
+          [&s](int64_t g) { return s.gt_ignore[g] != 0; },
+          [iou_row](int64_t g) { return iou_row[g]; });
       s.dt_matched[d] = m > -1;
       s.dt_ignored[d] = m > -1 ? s.gt_ignore[m] : s.dt_out_of_range[d];
       if (m > -1) s.gt_matched[m] = 1;
@@ -76,21 +68,24 @@ void evaluate_category(const CompletionApInput& in, int64_t k, int64_t num_valid
       s.fp[d] = fp_run;
     }
     const double n_pos = static_cast<double>(npig);
-    for (int64_t d = 0; d < nd; ++d) s.pr[d] = s.tp[d] / ((s.fp[d] + s.tp[d]) + kPrecisionEps);
-    for (int64_t d = nd - 1; d > 0; --d) {
-      if (s.pr[d] > s.pr[d - 1]) s.pr[d - 1] = s.pr[d];
-    }
-    // searchsorted(rc, recThrs, side="left") with rc = tp / npig non-decreasing; cells past the
-    // last recall stay 0 (the IndexError pycocotools swallows).
+    const double* tp = s.tp.data();
+    const double* fp = s.fp.data();
+    coco::precision_envelope(
+        nd, [tp, fp](int64_t d) { return coco::precision(tp[d], fp[d]); }, s.pr.data());
+    // Sampled at the recall thresholds, rc = tp / npig; the cells from the first threshold past
+    // the last recall on stay 0 (the IndexError pycocotools swallows).
     int64_t i = 0;
     for (int64_t r = 0; r < R; ++r) {
-      while (i < nd && s.tp[i] / n_pos < in.rec_thrs[r]) ++i;
-      s.cells[(t * R + r) * num_valid_cats + k] = i < nd ? s.pr[i] : 0.0;
+      i = coco::searchsorted_left([tp, n_pos](int64_t d) { return tp[d] / n_pos; }, nd,
+                                  in.rec_thrs[r], rec_thrs_ascending ? i : 0);
+      if (i >= nd) break;
+      s.cells[(t * R + r) * num_valid_cats + k] = s.pr[i];
     }
   }
 }
 
-double completion_value(const CompletionApInput& in, int64_t b, Scratch& s) {
+double completion_value(const CompletionApInput& in, bool rec_thrs_ascending, int64_t b,
+                        Scratch& s) {
   const int64_t p0 = in.pred_offsets[b], p1 = in.pred_offsets[b + 1];
   const int64_t g0 = in.gt_offsets[b], g1 = in.gt_offsets[b + 1];
   auto pcat = [&](int64_t i) { return in.pred_category ? in.pred_category[i] : 0; };
@@ -156,7 +151,7 @@ double completion_value(const CompletionApInput& in, int64_t b, Scratch& s) {
         s.ious[d * ng + g] = eval::coco_box_iou_pair(&s.dt_xywh[4 * d], &s.gt_xywh[4 * g], false);
       }
     }
-    evaluate_category(in, k, K, s);
+    evaluate_category(in, rec_thrs_ascending, k, K, s);
   }
   // Every cell is valid here (each category has a non-ignored GT), so summarize's
   // mean(s[s > -1]) is the mean over all cells in (t, r, k) order.
@@ -167,10 +162,13 @@ double completion_value(const CompletionApInput& in, int64_t b, Scratch& s) {
 }  // namespace
 
 void completion_ap(const CompletionApInput& in, double* out_ap) {
+  const bool rec_thrs_ascending = coco::ascending(in.rec_thrs, in.num_rec_thrs);
   parallel_for(in.num_completions, 64, [&](int64_t begin, int64_t end) {
     Scratch scratch;
-    for (int64_t b = begin; b < end; ++b) out_ap[b] = completion_value(in, b, scratch);
+    for (int64_t b = begin; b < end; ++b) {
+      out_ap[b] = completion_value(in, rec_thrs_ascending, b, scratch);
+    }
   });
 }
 
-}  // namespace vrft
+}  // namespace vrft::eval

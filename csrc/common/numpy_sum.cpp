@@ -1,6 +1,4 @@
-#include "rewards/reductions.h"
-
-#include "common/thread_pool.h"
+#include "common/numpy_sum.h"
 
 namespace vrft {
 
@@ -24,17 +22,6 @@ double numpy_pairwise_sum(const double* a, int64_t n) {
   int64_t n2 = n / 2;
   n2 -= n2 % 8;
   return numpy_pairwise_sum(a, n2) + numpy_pairwise_sum(a + n2, n - n2);
-}
-
-void segment_sum_sequential(const double* values, const int64_t* offsets, int64_t num_segments,
-                            double* out) {
-  parallel_for(num_segments, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      double total = 0.0;
-      for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) total += values[i];
-      out[b] = total;
-    }
-  });
 }
 
 }  // namespace vrft

@@ -1,0 +1,18 @@
+// The registration function of each area of _C, one per file of csrc/bindings/ (the layout of
+// scikit-hep/boost-histogram's src/module.cpp + src/register_*.cpp).  module.cpp calls them in
+// this order; each defines its area's functions and classes on the module.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace vrft::bindings {
+
+void bind_runtime(pybind11::module_& m);   // runtime.cpp: thread-pool size
+void bind_geometry(pybind11::module_& m);  // geometry.cpp: IoU family, box conversion
+void bind_match(pybind11::module_& m);     // match.cpp: linear assignment, box matching
+void bind_parse(pybind11::module_& m);     // parse.cpp: completion parser, text helpers
+void bind_eval(pybind11::module_& m);      // eval.cpp: COCO / LVIS engine, results JSON
+void bind_masks(pybind11::module_& m);     // masks.cpp: ground-truth mask sets
+void bind_rewards(pybind11::module_& m);   // rewards.cpp: reward kernels, per-completion AP
+
+}  // namespace vrft::bindings

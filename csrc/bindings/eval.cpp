@@ -1,0 +1,261 @@
+// _C bindings of csrc/eval/: the COCO / LVIS engine (evaluate, accumulate, merge of shard states,
+// the EvalState pickle) and the fast results-JSON reader.
+//
+// The Python layer (vrft_rewards/eval) loads the JSON, filters and prepares flat columns; these
+// bindings check lengths and dtypes, then run the whole evaluation without the GIL.  Pattern:
+// every column is checked with the GIL held and its pointer taken; the GIL is then released for
+// the core, which is safe because the core reads only those columns (kept alive by the py::array
+// handles of this frame) and C++ state objects (kept alive by the shared_ptrs held here), and
+// touches no Python object.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bindings/areas.h"
+#include "bindings/args.h"
+#include "eval/accumulate.h"
+#include "eval/evaluate.h"
+#include "eval/merge.h"
+#include "eval/results_json.h"
+
+namespace vrft::bindings {
+namespace {
+
+// Holds the per-image matches between evaluate() and accumulate().
+struct PyEvaluation {
+  vrft::eval::Evaluation ev;
+};
+
+std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, int64_t num_images,
+                                            int64_t num_categories, const py::handle& iou_thrs_obj,
+                                            const py::handle& area_rng_obj,
+                                            int64_t max_dets_per_group) {
+  const int64_t ng = py::len(gt_cols["image"]);
+  const int64_t nd = py::len(dt_cols["image"]);
+  auto g_image = require_column<int64_t>(gt_cols["image"], "gt image", ng);
+  auto g_cat = require_column<int64_t>(gt_cols["category"], "gt category", ng);
+  auto g_box = require_column<double>(gt_cols["box"], "gt box", ng, 4);
+  auto g_area = require_column<double>(gt_cols["area"], "gt area", ng);
+  auto g_ignore = require_column<uint8_t>(gt_cols["ignore"], "gt ignore", ng);
+  auto g_crowd = require_column<uint8_t>(gt_cols["crowd"], "gt crowd", ng);
+  auto g_idnz = require_column<uint8_t>(gt_cols["id_nonzero"], "gt id_nonzero", ng);
+  auto d_image = require_column<int64_t>(dt_cols["image"], "detection image", nd);
+  auto d_cat = require_column<int64_t>(dt_cols["category"], "detection category", nd);
+  auto d_box = require_column<double>(dt_cols["box"], "detection box", nd, 4);
+  auto d_area = require_column<double>(dt_cols["area"], "detection area", nd);
+  auto d_score = require_column<double>(dt_cols["score"], "detection score", nd);
+  auto d_idpos = require_column<uint8_t>(dt_cols["id_positive"], "detection id_positive", nd);
+  py::object ne_obj =
+      dt_cols.contains("not_exhaustive") ? py::object(dt_cols["not_exhaustive"]) : py::none();
+  py::array_t<uint8_t> d_ne;
+  if (!ne_obj.is_none()) d_ne = require_column<uint8_t>(ne_obj, "detection not_exhaustive", nd);
+  auto iou_thrs = require_array<double>(iou_thrs_obj, "iou_thrs");
+  auto area_rng = require_array<double>(area_rng_obj, "area_rng");
+  if (iou_thrs.ndim() != 1) throw std::invalid_argument("iou_thrs must be 1-D");
+  if (area_rng.ndim() != 2 || area_rng.shape(1) != 2) {
+    throw std::invalid_argument("area_rng must have shape (A, 2)");
+  }
+
+  vrft::eval::GtColumns gt;
+  gt.n = ng;
+  gt.image = g_image.data();
+  gt.category = g_cat.data();
+  gt.box = g_box.data();
+  gt.area = g_area.data();
+  gt.ignore = g_ignore.data();
+  gt.crowd = g_crowd.data();
+  gt.id_nonzero = g_idnz.data();
+  vrft::eval::DtColumns dt;
+  dt.n = nd;
+  dt.image = d_image.data();
+  dt.category = d_cat.data();
+  dt.box = d_box.data();
+  dt.area = d_area.data();
+  dt.score = d_score.data();
+  dt.id_positive = d_idpos.data();
+  dt.not_exhaustive = ne_obj.is_none() ? nullptr : d_ne.data();
+  vrft::eval::MatchParams params;
+  params.num_images = num_images;
+  params.num_categories = num_categories;
+  params.iou_thrs = iou_thrs.data();
+  params.num_iou_thrs = iou_thrs.shape(0);
+  params.area_rng = area_rng.data();
+  params.num_area_rngs = area_rng.shape(0);
+  params.max_dets_per_group = max_dets_per_group;
+
+  auto out = std::make_shared<PyEvaluation>();
+  py::gil_scoped_release release;
+  out->ev = vrft::eval::evaluate_images(gt, dt, params);
+  return out;
+}
+
+py::tuple eval_accumulate(const PyEvaluation& state, const py::handle& rec_thrs_obj,
+                          const py::handle& max_dets_obj) {
+  auto rec_thrs = require_array<double>(rec_thrs_obj, "rec_thrs");
+  auto max_dets = require_array<int64_t>(max_dets_obj, "max_dets");
+  if (rec_thrs.ndim() != 1) throw std::invalid_argument("rec_thrs must be 1-D");
+  if (max_dets.ndim() != 1) throw std::invalid_argument("max_dets must be 1-D");
+  const auto& ev = state.ev;
+  const py::ssize_t T = ev.num_iou_thrs, R = rec_thrs.shape(0), K = ev.num_categories,
+                    A = ev.num_area_rngs, M = max_dets.shape(0);
+  py::array_t<double> precision({T, R, K, A, M});
+  py::array_t<double> scores({T, R, K, A, M});
+  py::array_t<double> recall({T, K, A, M});
+  vrft::eval::AccumulateParams params;
+  params.rec_thrs = rec_thrs.data();
+  params.num_rec_thrs = R;
+  params.max_dets = max_dets.data();
+  params.num_max_dets = M;
+  double* p = precision.mutable_data();
+  double* r = recall.mutable_data();
+  double* s = scores.mutable_data();
+  {
+    py::gil_scoped_release release;
+    vrft::eval::accumulate(ev, params, p, r, s);
+  }
+  return py::make_tuple(precision, recall, scores);
+}
+
+// The fast path of results loading: bytes of a results JSON -> dict of columns, or None when the
+// file is not on the fast path (the Python loader then parses it and names any bad record).
+py::object eval_parse_results(const py::bytes& data) {
+  const std::string_view view(data);
+  vrft::eval::ResultColumns cols;
+  bool ok;
+  {
+    py::gil_scoped_release release;  // `data` is immutable and kept alive by the caller's frame
+    ok = vrft::eval::parse_result_columns(view.data(), view.size(), cols);
+  }
+  if (!ok) return py::none();
+  const auto n = static_cast<py::ssize_t>(cols.score.size());
+  py::array_t<double> box({n, static_cast<py::ssize_t>(4)});
+  std::copy(cols.box.begin(), cols.box.end(), box.mutable_data());
+  py::dict out;
+  out["image_id"] = to_numpy(cols.image_id);
+  out["category_id"] = to_numpy(cols.category_id);
+  out["bbox"] = box;
+  out["score"] = to_numpy(cols.score);
+  return out;
+}
+
+// Pickle support, so that Ray / multiprocessing workers can send their shard's state back:
+// (version, I, K, T, A, then every array of the Evaluation).  Unpickling validates the arrays
+// (check_evaluation) so that a corrupt state raises instead of reading out of bounds later.
+constexpr int kEvalStateVersion = 1;
+
+template <typename V>
+void vector_from_numpy(const py::handle& obj, const char* field, V& out) {
+  using T = typename V::value_type;
+  auto arr = require_array<T>(obj, field);
+  if (arr.ndim() != 1) throw std::invalid_argument(std::string(field) + " must be 1-D");
+  out.resize(static_cast<size_t>(arr.shape(0)));
+  std::copy(arr.data(), arr.data() + arr.shape(0), out.begin());
+}
+
+py::tuple eval_state_getstate(const PyEvaluation& s) {
+  const auto& e = s.ev;
+  return py::make_tuple(kEvalStateVersion, e.num_images, e.num_categories, e.num_iou_thrs,
+                        e.num_area_rngs, to_numpy(e.group_image), to_numpy(e.group_category),
+                        to_numpy(e.category_groups), to_numpy(e.gt_offsets), to_numpy(e.gt_index),
+                        to_numpy(e.dt_offsets), to_numpy(e.dt_index), to_numpy(e.dt_score),
+                        to_numpy(e.dt_state), to_numpy(e.dt_any_tp), to_numpy(e.num_positive_gt));
+}
+
+std::shared_ptr<PyEvaluation> eval_state_setstate(const py::tuple& t) {
+  if (t.size() != 16 || t[0].cast<int>() != kEvalStateVersion) {
+    throw std::invalid_argument("EvalState pickle of another version or layout");
+  }
+  auto out = std::make_shared<PyEvaluation>();
+  auto& e = out->ev;
+  e.num_images = t[1].cast<int64_t>();
+  e.num_categories = t[2].cast<int64_t>();
+  e.num_iou_thrs = t[3].cast<int64_t>();
+  e.num_area_rngs = t[4].cast<int64_t>();
+  vector_from_numpy(t[5], "group_image", e.group_image);
+  vector_from_numpy(t[6], "group_category", e.group_category);
+  vector_from_numpy(t[7], "category_groups", e.category_groups);
+  vector_from_numpy(t[8], "gt_offsets", e.gt_offsets);
+  vector_from_numpy(t[9], "gt_index", e.gt_index);
+  vector_from_numpy(t[10], "dt_offsets", e.dt_offsets);
+  vector_from_numpy(t[11], "dt_index", e.dt_index);
+  vector_from_numpy(t[12], "dt_score", e.dt_score);
+  vector_from_numpy(t[13], "dt_state", e.dt_state);
+  vector_from_numpy(t[14], "dt_any_tp", e.dt_any_tp);
+  vector_from_numpy(t[15], "num_positive_gt", e.num_positive_gt);
+  vrft::eval::check_evaluation(e);
+  return out;
+}
+
+// Merges shard states; gt_rows[i] / dt_rows[i] map shard i's local rows to the caller's rows
+// (None: the shard was given the caller's rows unchanged).
+std::shared_ptr<PyEvaluation> eval_merge(const py::list& states, const py::list& gt_rows,
+                                         const py::list& dt_rows) {
+  const size_t n = py::len(states);
+  if (py::len(gt_rows) != n || py::len(dt_rows) != n) {
+    throw std::invalid_argument("states, gt_rows and dt_rows must have the same length");
+  }
+  if (n == 0) throw std::invalid_argument("states must hold at least one evaluation state");
+  std::vector<std::shared_ptr<PyEvaluation>> keep;  // holds the states while the GIL is released
+  std::vector<py::array_t<int64_t>> maps;           // and the row maps
+  std::vector<vrft::eval::EvaluationPart> parts(n);
+  // A row map: None, or a 1-D int64 array (its data outlives the vector's moves of the handle).
+  auto row_map = [&maps](const py::handle& obj, const std::string& arg, const int64_t** rows,
+                         int64_t* count) {
+    if (obj.is_none()) return;
+    maps.push_back(require_array<int64_t>(obj, arg.c_str()));
+    if (maps.back().ndim() != 1) {
+      throw std::invalid_argument(arg + " must be 1-D, got " + shape_text(maps.back()));
+    }
+    *rows = maps.back().data();
+    *count = maps.back().shape(0);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    keep.push_back(states[i].cast<std::shared_ptr<PyEvaluation>>());
+    parts[i].ev = &keep.back()->ev;
+    const std::string at = "[" + std::to_string(i) + "]";
+    row_map(gt_rows[i], "gt_rows" + at, &parts[i].gt_rows, &parts[i].num_gt_rows);
+    row_map(dt_rows[i], "dt_rows" + at, &parts[i].dt_rows, &parts[i].num_dt_rows);
+  }
+  auto out = std::make_shared<PyEvaluation>();
+  py::gil_scoped_release release;  // only the C++ objects held above are read
+  out->ev = vrft::eval::merge_evaluations(parts);
+  return out;
+}
+
+// The getter of an EvalState property: a copy of one array of the Evaluation.
+template <typename V>
+auto state_array(V vrft::eval::Evaluation::* field) {
+  return [field](const PyEvaluation& s) { return to_numpy(s.ev.*field); };
+}
+
+}  // namespace
+
+void bind_eval(py::module_& m) {
+  using vrft::eval::Evaluation;
+  m.def("eval_parse_results", &eval_parse_results, py::arg("data"));
+  py::class_<PyEvaluation, std::shared_ptr<PyEvaluation>>(m, "EvalState")
+      .def_property_readonly("num_groups",
+                             [](const PyEvaluation& s) { return s.ev.group_image.size(); })
+      .def_property_readonly("group_image", state_array(&Evaluation::group_image))
+      .def_property_readonly("group_category", state_array(&Evaluation::group_category))
+      .def_property_readonly("gt_offsets", state_array(&Evaluation::gt_offsets))
+      .def_property_readonly("gt_index", state_array(&Evaluation::gt_index))
+      .def_property_readonly("dt_offsets", state_array(&Evaluation::dt_offsets))
+      .def_property_readonly("dt_index", state_array(&Evaluation::dt_index))
+      .def_property_readonly("dt_state", state_array(&Evaluation::dt_state))
+      .def_property_readonly("dt_score", state_array(&Evaluation::dt_score))
+      .def_property_readonly("num_positive_gt", state_array(&Evaluation::num_positive_gt))
+      .def(py::pickle(&eval_state_getstate, &eval_state_setstate));
+  m.def("eval_merge", &eval_merge, py::arg("states"), py::arg("gt_rows"), py::arg("dt_rows"));
+  m.def("eval_evaluate", &eval_evaluate, py::arg("gt"), py::arg("dt"), py::arg("num_images"),
+        py::arg("num_categories"), py::arg("iou_thrs"), py::arg("area_rng"),
+        py::arg("max_dets_per_group"));
+  m.def("eval_accumulate", &eval_accumulate, py::arg("state"), py::arg("rec_thrs"),
+        py::arg("max_dets"));
+}
+
+}  // namespace vrft::bindings
