@@ -410,7 +410,7 @@ def test_results_file_fast_path_reads_the_same_numbers_as_json(tmp_path):
     # Random doubles printed with repr (17 significant digits), integers, exponents, extra keys
     # with nested values: the native parser must give exactly Python's float(token).
     from vrft_rewards._ext import _C
-    from vrft_rewards.eval._results import Detections, load_results_file
+    from vrft_rewards.cocoeval.detections import Detections, load_results_file
 
     rng = np.random.default_rng(5)
     recs = []

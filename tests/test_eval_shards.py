@@ -1,4 +1,4 @@
-"""Sharded per-image matching (vrft_rewards/eval/_shards.py, csrc/eval/merge.cpp).
+"""Sharded per-image matching (vrft_rewards/cocoeval/sharding.py, csrc/eval/merge.cpp).
 
 Contract: evaluating ranges of images separately and merging the states gives the one-process
 evaluation state array for array, hence bit-identical precision / recall / scores / stats for
@@ -15,11 +15,12 @@ import sys
 import numpy as np
 import pytest
 
-import vrft_rewards.eval.coco as coco_mod
-import vrft_rewards.eval.lvis as lvis_mod
+import vrft_rewards.cocoeval.coco as coco_mod
+import vrft_rewards.cocoeval.lvis as lvis_mod
 from vrft_rewards import _C
 from vrft_rewards.eval import evaluate_coco, evaluate_lvis
-from vrft_rewards.eval._shards import ShardedMatcher, evaluate_columns, split_rows_by_image
+from vrft_rewards.cocoeval.engine import evaluate_columns
+from vrft_rewards.cocoeval.sharding import ShardedMatcher, split_rows_by_image
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _eval_synth import make_dataset  # noqa: E402
@@ -149,9 +150,9 @@ def _columns(seed):
         captured["args"] = args
         return evaluate_columns(*args)
 
-    from vrft_rewards.eval._engine import run_coco
-    from vrft_rewards.eval._gt import as_ground_truth
-    from vrft_rewards.eval._results import as_detections
+    from vrft_rewards.cocoeval.detections import as_detections
+    from vrft_rewards.cocoeval.engine import run_coco
+    from vrft_rewards.cocoeval.ground_truth import as_ground_truth
 
     g = as_ground_truth(gt)
     run_coco(g, as_detections(results), img_ids=np.unique(g.image_ids), cat_ids=np.unique(g.cat_ids),
@@ -244,7 +245,7 @@ def test_ray_sharded_matching_is_bit_identical(ray_session):
 
 @pytest.mark.slow
 def test_ray_tasks_size_their_native_pool_to_their_cpus(ray_session):
-    from vrft_rewards.eval.sharded import _ray_map
+    from vrft_rewards._ray import map_tasks as _ray_map
 
     def threads_in_task(_job):
         import vrft_rewards
@@ -256,7 +257,7 @@ def test_ray_tasks_size_their_native_pool_to_their_cpus(ray_session):
 
 def test_task_cpu_sizing_is_a_no_op_outside_ray_tasks():
     import vrft_rewards
-    from vrft_rewards._threads import use_ray_task_cpus
+    from vrft_rewards._ray import use_task_cpus as use_ray_task_cpus
 
     before = vrft_rewards.get_num_threads()
     use_ray_task_cpus()

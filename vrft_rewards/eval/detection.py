@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..parsing import boxes_to_pixels, parse_completions
-from ._gt import GroundTruth, as_ground_truth
+from ..cocoeval.ground_truth import GroundTruth, as_ground_truth
 from .categories import CATEGORY_SETS, CategoryMapper, resolve_category_set
 from .parse_stats import status_statistics
 from .records import RecordError, SkipLog, load_json_file, load_records
@@ -511,8 +511,7 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
     categories without GT in the evaluated images have AP -1 and are excluded from the mean
     and listed (``no_gt``).  Nothing is averaged silently.
     """
-    from .coco import evaluate_coco
-    from .lvis import evaluate_lvis
+    from ..cocoeval import evaluate_coco, evaluate_lvis
 
     _check_options(frame, default_score, kind, images)
     skips = SkipLog(strict=strict)

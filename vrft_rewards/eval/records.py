@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
+from .._json import strict_loads
+
 __all__ = ["RecordError", "SkipLog", "read_jsonl", "load_json_file", "progress"]
 
 _EXAMPLES = 5
@@ -90,15 +92,6 @@ def progress(iterable: Iterable, *, total: Optional[int] = None, desc: str = "",
                 leave=False, unit=" rec")
 
 
-def _loads() -> Any:
-    try:
-        import orjson
-
-        return orjson.loads, orjson.JSONDecodeError
-    except ImportError:  # pragma: no cover - orjson is optional
-        return json.loads, json.JSONDecodeError
-
-
 def read_jsonl(path: Any, *, skips: Optional[SkipLog] = None, show_progress: Optional[bool] = False
                ) -> tuple[list, list]:
     """Read a JSONL file: one JSON object per non-blank line.
@@ -133,7 +126,6 @@ def read_jsonl(path: Any, *, skips: Optional[SkipLog] = None, show_progress: Opt
         raise RecordError(name, None, "is a directory, expected a JSONL file") from None
     except OSError as e:
         raise RecordError(name, None, f"cannot read: {e.strerror or e}") from None
-    loads, decode_error = _loads()
     lines = raw.split(b"\n")
     records, numbers = [], []
     for i, line in enumerate(progress(lines, total=len(lines), desc=f"reading {os.path.basename(name)}",
@@ -141,8 +133,8 @@ def read_jsonl(path: Any, *, skips: Optional[SkipLog] = None, show_progress: Opt
         if not line.strip():
             continue
         try:
-            obj = loads(line)
-        except (decode_error, UnicodeDecodeError, ValueError) as e:
+            obj = strict_loads(line)
+        except (UnicodeDecodeError, ValueError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             skips.skip(name, i, "line is not valid JSON", msg[:120])
             continue

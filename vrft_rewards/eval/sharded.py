@@ -24,7 +24,7 @@ import numpy as np
 
 from ..distributed import shard_bounds
 from .._threads import use_ray_task_cpus
-from ._shards import ShardedMatcher
+from ..cocoeval.sharding import ray_matcher
 from .detection import RecordTable, convert_chunk, merge_chunks
 from .records import progress
 
@@ -48,44 +48,6 @@ def _started_ray() -> Any:
 
 def _cluster_cpus(ray: Any) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-
-def _run_job(fn: Any, job: Any) -> Any:
-    use_ray_task_cpus()
-    return fn(job)
-
-
-def _ray_map(fn: Any, jobs: list) -> list:
-    """``list(map(fn, jobs))`` with one Ray task per job (results in job order)."""
-    ray = _started_ray()
-    task = ray.remote(_run_job)
-    return ray.get([task.remote(fn, job) for job in jobs])
-
-
-def ray_matcher(num_shards: Optional[int] = None) -> ShardedMatcher:
-    """A matcher that evaluates ranges of images in Ray tasks and merges their states exactly.
-
-    Parameters
-    ----------
-    num_shards : int, optional
-        Number of image ranges (default: the cluster's CPU count; starts Ray if needed).
-
-    Returns
-    -------
-    ShardedMatcher
-        For ``run_coco`` / ``run_lvis``; used by ``evaluate_coco(..., ray=True)``,
-        ``evaluate_lvis(..., ray=True)`` and ``vrft-rewards eval ... --ray``.
-
-    Raises
-    ------
-    ImportError
-        If ray is not installed.
-    """
-    if num_shards is None:
-        num_shards = _cluster_cpus(_started_ray())
-    else:
-        _ray()  # fail early, with the install hint, when ray is missing
-    return ShardedMatcher(int(num_shards), map_fn=_ray_map)
 
 
 def _convert(completions: list, image_id: np.ndarray, category_id: np.ndarray, sizes: np.ndarray,

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._ext import _C
+from ..cocoeval.params import COCO_IOU_THRS, COCO_REC_THRS, COCO_MAX_DETS
 from ..matching import match_boxes
 from ._base import BatchReward, check_choice, check_unit_interval
 from ._cache import RecentResults
@@ -34,10 +35,6 @@ __all__ = [
 
 _METHODS = ("hungarian", "greedy")
 _KINDS = ("iou", "giou", "diou", "ciou")
-# pycocotools' params: iouThrs = linspace(.5, .95, 10), recThrs = linspace(0, 1, 101), computed
-# the way COCOeval.Params does so that the thresholds are the same doubles.
-COCO_IOU_THRS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
-COCO_REC_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
 
 
 class _MatchedBoxes:
@@ -230,7 +227,7 @@ class APReward(_BoxReward):
     """
 
     def __init__(self, *, name: str = "ap_reward", iou_thresholds: Any = "50:95",
-                 use_labels: bool = False, score_fallback: float = 1.0, max_dets: int = 100,
+                 use_labels: bool = False, score_fallback: float = 1.0, max_dets: int = COCO_MAX_DETS[-1],
                  **options: Any) -> None:
         options.pop("method", None)  # AP does its own COCO matching
         super().__init__(name=name, **options)

@@ -9,7 +9,7 @@ rows are an order-preserving subset of the caller's, so the merged state equals 
 state array for array, and the accumulation on it is bit-identical.
 
 How the shards run is the caller's choice: ``map_fn`` is the builtin ``map`` (in process, used by
-the tests), or Ray tasks (:mod:`vrft_rewards.eval.sharded`).
+the tests), or Ray tasks (:func:`ray_matcher`; ``evaluate_coco(..., ray=True)``).
 """
 
 from __future__ import annotations
@@ -19,17 +19,10 @@ from typing import Any, Callable, Iterable, Optional
 import numpy as np
 
 from .._ext import _C
+from .._ray import cluster_cpus, import_ray, map_tasks, started_ray
+from .engine import evaluate_columns
 
-__all__ = ["split_rows_by_image", "take_columns", "evaluate_columns", "evaluate_job", "ShardedMatcher", "matcher_for"]
-
-
-def evaluate_columns(gt_cols: dict, dt_cols: dict, num_images: int, num_categories: int,
-                     iou_thrs: np.ndarray, area_rng: np.ndarray, cap: int):
-    """One native evaluation (``_C.eval_evaluate``) of prepared columns: the unsharded matcher."""
-    return _C.eval_evaluate(gt_cols, dt_cols, int(num_images), int(num_categories),
-                            np.ascontiguousarray(iou_thrs, dtype=np.float64),
-                            np.ascontiguousarray(area_rng, dtype=np.float64).reshape(-1, 2),
-                            int(cap))
+__all__ = ["ShardedMatcher", "evaluate_job", "matcher_for", "ray_matcher", "split_rows_by_image", "take_columns"]
 
 
 def evaluate_job(job: tuple):
@@ -104,12 +97,36 @@ class ShardedMatcher:
         return _C.eval_merge(states, [g for g, _ in parts], [d for _, d in parts])
 
 
+def ray_matcher(num_shards: Optional[int] = None) -> ShardedMatcher:
+    """A matcher that evaluates ranges of images in Ray tasks and merges their states exactly.
+
+    Parameters
+    ----------
+    num_shards : int, optional
+        Number of image ranges (default: the cluster's CPU count; starts Ray if needed).
+
+    Returns
+    -------
+    ShardedMatcher
+        For ``run_coco`` / ``run_lvis``; used by ``evaluate_coco(..., ray=True)``,
+        ``evaluate_lvis(..., ray=True)`` and ``vrft-rewards eval ... --ray``.
+
+    Raises
+    ------
+    ImportError
+        If ray is not installed.
+    """
+    if num_shards is None:
+        num_shards = cluster_cpus(started_ray())
+    else:
+        import_ray()  # fail early, with the install hint, when ray is missing
+    return ShardedMatcher(int(num_shards), map_fn=map_tasks)
+
+
 def matcher_for(ray: bool, num_shards: Optional[int]):
     """The matcher of the public ``ray`` / ``num_shards`` options (None: the one native call)."""
     if not ray:
         if num_shards is not None:
             raise ValueError("num_shards needs ray=True")
         return None
-    from .sharded import ray_matcher  # imports ray lazily
-
     return ray_matcher(num_shards)

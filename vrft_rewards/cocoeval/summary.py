@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._engine import mean_valid
+__all__ = ["coco_summary", "lvis_summary", "lvis_summary_lines", "mean_valid"]
 
-__all__ = ["coco_summary", "lvis_summary", "lvis_summary_lines"]
+def mean_valid(s: np.ndarray):
+    """``np.mean(s[s > -1])`` or -1 when empty: pycocotools' and lvis-api's summary mean."""
+    v = s[s > -1]
+    if len(v) == 0:
+        return -1
+    return np.mean(v)
+
 
 _COCO_LINE = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}"
 _LVIS_LINE = (" {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} catIds={:>3s}] = "

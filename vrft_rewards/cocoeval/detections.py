@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ._columns import box_column, check_finite, float_column, int_column
 from .._ext import _C
-from ._json import loads_json
+from .._json import loads_json
+from .columns import box_column, check_finite, float_column, int_column
 
 __all__ = ["Detections", "as_detections"]
 

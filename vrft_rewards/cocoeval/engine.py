@@ -1,7 +1,8 @@
-"""Bridge between the column data and the native engine (csrc/eval), plus the exact summaries.
+"""The engine: COCO / LVIS evaluate + accumulate on column data, through the native core (csrc/eval).
 
 Everything here is vectorised numpy over whole columns; the per-(image, category) work happens
-in one native call (``_C.eval_evaluate``) and one more for the accumulation.
+in one native call (``_C.eval_evaluate``, or a sharded matcher: :mod:`.sharding`) and one more
+for the accumulation.
 """
 
 from __future__ import annotations
@@ -9,39 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._ext import _C
-from ._gt import GroundTruth
-from ._results import Detections
-from ._shards import evaluate_columns
+from .columns import positions
+from .detections import Detections
+from .ground_truth import GroundTruth
 
-__all__ = ["positions", "run_coco", "accumulate_coco", "run_lvis", "cap_per_image", "mean_valid",
-           "check_image_ids"]
+__all__ = ["accumulate_coco", "cap_per_image", "check_image_ids", "evaluate_columns", "run_coco", "run_lvis"]
 
 _NO_CAP = np.iinfo(np.int64).max
-
-
-def positions(ids: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each of ``ids`` in ``table`` (first occurrence) and a mask of those found.
-
-    Dense id ranges (the usual case) use a lookup table, O(n); others a sorted search.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    table = np.asarray(table, dtype=np.int64)
-    if len(table) == 0:
-        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
-    lo, hi = int(table.min()), int(table.max())
-    if hi - lo <= 8 * len(table) + 4096:
-        lut = np.full(hi - lo + 2, -1, dtype=np.int64)  # last cell: "outside the range"
-        lut[(table - lo)[::-1]] = np.arange(len(table) - 1, -1, -1)  # first occurrence wins
-        off = ids - lo
-        off[(off < 0) | (off > hi - lo)] = hi - lo + 1
-        pos = lut[off]
-        found = pos >= 0
-        return np.where(found, pos, 0), found
-    sorter = np.argsort(table, kind="stable")
-    st = table[sorter]
-    pos = np.minimum(np.searchsorted(st, ids), len(st) - 1)
-    found = st[pos] == ids
-    return sorter[pos].astype(np.int64), found
 
 
 def check_image_ids(gt: GroundTruth, dets: Detections, what: str = "results") -> None:
@@ -54,12 +29,13 @@ def check_image_ids(gt: GroundTruth, dets: Detections, what: str = "results") ->
                          "coco set')")
 
 
-def mean_valid(s: np.ndarray):
-    """``np.mean(s[s > -1])`` or -1 when empty: pycocotools' and lvis-api's summary mean."""
-    v = s[s > -1]
-    if len(v) == 0:
-        return -1
-    return np.mean(v)
+def evaluate_columns(gt_cols: dict, dt_cols: dict, num_images: int, num_categories: int,
+                     iou_thrs: np.ndarray, area_rng: np.ndarray, cap: int):
+    """One native evaluation (``_C.eval_evaluate``) of prepared columns: the unsharded matcher."""
+    return _C.eval_evaluate(gt_cols, dt_cols, int(num_images), int(num_categories),
+                            np.ascontiguousarray(iou_thrs, dtype=np.float64),
+                            np.ascontiguousarray(area_rng, dtype=np.float64).reshape(-1, 2),
+                            int(cap))
 
 
 def _contig(a, dtype):
@@ -90,7 +66,7 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     unique when ``use_cats`` (pooled in the given order otherwise); ``max_dets`` sorted.
 
     ``matcher`` replaces the one native per-image evaluation (:func:`evaluate_columns`), e.g. by
-    a :class:`~vrft_rewards.eval._shards.ShardedMatcher` that runs image shards on Ray.
+    a :class:`~vrft_rewards.cocoeval.sharding.ShardedMatcher` that runs image shards on Ray.
     """
     img_ids = np.asarray(img_ids, dtype=np.int64)
     cat_ids = np.asarray(cat_ids, dtype=np.int64)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._engine import mean_valid
+from .summary import mean_valid
 
 __all__ = ["EvalResult", "per_category_table"]
 
