@@ -1,5 +1,5 @@
 """The Ray runtime, in one place: import with an install hint, start when needed, cluster CPUs,
-task CPU sizing, and a map over tasks.
+task CPU sizing, shard bounds and a map over tasks.
 
 Used by the engine's sharded matching (:mod:`vrft_rewards.cocoeval.sharding`), the detection
 pipeline (:mod:`vrft_rewards.eval.detection_batch`), Ray scoring (:mod:`vrft_rewards.distributed`)
@@ -15,7 +15,15 @@ from typing import Any
 
 from ._threads import set_num_threads
 
-__all__ = ["cluster_cpus", "import_ray", "init_ray_for_command", "map_tasks", "started_ray", "use_task_cpus"]
+__all__ = [
+    "cluster_cpus",
+    "import_ray",
+    "init_ray_for_command",
+    "map_tasks",
+    "shard_bounds",
+    "started_ray",
+    "use_task_cpus",
+]
 
 
 def import_ray(what: str = "--ray") -> Any:
@@ -63,6 +71,56 @@ def use_task_cpus() -> None:
     except Exception:  # noqa: BLE001 - no ray, not in a task, or an older Ray: keep the default
         return
     set_num_threads(max(1, int(cpus)))
+
+
+def shard_bounds(n: int, num_shards: int, group_size: int = 1) -> list[tuple[int, int]]:
+    """Contiguous ``[start, stop)`` bounds splitting ``n`` rows into at most ``num_shards`` shards.
+
+    Shards differ in size by at most one group, start on multiples of ``group_size`` and are
+    never empty (fewer shards are returned when there are fewer groups).
+
+    Parameters
+    ----------
+    n : int
+        Number of rows (>= 0).
+    num_shards : int
+        Wanted number of shards (>= 1).
+    group_size : int, default 1
+        Rows ``[k * group_size, (k + 1) * group_size)`` stay in one shard (e.g. GRPO's
+        ``num_generations``); ``n`` need not be a multiple of it (the last group is shorter).
+
+    Returns
+    -------
+    list of (int, int)
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range.
+
+    Examples
+    --------
+    >>> shard_bounds(10, 3)
+    [(0, 4), (4, 7), (7, 10)]
+    >>> shard_bounds(10, 3, group_size=4)
+    [(0, 4), (4, 8), (8, 10)]
+    """
+    for name, value, low in (("n", n, 0), ("num_shards", num_shards, 1), ("group_size", group_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    groups = -(-n // group_size)
+    k = min(num_shards, groups)
+    if k == 0:
+        return []
+    base, extra = divmod(groups, k)
+    bounds, g = [], 0
+    for s in range(k):
+        g2 = g + base + (1 if s < extra else 0)
+        bounds.append((g * group_size, min(g2 * group_size, n)))
+        g = g2
+    return bounds
 
 
 def _run_task(fn: Callable, job: Any, shared: Any, has_shared: bool) -> Any:

@@ -10,6 +10,7 @@ from typing import Any, Optional, TextIO
 
 import numpy as np
 
+from .._ray import init_ray_for_command
 from .records import (RecordError, SkipLog, completion_problem, load_json_file, read_jsonl,
                       scorable_records)
 from .report import EvalReport, write_report
@@ -74,7 +75,7 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
 
         default_score = None if str(args.default_score).lower() == "drop" else float(args.default_score)
         if args.ray:
-            _init_ray(args)
+            init_ray_for_command(args.num_shards)
         report = evaluate_detection(
             args.gt, args.pred, kind=task, categories=args.categories, frame=args.frame,
             default_score=default_score, synonyms=_json_arg(args.synonyms, "--synonyms"),
@@ -97,19 +98,6 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
     else:  # pragma: no cover - argparse restricts the choices
         raise ValueError(f"unknown eval task {task!r}")
     return _finish(report, args, out)
-
-
-def _init_ray(args: Any) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise ImportError('--ray needs ray: pip install "vrft-rewards[ray]"') from None
-    if not ray.is_initialized():
-        address = os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address)
-        else:
-            ray.init(num_cpus=args.num_shards, include_dashboard=False, log_to_driver=False)
 
 
 def score_records(records: list, lines: list, source: str, task: str, options: dict, skips: SkipLog,
@@ -147,7 +135,7 @@ def run_score(args: Any, options: dict, out: Optional[TextIO] = None) -> int:
     skips = SkipLog(strict=args.strict)
     records, lines = read_jsonl(args.input, skips=skips, show_progress=None if args.progress else False)
     if args.ray:
-        _init_ray(args)
+        init_ray_for_command(args.num_shards)
     result, where = score_records(records, lines, args.input, args.task, options, skips, ray=args.ray,
                                   num_shards=args.num_shards)
     rows, dist = [], {}

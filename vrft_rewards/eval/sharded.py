@@ -22,8 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..distributed import shard_bounds
-from .._threads import use_ray_task_cpus
+from .._ray import cluster_cpus, import_ray, map_tasks, shard_bounds, started_ray
 from ..cocoeval.sharding import ray_matcher
 from .detection import RecordTable, convert_chunk, merge_chunks
 from .records import progress
@@ -31,29 +30,8 @@ from .records import progress
 __all__ = ["convert_records_ray", "evaluate_detection_ray", "ray_matcher"]
 
 
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as e:
-        raise ImportError('--ray needs ray: pip install "vrft-rewards[ray]" (or pip install ray)') from e
-    return ray
-
-
-def _started_ray() -> Any:
-    ray = _ray()
-    if not ray.is_initialized():
-        ray.init()
-    return ray
-
-
-def _cluster_cpus(ray: Any) -> int:
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-
-def _convert(completions: list, image_id: np.ndarray, category_id: np.ndarray, sizes: np.ndarray,
-             opts: dict) -> dict:
-    use_ray_task_cpus()
-    return convert_chunk(completions, image_id, category_id, sizes, **opts)
+def _convert(opts: dict, chunk: tuple) -> dict:
+    return convert_chunk(*chunk, **opts)
 
 
 def convert_records_ray(table: RecordTable, opts: dict, *, num_shards: Optional[int] = None,
@@ -81,21 +59,18 @@ def convert_records_ray(table: RecordTable, opts: dict, *, num_shards: Optional[
     ImportError
         If ray is not installed.
     """
-    ray = _ray()
+    import_ray()
     n = len(table.completions)
     if n == 0:
         return merge_chunks([convert_chunk([], table.image_id, table.category_id, table.sizes, **opts)], [0])
-    ray = _started_ray()
     if num_shards is None:
-        num_shards = _cluster_cpus(ray)
+        num_shards = cluster_cpus(started_ray())
     bounds = shard_bounds(n, int(num_shards))
-    task = ray.remote(_convert)
-    opts_ref = ray.put(opts)
-    refs = [task.remote(table.completions[a:b], table.image_id[a:b], table.category_id[a:b],
-                        table.sizes[a:b], opts_ref) for a, b in bounds]
-    parts = []
-    for ref in progress(refs, total=len(refs), desc="ray shards", enabled=show_progress):
-        parts.append(ray.get(ref))
+    chunks = [(table.completions[a:b], table.image_id[a:b], table.category_id[a:b], table.sizes[a:b])
+              for a, b in bounds]
+    parts = map_tasks(_convert, chunks, shared=opts,
+                      progress=lambda refs: progress(refs, total=len(refs), desc="ray shards",
+                                                     enabled=show_progress))
     return merge_chunks(parts, [a for a, _ in bounds])
 
 
