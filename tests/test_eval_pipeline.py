@@ -288,10 +288,49 @@ def test_ray_sharded_evaluation_is_bit_identical(ray_session):
     assert np.array_equal(a.status, b.status)
 
 
+# -- the records' IoU reward ------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_record_iou_equals_visual_rft_reference(seed):
+    """metrics["iou_reward"] holds Visual-RFT's IoU reward of each per-prompt record: its parser,
+    remove_duplicates, sort_and_calculate_iou and the V2 normaliser (bench/visual_rft_reference.py),
+    on the boxes converted to pixels as its evaluation script converts them (``v / 1000 * size``)."""
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+    ref = pytest.importorskip("visual_rft_reference")
+    rng = np.random.default_rng(100 + seed)
+    gt = make_gt(rng)
+    records, _ = make_prompt_records(rng, gt, p_missing_conf=0.0)
+    report = evaluate_detection(gt, records)
+    got = report.arrays["record_iou"]
+    assert len(got) == len(records) == report.metrics["iou_reward"]["n"]
+    size = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
+    cat_of = {c["name"]: c["id"] for c in gt["categories"]}
+    compared = 0
+    for rec, value in zip(records, got):
+        w, h = size[rec["image_id"]]
+        truth = [{"Position": [x, y, x + bw, y + bh]} for a in gt["annotations"]
+                 if a["image_id"] == rec["image_id"] and a["category_id"] == cat_of[rec["category"]]
+                 and not a["iscrowd"] for x, y, bw, bh in [a["bbox"]]]
+        pred = ref.read_answer_items(rec["completion"])
+        if pred is None:  # no box answer: the record scores 1 without GT (nothing missed), else 0
+            assert value == (0.0 if truth else 1.0)
+            continue
+        pixels = [{"Position": [p["Position"][0] / 1000 * w, p["Position"][1] / 1000 * h,
+                                p["Position"][2] / 1000 * w, p["Position"][3] / 1000 * h],
+                   "Confidence": p["Confidence"]} for p in ref.remove_duplicates(pred)]
+        assert value == ref._iou_score(ref.greedy_match(truth, pixels), len(truth)), rec
+        compared += 1
+    assert compared > len(records) // 2
+    assert report.metrics["iou_reward"]["mean"] == float(np.mean(got))
+
+
 # -- docstring examples run ------------------------------------------------------------------------------
 @pytest.mark.parametrize("module", [
     "vrft_rewards.polygons", "vrft_rewards.eval.categories", "vrft_rewards.eval.parse_stats",
-    "vrft_rewards.eval.detection", "vrft_rewards.eval.classification", "vrft_rewards.eval.report"])
+    "vrft_rewards.eval.detection", "vrft_rewards.eval.detection_batch", "vrft_rewards.eval.classification",
+    "vrft_rewards.eval.report"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

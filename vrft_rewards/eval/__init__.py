@@ -18,12 +18,12 @@ from __future__ import annotations
 from ..cocoeval import COCOeval, Detections, EvalResult, GroundTruth, LVISeval, evaluate_coco, evaluate_lvis
 from .categories import CATEGORY_SETS, CategoryMapper, normalize_category_name
 from .classification import evaluate_classification
-from .detection import DetectionBatch, detections_from_records, evaluate_detection
+from .detection import evaluate_detection, evaluate_detection_ray
+from .detection_batch import DetectionBatch, detections_from_records
 from .grounding import evaluate_grounding
 from .parse_stats import parse_statistics
 from .records import RecordError, SkipLog
 from .report import EvalReport, write_report
-from .sharded import evaluate_detection_ray
 
 __all__ = [
     "CATEGORY_SETS",

@@ -38,26 +38,24 @@ _KINDS = ("iou", "giou", "diou", "ciou")
 
 
 class _MatchedBoxes:
-    """Matching of a BoxProblems batch plus the per-row sums the rewards need."""
+    """Matching of flat problems (boxes + offsets) plus the per-row sums the rewards need."""
 
-    def __init__(self, problems: BoxProblems, reward: "_BoxReward") -> None:
-        p = problems
-        self.problems = p
-        n_rows = len(p.pred_offsets) - 1
-        self.owner = np.repeat(np.arange(n_rows), p.n_pred)
-        conf = p.confidences
+    def __init__(self, pred: np.ndarray, pred_offsets: np.ndarray, gt: np.ndarray, gt_offsets: np.ndarray,
+                 confidences: np.ndarray, *, method: str, iou_threshold: float, kind: str,
+                 strict: bool) -> None:
+        n_rows = len(pred_offsets) - 1
+        self.owner = np.repeat(np.arange(n_rows), np.diff(pred_offsets))
         # Greedy matching visits predictions by descending confidence; rows without
         # confidences keep their written order (missing values sort last).
-        scores = np.where(np.isnan(conf), -np.inf, conf)
-        self.result = match_boxes(p.pred, p.gt, pred_offsets=p.pred_offsets,
-                                  gt_offsets=p.gt_offsets, scores=scores, method=reward.method,
-                                  iou_threshold=reward.iou_threshold, kind=reward.kind,
-                                  strict=reward.strict)
+        scores = np.where(np.isnan(confidences), -np.inf, confidences)
+        self.result = match_boxes(pred, gt, pred_offsets=pred_offsets, gt_offsets=gt_offsets,
+                                  scores=scores, method=method, iou_threshold=iou_threshold,
+                                  kind=kind, strict=strict)
         # Visit order (the order Visual-RFT adds its terms in): by descending score within a
         # row for greedy, written order for Hungarian.
-        n = p.pred.shape[0]
-        if reward.method == "greedy":
-            self.visit = _C.segment_stable_argsort_desc(scores, p.pred_offsets)
+        n = pred.shape[0]
+        if method == "greedy":
+            self.visit = _C.segment_stable_argsort_desc(scores, pred_offsets)
             rank = np.empty(n, dtype=np.int64)
             rank[self.visit] = np.arange(n)
             pair_order = np.argsort(rank[self.result.pred_global], kind="stable")
@@ -74,6 +72,28 @@ class _MatchedBoxes:
         return self.result.matched_gt >= 0
 
 
+def _iou_values(sum_matched: np.ndarray, n_pred: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+    """Visual-RFT's ``R_iou`` of each row: ``min(1, sum of matched IoU / max(N_gt, N_pred))``."""
+    denom = np.maximum(np.maximum(n_gt, n_pred), 1).astype(np.float64)
+    return np.minimum(1.0, sum_matched / denom)
+
+
+def matched_iou_reward(pred: np.ndarray, pred_offsets: np.ndarray, gt: np.ndarray, gt_offsets: np.ndarray,
+                       confidences: np.ndarray, *, method: str = "hungarian", iou_threshold: float = 0.5,
+                       kind: str = "iou", strict: bool = False, empty_score: float = 1.0) -> np.ndarray:
+    """:class:`IoUReward`'s value of each row of flat, scorable problems (its formula, its matching
+    and its order of additions); a row with neither predictions nor ground truth gets
+    ``empty_score``.
+
+    ``pred`` / ``gt`` are xyxy boxes with offsets, ``confidences`` one per prediction (NaN: none).
+    The evaluation pipeline scores its per-prompt records with it.
+    """
+    m = _MatchedBoxes(pred, pred_offsets, gt, gt_offsets, confidences, method=method,
+                      iou_threshold=iou_threshold, kind=kind, strict=strict)
+    n_pred, n_gt = np.diff(pred_offsets), np.diff(gt_offsets)
+    return np.where((n_pred == 0) & (n_gt == 0), empty_score, _iou_values(m.sum_matched, n_pred, n_gt))
+
+
 _RECENT_MATCHES = RecentResults(4)
 
 
@@ -83,7 +103,9 @@ def matched_boxes(problems: BoxProblems, reward: "_BoxReward") -> _MatchedBoxes:
     key = (reward.method, reward.iou_threshold, reward.kind, reward.strict)
     m = _RECENT_MATCHES.get((problems,), key)
     if m is None:
-        m = _MatchedBoxes(problems, reward)
+        p = problems
+        m = _MatchedBoxes(p.pred, p.pred_offsets, p.gt, p.gt_offsets, p.confidences, method=reward.method,
+                          iou_threshold=reward.iou_threshold, kind=reward.kind, strict=reward.strict)
         _RECENT_MATCHES.put((problems,), key, m)
     return m
 
@@ -156,9 +178,7 @@ class IoUReward(_BoxReward):
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         p = self._problems(completions, columns)
         m = matched_boxes(p, self)
-        denom = np.maximum(np.maximum(p.n_gt, p.n_pred), 1).astype(np.float64)
-        values = np.minimum(1.0, m.sum_matched / denom)
-        return self._finish(values, p), self._metrics(p, m)
+        return self._finish(_iou_values(m.sum_matched, p.n_pred, p.n_gt), p), self._metrics(p, m)
 
 
 class ConfidenceReward(_BoxReward):
