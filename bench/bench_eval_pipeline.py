@@ -186,7 +186,7 @@ def grounding_workload(full_size):
 
 @pytest.mark.benchmark(group="grounding-masks")
 def test_grounding_masks_ours(benchmark, grounding_workload):
-    from vrft_rewards.eval.grounding import mask_intersection_union
+    from vrft_rewards.masks import mask_intersection_union
 
     segs, sizes, boxes, valid = grounding_workload
     got = benchmark(mask_intersection_union, boxes, segs, sizes, valid)

@@ -342,7 +342,7 @@ def test_docstring_examples_run(module):
 @pytest.mark.slow
 def test_ray_scoring_of_a_rollout_file_equals_in_process(ray_session):
     from vrft_rewards.demo import demo_data_path
-    from vrft_rewards.eval.commands import score_records
+    from vrft_rewards.score import score_records
     from vrft_rewards.eval.records import SkipLog, read_jsonl
 
     records, lines = read_jsonl(demo_data_path("demo_rollouts.jsonl"))

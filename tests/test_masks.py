@@ -1,4 +1,4 @@
-"""GT masks and box-as-mask overlaps (csrc/masks, vrft_rewards.eval.grounding.mask_set).
+"""GT masks and box-as-mask overlaps (csrc/masks, vrft_rewards.masks.mask_set).
 
 Reference: pycocotools' mask API per sample: ``frPyObjects`` of the box ``[x, y, w, h]`` (its
 polygon rasterisation), ``merge`` of a sample's polygons, ``area``, ``merge(intersect=True)``,
@@ -14,7 +14,8 @@ import pytest
 
 from vrft_rewards import _C
 from vrft_rewards.eval import evaluate_grounding
-from vrft_rewards.eval.grounding import _mask_set, mask_intersection_union, mask_set
+from vrft_rewards.masks import mask_intersection_union, mask_set
+from vrft_rewards.masks import mask_set_and_problems as _mask_set
 
 mu = pytest.importorskip("pycocotools.mask")
 

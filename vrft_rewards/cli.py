@@ -183,7 +183,7 @@ def _add_score_parser(subparsers: Any) -> None:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from vrft_rewards.eval.commands import run_score
+    from vrft_rewards.score import run_score
 
     return run_score(args, _parse_options(args.options))
 

@@ -1,5 +1,5 @@
-"""The work behind ``vrft-rewards eval ...`` and ``vrft-rewards score`` (argument declarations
-live in :mod:`vrft_rewards.cli`)."""
+"""The work behind ``vrft-rewards eval ...`` (argument declarations live in :mod:`vrft_rewards.cli`;
+``vrft-rewards score`` is :mod:`vrft_rewards.score`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ import os
 import sys
 from typing import Any, Optional, TextIO
 
-import numpy as np
 
 from .._ray import init_ray_for_command
-from .records import (RecordError, SkipLog, completion_problem, load_json_file, read_jsonl,
-                      scorable_records)
+from .records import RecordError, check_input_file, load_json_file
 from .report import EvalReport, write_report
 
-__all__ = ["run_eval", "run_score", "score_records"]
+__all__ = ["run_eval"]
 
 
 def _json_arg(text: Optional[str], what: str) -> Any:
@@ -42,13 +40,6 @@ def _classes_arg(text: Optional[str]) -> Optional[list]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def _check_file(path: str, flag: str) -> None:
-    if not os.path.exists(path):
-        raise RecordError(path, None, f"no such file ({flag})")
-    if os.path.isdir(path):
-        raise RecordError(path, None, f"is a directory ({flag} expects a file)")
-
-
 def _finish(report: EvalReport, args: Any, out: TextIO) -> int:
     print(report.text(), file=out)
     if args.out:
@@ -64,9 +55,9 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
     """``vrft-rewards eval <task>``: evaluate a JSONL of model outputs and print / write the report."""
     out = sys.stdout if out is None else out
     task = args.task
-    _check_file(args.pred, "--pred")
+    check_input_file(args.pred, "--pred")
     if args.gt is not None:
-        _check_file(args.gt, "--gt")
+        check_input_file(args.gt, "--gt")
     show = None if args.progress else False
     if task in ("coco", "lvis"):
         if args.gt is None:
@@ -100,73 +91,11 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
     return _finish(report, args, out)
 
 
-def score_records(records: list, lines: list, source: str, task: str, options: dict, skips: SkipLog,
-                  *, ray: bool = False, num_shards: Optional[int] = None) -> tuple[Any, list]:
-    """Score rollout records ``{"completion", <dataset columns>...}`` with a reward preset.
+def __getattr__(name: str) -> Any:
+    # Compatibility: ``run_score`` and ``score_records`` lived here before they moved to
+    # vrft_rewards.score (imported on access, so that this module does not depend on the rewards).
+    if name in ("run_score", "score_records"):
+        from .. import score
 
-    Returns the :class:`~vrft_rewards.rewards.combine.RewardSetResult` and the kept locations.
-    Columns are the union of the records' keys (other than ``completion``); a record without a
-    column gets ``None`` there (the rewards skip rows whose ground truth is missing).
-    """
-    from ..rewards import resolve_reward_set
-
-    comps, kept, where = [], [], []
-    for line, rec in scorable_records(records, lines, source, skips):
-        comps.append(rec["completion"])
-        kept.append(rec)
-        where.append(f"{source}:{line}")
-    if not comps:
-        raise RecordError(source, None, "no record with a 'completion' to score")
-    keys = sorted({k for r in kept for k in r} - {"completion"})
-    columns = {k: [r.get(k) for r in kept] for k in keys}
-    if ray:
-        from ..distributed import score_with_ray
-
-        result = score_with_ray(task, comps, num_shards=num_shards, preset_kwargs=options, **columns)
-    else:
-        result = resolve_reward_set(task, **options)(comps, **columns)
-    return result, where
-
-
-def run_score(args: Any, options: dict, out: Optional[TextIO] = None) -> int:
-    """``vrft-rewards score``: reward distribution of a rollout file under a preset."""
-    out = sys.stdout if out is None else out
-    _check_file(args.input, "--input")
-    skips = SkipLog(strict=args.strict)
-    records, lines = read_jsonl(args.input, skips=skips, show_progress=None if args.progress else False)
-    if args.ray:
-        init_ray_for_command(args.num_shards)
-    result, where = score_records(records, lines, args.input, args.task, options, skips, ray=args.ray,
-                                  num_shards=args.num_shards)
-    rows, dist = [], {}
-    names = ["overall"] + list(result.names)
-    cols = [result.overall] + [result.matrix[:, j] for j in range(result.matrix.shape[1])]
-    for name, v in zip(names, cols):
-        ok = v[np.isfinite(v)]
-        q = np.quantile(ok, [0.0, 0.25, 0.5, 0.75, 1.0]) if len(ok) else [float("nan")] * 5
-        d = {"n": int(len(ok)), "skipped": int(len(v) - len(ok)),
-             "mean": float(ok.mean()) if len(ok) else float("nan"),
-             "std": float(ok.std()) if len(ok) else float("nan"),
-             "min": float(q[0]), "p25": float(q[1]), "median": float(q[2]), "p75": float(q[3]),
-             "max": float(q[4])}
-        dist[name] = d
-        rows.append([name, d["n"], d["skipped"], d["mean"], d["std"], d["min"], d["p25"], d["median"],
-                     d["p75"], d["max"]])
-    headers = ["reward", "n", "skipped", "mean", "std", "min", "p25", "median", "p75", "max"]
-    from ..parsing import parse_completions
-    from .parse_stats import parse_statistics
-
-    # The completions score_records kept (the same rule, so `where` lines up with them).
-    comps = [r["completion"] for r in records if completion_problem(r) is None]
-    parsed = parse_completions(comps, invalid="empty")
-    parse = parse_statistics(parsed, comps, where=where)
-    report = EvalReport(task="score", metrics={"task": args.task, "options": options, "rewards": dist,
-                                               "n": int(len(result))},
-                        tables=[(f"Rewards of {len(result)} rollouts, preset '{args.task}'", headers, rows)],
-                        parse=parse, skipped=skips,
-                        arrays={"rewards": {n: c[np.isfinite(c)] for n, c in zip(names, cols)}})
-    print(report.text(), file=out)
-    if args.out:
-        written = write_report(report, args.out, plots=not args.no_plots)
-        print(f"\nwrote {written['metrics']} and {written['report']}", file=out)
-    return 0
+        return getattr(score, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

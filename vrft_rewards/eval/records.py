@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from .._json import strict_loads
 
-__all__ = ["RecordError", "SkipLog", "read_jsonl", "load_json_file", "progress"]
+__all__ = ["RecordError", "SkipLog", "check_input_file", "load_json_file", "progress", "read_jsonl"]
 
 _EXAMPLES = 5
 
@@ -210,3 +210,11 @@ def scorable_records(recs: Sequence[Any], nums: Optional[Sequence[int]], source:
             skips.skip(source, line, problem)
             continue
         yield line, rec
+
+
+def check_input_file(path: str, flag: str) -> None:
+    """Raise :class:`RecordError` unless ``path`` (given with the command-line ``flag``) is a file."""
+    if not os.path.exists(path):
+        raise RecordError(path, None, f"no such file ({flag})")
+    if os.path.isdir(path):
+        raise RecordError(path, None, f"is a directory ({flag} expects a file)")
