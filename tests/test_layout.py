@@ -38,6 +38,9 @@ MOVED = [
     ("vrft_rewards.serve", "RewardServer", "vrft_rewards.integrations.server"),
     ("vrft_rewards.serve", "DEFAULT_MAX_BODY_BYTES", "vrft_rewards.integrations.server"),
     ("vrft_rewards.distributed", "shard_bounds", "vrft_rewards._ray"),
+    ("vrft_rewards.parsing", "boxes_to_pixels", "vrft_rewards.frames"),
+    ("vrft_rewards.matching", "MatchResult", "vrft_rewards._batch_results"),
+    ("vrft_rewards.matching", "BatchedAssignment", "vrft_rewards._batch_results"),
 ]
 
 

@@ -17,7 +17,8 @@ from .matching import (
     linear_sum_assignment,
     match_boxes,
 )
-from .parsing import ParsedBatch, boxes_to_pixels, parse_completions
+from .frames import boxes_to_pixels
+from .parsing import ParsedBatch, parse_completions
 from .polygons import polygon_iou
 
 __version__ = "0.1.0"

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import int64_array, is_torch_tensor
+from ._batch_results import MatchResult
 from ._ext import require_cuda
 
 __all__ = ["convert_cuda", "match_boxes_cuda", "overlap_cuda"]
@@ -285,8 +286,6 @@ def _check_offsets(o: np.ndarray, total: int, arg: str, boxes_arg: str) -> np.nd
 def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, scores: Any,
                      method: str, iou_threshold: float, kind: str, fmt: str, strict: bool) -> Any:
     """``vrft_rewards.match_boxes`` on CUDA tensors (options already checked by the caller)."""
-    from .matching import MatchResult
-
     what = "vrft_rewards.match_boxes"
     mod = require_cuda(what)
     torch = _torch()
