@@ -557,7 +557,8 @@ def test_unknown_format_or_kind_raises():
         vr.box_iou(a, a, fmt="yxyx")
     with pytest.raises(ValueError, match="kind must be one of 'iou', 'giou', 'diou', 'ciou', got 'eiou'"):
         vr.paired_box_iou(a, a, kind="eiou")
-    with pytest.raises(TypeError, match="kind must be a string"):
+    # One contract for every option (vrft_rewards/_options.py): a non-string is a ValueError too.
+    with pytest.raises(ValueError, match="kind must be one of 'iou', 'giou', 'diou', 'ciou', got None"):
         vr.box_iou(a, a, kind=None)
     with pytest.raises(ValueError, match="src must be one of"):
         vr.convert_boxes(a, "XYXY", "xyxy")

@@ -198,8 +198,8 @@ def test_generator_input_is_accepted():
 
 @pytest.mark.parametrize("kw, match", [
     ({"schema": "json"}, "schema must be one of"),
-    ({"answer": "middle"}, "answer must be 'last' or 'first'"),
-    ({"invalid": "skip"}, "invalid must be 'raise' or 'empty'"),
+    ({"answer": "middle"}, "answer must be one of 'last', 'first'"),
+    ({"invalid": "skip"}, "invalid must be one of 'raise', 'empty'"),
 ])
 def test_unknown_option_raises_value_error(kw, match):
     with pytest.raises(ValueError, match=match):

@@ -13,24 +13,15 @@ import numpy as np
 
 from ._arrays import ArrayKind, is_torch_tensor, to_numpy, wrap_like
 from ._ext import _C
+from ._options import BOX_FORMATS, IOU_KINDS, check_option
 
 __all__ = ["box_iou", "convert_boxes", "paired_box_iou"]
 
-_FORMATS = ("xyxy", "xywh", "cxcywh")
-_KINDS = ("iou", "giou", "diou", "ciou")
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 
 
 # ---- argument checks ------------------------------------------------------------------------
-
-
-def _check_option(value: Any, allowed: tuple, name: str) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {', '.join(map(repr, allowed))}; "
-                        f"got {type(value).__name__}")
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 def _check_flag(value: Any, name: str) -> bool:
@@ -144,8 +135,8 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
 
 def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any, out: Any,
              paired: bool) -> Any:
-    _check_option(fmt, _FORMATS, "fmt")
-    _check_option(kind, _KINDS, "kind")
+    check_option(fmt, BOX_FORMATS, "fmt")
+    check_option(kind, IOU_KINDS, "kind")
     clamp = _check_flag(clamp, "clamp")
     if _is_cuda(boxes1) or _is_cuda(boxes2) or _is_cuda(out):
         return _cuda_path(op, boxes1, boxes2, fmt=fmt, kind=kind, clamp=clamp, out=out)
@@ -211,9 +202,10 @@ def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", c
     ------
     TypeError
         If an input is not an array, tensor or list of real numbers (strings, booleans, complex),
-        if ``fmt``/``kind`` is not a string, or if ``out`` has the wrong type or dtype.
+        or if ``out`` has the wrong type or dtype.
     ValueError
-        If a shape is not ``(N, 4)``, ``fmt``/``kind`` is unknown, ``out`` has the wrong shape or
+        If a shape is not ``(N, 4)``, ``fmt``/``kind`` is not one of its names (a non-string
+        included), ``out`` has the wrong shape or
         layout, or a box is invalid: ``"boxes1[3] is invalid: inverted box (x2 < x1 or y2 < y1)"``;
         invalid means a NaN/inf coordinate, an inverted box (unless ``clamp=True``), or a
         coordinate beyond ``2**62`` (float32) / ``2**510`` (float64), where the arithmetic could
@@ -326,9 +318,10 @@ def convert_boxes(boxes: Any, src: str, dst: str) -> Any:
     Raises
     ------
     TypeError
-        If ``boxes`` is not an array of real numbers, or ``src``/``dst`` is not a string.
+        If ``boxes`` is not an array of real numbers.
     ValueError
-        If the shape is not ``(N, 4)``, a layout is unknown, or a coordinate is NaN/inf
+        If the shape is not ``(N, 4)``, ``src``/``dst`` is not one of the layouts (a non-string
+        included), or a coordinate is NaN/inf
         (``"boxes[2] is invalid: non-finite coordinate (NaN or inf)"``).
     RuntimeError
         For CUDA tensors when vrft_rewards was built without its CUDA module.
@@ -351,8 +344,8 @@ def convert_boxes(boxes: Any, src: str, dst: str) -> Any:
     >>> vr.convert_boxes([[10, 20, 40, 60]], "xyxy", "cxcywh")
     array([[25., 40., 30., 40.]])
     """
-    _check_option(src, _FORMATS, "src")
-    _check_option(dst, _FORMATS, "dst")
+    check_option(src, BOX_FORMATS, "src")
+    check_option(dst, BOX_FORMATS, "dst")
     if _is_cuda(boxes):
         return _cuda_path("convert_boxes", boxes, src, dst)
     like = ArrayKind.of(boxes)

@@ -107,6 +107,7 @@ def _common_eval_args(p: Any, *, gt_required: bool) -> None:
 
 
 def _add_eval_parser(subparsers: Any) -> None:
+    from vrft_rewards._options import ANSWER_BLOCKS, CLASSIFICATION_MODES, DETECTION_IMAGES, FRAMES
     from vrft_rewards.eval.categories import CATEGORY_SETS
 
     p = subparsers.add_parser(
@@ -125,13 +126,13 @@ def _add_eval_parser(subparsers: Any) -> None:
         q.add_argument("--categories", metavar="SET",
                        help=f"category set for the mean AP: {sets}, or comma-separated names / ids "
                             "(default: the categories the records queried)")
-        q.add_argument("--frame", default="norm1000", choices=["norm1000", "norm1", "abs"],
+        q.add_argument("--frame", default="norm1000", choices=FRAMES,
                        help="coordinate frame of the answers (default: %(default)s, Qwen2-VL's 0..1000 grid)")
         q.add_argument("--default-score", default="1.0", metavar="X",
                        help="score of a box without confidence, or 'drop' (default: %(default)s)")
         q.add_argument("--synonyms", metavar="JSON",
                        help='extra category names, inline JSON or a file: {"motorbike": "motorcycle"}')
-        q.add_argument("--images", default="all", choices=["all", "queried"],
+        q.add_argument("--images", default="all", choices=DETECTION_IMAGES,
                        help="evaluate on all GT images (the paper) or only those in the records (default: %(default)s)")
         q.add_argument("--no-dedupe", action="store_true",
                        help="keep exact duplicate boxes of an answer (Visual-RFT removes them)")
@@ -142,16 +143,16 @@ def _add_eval_parser(subparsers: Any) -> None:
                        description="Classification accuracy of class-name answers, with the normalisation and "
                                    "anti-hacking rules of classification_reward.")
     _common_eval_args(q, gt_required=False)
-    q.add_argument("--mode", default="exact", choices=["exact", "substring", "choice"],
+    q.add_argument("--mode", default="exact", choices=CLASSIFICATION_MODES,
                    help="matching rule (substring: Visual-RFT's, gameable) (default: %(default)s)")
     q.add_argument("--classes", metavar="LIST", help="class names: a file (one per line) or comma-separated")
     q.add_argument("--aliases", metavar="JSON", help='accepted alternatives: {"class": ["alt", ...]}')
     q = sub.add_parser("grounding", help="LISA-style mIoU, Acc@0.5, mask gIoU / cIoU",
                        description="Reasoning-grounding metrics of one-box answers against GT boxes and masks.")
     _common_eval_args(q, gt_required=False)
-    q.add_argument("--frame", default="norm1000", choices=["norm1000", "norm1", "abs"],
+    q.add_argument("--frame", default="norm1000", choices=FRAMES,
                    help="coordinate frame of the answers (default: %(default)s)")
-    q.add_argument("--answer", default="first", choices=["first", "last"],
+    q.add_argument("--answer", default="first", choices=ANSWER_BLOCKS,
                    help="answer block to read when there are several (default: %(default)s)")
     q.add_argument("--threshold", type=float, default=0.5, metavar="T",
                    help="IoU threshold of the accuracy (default: %(default)s)")

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FRAMES", "boxes_to_pixels"]
+from ._options import FRAMES, check_option
 
-FRAMES = ("abs", "norm1000", "norm1")
+__all__ = ["FRAMES", "boxes_to_pixels"]
 
 
 def boxes_to_pixels(boxes: Any, offsets: Any, image_sizes: Any, frame: str = "norm1000", *,
@@ -55,8 +55,7 @@ def boxes_to_pixels(boxes: Any, offsets: Any, image_sizes: Any, frame: str = "no
     >>> vr.boxes_to_pixels(np.array([[100., 200., 500., 1000.]]), [0, 1], [[640, 480]]).tolist()
     [[64.0, 96.0, 320.0, 480.0]]
     """
-    if frame not in FRAMES:
-        raise ValueError(f"frame must be one of {', '.join(map(repr, FRAMES))}, got {frame!r}")
+    check_option(frame, FRAMES, "frame")
     b = np.asarray(boxes, dtype=np.float64)
     if b.ndim == 1 and b.shape[0] == 0:
         b = b.reshape(0, 4)

@@ -14,6 +14,7 @@ import numpy as np
 from ._arrays import ArrayKind, int64_array, is_torch_tensor, result_float_dtype, to_numpy, wrap_like
 from ._batch_results import BatchedAssignment, MatchResult
 from ._ext import _C
+from ._options import BOX_FORMATS, IOU_KINDS, MATCH_METHODS, check_option
 
 __all__ = [
     "BatchedAssignment",
@@ -23,17 +24,9 @@ __all__ = [
     "match_boxes",
 ]
 
-_METHODS = ("hungarian", "greedy")
-_KINDS = ("iou", "giou", "diou", "ciou")
-_FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
 # ---- input normalisation ------------------------------------------------------------------------
-
-
-def _check_option(value: Any, allowed: tuple, name: str) -> None:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 def _cpu_only(x: Any, name: str, what: str) -> None:
@@ -340,9 +333,9 @@ def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any
     >>> vr.match_boxes(pred, gt, scores=[0.2, 0.5, 0.9], method="greedy").matched_gt.tolist()
     [-1, -1, 0]
     """
-    _check_option(method, _METHODS, "method")
-    _check_option(kind, _KINDS, "kind")
-    _check_option(fmt, _FORMATS, "fmt")
+    check_option(method, MATCH_METHODS, "method")
+    check_option(kind, IOU_KINDS, "kind")
+    check_option(fmt, BOX_FORMATS, "fmt")
     if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real):
         raise TypeError(f"iou_threshold must be a real number, got {type(iou_threshold).__name__}")
     iou_threshold = float(iou_threshold)

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._ext import _C
+from ._options import ANSWER_BLOCKS, INVALID_ENTRIES, PARSE_SCHEMAS, UNDERSCORE_RULES, WHITESPACE_RULES, check_option
 from .frames import boxes_to_pixels
 
 __all__ = [
@@ -28,9 +29,8 @@ __all__ = [
 #: Names of the ``ParsedBatch.status`` codes, indexed by code.
 STATUS_NAMES = ("ok", "no_answer", "empty", "no_objects", "repaired", "malformed")
 #: Names of the ``ParsedBatch.format`` codes, indexed by code.
-FORMAT_NAMES = ("none", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number")
+FORMAT_NAMES = ("none",) + PARSE_SCHEMAS[1:]
 
-_SCHEMAS = ("auto", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number")
 _CHOICE_LETTERS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 
 
@@ -230,11 +230,9 @@ class ParsedBatch:
         >>> vr.parse_completions(["<answer> Boeing_737-200. </answer>"]).normalized_answers()
         ['boeing 737200']
         """
+        check_option(underscores, UNDERSCORE_RULES, "underscores")
+        check_option(whitespace, WHITESPACE_RULES, "whitespace")
         u = {"keep": 0, "space": 1, "drop": 2}
-        if underscores not in u:
-            raise ValueError(f"underscores must be 'space', 'drop' or 'keep', got {underscores!r}")
-        if whitespace not in ("collapse", "drop", "keep"):
-            raise ValueError(f"whitespace must be 'collapse', 'drop' or 'keep', got {whitespace!r}")
         start, end = self._answer_bytes
         out = _C.normalize_texts(self._sources, start, end, False, bool(punctuation),
                                  u[underscores], whitespace == "collapse", whitespace == "drop")
@@ -308,12 +306,9 @@ def parse_completions(completions: Sequence[Any], *, schema: str = "auto", answe
     >>> p.boxes[1].tolist(), p.confidences.tolist()
     ([50.0, 60.0, 70.0, 80.0], [0.9, 0.8])
     """
-    if schema not in _SCHEMAS:
-        raise ValueError(f"schema must be one of {', '.join(map(repr, _SCHEMAS))}, got {schema!r}")
-    if answer not in ("last", "first"):
-        raise ValueError(f"answer must be 'last' or 'first', got {answer!r}")
-    if invalid not in ("raise", "empty"):
-        raise ValueError(f"invalid must be 'raise' or 'empty', got {invalid!r}")
+    check_option(schema, PARSE_SCHEMAS, "schema")
+    check_option(answer, ANSWER_BLOCKS, "answer")
+    check_option(invalid, INVALID_ENTRIES, "invalid")
     if isinstance(completions, (str, bytes)):
         raise TypeError("completions must be a list of completions, got a single "
                         f"{type(completions).__name__}; wrap it in a list")

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .._options import CLASSIFICATION_MODES, check_option
 from ..parsing import parse_completions
 from ..rewards.classification_rewards import (DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION,
                                               ClassificationReward)
@@ -88,8 +89,7 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
     >>> evaluate_classification(recs).metrics["accuracy"]
     0.5
     """
-    if mode not in ("exact", "substring", "choice"):
-        raise ValueError(f"mode must be 'exact', 'substring' or 'choice', got {mode!r}")
+    check_option(mode, CLASSIFICATION_MODES, "mode")
     skips = SkipLog(strict=strict)
     recs, nums, src = load_records(records, skips=skips, lines=lines, source=source,
                                    show_progress=show_progress)

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .._options import DETECTION_IMAGES, DETECTION_KINDS, check_option
 from ..cocoeval import EvalResult, evaluate_coco, evaluate_lvis
 from ..cocoeval.ground_truth import GroundTruth
 from ..rewards.box_rewards import matched_iou_reward
@@ -32,10 +33,6 @@ from .report import EvalReport
 
 __all__ = ["DetectionBatch", "convert_chunk", "detections_from_records", "evaluate_detection",
            "evaluate_detection_ray", "prepare_records", "record_iou_rewards"]
-
-_KINDS = ("coco", "lvis")
-_IMAGES = ("all", "queried")
-
 
 def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories: Any = None,
                        frame: str = "norm1000", default_score: Optional[float] = 1.0,
@@ -112,10 +109,8 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
     >>> report.metrics["category_set"]["mean_AP"], report.metrics["iou_reward"]
     (0.9999999999999998, {'mean': 1.0, 'n': 1})
     """
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be 'coco' or 'lvis', got {kind!r}")
-    if images not in _IMAGES:
-        raise ValueError(f"images must be 'all' (the paper's protocol) or 'queried', got {images!r}")
+    check_option(kind, DETECTION_KINDS, "kind")
+    check_option(images, DETECTION_IMAGES, "images")
     check_detection_options(frame, default_score)
     skips = SkipLog(strict=strict)
     gt_index = load_ground_truth(gt)

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .._options import FRAMES, check_option
 from .._ray import cluster_cpus, import_ray, map_tasks, shard_bounds, started_ray
 from ..cocoeval.ground_truth import GroundTruth
 from ..parsing import boxes_to_pixels, parse_completions
@@ -28,9 +29,6 @@ from .records import SkipLog, load_records, progress
 
 __all__ = ["DetectionBatch", "build_detection_batch", "check_detection_options", "convert_chunk",
            "convert_records_ray", "detections_from_records", "merge_chunks"]
-
-FRAMES = ("norm1000", "norm1", "abs")
-
 
 @dataclass
 class DetectionBatch:
@@ -213,8 +211,7 @@ def convert_records_ray(table: RecordTable, opts: dict, *, num_shards: Optional[
 
 def check_detection_options(frame: str, default_score: Any) -> None:
     """Validate the options of the detection batch (checked once per public call)."""
-    if frame not in FRAMES:
-        raise ValueError(f"frame must be one of {', '.join(map(repr, FRAMES))}, got {frame!r}")
+    check_option(frame, FRAMES, "frame")
     if default_score is not None and not np.isfinite(float(default_score)):
         raise ValueError(f"default_score must be a finite number or None, got {default_score!r}")
 

@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .._options import FRAMES, check_option
 from ..boxes import paired_box_iou
 from ..masks import mask_intersection_union, mask_set, mask_set_and_problems, segmentation_problem
 from ..parsing import boxes_to_pixels, parse_completions
@@ -69,8 +70,7 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
     ``mask_iou.py`` uses the first polygon only).  A prediction without a box has IoU 0 and an
     empty mask.
     """
-    if frame not in ("norm1000", "norm1", "abs"):
-        raise ValueError(f"frame must be 'norm1000', 'norm1' or 'abs', got {frame!r}")
+    check_option(frame, FRAMES, "frame")
     skips = SkipLog(strict=strict)
     recs, nums, src = load_records(records, skips=skips, lines=lines, source=source,
                                    show_progress=show_progress)

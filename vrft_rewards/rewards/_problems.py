@@ -16,12 +16,12 @@ import numpy as np
 
 from .._ext import _C
 from ..parsing import ParsedBatch, boxes_to_pixels
-from ._base import MissingColumnsError, TRAINER_KWARGS, check_choice, require_one_of
+from .._options import ANSWER_BLOCKS, FRAMES, TRAINER_KWARGS, check_option
+from ._base import MissingColumnsError, require_one_of
 from ._cache import RecentResults, cached_parse
 
 __all__ = ["BoxProblems", "FRAMES", "box_problems", "image_sizes_from_columns"]
 
-FRAMES = ("abs", "norm1000", "norm1")
 _BOX_FORMATS = np.array([False, True, True, True, True, False, False])  # FORMAT_NAMES with boxes
 
 
@@ -58,10 +58,10 @@ class BoxProblems:
 
 def check_box_options(coord_frame: str, gt_frame: Optional[str], answer: str) -> None:
     """Validate the frame and answer options every box reward takes."""
-    check_choice(coord_frame, ("same",) + FRAMES, "coord_frame")
+    check_option(coord_frame, ("same",) + FRAMES, "coord_frame")
     if gt_frame is not None:
-        check_choice(gt_frame, FRAMES, "gt_frame")
-    check_choice(answer, ("last", "first"), "answer")
+        check_option(gt_frame, FRAMES, "gt_frame")
+    check_option(answer, ANSWER_BLOCKS, "answer")
 
 
 def _object_array(items: list) -> np.ndarray:

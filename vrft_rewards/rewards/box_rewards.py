@@ -23,7 +23,8 @@ import numpy as np
 from .._ext import _C
 from ..cocoeval.params import COCO_IOU_THRS, COCO_REC_THRS, COCO_MAX_DETS
 from ..matching import match_boxes
-from ._base import BatchReward, check_choice, check_unit_interval
+from .._options import IOU_KINDS, MATCH_METHODS, check_option
+from ._base import BatchReward, check_unit_interval
 from ._cache import RecentResults
 from ._problems import BoxProblems, box_problems, check_box_options
 
@@ -33,8 +34,6 @@ __all__ = [
     "get_ap_reward", "get_confidence_reward", "get_f1_reward", "get_iou_reward",
 ]
 
-_METHODS = ("hungarian", "greedy")
-_KINDS = ("iou", "giou", "diou", "ciou")
 
 
 class _MatchedBoxes:
@@ -117,8 +116,8 @@ class _BoxReward(BatchReward):
                  strict: bool = False, kind: str = "iou", coord_frame: str = "same",
                  gt_frame: str | None = None, dedupe: bool = False, empty_score: float = 1.0,
                  answer: str = "last") -> None:
-        check_choice(method, _METHODS, "method")
-        check_choice(kind, _KINDS, "kind")
+        check_option(method, MATCH_METHODS, "method")
+        check_option(kind, IOU_KINDS, "kind")
         check_box_options(coord_frame, gt_frame, answer)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty str, got {name!r}")
@@ -218,7 +217,7 @@ class F1Reward(_BoxReward):
     """
 
     def __init__(self, *, name: str = "f1_reward", metric: str = "f1", **options: Any) -> None:
-        check_choice(metric, ("f1", "precision", "recall"), "metric")
+        check_option(metric, ("f1", "precision", "recall"), "metric")
         super().__init__(name=name, **options)
         self.metric = metric
 
@@ -252,7 +251,7 @@ class APReward(_BoxReward):
         options.pop("method", None)  # AP does its own COCO matching
         super().__init__(name=name, **options)
         if isinstance(iou_thresholds, str):
-            check_choice(iou_thresholds, ("50:95", "50", "75"), "iou_thresholds")
+            check_option(iou_thresholds, ("50:95", "50", "75"), "iou_thresholds")
             thrs = {"50:95": COCO_IOU_THRS, "50": np.array([0.5]), "75": np.array([0.75])}[iou_thresholds]
         else:
             thrs = np.asarray(iou_thresholds, dtype=np.float64).reshape(-1)

@@ -10,13 +10,13 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ._base import BatchReward, check_choice, require_one_of
+from .._options import CLASSIFICATION_MODES, check_option
+from ._base import BatchReward, require_one_of
 from ._cache import cached_parse
 from ._problems import _object_array, _offsets
 
 __all__ = ["ClassificationReward", "classification_reward", "get_classification_reward"]
 
-_MODES = ("exact", "substring", "choice")
 # Visual-RFT's normalisation: spaces and underscores removed, lower-cased.
 VISUAL_RFT_NORMALIZATION = dict(lower=True, punctuation=False, underscores="drop", whitespace="drop")
 # Default: lower-case, no ASCII punctuation, underscores as spaces, whitespace collapsed.
@@ -57,7 +57,7 @@ class ClassificationReward(BatchReward):
                  aliases: Optional[Mapping[str, Sequence[str]] | str] = None,
                  classes: Optional[Sequence[str]] = None, normalization: Optional[dict] = None,
                  require_tags: bool = True) -> None:
-        check_choice(mode, _MODES, "mode")
+        check_option(mode, CLASSIFICATION_MODES, "mode")
         if aliases is not None and not isinstance(aliases, (str, Mapping)):
             raise TypeError("aliases must be a mapping of class name -> accepted names, or the "
                             f"name of a per-row column, got {type(aliases).__name__}")

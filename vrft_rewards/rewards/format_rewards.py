@@ -10,7 +10,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._base import BatchReward, check_choice
+from .._options import check_option
+from ._base import BatchReward
 from ._cache import cached_parse
 
 __all__ = ["FormatReward", "format_reward", "get_format_reward"]
@@ -34,7 +35,7 @@ class FormatReward(BatchReward):
     """
 
     def __init__(self, *, name: str = "format_reward", mode: str = "strict") -> None:
-        check_choice(mode, _MODES, "mode")
+        check_option(mode, _MODES, "mode")
         self.__name__ = name
         self.mode = mode
 

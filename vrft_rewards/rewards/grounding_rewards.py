@@ -13,7 +13,8 @@ import numpy as np
 from ..boxes import paired_box_iou
 from ..parsing import boxes_to_pixels
 from ..polygons import _shapely, paired_polygon_iou, polygon_regions
-from ._base import BatchReward, check_choice, require_one_of
+from .._options import check_option
+from ._base import BatchReward, require_one_of
 from ._cache import cached_parse
 from ._problems import answer_is_boxes, box_problems, check_box_options, image_sizes_from_columns
 
@@ -53,7 +54,7 @@ class GroundingReward(BatchReward):
                  coord_frame: str = "same", gt_frame: str | None = None,
                  exact_match_score: float | None = None, scale: float | None = None,
                  answer: str = "last", gt_polygons: str | None = None) -> None:
-        check_choice(variant, _VARIANTS, "variant")
+        check_option(variant, _VARIANTS, "variant")
         if gt_polygons is not None:
             if not isinstance(gt_polygons, str):
                 raise TypeError(f"gt_polygons must be the name of a column, got {type(gt_polygons).__name__}")
