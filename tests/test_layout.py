@@ -1,4 +1,5 @@
-"""The package's layout contracts: no import cycles, the engine alone, moved paths keep working.
+"""The package's layout contracts: no import cycles, imports pointing down the layers only, the
+engine alone, moved paths keep working.
 
 The import graph is read from the sources with ``ast``: every ``import`` / ``from`` statement at any
 depth (lazy imports inside functions included), relative imports resolved, plus
@@ -177,6 +178,31 @@ def test_cycle_check_finds_lazy_relative_and_dynamic_cycles(tmp_path):
     assert import_cycles(import_graph(pkg)) == []
 
 
+# Levels of the package, bottom up (by the first name under vrft_rewards): a module imports only
+# from its own level and those below it.
+LEVELS = [
+    ("primitives", None),  # everything not named below: geometry, matching, parsing, masks, helpers
+    ("engine", {"cocoeval"}),
+    ("rewards", {"rewards"}),
+    ("pipeline", {"eval"}),
+    ("trainers", {"integrations", "serve", "distributed", "score"}),
+    ("commands", {"cli", "demo", "__main__"}),
+]
+
+
+def _level(module: str) -> int:
+    top = module.split(".")[1] if "." in module else ""
+    return next((i for i, (_, names) in enumerate(LEVELS) if names and top in names), 0)
+
+
+def test_imports_point_down_the_layers_only():
+    graph = import_graph(PACKAGE_DIR)
+    upward = [f"{a} ({LEVELS[_level(a)][0]}) -> {b} ({LEVELS[_level(b)][0]}), line {line}"
+              for a, edges in sorted(graph.items()) for b, line in sorted(edges.items())
+              if _level(b) > _level(a)]
+    assert not upward, "imports pointing up:\n" + "\n".join(upward)
+
+
 def _reachable(graph: dict[str, dict[str, int]], start: str) -> set[str]:
     seen, todo = {start}, [start]
     while todo:
@@ -230,8 +256,6 @@ MOVED = [
     ("vrft_rewards.eval.detection", "prepare_records", "vrft_rewards.eval.record_table"),
     ("vrft_rewards.eval.grounding", "mask_set", "vrft_rewards.masks"),
     ("vrft_rewards.eval.grounding", "mask_intersection_union", "vrft_rewards.masks"),
-    ("vrft_rewards.eval.commands", "run_score", "vrft_rewards.score"),
-    ("vrft_rewards.eval.commands", "score_records", "vrft_rewards.score"),
     ("vrft_rewards.serve", "serve", "vrft_rewards.integrations.server"),
     ("vrft_rewards.serve", "make_server", "vrft_rewards.integrations.server"),
     ("vrft_rewards.serve", "RewardServer", "vrft_rewards.integrations.server"),

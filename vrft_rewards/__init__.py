@@ -1,8 +1,11 @@
 """vrft_rewards: reward and evaluation engine for visual reinforcement fine-tuning.
 
-Top level: geometry, assignment / matching and parsing.  Rewards live in
-:mod:`vrft_rewards.rewards`, trainer adapters in :mod:`vrft_rewards.integrations`, evaluation in
-:mod:`vrft_rewards.eval`.  ``DESIGN.md`` (team docs) fixes the public names listed in ``__all__``.
+Top level: geometry, assignment / matching, parsing and frames.  Rewards live in
+:mod:`vrft_rewards.rewards`, trainer adapters and the HTTP server in
+:mod:`vrft_rewards.integrations`, the COCO / LVIS engine in :mod:`vrft_rewards.cocoeval`, and the
+evaluation of model outputs in :mod:`vrft_rewards.eval` (which re-exports the engine).  Imports
+point one way, from those packages down to the primitives (``tests/test_layout.py``).
+``DESIGN.md`` (team docs) fixes the public names listed in ``__all__``.
 """
 
 from __future__ import annotations

@@ -264,7 +264,7 @@ def _reusable_offsets(x: Any, device: Any) -> Any:
 
 
 def _check_offsets(o: np.ndarray, total: int, arg: str, boxes_arg: str) -> np.ndarray:
-    """The CPU binding's offset checks (csrc/bindings.cpp, check_offsets), same messages.
+    """The CPU binding's offset checks (csrc/bindings/args.h, check_offsets), same messages.
 
     Returns the per-problem counts ``np.diff(o)`` (computed once for the check and the plan).
     """

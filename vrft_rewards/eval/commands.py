@@ -89,13 +89,3 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
     else:  # pragma: no cover - argparse restricts the choices
         raise ValueError(f"unknown eval task {task!r}")
     return _finish(report, args, out)
-
-
-def __getattr__(name: str) -> Any:
-    # Compatibility: ``run_score`` and ``score_records`` lived here before they moved to
-    # vrft_rewards.score (imported on access, so that this module does not depend on the rewards).
-    if name in ("run_score", "score_records"):
-        from .. import score
-
-        return getattr(score, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
