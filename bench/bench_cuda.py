@@ -22,6 +22,7 @@ import vrft_rewards as vr
 
 torch = pytest.importorskip("torch")
 from bench_iou import torch_iou  # noqa: E402
+
 pytestmark = [
     pytest.mark.needs_cuda,
     pytest.mark.skipif(not vr.has_cuda(), reason="needs a CUDA GPU and the _C_cuda module"),

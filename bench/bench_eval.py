@@ -28,9 +28,8 @@ import warnings
 import numpy as np
 import pytest
 
-from _eval_workloads import make_workload
-
 import vrft_rewards.eval as ve
+from _eval_workloads import make_workload
 
 try:
     import orjson

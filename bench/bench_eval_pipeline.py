@@ -28,7 +28,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from visual_rft_reference import extract_bbox, remove_duplicates  # noqa: E402
-
 from vrft_rewards.eval import detections_from_records, evaluate_detection  # noqa: E402
 
 pycocotools = pytest.importorskip("pycocotools")

@@ -173,7 +173,7 @@ def interleaved(rounds: int = 41) -> None:
         texts, boxes, confs, offsets = _workload(kind, 4096)
         mb = sum(len(t.encode()) for t in texts) / 1e6
         times: dict = {name: [] for name in _COMPETITORS}
-        for name, fn in _COMPETITORS.items():  # warm-up + check
+        for fn in _COMPETITORS.values():  # warm-up + check
             got = fn(texts, kind)
             assert np.array_equal(got[0], boxes) and np.array_equal(got[2], offsets)
         for _ in range(rounds):

@@ -124,8 +124,8 @@ print(f"{wall:.3f} {rss_mb():.1f} {rss_mb() - base:.1f} {float(stats[0]):.12f}")
 
 
 def main() -> None:
-    from bench_eval import COCO_FULL, COCO_SMALL, LVIS_FULL, LVIS_SMALL, _dump
     from _eval_workloads import make_workload
+    from bench_eval import COCO_FULL, COCO_SMALL, LVIS_FULL, LVIS_SMALL, _dump
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true")

@@ -41,7 +41,8 @@ def main(path: str) -> None:
             print(f"- device-to-device copy of the same bytes: {copy_rate:.0f} GB/s (bytes copied / time); "
                   f"ours = {100 * rate / copy_rate:.0f}% of it (target >= 70%)")
         if fill:
-            print(f"- fill_ of the same bytes (write only): {nbytes / fill / 1e9:.0f} GB/s; ours = {100 * fill / ours:.0f}% of it")
+            print(f"- fill_ of the same bytes (write only): {nbytes / fill / 1e9:.0f} GB/s; "
+                  f"ours = {100 * fill / ours:.0f}% of it")
     gpu = median("test_ragged_ours_gpu")
     cpu = median("test_ragged_ours_cpu")
     loop = median("test_ragged_torch_scipy_loop")

@@ -13,7 +13,6 @@ import urllib.request
 import pytest
 
 import vrft_rewards
-
 from vrft_rewards import cli
 from vrft_rewards.cli import main
 

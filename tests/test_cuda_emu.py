@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 
 import vrft_rewards as vr
-
 from test_cuda import ragged_batch
 
 ROOT = Path(__file__).resolve().parents[1]

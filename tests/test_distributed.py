@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from _toy_rewards import TOY_SET, batch_size_reward, length_score, random_batch
-
 from vrft_rewards.distributed import (
     RewardWorker,
     make_reward_actor,

@@ -20,10 +20,8 @@ from pycocotools.coco import COCO  # noqa: E402
 from pycocotools.cocoeval import COCOeval as RefCOCOeval  # noqa: E402
 
 import vrft_rewards  # noqa: E402
-from vrft_rewards.eval import COCOeval, GroundTruth, evaluate_coco  # noqa: E402
-
 from _eval_synth import make_dataset  # noqa: E402
-
+from vrft_rewards.eval import COCOeval, GroundTruth, evaluate_coco  # noqa: E402
 
 # ---- helpers -------------------------------------------------------------------------------------
 
@@ -414,7 +412,7 @@ def test_results_file_fast_path_reads_the_same_numbers_as_json(tmp_path):
 
     rng = np.random.default_rng(5)
     recs = []
-    for i in range(500):
+    for _ in range(500):
         b = [float(v) for v in rng.uniform(-10, 1000, 4) * 10.0 ** rng.integers(-6, 6, 4)]
         recs.append({"image_id": int(rng.integers(0, 2**40)), "category_id": int(rng.integers(1, 90)),
                      "bbox": b, "score": float(rng.random()),

@@ -17,10 +17,9 @@ import pytest
 lvis = pytest.importorskip("lvis")
 from lvis import LVIS, LVISEval, LVISResults  # noqa: E402
 
-from vrft_rewards.eval import LVISeval, evaluate_lvis  # noqa: E402
-
 from _eval_synth import make_dataset  # noqa: E402
 from _pipeline_data import lvis_api_compat  # noqa: E402
+from vrft_rewards.eval import LVISeval, evaluate_lvis  # noqa: E402
 
 KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf",
         "AR@300", "ARs@300", "ARm@300", "ARl@300"]

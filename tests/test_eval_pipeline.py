@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from _pipeline_data import lvis_api_compat, make_gt, make_prompt_records, pycocotools_eval
-from vrft_rewards.eval import (CATEGORY_SETS, CategoryMapper, RecordError, detections_from_records,
-                               evaluate_detection, normalize_category_name)
+from vrft_rewards.eval import (
+    CATEGORY_SETS,
+    CategoryMapper,
+    RecordError,
+    detections_from_records,
+    evaluate_detection,
+    normalize_category_name,
+)
 
 pytest.importorskip("pycocotools")
 
@@ -219,7 +225,7 @@ def test_bad_records_are_skipped_and_counted_or_raise_when_strict():
         "category not in the ground truth", "category_id not in the ground truth", "'image_id' must be an integer",
         "'completion' must be a string or a list of chat messages", "record is not a JSON object"}
     assert rep.skipped.examples[0] == "out.jsonl:2: record has no 'image_id'"
-    for i, rec in enumerate(bad):
+    for rec in bad:
         with pytest.raises(RecordError) as e:
             evaluate_detection(gt, [good, rec], source="out.jsonl", lines=[1, 7], strict=True)
         assert str(e.value).startswith("out.jsonl:7: ")
@@ -342,8 +348,8 @@ def test_docstring_examples_run(module):
 @pytest.mark.slow
 def test_ray_scoring_of_a_rollout_file_equals_in_process(ray_session):
     from vrft_rewards.demo import demo_data_path
-    from vrft_rewards.score import score_records
     from vrft_rewards.eval.records import SkipLog, read_jsonl
+    from vrft_rewards.score import score_records
 
     records, lines = read_jsonl(demo_data_path("demo_rollouts.jsonl"))
     one, _ = score_records(records, lines, "r.jsonl", "visual_rft/detection", {}, SkipLog())

@@ -18,9 +18,9 @@ import pytest
 import vrft_rewards.cocoeval.coco as coco_mod
 import vrft_rewards.cocoeval.lvis as lvis_mod
 from vrft_rewards import _C
-from vrft_rewards.eval import evaluate_coco, evaluate_lvis
 from vrft_rewards.cocoeval.engine import evaluate_columns
 from vrft_rewards.cocoeval.sharding import ShardedMatcher, split_rows_by_image
+from vrft_rewards.eval import evaluate_coco, evaluate_lvis
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _eval_synth import make_dataset  # noqa: E402
@@ -120,7 +120,7 @@ def test_split_rows_by_image_partitions_in_order():
         shards = int(rng.integers(1, 9))
         parts = split_rows_by_image(gi, di, n_img, shards)
         assert 0 < len(parts) <= shards or len(gi) + len(di) == 0
-        for rows, all_rows, image in ((0, gi, gi), (1, di, di)):
+        for rows, all_rows, _image in ((0, gi, gi), (1, di, di)):
             got = np.concatenate([p[rows] for p in parts]) if parts else np.zeros(0, np.int64)
             assert np.array_equal(np.sort(got), np.arange(len(all_rows)))  # every row once
             for p in parts:

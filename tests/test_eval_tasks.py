@@ -9,8 +9,14 @@ import warnings
 import numpy as np
 import pytest
 
-from vrft_rewards.eval import (EvalReport, RecordError, SkipLog, evaluate_classification,
-                               evaluate_grounding, write_report)
+from vrft_rewards.eval import (
+    EvalReport,
+    RecordError,
+    SkipLog,
+    evaluate_classification,
+    evaluate_grounding,
+    write_report,
+)
 from vrft_rewards.rewards import classification_reward, get_classification_reward
 
 CLASSES = ["Boeing 737-200", "Airbus A320", "Cessna 172", "ATR-72"]

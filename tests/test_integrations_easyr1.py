@@ -7,9 +7,9 @@ import importlib.util
 import sys
 
 import pytest
-from _toy_rewards import CountingReward, MetricReward, char_overlap, length_score, random_batch
 
 import vrft_rewards.integrations.easyr1 as easyr1_mod
+from _toy_rewards import CountingReward, MetricReward, char_overlap, length_score, random_batch
 from vrft_rewards.integrations.easyr1 import REWARD_TYPE, compute_score, main
 from vrft_rewards.rewards import RewardSet, register_preset, unregister_preset
 
@@ -106,7 +106,7 @@ def test_loaded_by_path_and_partial_like_easyr1():
     try:
         spec.loader.exec_module(module)
         assert module.REWARD_TYPE == "batch"
-        fn = functools.partial(getattr(module, "compute_score"), **{"task": "toy-easyr1"})
+        fn = functools.partial(module.compute_score, **{"task": "toy-easyr1"})
         assert fn(_inputs(["<abcdefgh"], [None])) == [{"overall": 2.0, "format": 1.0, "accuracy": 1.0,
                                                         "length_score": 1.0}]
     finally:

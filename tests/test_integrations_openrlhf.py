@@ -7,9 +7,9 @@ import pickle
 
 import numpy as np
 import pytest
-from _toy_rewards import CountingReward, MetricReward, TOY_SET, length_score, random_batch, reference
 
 import vrft_rewards.integrations.openrlhf as openrlhf_mod
+from _toy_rewards import TOY_SET, CountingReward, MetricReward, length_score, random_batch, reference
 from vrft_rewards.integrations.openrlhf import (
     TASK_ENV,
     OpenRLHFRewardFunc,

@@ -10,10 +10,11 @@ import types
 
 import numpy as np
 import pytest
+
 from _toy_rewards import (
+    TOY_SET,
     CountingReward,
     PrefixReward,
-    TOY_SET,
     async_length,
     char_overlap,
     length_score,
@@ -21,17 +22,16 @@ from _toy_rewards import (
     reference,
     toy_set,
 )
-
 from vrft_rewards.rewards import (
     RewardSet,
     RewardSetResult,
     available_presets,
     register_preset,
+    registry,
     resolve_reward_set,
     reward_name,
     unregister_preset,
 )
-from vrft_rewards.rewards import registry
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import string
 
 import numpy as np
 import pytest
-from _toy_rewards import PrefixReward, async_length, char_overlap, length_score
 
+from _toy_rewards import PrefixReward, async_length, char_overlap, length_score
 from vrft_rewards.integrations.trl import AsyncNamedReward, NamedReward, trl_reward_funcs, trl_reward_weights
 from vrft_rewards.rewards import RewardSet, register_preset, unregister_preset
 
@@ -28,7 +28,7 @@ class Recorder:
 
     def __init__(self, func):
         self.func = func
-        self.__name__ = getattr(func, "__name__")
+        self.__name__ = func.__name__
         self.batches = []
 
     def __call__(self, completions, **kwargs):

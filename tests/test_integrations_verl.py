@@ -7,9 +7,9 @@ import importlib.util
 import logging
 
 import pytest
-from _toy_rewards import CountingReward, MetricReward, PrefixReward, TOY_SET, length_score, random_batch, reference
 
 import vrft_rewards.integrations.verl as verl_mod
+from _toy_rewards import TOY_SET, CountingReward, MetricReward, PrefixReward, length_score, random_batch, reference
 from vrft_rewards.integrations.verl import compute_score, compute_score_async
 from vrft_rewards.rewards import RewardSet, register_preset, unregister_preset
 
@@ -110,7 +110,7 @@ def test_loads_by_file_path_like_verl():
     spec = importlib.util.spec_from_file_location("custom_module", verl_mod.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    fn = getattr(module, "compute_score")
+    fn = module.compute_score
     assert fn("toy", "abc", "abc", task=TOY_SET) == _expected(["abc"], ["abc"])[0]
 
 

@@ -121,7 +121,7 @@ def test_lsa_total_equals_scipy_on_seeded_sweep():
     # Thousands of seeded cases, covering both algorithms (SAP: rectangular / tiny / with +inf,
     # JV: square >= 4 without +inf), integer ties and float values.
     rng = np.random.default_rng(12345)
-    for trial in range(3000):
+    for _ in range(3000):
         n = int(rng.integers(0, 14))
         m = n if rng.random() < 0.5 else int(rng.integers(0, 14))
         if rng.random() < 0.5:

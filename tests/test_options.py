@@ -9,10 +9,15 @@ import pytest
 
 import vrft_rewards as vr
 from vrft_rewards import _options
-from vrft_rewards.eval import (detections_from_records, evaluate_classification, evaluate_detection,
-                               evaluate_grounding)
-from vrft_rewards.rewards import (ClassificationReward, ConfidenceReward, F1Reward, FormatReward,
-                                  GroundingReward, IoUReward)
+from vrft_rewards.eval import detections_from_records, evaluate_classification, evaluate_detection, evaluate_grounding
+from vrft_rewards.rewards import (
+    ClassificationReward,
+    ConfidenceReward,
+    F1Reward,
+    FormatReward,
+    GroundingReward,
+    IoUReward,
+)
 
 BOX = np.zeros((1, 4))
 GT = {"images": [{"id": 1, "width": 10, "height": 10}], "annotations": [],

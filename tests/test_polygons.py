@@ -35,9 +35,9 @@ def _clip(subject, clipper):
     clipper = _ccw(clipper)
     for i in range(len(clipper)):
         a, b = clipper[i], clipper[(i + 1) % len(clipper)]
-        inside = lambda p: (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0  # noqa: E731
+        inside = lambda p, a=a, b=b: (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0  # noqa: E731
 
-        def cross(p, q):
+        def cross(p, q, a=a, b=b):
             dx, dy = q[0] - p[0], q[1] - p[1]
             ex, ey = b[0] - a[0], b[1] - a[1]
             t = (ex * (p[1] - a[1]) - ey * (p[0] - a[0])) / (ey * dx - ex * dy)

@@ -11,6 +11,7 @@ from scipy.optimize import linear_sum_assignment as scipy_lsa
 
 from vrft_rewards.rewards import (
     MissingColumnsError,
+    _cache,
     ap_reward,
     classification_reward,
     clear_parse_cache,
@@ -27,7 +28,6 @@ from vrft_rewards.rewards import (
     resolve_reward_set,
     visual_rft_rewards,
 )
-from vrft_rewards.rewards import _cache
 
 ALL_REWARDS = [format_reward, classification_reward, iou_reward, confidence_reward, f1_reward,
                ap_reward, grounding_reward, *visual_rft_rewards("detection")]

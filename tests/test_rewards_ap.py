@@ -8,7 +8,8 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vrft_rewards import _C
 from vrft_rewards.rewards import get_ap_reward

@@ -9,8 +9,8 @@ from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from _toy_rewards import TOY_SET, MetricReward, length_score, needs_label, random_batch
 
+from _toy_rewards import TOY_SET, MetricReward, length_score, needs_label, random_batch
 from vrft_rewards.integrations.openrlhf import make_reward_func
 from vrft_rewards.rewards import RewardSet
 from vrft_rewards.serve import RewardServer, make_server

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._ext import has_cuda
 from ._threads import get_num_threads, set_num_threads
 from .boxes import box_iou, convert_boxes, paired_box_iou
+from .frames import boxes_to_pixels
 from .matching import (
     BatchedAssignment,
     MatchResult,
@@ -20,7 +21,6 @@ from .matching import (
     linear_sum_assignment,
     match_boxes,
 )
-from .frames import boxes_to_pixels
 from .parsing import ParsedBatch, parse_completions
 from .polygons import polygon_iou
 

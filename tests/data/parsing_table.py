@@ -54,13 +54,15 @@ CASES = [
       "ok", "visual_rft", [[254, 303, 291, 350]], [0.9],
       facts={"strict_format": True, "text_outside": False, "has_think": True, "think_closed": True}),
     C("vrft_two_boxes_space_after_think",
-      THINK + "\n<answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, {'Position': [5, 6, 7, 8], 'Confidence': 0.75}]</answer>",
+      THINK + "\n<answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, "
+      "{'Position': [5, 6, 7, 8], 'Confidence': 0.75}]</answer>",
       "ok", "visual_rft", [[1, 2, 3, 4], [5, 6, 7, 8]], [0.9, 0.75], facts={"strict_format": True}),
     C("vrft_double_quotes",
       '<answer>[{"Position": [10, 20, 30, 40], "Confidence": 0.5}]</answer>',
       "ok", "visual_rft", [[10, 20, 30, 40]], [0.5], facts={"strict_format": False}),
     C("vrft_newlines_inside_answer",
-      THINK + "<answer>\n[\n  {'Position': [100, 200, 300, 400],\n   'Confidence': 0.88},\n  {'Position': [0, 0, 1000, 1000], 'Confidence': 0.12}\n]\n</answer>",
+      THINK + "<answer>\n[\n  {'Position': [100, 200, 300, 400],\n   'Confidence': 0.88},\n"
+      "  {'Position': [0, 0, 1000, 1000], 'Confidence': 0.12}\n]\n</answer>",
       "ok", "visual_rft", [[100, 200, 300, 400], [0, 0, 1000, 1000]], [0.88, 0.12]),
     C("vrft_key_order_swapped",
       "<answer>[{'Confidence': 0.7, 'Position': [11, 12, 13, 14]}]</answer>",
@@ -75,7 +77,8 @@ CASES = [
       "<answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, {'Position': [5, 6, 7</answer>",
       "repaired", "visual_rft", [[1, 2, 3, 4]], [0.9]),
     C("vrft_truncated_no_close_tag",
-      THINK + "<answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, {'Position': [5, 6, 7, 8], 'Confidence': 0.8}, {'Posi",
+      THINK + "<answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.9}, "
+      "{'Position': [5, 6, 7, 8], 'Confidence': 0.8}, {'Posi",
       "repaired", "visual_rft", [[1, 2, 3, 4], [5, 6, 7, 8]], [0.9, 0.8],
       facts={"answer_closed": False, "has_answer": True}),
     C("vrft_truncated_before_any_item",
@@ -101,7 +104,8 @@ CASES = [
       "<answer>[{'Position': [1, 2, 3, 4, 5], 'Confidence': 0.9}]</answer>",
       "malformed", "visual_rft", [], dropped=1),
     C("vrft_nan_coordinate_dropped",
-      "<answer>[{'Position': [NaN, 2, 3, 4], 'Confidence': 0.9}, {'Position': [1, 2, 3, 4], 'Confidence': 0.3}]</answer>",
+      "<answer>[{'Position': [NaN, 2, 3, 4], 'Confidence': 0.9}, "
+      "{'Position': [1, 2, 3, 4], 'Confidence': 0.3}]</answer>",
       "ok", "visual_rft", [[1, 2, 3, 4]], [0.3], dropped=1),
     C("vrft_overflow_coordinate_dropped",
       "<answer>[{'Position': [1e999, 2, 3, 4], 'Confidence': 0.9}]</answer>",
@@ -138,7 +142,8 @@ CASES = [
       "<answer>I think there are two cars.</answer>", "malformed", "visual_rft", [],
       kw={"schema": "visual_rft"}),
     C("vrft_unicode_thinking",
-      "<think>Le chien est à gauche 🐕, près du café.</think><answer>[{'Position': [5, 6, 7, 8], 'Confidence': 0.95}]</answer>",
+      "<think>Le chien est à gauche 🐕, près du café.</think>"
+      "<answer>[{'Position': [5, 6, 7, 8], 'Confidence': 0.95}]</answer>",
       "ok", "visual_rft", [[5, 6, 7, 8]], [0.95],
       answer="[{'Position': [5, 6, 7, 8], 'Confidence': 0.95}]"),
     C("vrft_single_object_not_in_list",
@@ -164,7 +169,8 @@ CASES = [
       '[{"bbox_2d": [135, 114, 562, 400], "label": "dog"}]',
       "ok", "qwen_json", [[135, 114, 562, 400]], [None], labels=["dog"], kw={"require_tags": False}),
     C("qwen_fenced",
-      '```json\n[\n\t{"bbox_2d": [135, 114, 562, 400], "label": "dog"},\n\t{"bbox_2d": [10, 20, 30, 40], "label": "cat"}\n]\n```',
+      '```json\n[\n\t{"bbox_2d": [135, 114, 562, 400], "label": "dog"},\n'
+      '\t{"bbox_2d": [10, 20, 30, 40], "label": "cat"}\n]\n```',
       "ok", "qwen_json", [[135, 114, 562, 400], [10, 20, 30, 40]], [None, None], labels=["dog", "cat"],
       kw={"require_tags": False}),
     C("qwen_fenced_with_preamble",

@@ -71,7 +71,7 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     img_ids = np.asarray(img_ids, dtype=np.int64)
     cat_ids = np.asarray(cat_ids, dtype=np.int64)
     max_dets = np.asarray(max_dets, dtype=np.int64)
-    I, K = len(img_ids), (len(cat_ids) if use_cats else 1)
+    n_img, n_cat = len(img_ids), (len(cat_ids) if use_cats else 1)
 
     def select(image_id, category_id):
         ip, iok = positions(image_id, img_ids)
@@ -94,7 +94,7 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     gt_cols = _gt_columns(gt, gi, g_img, g_cat, ignore=crowd, crowd=crowd)
     dt_cols = _dt_columns(dets, di, d_img, d_cat)
     cap = int(max_dets[-1])
-    state = (matcher or evaluate_columns)(gt_cols, dt_cols, I, K, iou_thrs, area_rng, cap)
+    state = (matcher or evaluate_columns)(gt_cols, dt_cols, n_img, n_cat, iou_thrs, area_rng, cap)
     if rec_thrs is None:  # evaluate() only; accumulate later with accumulate_coco
         return state
     return accumulate_coco(state, rec_thrs, max_dets) + (state,)
@@ -116,7 +116,7 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     """
     img_ids = np.asarray(img_ids, dtype=np.int64)
     cat_ids = np.asarray(cat_ids, dtype=np.int64)
-    I, K = len(img_ids), len(cat_ids)
+    n_img, n_cat = len(img_ids), len(cat_ids)
 
     def select(image_id, category_id, area):
         ip, iok = positions(image_id, img_ids)
@@ -131,7 +131,7 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     # Federated filter: keep a detection only when its category is annotated in the image as
     # present (a kept GT) or absent (neg_category_ids).
     neg_img, neg_cat, nel_img, nel_cat = gt.lvis_lists()
-    stride = np.int64(K + 1)
+    stride = np.int64(n_cat + 1)
 
     def pair_keys(img_pos, cat_pos):
         return img_pos.astype(np.int64) * stride + cat_pos.astype(np.int64)
@@ -155,7 +155,7 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
                           crowd=np.zeros(len(gi), np.uint8))
     dt_cols = _dt_columns(dets, di, d_img[di], d_cat[di])
     dt_cols["not_exhaustive"] = _contig(not_exhaustive, np.uint8)
-    state = (matcher or evaluate_columns)(gt_cols, dt_cols, I, K, iou_thrs, area_rng, -1)
+    state = (matcher or evaluate_columns)(gt_cols, dt_cols, n_img, n_cat, iou_thrs, area_rng, -1)
     precision, recall, scores = _C.eval_accumulate(
         state, _contig(rec_thrs, np.float64), np.array([_NO_CAP], np.int64))
     return precision[..., 0], recall[..., 0], scores[..., 0], state

@@ -14,8 +14,7 @@ import numpy as np
 
 from .._options import CLASSIFICATION_MODES, check_option
 from ..parsing import parse_completions
-from ..rewards.classification_rewards import (DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION,
-                                              ClassificationReward)
+from ..rewards.classification_rewards import DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION, ClassificationReward
 from .parse_stats import parse_statistics
 from .records import SkipLog, load_json_file, load_records, scorable_records
 from .report import EvalReport

@@ -8,7 +8,6 @@ import os
 import sys
 from typing import Any, Optional, TextIO
 
-
 from .._ray import init_ray_for_command
 from .records import RecordError, check_input_file, load_json_file
 from .report import EvalReport, write_report

@@ -10,7 +10,8 @@ by path):
 * :mod:`.server` - the HTTP reward server (OpenRLHF's ``/get_reward`` and a JSON ``/score``),
   public as :mod:`vrft_rewards.serve`.
 
-Ray scoring (:mod:`vrft_rewards.distributed`) lives beside this package. ``docs/integrations.md`` has a copy-paste example for each.
+Ray scoring (:mod:`vrft_rewards.distributed`) lives beside this package. ``docs/integrations.md``
+has a copy-paste example for each.
 """
 
 from __future__ import annotations

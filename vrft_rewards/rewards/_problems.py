@@ -15,8 +15,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .._ext import _C
-from ..parsing import ParsedBatch, boxes_to_pixels
 from .._options import ANSWER_BLOCKS, FRAMES, TRAINER_KWARGS, check_option
+from ..parsing import ParsedBatch, boxes_to_pixels
 from ._base import MissingColumnsError, require_one_of
 from ._cache import RecentResults, cached_parse
 

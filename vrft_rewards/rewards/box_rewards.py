@@ -21,9 +21,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._ext import _C
-from ..cocoeval.params import COCO_IOU_THRS, COCO_REC_THRS, COCO_MAX_DETS
-from ..matching import match_boxes
 from .._options import IOU_KINDS, MATCH_METHODS, check_option
+from ..cocoeval.params import COCO_IOU_THRS, COCO_MAX_DETS, COCO_REC_THRS
+from ..matching import match_boxes
 from ._base import BatchReward, check_unit_interval
 from ._cache import RecentResults
 from ._problems import BoxProblems, box_problems, check_box_options

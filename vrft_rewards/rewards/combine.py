@@ -57,7 +57,7 @@ def _is_async_callable(func: Callable[..., Any]) -> bool:
         func = func.func
     if inspect.iscoroutinefunction(func):
         return True
-    call = getattr(type(func), "__call__", None)
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - the method itself: is it async?
     return call is not None and inspect.iscoroutinefunction(call)
 
 

@@ -10,10 +10,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._options import check_option
 from ..boxes import paired_box_iou
 from ..parsing import boxes_to_pixels
 from ..polygons import _shapely, paired_polygon_iou, polygon_regions
-from .._options import check_option
 from ._base import BatchReward, require_one_of
 from ._cache import cached_parse
 from ._problems import answer_is_boxes, box_problems, check_box_options, image_sizes_from_columns
