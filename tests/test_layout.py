@@ -253,7 +253,7 @@ MOVED = [
     ("vrft_rewards.eval.detection", "detections_from_records", "vrft_rewards.eval.detection_batch"),
     ("vrft_rewards.eval.detection", "DetectionBatch", "vrft_rewards.eval.detection_batch"),
     ("vrft_rewards.eval.detection", "convert_chunk", "vrft_rewards.eval.detection_batch"),
-    ("vrft_rewards.eval.detection", "prepare_records", "vrft_rewards.eval.record_table"),
+    ("vrft_rewards.eval.detection", "prepare_records", "vrft_rewards.eval.detection_table"),
     ("vrft_rewards.eval.grounding", "mask_set", "vrft_rewards.masks"),
     ("vrft_rewards.eval.grounding", "mask_intersection_union", "vrft_rewards.masks"),
     ("vrft_rewards.serve", "serve", "vrft_rewards.integrations.server"),

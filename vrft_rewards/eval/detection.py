@@ -1,6 +1,6 @@
 """Detection evaluation from model completions (Visual-RFT's COCO / LVIS protocol).
 
-The pipeline's stages: records (:mod:`.records`) -> record table (:mod:`.record_table`) ->
+The pipeline's stages: records (:mod:`.records`) -> record table (:mod:`.detection_table`) ->
 detection batch (:mod:`.detection_batch`: one native parse, pixels with the GT image sizes,
 category ids) -> one COCO / LVIS evaluation restricted to the evaluated categories
 (:mod:`vrft_rewards.cocoeval`) -> the report (:class:`~vrft_rewards.eval.EvalReport`) with the
@@ -27,7 +27,7 @@ from .detection_batch import (
     detections_from_records,
 )
 from .parse_stats import status_statistics
-from .record_table import load_ground_truth, prepare_records
+from .detection_table import load_ground_truth, prepare_records
 from .records import RecordError, SkipLog
 from .report import EvalReport
 

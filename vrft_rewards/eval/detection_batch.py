@@ -24,7 +24,7 @@ from .._ray import cluster_cpus, import_ray, map_tasks, shard_bounds, started_ra
 from ..cocoeval.ground_truth import GroundTruth
 from ..parsing import boxes_to_pixels, parse_completions
 from .categories import CategoryMapper
-from .record_table import RecordTable, load_ground_truth, prepare_records
+from .detection_table import RecordTable, load_ground_truth, prepare_records
 from .records import SkipLog, load_records, progress
 
 __all__ = ["DetectionBatch", "build_detection_batch", "check_detection_options", "convert_chunk",
@@ -177,7 +177,7 @@ def convert_records_ray(table: RecordTable, opts: dict, *, num_shards: Optional[
     Parameters
     ----------
     table : RecordTable
-        Validated records (:func:`vrft_rewards.eval.record_table.prepare_records`).
+        Validated records (:func:`vrft_rewards.eval.detection_table.prepare_records`).
     opts : dict
         Keyword options of :func:`convert_chunk` (frame, default_score, dedupe, require_tags,
         schema, mapper); shipped once with ``ray.put``.
