@@ -26,8 +26,8 @@ from .detection_batch import (
     convert_chunk,
     detections_from_records,
 )
-from .parse_stats import status_statistics
 from .detection_table import load_ground_truth, prepare_records
+from .parse_stats import status_statistics
 from .records import RecordError, SkipLog
 from .report import EvalReport
 
