@@ -60,6 +60,7 @@ def counting_map(log):
         jobs = list(jobs)
         log.append(len(jobs))
         return [fn(job) for job in jobs]
+
     return map_fn
 
 
@@ -93,8 +94,7 @@ def test_lvis_sharded_state_and_metrics_equal_one_process(monkeypatch, seed):
     ref = run_with(monkeypatch, lvis_mod, evaluate_lvis, gt, results, one, max_dets=4 if seed % 2 else 300)
     for shards in (2, 5):
         many = Spy(ShardedMatcher(shards))
-        got = run_with(monkeypatch, lvis_mod, evaluate_lvis, gt, results, many,
-                       max_dets=4 if seed % 2 else 300)
+        got = run_with(monkeypatch, lvis_mod, evaluate_lvis, gt, results, many, max_dets=4 if seed % 2 else 300)
         assert_same_state(many.states[0], one.states[0])
         assert_same_result(got, ref)
         assert got.results == ref.results
@@ -106,8 +106,9 @@ def test_larger_sharded_evaluation_with_subsets(monkeypatch, seed):
     img_ids = sorted(im["id"] for im in gt["images"])[::2]
     cat_ids = sorted(c["id"] for c in gt["categories"])[1:]
     ref = evaluate_coco(gt, results, img_ids=img_ids, cat_ids=cat_ids)
-    got = run_with(monkeypatch, coco_mod, evaluate_coco, gt, results, ShardedMatcher(4),
-                   img_ids=img_ids, cat_ids=cat_ids)
+    got = run_with(
+        monkeypatch, coco_mod, evaluate_coco, gt, results, ShardedMatcher(4), img_ids=img_ids, cat_ids=cat_ids
+    )
     assert_same_result(got, ref)
 
 
@@ -155,10 +156,18 @@ def _columns(seed):
     from vrft_rewards.cocoeval.ground_truth import as_ground_truth
 
     g = as_ground_truth(gt)
-    run_coco(g, as_detections(results), img_ids=np.unique(g.image_ids), cat_ids=np.unique(g.cat_ids),
-             iou_thrs=np.linspace(.5, .95, 10), rec_thrs=None, max_dets=[1, 10, 100],
-             area_rng=np.array([[0, 1e10], [0, 1024], [1024, 9216], [9216, 1e10]]), use_cats=True,
-             matcher=capture)
+    run_coco(
+        g,
+        as_detections(results),
+        img_ids=np.unique(g.image_ids),
+        cat_ids=np.unique(g.cat_ids),
+        iou_thrs=np.linspace(0.5, 0.95, 10),
+        rec_thrs=None,
+        max_dets=[1, 10, 100],
+        area_rng=np.array([[0, 1e10], [0, 1024], [1024, 9216], [9216, 1e10]]),
+        use_cats=True,
+        matcher=capture,
+    )
     return captured["args"]
 
 
@@ -172,14 +181,17 @@ def test_state_pickles_round_trip_and_accumulates_identically():
         assert np.array_equal(x, y)
 
 
-@pytest.mark.parametrize("field, change", [
-    (8, lambda a: a[::-1].copy()),                      # gt_offsets not increasing
-    (10, lambda a: np.append(a, a[-1])),                # dt_offsets of another length
-    (13, lambda a: np.full_like(a, 7)),                 # dt_state values that are no DetState
-    (5, lambda a: a + 10_000),                          # group_image out of range
-    (11, lambda a: a[:-1].copy()),                      # dt_index shorter than the slots
-    (15, lambda a: a[:-1].copy()),                      # num_positive_gt length
-])
+@pytest.mark.parametrize(
+    "field, change",
+    [
+        (8, lambda a: a[::-1].copy()),  # gt_offsets not increasing
+        (10, lambda a: np.append(a, a[-1])),  # dt_offsets of another length
+        (13, lambda a: np.full_like(a, 7)),  # dt_state values that are no DetState
+        (5, lambda a: a + 10_000),  # group_image out of range
+        (11, lambda a: a[:-1].copy()),  # dt_index shorter than the slots
+        (15, lambda a: a[:-1].copy()),  # num_positive_gt length
+    ],
+)
 def test_corrupt_state_is_refused(field, change):
     state = evaluate_columns(*_columns(5))
     t = list(state.__getstate__())

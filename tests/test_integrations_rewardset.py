@@ -125,8 +125,9 @@ def test_kwargs_reach_every_function_including_log_metric():
         return [0.0] * len(completions)
 
     metrics = {}
-    RewardSet([logs, length_score])(["ab", "abcd"], prompts=["p", "q"],
-                                    log_metric=lambda k, v: metrics.__setitem__(k, v))
+    RewardSet([logs, length_score])(
+        ["ab", "abcd"], prompts=["p", "q"], log_metric=lambda k, v: metrics.__setitem__(k, v)
+    )
     assert metrics == {"toy/mean_len": 3.0}
     assert seen == [["p", "q"]]
 

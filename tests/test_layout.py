@@ -39,9 +39,13 @@ def _modules(package_dir: pathlib.Path) -> dict[str, tuple[pathlib.Path, bool]]:
 def _imported_names(name: str, is_package: bool, tree: ast.Module):
     """``(dotted target, line)`` of every import of a module's source, at any depth."""
     package = name if is_package else name.rpartition(".")[0]
-    constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
-                 and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
-                 for t in n.targets if isinstance(t, ast.Name)}
+    constants = {
+        t.id: n.value.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -165,8 +169,9 @@ def test_cycle_check_finds_lazy_relative_and_dynamic_cycles(tmp_path):
     (pkg / "__init__.py").write_text("from .a import f\n")
     (pkg / "a.py").write_text("def f():\n    from .sub.b import g\n    return g()\n")
     (pkg / "sub" / "__init__.py").write_text("")
-    (pkg / "sub" / "b.py").write_text("import importlib\nNAME = 'pkg.c'\n"
-                                      "def g():\n    return importlib.import_module(NAME)\n")
+    (pkg / "sub" / "b.py").write_text(
+        "import importlib\nNAME = 'pkg.c'\ndef g():\n    return importlib.import_module(NAME)\n"
+    )
     (pkg / "c.py").write_text("from ..pkg import x\nfrom pkg.a import f\n")  # `..pkg`: pkg itself
     (pkg / "d.py").write_text("from . import a\n")  # not in a cycle: nothing imports d
     graph = import_graph(pkg)
@@ -197,9 +202,12 @@ def _level(module: str) -> int:
 
 def test_imports_point_down_the_layers_only():
     graph = import_graph(PACKAGE_DIR)
-    upward = [f"{a} ({LEVELS[_level(a)][0]}) -> {b} ({LEVELS[_level(b)][0]}), line {line}"
-              for a, edges in sorted(graph.items()) for b, line in sorted(edges.items())
-              if _level(b) > _level(a)]
+    upward = [
+        f"{a} ({LEVELS[_level(a)][0]}) -> {b} ({LEVELS[_level(b)][0]}), line {line}"
+        for a, edges in sorted(graph.items())
+        for b, line in sorted(edges.items())
+        if _level(b) > _level(a)
+    ]
     assert not upward, "imports pointing up:\n" + "\n".join(upward)
 
 
@@ -223,13 +231,17 @@ def test_the_engine_imports_nothing_of_the_pipeline_rewards_or_integrations():
     reached = set().union(*(_reachable(graph, m) for m in engine))
     assert _outside_the_engine(reached) == []
     # ... and at run time, in a fresh interpreter.
-    code = ("import json, sys, vrft_rewards.cocoeval; "
-            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('vrft_rewards'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=PACKAGE_DIR.parent, check=True)
+    code = (
+        "import json, sys, vrft_rewards.cocoeval; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('vrft_rewards'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=PACKAGE_DIR.parent, check=True
+    )
     loaded = json.loads(out.stdout)
     assert "vrft_rewards.cocoeval.coco" in loaded
     assert _outside_the_engine(loaded) == []
+
 
 # (old public path, name, new home): modules moved by the restructuring (issue 12) re-export
 # their public names from the old path.
@@ -275,11 +287,29 @@ def test_moved_names_keep_their_import_path(old, name, new):
 def test_eval_keeps_exporting_every_name_it_exported():
     import vrft_rewards.eval as ve
 
-    before = {"CATEGORY_SETS", "COCOeval", "CategoryMapper", "DetectionBatch", "EvalReport", "RecordError",
-              "SkipLog", "detections_from_records", "evaluate_classification", "evaluate_detection",
-              "evaluate_detection_ray", "evaluate_grounding", "normalize_category_name", "parse_statistics",
-              "write_report", "Detections", "EvalResult", "GroundTruth", "LVISeval", "evaluate_coco",
-              "evaluate_lvis"}
+    before = {
+        "CATEGORY_SETS",
+        "COCOeval",
+        "CategoryMapper",
+        "DetectionBatch",
+        "EvalReport",
+        "RecordError",
+        "SkipLog",
+        "detections_from_records",
+        "evaluate_classification",
+        "evaluate_detection",
+        "evaluate_detection_ray",
+        "evaluate_grounding",
+        "normalize_category_name",
+        "parse_statistics",
+        "write_report",
+        "Detections",
+        "EvalResult",
+        "GroundTruth",
+        "LVISeval",
+        "evaluate_coco",
+        "evaluate_lvis",
+    }
     assert before <= set(ve.__all__)
     for name in ve.__all__:
         assert hasattr(ve, name), name

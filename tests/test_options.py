@@ -20,8 +20,7 @@ from vrft_rewards.rewards import (
 )
 
 BOX = np.zeros((1, 4))
-GT = {"images": [{"id": 1, "width": 10, "height": 10}], "annotations": [],
-      "categories": [{"id": 1, "name": "a"}]}
+GT = {"images": [{"id": 1, "width": 10, "height": 10}], "annotations": [], "categories": [{"id": 1, "name": "a"}]}
 RECORDS = [{"image_id": 1, "category": "a", "completion": "<answer>[]</answer>"}]
 GROUNDING = [{"completion": "<answer>(1,2),(3,4)</answer>", "width": 10, "height": 10, "box": [0, 0, 5, 5]}]
 
@@ -59,18 +58,25 @@ CASES = [
     (lambda v: evaluate_detection(GT, RECORDS, kind=v), "kind", _options.DETECTION_KINDS),
     (lambda v: evaluate_detection(GT, RECORDS, images=v), "images", _options.DETECTION_IMAGES),
     (lambda v: evaluate_grounding(GROUNDING, frame=v), "frame", _options.FRAMES),
-    (lambda v: evaluate_classification([{"completion": "a", "label": "a"}], mode=v), "mode",
-     _options.CLASSIFICATION_MODES),
+    (
+        lambda v: evaluate_classification([{"completion": "a", "label": "a"}], mode=v),
+        "mode",
+        _options.CLASSIFICATION_MODES,
+    ),
 ]
 
 
-REFUSED = [(call, name, allowed, value) for call, name, allowed in CASES
-           for value in ("unknown", 1, None, b"xyxy")
-           if not (name == "gt_frame" and value is None)]  # gt_frame=None: the default frame
+REFUSED = [
+    (call, name, allowed, value)
+    for call, name, allowed in CASES
+    for value in ("unknown", 1, None, b"xyxy")
+    if not (name == "gt_frame" and value is None)
+]  # gt_frame=None: the default frame
 
 
-@pytest.mark.parametrize("call, name, allowed, value", REFUSED,
-                         ids=[f"{i}-{r[1]}-{r[3]!r}" for i, r in enumerate(REFUSED)])
+@pytest.mark.parametrize(
+    "call, name, allowed, value", REFUSED, ids=[f"{i}-{r[1]}-{r[3]!r}" for i, r in enumerate(REFUSED)]
+)
 def test_every_option_refuses_unknown_names_and_non_strings_alike(call, name, allowed, value):
     listed = ", ".join(repr(a) for a in allowed)
     with pytest.raises(ValueError) as info:

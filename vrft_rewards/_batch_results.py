@@ -89,9 +89,20 @@ class MatchResult:
         Per-problem sum of matched values, added in float64 in ascending prediction order.
     """
 
-    __slots__ = ("pred_index", "gt_index", "pred_global", "gt_global", "iou", "offsets",
-                 "matched_gt", "matched_pred", "n_matched", "n_unmatched_pred", "n_unmatched_gt",
-                 "sum_matched_iou")
+    __slots__ = (
+        "pred_index",
+        "gt_index",
+        "pred_global",
+        "gt_global",
+        "iou",
+        "offsets",
+        "matched_gt",
+        "matched_pred",
+        "n_matched",
+        "n_unmatched_pred",
+        "n_unmatched_gt",
+        "sum_matched_iou",
+    )
 
     def __init__(self, **fields: Any) -> None:
         for name in self.__slots__:

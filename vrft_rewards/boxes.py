@@ -65,8 +65,7 @@ def _result_dtype(*arrays: tuple[Any, str]) -> np.dtype:
 def _boxes(x: Any, name: str, dtype: np.dtype) -> np.ndarray:
     """``x`` as a C-contiguous ``(N, 4)`` array of ``dtype`` (zero-copy when it already is one)."""
     if isinstance(x, (str, bytes)):
-        raise TypeError(f"{name} must be an (N, 4) array, tensor or nested list of numbers, "
-                        f"got {type(x).__name__}")
+        raise TypeError(f"{name} must be an (N, 4) array, tensor or nested list of numbers, got {type(x).__name__}")
     if isinstance(x, np.ndarray) and x.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers (float or integer), got dtype {x.dtype}")
     if isinstance(x, (list, tuple)) and len(x) == 0:
@@ -107,8 +106,7 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
             raise TypeError(f"out is a {out.device.type} tensor; CPU inputs need a CPU out tensor")
         text = str(out.dtype).replace("torch.", "")
         if text != dtype.name:
-            raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), "
-                            f"got torch.{text}")
+            raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), got torch.{text}")
         if out.requires_grad:
             raise ValueError("out must not require grad")
         if not out.is_contiguous():
@@ -116,8 +114,7 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
         arr = out.detach().numpy()
     elif isinstance(out, np.ndarray):
         if out.dtype != dtype:
-            raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), "
-                            f"got {out.dtype}")
+            raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), got {out.dtype}")
         arr = out
     else:
         raise TypeError(f"out must be a numpy array or a torch CPU tensor, got {type(out).__name__}")
@@ -133,8 +130,7 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
     return arr
 
 
-def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any, out: Any,
-             paired: bool) -> Any:
+def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any, out: Any, paired: bool) -> Any:
     check_option(fmt, BOX_FORMATS, "fmt")
     check_option(kind, IOU_KINDS, "kind")
     clamp = _check_flag(clamp, "clamp")
@@ -146,8 +142,7 @@ def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any,
     b = _boxes(boxes2, "boxes2", dtype)
     if paired:
         if a.shape[0] != b.shape[0]:
-            raise ValueError(f"boxes1 and boxes2 must have the same length, got {a.shape[0]} and "
-                             f"{b.shape[0]}")
+            raise ValueError(f"boxes1 and boxes2 must have the same length, got {a.shape[0]} and {b.shape[0]}")
         shape: tuple = (a.shape[0],)
         fn: Callable = _C.paired_iou_f32 if dtype == _F32 else _C.paired_iou_f64
     else:
@@ -164,8 +159,9 @@ def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any,
 # ---- public functions -----------------------------------------------------------------------
 
 
-def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", clamp: bool = False,
-            out: Any = None) -> Any:
+def box_iou(
+    boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", clamp: bool = False, out: Any = None
+) -> Any:
     """Pairwise overlap of two sets of boxes: IoU, GIoU, DIoU or CIoU.
 
     Parameters
@@ -257,8 +253,9 @@ def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", c
     return _overlap("box_iou", boxes1, boxes2, fmt, kind, clamp, out, paired=False)
 
 
-def paired_box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou",
-                   clamp: bool = False, out: Any = None) -> Any:
+def paired_box_iou(
+    boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", clamp: bool = False, out: Any = None
+) -> Any:
     """Overlap of matching rows of two sets of boxes: ``result[i] = kind(boxes1[i], boxes2[i])``.
 
     Parameters

@@ -30,8 +30,10 @@ def _check_columns(completions: Any, columns: Mapping[str, Any]) -> int:
     n = len(completions)
     for name, col in columns.items():
         if isinstance(col, (str, bytes, Mapping)) or not hasattr(col, "__len__") or not hasattr(col, "__getitem__"):
-            raise TypeError(f"column {name!r} must be a per-sample list (one entry per completion), "
-                            f"got {type(col).__name__}; callbacks such as log_metric cannot cross to Ray workers")
+            raise TypeError(
+                f"column {name!r} must be a per-sample list (one entry per completion), "
+                f"got {type(col).__name__}; callbacks such as log_metric cannot cross to Ray workers"
+            )
         if len(col) != n:
             raise ValueError(f"column {name!r} must have one entry per completion ({n}), got {len(col)}")
     return n
@@ -42,9 +44,16 @@ def _score_shard(reward_set: RewardSet, shard: tuple[Sequence[Any], dict[str, Se
     return reward_set(completions, **columns)
 
 
-def score_with_ray(task_or_funcs: Any, completions: Sequence[Any], *, num_shards: int | None = None,
-                   group_size: int = 1, preset_kwargs: Mapping[str, Any] | None = None,
-                   ray_options: Mapping[str, Any] | None = None, **columns: Sequence[Any]) -> RewardSetResult:
+def score_with_ray(
+    task_or_funcs: Any,
+    completions: Sequence[Any],
+    *,
+    num_shards: int | None = None,
+    group_size: int = 1,
+    preset_kwargs: Mapping[str, Any] | None = None,
+    ray_options: Mapping[str, Any] | None = None,
+    **columns: Sequence[Any],
+) -> RewardSetResult:
     """Score a batch in Ray tasks, one contiguous shard each, and concatenate in order.
 
     Parameters
@@ -119,8 +128,9 @@ class RewardWorker:
         return self.reward_set(completions, **columns)
 
 
-def make_reward_actor(task_or_funcs: Any, *, preset_kwargs: Mapping[str, Any] | None = None,
-                      **actor_options: Any) -> Any:
+def make_reward_actor(
+    task_or_funcs: Any, *, preset_kwargs: Mapping[str, Any] | None = None, **actor_options: Any
+) -> Any:
     """Start a Ray actor holding a reward set: ``actor.score.remote(completions, **columns)``.
 
     ``actor_options`` go to ``.options(...)`` (e.g. ``num_cpus=1``). The reward set is resolved
@@ -134,8 +144,9 @@ def make_reward_actor(task_or_funcs: Any, *, preset_kwargs: Mapping[str, Any] | 
     return cls.remote(task_or_funcs, preset_kwargs)
 
 
-def score_with_actors(actors: Sequence[Any], completions: Sequence[Any], *, group_size: int = 1,
-                      **columns: Sequence[Any]) -> RewardSetResult:
+def score_with_actors(
+    actors: Sequence[Any], completions: Sequence[Any], *, group_size: int = 1, **columns: Sequence[Any]
+) -> RewardSetResult:
     """Score a batch across a pool of actors from :func:`make_reward_actor`, one shard each.
 
     Raises
@@ -150,6 +161,8 @@ def score_with_actors(actors: Sequence[Any], completions: Sequence[Any], *, grou
     if n == 0:
         return ray.get(actors[0].score.remote(completions, **columns))
     bounds = shard_bounds(n, len(actors), group_size)
-    refs = [actor.score.remote(completions[a:b], **{k: v[a:b] for k, v in columns.items()})
-            for actor, (a, b) in zip(actors, bounds)]
+    refs = [
+        actor.score.remote(completions[a:b], **{k: v[a:b] for k, v in columns.items()})
+        for actor, (a, b) in zip(actors, bounds)
+    ]
     return RewardSetResult.concat(ray.get(refs))

@@ -16,8 +16,9 @@ from ._options import FRAMES, check_option
 __all__ = ["FRAMES", "boxes_to_pixels"]
 
 
-def boxes_to_pixels(boxes: Any, offsets: Any, image_sizes: Any, frame: str = "norm1000", *,
-                    model_sizes: Any = None) -> np.ndarray:
+def boxes_to_pixels(
+    boxes: Any, offsets: Any, image_sizes: Any, frame: str = "norm1000", *, model_sizes: Any = None
+) -> np.ndarray:
     """Convert parsed boxes to absolute pixel coordinates of the original images.
 
     Parameters
@@ -66,13 +67,12 @@ def boxes_to_pixels(boxes: Any, offsets: Any, image_sizes: Any, frame: str = "no
         raise ValueError(f"offsets must be a 1-D integer array of length B + 1, got {off.dtype} {off.shape}")
     off = off.astype(np.int64, copy=False)
     if off[0] != 0 or off[-1] != b.shape[0] or np.any(np.diff(off) < 0):
-        raise ValueError("offsets must start at 0, be non-decreasing and end at len(boxes) "
-                         f"({b.shape[0]})")
+        raise ValueError(f"offsets must start at 0, be non-decreasing and end at len(boxes) ({b.shape[0]})")
     n_img = off.shape[0] - 1
     sizes = _sizes(image_sizes, n_img, "image_sizes")
     counts = np.diff(off)
-    wh = np.repeat(sizes, counts, axis=0)               # (total, 2): W, H per box
-    scale = np.concatenate([wh, wh], axis=1)            # (total, 4): W, H, W, H
+    wh = np.repeat(sizes, counts, axis=0)  # (total, 2): W, H per box
+    scale = np.concatenate([wh, wh], axis=1)  # (total, 4): W, H, W, H
     if frame == "norm1000":
         return b / 1000.0 * scale
     if frame == "norm1":

@@ -30,8 +30,11 @@ def _polygon_problem(seg: list) -> Optional[str]:
     """Why a COCO polygon segmentation cannot be rasterised, or None (lengths checked here,
     numbers and finiteness on the whole batch at once)."""
     for k, poly in enumerate(seg):
-        if (not isinstance(poly, (list, tuple, np.ndarray)) or len(poly) % 2
-                or (len(poly) and isinstance(poly[0], (list, tuple, np.ndarray, dict)))):
+        if (
+            not isinstance(poly, (list, tuple, np.ndarray))
+            or len(poly) % 2
+            or (len(poly) and isinstance(poly[0], (list, tuple, np.ndarray, dict)))
+        ):
             return f"polygon {k} must be a flat list x1, y1, x2, y2, ..."
     return None
 
@@ -153,12 +156,14 @@ def mask_set_and_problems(segs: Sequence[Any], sizes: np.ndarray) -> tuple[Any, 
     heights = sizes[:, 1].astype(np.int64)
     widths = sizes[:, 0].astype(np.int64)
     pieces = _Pieces(segs, heights, widths)
-    masks = _C.MaskSet(heights, widths, pieces.rle, pieces.rle_offsets, pieces.coords,
-                       pieces.coord_offsets, pieces.polygon_offsets)
+    masks = _C.MaskSet(
+        heights, widths, pieces.rle, pieces.rle_offsets, pieces.coords, pieces.coord_offsets, pieces.polygon_offsets
+    )
     problems = dict(pieces.problems)
     for i in np.flatnonzero(masks.status != 0).tolist():
-        problems[i] = ("not a valid compressed RLE" if masks.status[i] == 1
-                       else "RLE counts do not add up to height x width")
+        problems[i] = (
+            "not a valid compressed RLE" if masks.status[i] == 1 else "RLE counts do not add up to height x width"
+        )
     return masks, problems
 
 
@@ -198,8 +203,9 @@ def mask_set(segs: Sequence[Any], sizes: np.ndarray) -> Any:
     return masks
 
 
-def mask_intersection_union(pred_boxes: np.ndarray, segs: Sequence[Any], sizes: np.ndarray,
-                            valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mask_intersection_union(
+    pred_boxes: np.ndarray, segs: Sequence[Any], sizes: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Pixel intersection and union of each predicted box (as a mask) with its GT mask.
 
     Parameters

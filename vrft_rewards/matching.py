@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 
-
 # ---- input normalisation ------------------------------------------------------------------------
 
 
@@ -55,8 +54,7 @@ def _cost_matrix(x: Any, name: str) -> np.ndarray:
         if not np.can_cast(arr.dtype, np.float64, casting="safe"):
             # scipy's wording: it asks numpy for a float64 array with the 'safe' rule
             raise TypeError(
-                f"Cannot cast array data from {arr.dtype!r} to dtype('float64') according to "
-                "the rule 'safe'"
+                f"Cannot cast array data from {arr.dtype!r} to dtype('float64') according to the rule 'safe'"
             )
         arr = arr.astype(np.float64)
     return np.ascontiguousarray(arr)
@@ -143,8 +141,7 @@ def linear_sum_assignment(cost_matrix: Any, maximize: bool = False) -> tuple[Any
 # ---- batched ------------------------------------------------------------------------------------
 
 
-def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *,
-                                  shapes: Any = None) -> BatchedAssignment:
+def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *, shapes: Any = None) -> BatchedAssignment:
     """Solve many linear sum assignment problems in one native call.
 
     Parameters
@@ -210,14 +207,11 @@ def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *,
             costs = costs.detach().numpy()
         arr = np.asarray(costs)
         if arr.ndim != 3:
-            raise ValueError(
-                f"costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape {arr.shape}"
-            )
+            raise ValueError(f"costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape {arr.shape}")
         if arr.dtype != np.float64:
             if not np.can_cast(arr.dtype, np.float64, casting="safe"):
                 raise TypeError(
-                    f"Cannot cast array data from {arr.dtype!r} to dtype('float64') according to "
-                    "the rule 'safe'"
+                    f"Cannot cast array data from {arr.dtype!r} to dtype('float64') according to the rule 'safe'"
                 )
         arr = np.ascontiguousarray(arr, dtype=np.float64)
         b, n, m = arr.shape
@@ -228,8 +222,9 @@ def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *,
         else:
             shp = _int_array(shapes, "shapes")
         rows, cols, offsets, totals = _C.lsap_batch_padded(arr, shp, maximize)
-    return BatchedAssignment(wrap_like(rows, like), wrap_like(cols, like), wrap_like(offsets, like),
-                             wrap_like(totals, like))
+    return BatchedAssignment(
+        wrap_like(rows, like), wrap_like(cols, like), wrap_like(offsets, like), wrap_like(totals, like)
+    )
 
 
 # ---- match_boxes --------------------------------------------------------------------------------
@@ -245,9 +240,19 @@ def _match_boxes_array(x: Any, name: str, dtype: np.dtype) -> np.ndarray:
     return arr
 
 
-def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any = None,
-                scores: Any = None, method: str = "hungarian", iou_threshold: float = 0.5,
-                kind: str = "iou", fmt: str = "xyxy", strict: bool = False) -> MatchResult:
+def match_boxes(
+    pred: Any,
+    gt: Any,
+    *,
+    pred_offsets: Any = None,
+    gt_offsets: Any = None,
+    scores: Any = None,
+    method: str = "hungarian",
+    iou_threshold: float = 0.5,
+    kind: str = "iou",
+    fmt: str = "xyxy",
+    strict: bool = False,
+) -> MatchResult:
     """Match predicted boxes to ground-truth boxes one-to-one, for a whole ragged batch.
 
     Parameters
@@ -341,20 +346,27 @@ def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any
     iou_threshold = float(iou_threshold)
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold!r}")
-    if any(is_torch_tensor(x) and x.device.type == "cuda"
-           for x in (pred, gt, pred_offsets, gt_offsets, scores)):
+    if any(is_torch_tensor(x) and x.device.type == "cuda" for x in (pred, gt, pred_offsets, gt_offsets, scores)):
         from ._cuda import match_boxes_cuda  # CUDA kernels (docs/cuda.md)
 
-        return match_boxes_cuda(pred, gt, pred_offsets=pred_offsets, gt_offsets=gt_offsets,
-                                scores=scores, method=method, iou_threshold=iou_threshold,
-                                kind=kind, fmt=fmt, strict=bool(strict))
+        return match_boxes_cuda(
+            pred,
+            gt,
+            pred_offsets=pred_offsets,
+            gt_offsets=gt_offsets,
+            scores=scores,
+            method=method,
+            iou_threshold=iou_threshold,
+            kind=kind,
+            fmt=fmt,
+            strict=bool(strict),
+        )
     like = ArrayKind.of(pred, gt)
     dtype = result_float_dtype(pred, gt)
     p = _match_boxes_array(pred, "pred", dtype)
     g = _match_boxes_array(gt, "gt", dtype)
     if (pred_offsets is None) != (gt_offsets is None):
-        raise ValueError("pred_offsets and gt_offsets must be given together (or both omitted "
-                         "for a single problem)")
+        raise ValueError("pred_offsets and gt_offsets must be given together (or both omitted for a single problem)")
     if pred_offsets is None:
         po = np.array([0, p.shape[0]], dtype=np.int64)
         go = np.array([0, g.shape[0]], dtype=np.int64)

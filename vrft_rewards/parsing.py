@@ -76,23 +76,55 @@ class ParsedBatch:
     OK, NO_ANSWER, EMPTY, NO_OBJECTS, REPAIRED, MALFORMED = range(6)
 
     __slots__ = (
-        "status", "format", "has_think", "think_closed", "has_answer", "answer_closed",
-        "text_outside", "strict_format", "n_think_open", "n_think_close", "n_answer_open",
-        "n_answer_close", "answer_start", "answer_end", "numbers", "choices", "n_dropped",
-        "offsets", "boxes", "confidences", "label_start", "label_end", "_sources",
-        "_answer_bytes", "_label_bytes", "_answer_text", "_labels",
+        "status",
+        "format",
+        "has_think",
+        "think_closed",
+        "has_answer",
+        "answer_closed",
+        "text_outside",
+        "strict_format",
+        "n_think_open",
+        "n_think_close",
+        "n_answer_open",
+        "n_answer_close",
+        "answer_start",
+        "answer_end",
+        "numbers",
+        "choices",
+        "n_dropped",
+        "offsets",
+        "boxes",
+        "confidences",
+        "label_start",
+        "label_end",
+        "_sources",
+        "_answer_bytes",
+        "_label_bytes",
+        "_answer_text",
+        "_labels",
     )
 
     def __init__(self, raw: dict) -> None:
         self._sources = raw["sources"]
         self.status = raw["status"]
         self.format = raw["format"]
-        for name in ("has_think", "think_closed", "has_answer", "answer_closed", "text_outside",
-                     "strict_format"):
+        for name in ("has_think", "think_closed", "has_answer", "answer_closed", "text_outside", "strict_format"):
             setattr(self, name, raw[name].view(np.bool_))
-        for name in ("n_think_open", "n_think_close", "n_answer_open", "n_answer_close",
-                     "answer_start", "answer_end", "n_dropped", "offsets", "boxes", "confidences",
-                     "label_start", "label_end"):
+        for name in (
+            "n_think_open",
+            "n_think_close",
+            "n_answer_open",
+            "n_answer_close",
+            "answer_start",
+            "answer_end",
+            "n_dropped",
+            "offsets",
+            "boxes",
+            "confidences",
+            "label_start",
+            "label_end",
+        ):
             setattr(self, name, raw[name])
         self.numbers = raw["number"]
         self.choices = raw["choice"]
@@ -110,10 +142,25 @@ class ParsedBatch:
         return f"ParsedBatch(B={len(self)}, boxes={self.boxes.shape[0]}, {parts})"
 
     # Per-completion and per-box array slots (everything take() must gather).
-    _ROW_FIELDS = ("status", "format", "has_think", "think_closed", "has_answer", "answer_closed",
-                   "text_outside", "strict_format", "n_think_open", "n_think_close",
-                   "n_answer_open", "n_answer_close", "answer_start", "answer_end", "numbers",
-                   "choices", "n_dropped")
+    _ROW_FIELDS = (
+        "status",
+        "format",
+        "has_think",
+        "think_closed",
+        "has_answer",
+        "answer_closed",
+        "text_outside",
+        "strict_format",
+        "n_think_open",
+        "n_think_close",
+        "n_answer_open",
+        "n_answer_close",
+        "answer_start",
+        "answer_end",
+        "numbers",
+        "choices",
+        "n_dropped",
+    )
     _BOX_FIELDS = ("boxes", "confidences", "label_start", "label_end")
 
     def take(self, index: Sequence[int]) -> "ParsedBatch":
@@ -203,8 +250,9 @@ class ParsedBatch:
             self._labels = [_unescape(t) if t is not None and "\\" in t else t for t in raw]
         return self._labels
 
-    def normalized_answers(self, *, lower: bool = True, punctuation: bool = True,
-                           underscores: str = "space", whitespace: str = "collapse") -> list:
+    def normalized_answers(
+        self, *, lower: bool = True, punctuation: bool = True, underscores: str = "space", whitespace: str = "collapse"
+    ) -> list:
         """Answers normalised for classification matching.
 
         Parameters
@@ -234,15 +282,23 @@ class ParsedBatch:
         check_option(whitespace, WHITESPACE_RULES, "whitespace")
         u = {"keep": 0, "space": 1, "drop": 2}
         start, end = self._answer_bytes
-        out = _C.normalize_texts(self._sources, start, end, False, bool(punctuation),
-                                 u[underscores], whitespace == "collapse", whitespace == "drop")
+        out = _C.normalize_texts(
+            self._sources,
+            start,
+            end,
+            False,
+            bool(punctuation),
+            u[underscores],
+            whitespace == "collapse",
+            whitespace == "drop",
+        )
         if lower:
             out = [t.lower() for t in out]
         return out
 
     def boxes_of(self, i: int) -> np.ndarray:
         """Boxes of completion ``i`` (a view), shape ``(n_i, 4)``."""
-        return self.boxes[self.offsets[i]:self.offsets[i + 1]]
+        return self.boxes[self.offsets[i] : self.offsets[i + 1]]
 
 
 def _unescape(text: str) -> str:
@@ -252,8 +308,14 @@ def _unescape(text: str) -> str:
         return text
 
 
-def parse_completions(completions: Sequence[Any], *, schema: str = "auto", answer: str = "last",
-                      require_tags: bool = True, invalid: str = "raise") -> ParsedBatch:
+def parse_completions(
+    completions: Sequence[Any],
+    *,
+    schema: str = "auto",
+    answer: str = "last",
+    require_tags: bool = True,
+    invalid: str = "raise",
+) -> ParsedBatch:
     """Parse a batch of model completions into flat arrays.
 
     Parameters
@@ -310,13 +372,15 @@ def parse_completions(completions: Sequence[Any], *, schema: str = "auto", answe
     check_option(answer, ANSWER_BLOCKS, "answer")
     check_option(invalid, INVALID_ENTRIES, "invalid")
     if isinstance(completions, (str, bytes)):
-        raise TypeError("completions must be a list of completions, got a single "
-                        f"{type(completions).__name__}; wrap it in a list")
+        raise TypeError(
+            f"completions must be a list of completions, got a single {type(completions).__name__}; wrap it in a list"
+        )
     if not isinstance(completions, (list, tuple)):
         try:
             completions = list(completions)
         except TypeError:
-            raise TypeError("completions must be a list of str or chat-message lists, got "
-                            f"{type(completions).__name__}") from None
+            raise TypeError(
+                f"completions must be a list of str or chat-message lists, got {type(completions).__name__}"
+            ) from None
     raw = _C.parse_completions(completions, schema, answer, bool(require_tags), invalid)
     return ParsedBatch(raw)

@@ -24,8 +24,17 @@ from .rewards import resolve_reward_set
 __all__ = ["run_score", "score_records"]
 
 
-def score_records(records: list, lines: list, source: str, task: str, options: dict, skips: SkipLog,
-                  *, ray: bool = False, num_shards: Optional[int] = None) -> tuple[Any, list]:
+def score_records(
+    records: list,
+    lines: list,
+    source: str,
+    task: str,
+    options: dict,
+    skips: SkipLog,
+    *,
+    ray: bool = False,
+    num_shards: Optional[int] = None,
+) -> tuple[Any, list]:
     """Score rollout records ``{"completion", <dataset columns>...}`` with a reward preset.
 
     Returns the :class:`~vrft_rewards.rewards.combine.RewardSetResult` and the kept locations.
@@ -57,32 +66,43 @@ def run_score(args: Any, options: dict, out: Optional[TextIO] = None) -> int:
     records, lines = read_jsonl(args.input, skips=skips, show_progress=None if args.progress else False)
     if args.ray:
         init_ray_for_command(args.num_shards)
-    result, where = score_records(records, lines, args.input, args.task, options, skips, ray=args.ray,
-                                  num_shards=args.num_shards)
+    result, where = score_records(
+        records, lines, args.input, args.task, options, skips, ray=args.ray, num_shards=args.num_shards
+    )
     rows, dist = [], {}
     names = ["overall"] + list(result.names)
     cols = [result.overall] + [result.matrix[:, j] for j in range(result.matrix.shape[1])]
     for name, v in zip(names, cols):
         ok = v[np.isfinite(v)]
         q = np.quantile(ok, [0.0, 0.25, 0.5, 0.75, 1.0]) if len(ok) else [float("nan")] * 5
-        d = {"n": int(len(ok)), "skipped": int(len(v) - len(ok)),
-             "mean": float(ok.mean()) if len(ok) else float("nan"),
-             "std": float(ok.std()) if len(ok) else float("nan"),
-             "min": float(q[0]), "p25": float(q[1]), "median": float(q[2]), "p75": float(q[3]),
-             "max": float(q[4])}
+        d = {
+            "n": int(len(ok)),
+            "skipped": int(len(v) - len(ok)),
+            "mean": float(ok.mean()) if len(ok) else float("nan"),
+            "std": float(ok.std()) if len(ok) else float("nan"),
+            "min": float(q[0]),
+            "p25": float(q[1]),
+            "median": float(q[2]),
+            "p75": float(q[3]),
+            "max": float(q[4]),
+        }
         dist[name] = d
-        rows.append([name, d["n"], d["skipped"], d["mean"], d["std"], d["min"], d["p25"], d["median"],
-                     d["p75"], d["max"]])
+        rows.append(
+            [name, d["n"], d["skipped"], d["mean"], d["std"], d["min"], d["p25"], d["median"], d["p75"], d["max"]]
+        )
     headers = ["reward", "n", "skipped", "mean", "std", "min", "p25", "median", "p75", "max"]
     # The completions score_records kept (the same rule, so `where` lines up with them).
     comps = [r["completion"] for r in records if completion_problem(r) is None]
     parsed = parse_completions(comps, invalid="empty")
     parse = parse_statistics(parsed, comps, where=where)
-    report = EvalReport(task="score", metrics={"task": args.task, "options": options, "rewards": dist,
-                                               "n": int(len(result))},
-                        tables=[(f"Rewards of {len(result)} rollouts, preset '{args.task}'", headers, rows)],
-                        parse=parse, skipped=skips,
-                        arrays={"rewards": {n: c[np.isfinite(c)] for n, c in zip(names, cols)}})
+    report = EvalReport(
+        task="score",
+        metrics={"task": args.task, "options": options, "rewards": dist, "n": int(len(result))},
+        tables=[(f"Rewards of {len(result)} rollouts, preset '{args.task}'", headers, rows)],
+        parse=parse,
+        skipped=skips,
+        arrays={"rewards": {n: c[np.isfinite(c)] for n, c in zip(names, cols)}},
+    )
     print(report.text(), file=out)
     if args.out:
         written = write_report(report, args.out, plots=not args.no_plots)

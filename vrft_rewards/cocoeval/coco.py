@@ -32,40 +32,85 @@ __all__ = ["COCOeval", "Params", "evaluate_coco"]
 
 
 def _check_iou_type(iou_type: str) -> None:
-    check_iou_type(iou_type, later=("segm", "keypoints"),
-                   hint="Use pycocotools.cocoeval.COCOeval for mask or keypoint evaluation.")
+    check_iou_type(
+        iou_type, later=("segm", "keypoints"), hint="Use pycocotools.cocoeval.COCOeval for mask or keypoint evaluation."
+    )
 
 
-def _evaluate(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
-              max_dets, area_rng, area_lbl, use_cats, matcher=None) -> EvalResult:
+def _evaluate(
+    gt: GroundTruth,
+    dets: Detections,
+    *,
+    img_ids,
+    cat_ids,
+    iou_thrs,
+    rec_thrs,
+    max_dets,
+    area_rng,
+    area_lbl,
+    use_cats,
+    matcher=None,
+) -> EvalResult:
     img_ids = np.unique(np.asarray(img_ids, dtype=np.int64))
     cat_ids_arr = np.asarray(cat_ids, dtype=np.int64)
     if use_cats:
         cat_ids_arr = np.unique(cat_ids_arr)
     precision, recall, scores, _ = run_coco(
-        gt, dets, img_ids=img_ids, cat_ids=cat_ids_arr, iou_thrs=iou_thrs, rec_thrs=rec_thrs,
-        max_dets=max_dets, area_rng=area_rng, use_cats=use_cats, matcher=matcher)
+        gt,
+        dets,
+        img_ids=img_ids,
+        cat_ids=cat_ids_arr,
+        iou_thrs=iou_thrs,
+        rec_thrs=rec_thrs,
+        max_dets=max_dets,
+        area_rng=area_rng,
+        use_cats=use_cats,
+        matcher=matcher,
+    )
     stats, lines = coco_summary(precision, recall, iou_thrs, area_lbl, max_dets)
     if use_cats:
         name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
         names = [name_of.get(int(c), str(int(c))) for c in cat_ids_arr]
     else:
         names = ["all"]
-    params = {"img_ids": img_ids, "cat_ids": cat_ids_arr, "iou_thrs": iou_thrs,
-              "rec_thrs": rec_thrs, "max_dets": list(max_dets), "area_rng": area_rng,
-              "area_rng_lbl": list(area_lbl), "use_cats": bool(use_cats)}
-    return EvalResult(stats=stats, precision=precision, recall=recall, scores=scores,
-                      params=params, category_names=names, lines=lines, kind="coco")
+    params = {
+        "img_ids": img_ids,
+        "cat_ids": cat_ids_arr,
+        "iou_thrs": iou_thrs,
+        "rec_thrs": rec_thrs,
+        "max_dets": list(max_dets),
+        "area_rng": area_rng,
+        "area_rng_lbl": list(area_lbl),
+        "use_cats": bool(use_cats),
+    }
+    return EvalResult(
+        stats=stats,
+        precision=precision,
+        recall=recall,
+        scores=scores,
+        params=params,
+        category_names=names,
+        lines=lines,
+        kind="coco",
+    )
 
 
-def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
-                  cat_ids: Sequence[int] | None = None, img_ids: Sequence[int] | None = None,
-                  max_dets: Sequence[int] = COCO_MAX_DETS,
-                  area_ranges: Sequence[Sequence[float]] | None = None,
-                  area_labels: Sequence[str] | None = None, use_cats: bool = True,
-                  iou_thrs: Sequence[float] | None = None,
-                  rec_thrs: Sequence[float] | None = None, ray: bool = False,
-                  num_shards: int | None = None) -> EvalResult:
+def evaluate_coco(
+    gt: Any,
+    results: Any,
+    *,
+    iou_type: str = "bbox",
+    cat_ids: Sequence[int] | None = None,
+    img_ids: Sequence[int] | None = None,
+    max_dets: Sequence[int] = COCO_MAX_DETS,
+    area_ranges: Sequence[Sequence[float]] | None = None,
+    area_labels: Sequence[str] | None = None,
+    use_cats: bool = True,
+    iou_thrs: Sequence[float] | None = None,
+    rec_thrs: Sequence[float] | None = None,
+    ray: bool = False,
+    num_shards: int | None = None,
+) -> EvalResult:
     """COCO box AP / AR, bit-identical to pycocotools' ``COCOeval`` (evaluate, accumulate, summarize).
 
     Parameters
@@ -143,7 +188,8 @@ def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
     dets = as_detections(results)
     check_image_ids(gt_index, dets)
     return _evaluate(
-        gt_index, dets,
+        gt_index,
+        dets,
         img_ids=gt_index.image_ids if img_ids is None else img_ids,
         cat_ids=gt_index.cat_ids if cat_ids is None else cat_ids,
         iou_thrs=iou_thresholds() if iou_thrs is None else float_vector(iou_thrs, "iou_thrs"),
@@ -151,8 +197,9 @@ def evaluate_coco(gt: Any, results: Any, *, iou_type: str = "bbox",
         max_dets=sorted_max_dets(max_dets),
         area_rng=area_ranges_array(default_area_ranges() if area_ranges is None else area_ranges),
         area_lbl=list(AREA_LABELS if area_labels is None else area_labels),
-        use_cats=bool(use_cats), matcher=matcher_for(ray, num_shards))
-
+        use_cats=bool(use_cats),
+        matcher=matcher_for(ray, num_shards),
+    )
 
 
 class COCOeval:
@@ -213,11 +260,16 @@ class COCOeval:
         check_image_ids(self._gt_index, dets, "cocoDt")
         pe = copy.deepcopy(self.params)
         self._state = run_coco(
-            self._gt_index, dets, img_ids=np.asarray(pe.imgIds, dtype=np.int64),
+            self._gt_index,
+            dets,
+            img_ids=np.asarray(pe.imgIds, dtype=np.int64),
             cat_ids=np.asarray(pe.catIds, dtype=np.int64),
-            iou_thrs=float_vector(pe.iouThrs, "params.iouThrs"), rec_thrs=None,
-            max_dets=sorted_max_dets(pe.maxDets), area_rng=area_ranges_array(pe.areaRng),
-            use_cats=bool(pe.useCats))
+            iou_thrs=float_vector(pe.iouThrs, "params.iouThrs"),
+            rec_thrs=None,
+            max_dets=sorted_max_dets(pe.maxDets),
+            area_rng=area_ranges_array(pe.areaRng),
+            use_cats=bool(pe.useCats),
+        )
         self._paramsEval = pe
         toc = time.time()
         print("DONE (t={:0.2f}s).".format(toc - tic))
@@ -229,11 +281,14 @@ class COCOeval:
             print("Please run evaluate() first")
             raise RuntimeError("Please run evaluate() first")
         if p is not None and p is not self.params:
-            raise NotImplementedError("accumulate(p) with parameters other than the evaluated "
-                                      "ones is not supported; set params before evaluate()")
+            raise NotImplementedError(
+                "accumulate(p) with parameters other than the evaluated "
+                "ones is not supported; set params before evaluate()"
+            )
         pe = self._paramsEval
         precision, recall, scores = accumulate_coco(
-            self._state, float_vector(pe.recThrs, "params.recThrs"), sorted_max_dets(pe.maxDets))
+            self._state, float_vector(pe.recThrs, "params.recThrs"), sorted_max_dets(pe.maxDets)
+        )
         p = self.params
         p.catIds = p.catIds if p.useCats == 1 else [-1]
         T, R, K, A, M = precision.shape
@@ -254,8 +309,9 @@ class COCOeval:
         if self.params.iouType != "bbox" and self.params.iouType != "segm":
             raise NotImplementedError("keypoint summaries are not supported")
         p = self.params
-        self.stats, lines = coco_summary(self.eval["precision"], self.eval["recall"], p.iouThrs,
-                                         p.areaRngLbl, p.maxDets)
+        self.stats, lines = coco_summary(
+            self.eval["precision"], self.eval["recall"], p.iouThrs, p.areaRngLbl, p.maxDets
+        )
         for line in lines:
             print(line)
 

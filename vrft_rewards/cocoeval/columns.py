@@ -62,13 +62,16 @@ def int_column(records: Sequence[dict], key: str, where: str, default: Any = Non
     if arr.ndim == 1 and arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
     if arr.ndim == 1 and arr.dtype.kind == "f":
-        ok = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0 ** 63)
+        ok = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0**63)
         if ok.all():
             return arr.astype(np.int64)
     for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float, np.floating)) or (
-            isinstance(v, (float, np.floating)) and not (np.isfinite(v) and float(v).is_integer())
-        ) or not (-(2 ** 63) <= int(v) < 2 ** 63):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, np.integer, float, np.floating))
+            or (isinstance(v, (float, np.floating)) and not (np.isfinite(v) and float(v).is_integer()))
+            or not (-(2**63) <= int(v) < 2**63)
+        ):
             raise ValueError(f"{where}[{i}][{key!r}] must be an integer id, got {v!r}")
     raise ValueError(f"{where}: {key!r} must hold integer ids")  # pragma: no cover
 

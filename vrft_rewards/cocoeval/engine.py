@@ -24,18 +24,32 @@ def check_image_ids(gt: GroundTruth, dets: Detections, what: str = "results") ->
     ok = gt.has_image(dets.image_id)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        raise ValueError(f"{what}[{i}]['image_id'] = {int(dets.image_id[i])} is not an image of "
-                         "the ground truth (pycocotools: 'Results do not correspond to current "
-                         "coco set')")
+        raise ValueError(
+            f"{what}[{i}]['image_id'] = {int(dets.image_id[i])} is not an image of "
+            "the ground truth (pycocotools: 'Results do not correspond to current "
+            "coco set')"
+        )
 
 
-def evaluate_columns(gt_cols: dict, dt_cols: dict, num_images: int, num_categories: int,
-                     iou_thrs: np.ndarray, area_rng: np.ndarray, cap: int):
+def evaluate_columns(
+    gt_cols: dict,
+    dt_cols: dict,
+    num_images: int,
+    num_categories: int,
+    iou_thrs: np.ndarray,
+    area_rng: np.ndarray,
+    cap: int,
+):
     """One native evaluation (``_C.eval_evaluate``) of prepared columns: the unsharded matcher."""
-    return _C.eval_evaluate(gt_cols, dt_cols, int(num_images), int(num_categories),
-                            np.ascontiguousarray(iou_thrs, dtype=np.float64),
-                            np.ascontiguousarray(area_rng, dtype=np.float64).reshape(-1, 2),
-                            int(cap))
+    return _C.eval_evaluate(
+        gt_cols,
+        dt_cols,
+        int(num_images),
+        int(num_categories),
+        np.ascontiguousarray(iou_thrs, dtype=np.float64),
+        np.ascontiguousarray(area_rng, dtype=np.float64).reshape(-1, 2),
+        int(cap),
+    )
 
 
 def _contig(a, dtype):
@@ -45,23 +59,41 @@ def _contig(a, dtype):
 def _gt_columns(gt: GroundTruth, rows, image, category, *, ignore, crowd) -> dict:
     """The native evaluation's GT columns of annotations ``rows`` (positions already taken)."""
     return {
-        "image": image, "category": category, "box": _contig(gt.ann_box[rows], np.float64),
-        "area": _contig(gt.ann_area[rows], np.float64), "ignore": _contig(ignore, np.uint8),
-        "crowd": _contig(crowd, np.uint8), "id_nonzero": _contig(gt.ann_id[rows] != 0, np.uint8),
+        "image": image,
+        "category": category,
+        "box": _contig(gt.ann_box[rows], np.float64),
+        "area": _contig(gt.ann_area[rows], np.float64),
+        "ignore": _contig(ignore, np.uint8),
+        "crowd": _contig(crowd, np.uint8),
+        "id_nonzero": _contig(gt.ann_id[rows] != 0, np.uint8),
     }
 
 
 def _dt_columns(dets: Detections, rows, image, category) -> dict:
     """The native evaluation's detection columns of ``rows`` (LVIS adds ``not_exhaustive``)."""
     return {
-        "image": image, "category": category, "box": _contig(dets.box[rows], np.float64),
-        "area": _contig(dets.area[rows], np.float64), "score": _contig(dets.score[rows], np.float64),
+        "image": image,
+        "category": category,
+        "box": _contig(dets.box[rows], np.float64),
+        "area": _contig(dets.area[rows], np.float64),
+        "score": _contig(dets.score[rows], np.float64),
         "id_positive": _contig(dets.ids[rows] > 0, np.uint8),
     }
 
 
-def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
-             max_dets, area_rng, use_cats: bool, matcher=None):
+def run_coco(
+    gt: GroundTruth,
+    dets: Detections,
+    *,
+    img_ids,
+    cat_ids,
+    iou_thrs,
+    rec_thrs,
+    max_dets,
+    area_rng,
+    use_cats: bool,
+    matcher=None,
+):
     """pycocotools COCOeval.evaluate + accumulate.  ``img_ids`` sorted unique; ``cat_ids`` sorted
     unique when ``use_cats`` (pooled in the given order otherwise); ``max_dets`` sorted.
 
@@ -102,12 +134,12 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
 
 def accumulate_coco(state, rec_thrs, max_dets):
     """(precision, recall, scores) of a native evaluation state."""
-    return _C.eval_accumulate(state, _contig(rec_thrs, np.float64),
-                              _contig(np.asarray(max_dets, dtype=np.int64), np.int64))
+    return _C.eval_accumulate(
+        state, _contig(rec_thrs, np.float64), _contig(np.asarray(max_dets, dtype=np.int64), np.int64)
+    )
 
 
-def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
-             area_rng, matcher=None):
+def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs, area_rng, matcher=None):
     """lvis-api 0.5.3 LVISEval.evaluate + accumulate on detections already capped per image.
 
     ``matcher``: as for :func:`run_coco`.
@@ -151,13 +183,11 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     not_exhaustive = np.isin(dkey[di], list_keys(nel_img, nel_cat))
 
     # LVIS respects the `ignore` field and forces iscrowd = 0.
-    gt_cols = _gt_columns(gt, gi, g_img[gi], g_cat[gi], ignore=gt.ann_ignore[gi],
-                          crowd=np.zeros(len(gi), np.uint8))
+    gt_cols = _gt_columns(gt, gi, g_img[gi], g_cat[gi], ignore=gt.ann_ignore[gi], crowd=np.zeros(len(gi), np.uint8))
     dt_cols = _dt_columns(dets, di, d_img[di], d_cat[di])
     dt_cols["not_exhaustive"] = _contig(not_exhaustive, np.uint8)
     state = (matcher or evaluate_columns)(gt_cols, dt_cols, n_img, n_cat, iou_thrs, area_rng, -1)
-    precision, recall, scores = _C.eval_accumulate(
-        state, _contig(rec_thrs, np.float64), np.array([_NO_CAP], np.int64))
+    precision, recall, scores = _C.eval_accumulate(state, _contig(rec_thrs, np.float64), np.array([_NO_CAP], np.int64))
     return precision[..., 0], recall[..., 0], scores[..., 0], state
 
 

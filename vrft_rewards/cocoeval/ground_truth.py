@@ -96,8 +96,9 @@ class GroundTruth:
         return len(self.ann_id)
 
     def __repr__(self) -> str:
-        return (f"GroundTruth(images={len(self.image_ids)}, categories={len(self.cat_ids)}, "
-                f"annotations={len(self.ann_id)})")
+        return (
+            f"GroundTruth(images={len(self.image_ids)}, categories={len(self.cat_ids)}, annotations={len(self.ann_id)})"
+        )
 
 
 def as_ground_truth(gt: Any) -> GroundTruth:

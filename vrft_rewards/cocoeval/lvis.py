@@ -61,26 +61,52 @@ def _cat_ids(gt: GroundTruth, cat_ids) -> np.ndarray:
     return ids
 
 
-def _run(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs, area_rng,
-         area_lbl, max_dets, matcher=None):
+def _run(
+    gt: GroundTruth,
+    dets: Detections,
+    *,
+    img_ids,
+    cat_ids,
+    iou_thrs,
+    rec_thrs,
+    area_rng,
+    area_lbl,
+    max_dets,
+    matcher=None,
+):
     img_ids = np.unique(np.asarray(img_ids, dtype=np.int64))
     if len(cat_ids) == 0:
         raise ValueError("cat_ids is empty: nothing to evaluate")
-    precision, recall, scores, _ = run_lvis(gt, dets, img_ids=img_ids, cat_ids=cat_ids,
-                                            iou_thrs=iou_thrs, rec_thrs=rec_thrs,
-                                            area_rng=area_rng, matcher=matcher)
+    precision, recall, scores, _ = run_lvis(
+        gt,
+        dets,
+        img_ids=img_ids,
+        cat_ids=cat_ids,
+        iou_thrs=iou_thrs,
+        rec_thrs=rec_thrs,
+        area_rng=area_rng,
+        matcher=matcher,
+    )
     groups = _freq_groups(gt, cat_ids)
     results = lvis_summary(precision, recall, iou_thrs, area_lbl, groups, max_dets)
     return img_ids, precision, recall, scores, results, groups
 
 
-def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox",
-                  cat_ids: Sequence[int] | None = None, img_ids: Sequence[int] | None = None,
-                  max_dets: int = LVIS_MAX_DETS, area_ranges: Sequence[Sequence[float]] | None = None,
-                  area_labels: Sequence[str] | None = None,
-                  iou_thrs: Sequence[float] | None = None,
-                  rec_thrs: Sequence[float] | None = None, ray: bool = False,
-                  num_shards: int | None = None) -> EvalResult:
+def evaluate_lvis(
+    gt: Any,
+    results: Any,
+    *,
+    iou_type: str = "bbox",
+    cat_ids: Sequence[int] | None = None,
+    img_ids: Sequence[int] | None = None,
+    max_dets: int = LVIS_MAX_DETS,
+    area_ranges: Sequence[Sequence[float]] | None = None,
+    area_labels: Sequence[str] | None = None,
+    iou_thrs: Sequence[float] | None = None,
+    rec_thrs: Sequence[float] | None = None,
+    ray: bool = False,
+    num_shards: int | None = None,
+) -> EvalResult:
     """LVIS box AP / AR, bit-identical to lvis-api 0.5.3 ``LVISEval`` (run()).
 
     Parameters
@@ -145,18 +171,40 @@ def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox",
     area = area_ranges_array(default_area_ranges() if area_ranges is None else area_ranges)
     lbl = list(AREA_LABELS if area_labels is None else area_labels)
     img_ids_a, precision, recall, scores, res, _ = _run(
-        gt_index, dets, img_ids=gt_index.image_ids if img_ids is None else img_ids, cat_ids=cats,
-        iou_thrs=iou_thrs_a, rec_thrs=rec_thrs_a, area_rng=area, area_lbl=lbl,
-        max_dets=int(max_dets), matcher=matcher_for(ray, num_shards))
+        gt_index,
+        dets,
+        img_ids=gt_index.image_ids if img_ids is None else img_ids,
+        cat_ids=cats,
+        iou_thrs=iou_thrs_a,
+        rec_thrs=rec_thrs_a,
+        area_rng=area,
+        area_lbl=lbl,
+        max_dets=int(max_dets),
+        matcher=matcher_for(ray, num_shards),
+    )
     name_of = dict(zip(gt_index.cat_ids.tolist(), gt_index.cat_names))
     names = [name_of.get(int(c), str(int(c))) for c in cats.tolist()]
-    params = {"img_ids": img_ids_a, "cat_ids": cats, "iou_thrs": iou_thrs_a,
-              "rec_thrs": rec_thrs_a, "max_dets": int(max_dets), "area_rng": area,
-              "area_rng_lbl": lbl, "use_cats": True}
-    return EvalResult(stats=np.array([float(v) for v in res.values()]), precision=precision,
-                      recall=recall, scores=scores, params=params, category_names=names,
-                      lines=lvis_summary_lines(res, iou_thrs_a, int(max_dets)), results=res,
-                      kind="lvis")
+    params = {
+        "img_ids": img_ids_a,
+        "cat_ids": cats,
+        "iou_thrs": iou_thrs_a,
+        "rec_thrs": rec_thrs_a,
+        "max_dets": int(max_dets),
+        "area_rng": area,
+        "area_rng_lbl": lbl,
+        "use_cats": True,
+    }
+    return EvalResult(
+        stats=np.array([float(v) for v in res.values()]),
+        precision=precision,
+        recall=recall,
+        scores=scores,
+        params=params,
+        category_names=names,
+        lines=lvis_summary_lines(res, iou_thrs_a, int(max_dets)),
+        results=res,
+        kind="lvis",
+    )
 
 
 class LVISeval:
@@ -208,16 +256,21 @@ class LVISeval:
         self.logger.info("Evaluate annotation type *{}*".format(self.params.iou_type))
         _check_iou_type(self.params.iou_type)
         if not self.params.use_cats:
-            raise NotImplementedError("use_cats=0 is not supported (lvis-api 0.5.3 returns "
-                                      "empty results for it)")
+            raise NotImplementedError("use_cats=0 is not supported (lvis-api 0.5.3 returns empty results for it)")
         self.params.img_ids = list(np.unique(self.params.img_ids))
         p = self.params
         cats = _cat_ids(self._gt, p.cat_ids)
         img_ids, precision, recall, scores, res, groups = _run(
-            self._gt, self._dets, img_ids=p.img_ids, cat_ids=cats,
+            self._gt,
+            self._dets,
+            img_ids=p.img_ids,
+            cat_ids=cats,
             iou_thrs=float_vector(p.iou_thrs, "params.iou_thrs"),
-            rec_thrs=float_vector(p.rec_thrs, "params.rec_thrs"), area_rng=area_ranges_array(p.area_rng),
-            area_lbl=p.area_rng_lbl, max_dets=p.max_dets)
+            rec_thrs=float_vector(p.rec_thrs, "params.rec_thrs"),
+            area_rng=area_ranges_array(p.area_rng),
+            area_lbl=p.area_rng_lbl,
+            max_dets=p.max_dets,
+        )
         self.freq_groups = groups
         self._arrays = (precision, recall, scores, res)
 

@@ -43,10 +43,16 @@ def _finish(report: EvalReport, args: Any, out: TextIO) -> int:
     print(report.text(), file=out)
     if args.out:
         written = write_report(report, args.out, plots=not args.no_plots)
-        print(f"\nwrote {written['metrics']}, {written['report']}"
-              + (f" and {len(written['plots'])} plots" if written["plots"] else "")
-              + (f" (plots skipped: {written['plots_skipped']})" if written["plots_skipped"]
-                 and not args.no_plots else ""), file=out)
+        print(
+            f"\nwrote {written['metrics']}, {written['report']}"
+            + (f" and {len(written['plots'])} plots" if written["plots"] else "")
+            + (
+                f" (plots skipped: {written['plots_skipped']})"
+                if written["plots_skipped"] and not args.no_plots
+                else ""
+            ),
+            file=out,
+        )
     return 0
 
 
@@ -67,24 +73,47 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
         if args.ray:
             init_ray_for_command(args.num_shards)
         report = evaluate_detection(
-            args.gt, args.pred, kind=task, categories=args.categories, frame=args.frame,
-            default_score=default_score, synonyms=_json_arg(args.synonyms, "--synonyms"),
-            dedupe=not args.no_dedupe, require_tags=not args.no_require_tags, images=args.images,
-            strict=args.strict, ray=args.ray, num_shards=args.num_shards, show_progress=show)
+            args.gt,
+            args.pred,
+            kind=task,
+            categories=args.categories,
+            frame=args.frame,
+            default_score=default_score,
+            synonyms=_json_arg(args.synonyms, "--synonyms"),
+            dedupe=not args.no_dedupe,
+            require_tags=not args.no_require_tags,
+            images=args.images,
+            strict=args.strict,
+            ray=args.ray,
+            num_shards=args.num_shards,
+            show_progress=show,
+        )
     elif task == "classification":
         from .classification import evaluate_classification
 
-        report = evaluate_classification(args.pred, args.gt, mode=args.mode,
-                                         classes=_classes_arg(args.classes),
-                                         aliases=_json_arg(args.aliases, "--aliases"),
-                                         require_tags=not args.no_require_tags, strict=args.strict,
-                                         show_progress=show)
+        report = evaluate_classification(
+            args.pred,
+            args.gt,
+            mode=args.mode,
+            classes=_classes_arg(args.classes),
+            aliases=_json_arg(args.aliases, "--aliases"),
+            require_tags=not args.no_require_tags,
+            strict=args.strict,
+            show_progress=show,
+        )
     elif task == "grounding":
         from .grounding import evaluate_grounding
 
-        report = evaluate_grounding(args.pred, args.gt, frame=args.frame, answer=args.answer,
-                                    require_tags=not args.no_require_tags, threshold=args.threshold,
-                                    strict=args.strict, show_progress=show)
+        report = evaluate_grounding(
+            args.pred,
+            args.gt,
+            frame=args.frame,
+            answer=args.answer,
+            require_tags=not args.no_require_tags,
+            threshold=args.threshold,
+            strict=args.strict,
+            show_progress=show,
+        )
     else:  # pragma: no cover - argparse restricts the choices
         raise ValueError(f"unknown eval task {task!r}")
     return _finish(report, args, out)

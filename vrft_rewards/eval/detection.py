@@ -31,17 +31,38 @@ from .parse_stats import status_statistics
 from .records import RecordError, SkipLog
 from .report import EvalReport
 
-__all__ = ["DetectionBatch", "convert_chunk", "detections_from_records", "evaluate_detection",
-           "evaluate_detection_ray", "prepare_records", "record_iou_rewards"]
+__all__ = [
+    "DetectionBatch",
+    "convert_chunk",
+    "detections_from_records",
+    "evaluate_detection",
+    "evaluate_detection_ray",
+    "prepare_records",
+    "record_iou_rewards",
+]
 
-def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories: Any = None,
-                       frame: str = "norm1000", default_score: Optional[float] = 1.0,
-                       synonyms: Optional[Mapping[str, Any]] = None, dedupe: bool = True,
-                       require_tags: bool = True, schema: str = "auto", images: str = "all",
-                       strict: bool = False, source: Optional[str] = None,
-                       lines: Optional[Sequence[int]] = None, ray: bool = False,
-                       num_shards: Optional[int] = None, show_progress: Optional[bool] = False,
-                       **eval_params: Any) -> EvalReport:
+
+def evaluate_detection(
+    gt: Any,
+    records: Any,
+    *,
+    kind: str = "coco",
+    categories: Any = None,
+    frame: str = "norm1000",
+    default_score: Optional[float] = 1.0,
+    synonyms: Optional[Mapping[str, Any]] = None,
+    dedupe: bool = True,
+    require_tags: bool = True,
+    schema: str = "auto",
+    images: str = "all",
+    strict: bool = False,
+    source: Optional[str] = None,
+    lines: Optional[Sequence[int]] = None,
+    ray: bool = False,
+    num_shards: Optional[int] = None,
+    show_progress: Optional[bool] = False,
+    **eval_params: Any,
+) -> EvalReport:
     """COCO / LVIS evaluation of model completions, with the paper's per-category-set mean.
 
     Parameters
@@ -116,9 +137,21 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
     gt_index = load_ground_truth(gt)
     mapper = CategoryMapper(gt_index.cat_ids.tolist(), gt_index.cat_names, synonyms)
     batch = build_detection_batch(
-        records, gt_index, mapper, skips, frame=frame, default_score=default_score, dedupe=dedupe,
-        require_tags=require_tags, schema=schema, source=source, lines=lines, ray=ray, num_shards=num_shards,
-        show_progress=show_progress)
+        records,
+        gt_index,
+        mapper,
+        skips,
+        frame=frame,
+        default_score=default_score,
+        dedupe=dedupe,
+        require_tags=require_tags,
+        schema=schema,
+        source=source,
+        lines=lines,
+        ray=ray,
+        num_shards=num_shards,
+        show_progress=show_progress,
+    )
     if len(batch.image_id) == 0:
         where = os.fspath(records) if isinstance(records, (str, os.PathLike)) else source or "records"
         raise ValueError(f"{where}: no valid detection record to evaluate ({skips.total} skipped)")
@@ -128,9 +161,15 @@ def evaluate_detection(gt: Any, records: Any, *, kind: str = "coco", categories:
     if images == "queried":
         img_ids = np.unique(batch.image_id)
     evaluate = evaluate_coco if kind == "coco" else evaluate_lvis
-    result = evaluate(gt_index, batch.dets, cat_ids=chosen["ids"],
-                      img_ids=None if img_ids is None else img_ids.tolist(), ray=ray,
-                      num_shards=num_shards if ray else None, **eval_params)
+    result = evaluate(
+        gt_index,
+        batch.dets,
+        cat_ids=chosen["ids"],
+        img_ids=None if img_ids is None else img_ids.tolist(),
+        ray=ray,
+        num_shards=num_shards if ray else None,
+        **eval_params,
+    )
     return _report(kind, frame, images, default_score, gt_index, batch, result, chosen, img_ids, skips, notes)
 
 
@@ -146,8 +185,9 @@ def evaluate_detection_ray(gt: Any, records: Any, *, num_shards: Optional[int] =
     return evaluate_detection(gt, records, ray=True, num_shards=num_shards, **kwargs)
 
 
-def _category_set(categories: Any, queried: Optional[set], gt: GroundTruth, mapper: CategoryMapper,
-                  strict: bool, notes: list) -> dict:
+def _category_set(
+    categories: Any, queried: Optional[set], gt: GroundTruth, mapper: CategoryMapper, strict: bool, notes: list
+) -> dict:
     """The categories to evaluate: ``{"name", "ids", "unknown", "not_queried"}``; what is left out
     goes to ``notes`` (with ``strict``, an unknown or never-queried category raises)."""
     name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
@@ -155,8 +195,10 @@ def _category_set(categories: Any, queried: Optional[set], gt: GroundTruth, mapp
     if categories is None:
         if queried is None:
             eval_ids = sorted(gt.cat_ids.tolist())
-            notes.append(f"the records do not say which categories were queried; evaluating all "
-                         f"{len(eval_ids)} ground-truth categories")
+            notes.append(
+                f"the records do not say which categories were queried; evaluating all "
+                f"{len(eval_ids)} ground-truth categories"
+            )
             set_name = "all"
         else:
             eval_ids = sorted(queried)
@@ -176,8 +218,9 @@ def _category_set(categories: Any, queried: Optional[set], gt: GroundTruth, mapp
             names = ", ".join(name_of[c] for c in not_queried)
             if strict:
                 raise RecordError("--categories", None, f"categories of the set were never queried: {names}")
-            notes.append(f"categories of the set never queried by any record, excluded from the "
-                         f"evaluation and the mean: {names}")
+            notes.append(
+                f"categories of the set never queried by any record, excluded from the evaluation and the mean: {names}"
+            )
             eval_ids = [c for c in eval_ids if c not in not_queried]
     if not eval_ids:
         raise ValueError("no category left to evaluate (check --categories and the records' categories)")
@@ -229,8 +272,7 @@ def record_iou_rewards(batch: DetectionBatch, gt: GroundTruth) -> np.ndarray:
     p_off = np.concatenate([[0], np.cumsum(np.bincount(pos, minlength=len(rows)))])
     inverted = (p[:, 2] < p[:, 0]) | (p[:, 3] < p[:, 1])
     p[inverted, 2:] = p[inverted, :2]  # an inverted box overlaps nothing but still counts
-    out[rows] = matched_iou_reward(p, p_off, g, g_off, scores, method="greedy", iou_threshold=0.5,
-                                   strict=True)
+    out[rows] = matched_iou_reward(p, p_off, g, g_off, scores, method="greedy", iou_threshold=0.5, strict=True)
     return out
 
 
@@ -240,68 +282,120 @@ def _batch_notes(batch: DetectionBatch, default_score: Optional[float], frame: s
     ls = batch.label_stats
     if ls["unmatched"] or ls["missing"]:
         top = ", ".join(f"{k!r} x{v}" for k, v in list(ls["unmatched_names"].items())[:10])
-        notes.append(f"{ls['unmatched']} boxes with labels matching no category ({top})"
-                     + (f", {ls['missing']} boxes without a label" if ls["missing"] else "")
-                     + "; dropped (add --synonyms)")
+        notes.append(
+            f"{ls['unmatched']} boxes with labels matching no category ({top})"
+            + (f", {ls['missing']} boxes without a label" if ls["missing"] else "")
+            + "; dropped (add --synonyms)"
+        )
     if batch.counts.get("no_confidence"):
         fb = "dropped" if default_score is None else f"scored {default_score}"
         notes.append(f"{batch.counts['no_confidence']} boxes without a confidence, {fb}")
     if batch.counts.get("no_size"):
-        notes.append(f"{batch.counts['no_size']} boxes dropped: their image has no width/height in "
-                     f"the ground truth (needed for frame {frame!r})")
+        notes.append(
+            f"{batch.counts['no_size']} boxes dropped: their image has no width/height in "
+            f"the ground truth (needed for frame {frame!r})"
+        )
     return notes
 
 
-def _report(kind: str, frame: str, images: str, default_score: Optional[float], gt: GroundTruth,
-            batch: DetectionBatch, result: EvalResult, chosen: dict, img_ids: Optional[np.ndarray],
-            skips: SkipLog, notes: list) -> EvalReport:
+def _report(
+    kind: str,
+    frame: str,
+    images: str,
+    default_score: Optional[float],
+    gt: GroundTruth,
+    batch: DetectionBatch,
+    result: EvalResult,
+    chosen: dict,
+    img_ids: Optional[np.ndarray],
+    skips: SkipLog,
+    notes: list,
+) -> EvalReport:
     """The report of a detection evaluation: the set's mean AP, per-category rows, counts, notes."""
     name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
     eval_ids = chosen["ids"]
     rows = {r["category_id"]: r for r in result.per_category}
     gt_n = _gt_counts(gt, eval_ids, img_ids)
-    det_n = dict(zip(*[a.tolist() for a in np.unique(batch.dets[:, 6].astype(np.int64), return_counts=True)])) \
-        if len(batch.dets) else {}
+    det_n = (
+        dict(zip(*[a.tolist() for a in np.unique(batch.dets[:, 6].astype(np.int64), return_counts=True)]))
+        if len(batch.dets)
+        else {}
+    )
     with_gt = [c for c in eval_ids if rows[c]["AP"] > -1]
     no_gt = [c for c in eval_ids if rows[c]["AP"] <= -1]
     if no_gt:
-        notes.append("categories without ground truth in the evaluated images (AP -1, excluded from "
-                     "the mean): " + ", ".join(name_of[c] for c in no_gt))
+        notes.append(
+            "categories without ground truth in the evaluated images (AP -1, excluded from "
+            "the mean): " + ", ".join(name_of[c] for c in no_gt)
+        )
     notes += _batch_notes(batch, default_score, frame)
     mean_ap = float(np.mean([rows[c]["AP"] for c in with_gt])) if with_gt else float("nan")
-    mean_ap50 = float(np.mean([rows[c]["AP50"] for c in with_gt if rows[c]["AP50"] > -1])) \
-        if with_gt else float("nan")
+    mean_ap50 = float(np.mean([rows[c]["AP50"] for c in with_gt if rows[c]["AP50"] > -1])) if with_gt else float("nan")
     stats = result.to_dict()["stats"]
     record_iou = record_iou_rewards(batch, gt)
-    category_set = {"name": chosen["name"], "ids": list(eval_ids), "names": [name_of[c] for c in eval_ids],
-                    "n": len(with_gt), "mean_AP": mean_ap, "mean_AP50": mean_ap50,
-                    "no_gt": [name_of[c] for c in no_gt],
-                    "not_queried": [name_of[c] for c in chosen["not_queried"]], "unknown": chosen["unknown"]}
+    category_set = {
+        "name": chosen["name"],
+        "ids": list(eval_ids),
+        "names": [name_of[c] for c in eval_ids],
+        "n": len(with_gt),
+        "mean_AP": mean_ap,
+        "mean_AP50": mean_ap50,
+        "no_gt": [name_of[c] for c in no_gt],
+        "not_queried": [name_of[c] for c in chosen["not_queried"]],
+        "unknown": chosen["unknown"],
+    }
     per_cat = [dict(rows[c], n_gt=int(gt_n.get(c, 0)), n_det=int(det_n.get(c, 0))) for c in eval_ids]
     table = batch.table
-    metrics = {"kind": kind, "frame": frame, "images": images, "category_set": category_set,
-               "stats": stats, "per_category": per_cat,
-               "detections": dict(batch.counts, n=int(len(batch.dets)), records=int(len(table.image_id))),
-               "labels": batch.label_stats,
-               "iou_reward": {"mean": float(np.nanmean(record_iou)) if np.isfinite(record_iou).any()
-                              else float("nan"), "n": int(np.isfinite(record_iou).sum())}}
-    parse = status_statistics(batch.status, batch.n_dropped, batch.counts.get("boxes_parsed", 0),
-                              table.completions, where=table.where)
-    head = [["mean AP over the set", mean_ap], ["mean AP50 over the set", mean_ap50],
-            ["categories averaged", len(with_gt)]] + [[k, v] for k, v in stats.items()]
+    metrics = {
+        "kind": kind,
+        "frame": frame,
+        "images": images,
+        "category_set": category_set,
+        "stats": stats,
+        "per_category": per_cat,
+        "detections": dict(batch.counts, n=int(len(batch.dets)), records=int(len(table.image_id))),
+        "labels": batch.label_stats,
+        "iou_reward": {
+            "mean": float(np.nanmean(record_iou)) if np.isfinite(record_iou).any() else float("nan"),
+            "n": int(np.isfinite(record_iou).sum()),
+        },
+    }
+    parse = status_statistics(
+        batch.status, batch.n_dropped, batch.counts.get("boxes_parsed", 0), table.completions, where=table.where
+    )
+    head = [
+        ["mean AP over the set", mean_ap],
+        ["mean AP50 over the set", mean_ap50],
+        ["categories averaged", len(with_gt)],
+    ] + [[k, v] for k, v in stats.items()]
     tables = [
         (f"{kind.upper()} detection, category set '{chosen['name']}'", ["metric", "value"], head),
-        ("Per category", ["category", "id", "AP", "AP50", "AP75", "AR", "GT", "dets"],
-         [[r["name"], r["category_id"], r["AP"], r["AP50"], r["AP75"], r["AR"], r["n_gt"], r["n_det"]]
-          for r in per_cat]),
+        (
+            "Per category",
+            ["category", "id", "AP", "AP50", "AP75", "AR", "GT", "dets"],
+            [
+                [r["name"], r["category_id"], r["AP"], r["AP50"], r["AP75"], r["AR"], r["n_gt"], r["n_det"]]
+                for r in per_cat
+            ],
+        ),
     ]
     cat_ids = np.asarray(result.params["cat_ids"])
-    return EvalReport(task=kind, metrics=metrics, tables=tables, parse=parse, skipped=skips,
-                      notes=notes, result=result,
-                      arrays={"scores": batch.dets[:, 5].copy(), "per_category": per_cat,
-                              "record_iou": record_iou[np.isfinite(record_iou)],
-                              "precision": result.precision,
-                              "rec_thrs": np.asarray(result.params["rec_thrs"]),
-                              "iou_thrs": np.asarray(result.params["iou_thrs"]),
-                              "cat_ids": list(cat_ids.tolist()),
-                              "cat_names": [name_of[int(c)] for c in cat_ids]})
+    return EvalReport(
+        task=kind,
+        metrics=metrics,
+        tables=tables,
+        parse=parse,
+        skipped=skips,
+        notes=notes,
+        result=result,
+        arrays={
+            "scores": batch.dets[:, 5].copy(),
+            "per_category": per_cat,
+            "record_iou": record_iou[np.isfinite(record_iou)],
+            "precision": result.precision,
+            "rec_thrs": np.asarray(result.params["rec_thrs"]),
+            "iou_thrs": np.asarray(result.params["iou_thrs"]),
+            "cat_ids": list(cat_ids.tolist()),
+            "cat_names": [name_of[int(c)] for c in cat_ids],
+        },
+    )

@@ -27,8 +27,16 @@ from .categories import CategoryMapper
 from .detection_table import RecordTable, load_ground_truth, prepare_records
 from .records import SkipLog, load_records, progress
 
-__all__ = ["DetectionBatch", "build_detection_batch", "check_detection_options", "convert_chunk",
-           "convert_records_ray", "detections_from_records", "merge_chunks"]
+__all__ = [
+    "DetectionBatch",
+    "build_detection_batch",
+    "check_detection_options",
+    "convert_chunk",
+    "convert_records_ray",
+    "detections_from_records",
+    "merge_chunks",
+]
+
 
 @dataclass
 class DetectionBatch:
@@ -86,29 +94,42 @@ def _dedupe_mask(owner: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return keep
 
 
-def convert_chunk(completions: Sequence[Any], image_id: np.ndarray, category_id: np.ndarray,
-                  sizes: np.ndarray, *, frame: str, default_score: Optional[float], dedupe: bool,
-                  require_tags: bool, schema: str, mapper: CategoryMapper) -> dict:
+def convert_chunk(
+    completions: Sequence[Any],
+    image_id: np.ndarray,
+    category_id: np.ndarray,
+    sizes: np.ndarray,
+    *,
+    frame: str,
+    default_score: Optional[float],
+    dedupe: bool,
+    require_tags: bool,
+    schema: str,
+    mapper: CategoryMapper,
+) -> dict:
     """Parse and convert one chunk of records (the unit of work of a Ray task).
 
     Returns a dict of flat arrays: ``dets`` (n, 7), ``boxes`` (n, 4) xyxy pixels, ``det_record``
     (local record index), ``status``, ``n_dropped``, ``label_stats``, ``counts``.  Every step is per completion or per
     box, so converting chunks and concatenating equals converting everything at once.
     """
-    parsed = parse_completions(list(completions), schema=schema, require_tags=require_tags,
-                               invalid="empty")
+    parsed = parse_completions(list(completions), schema=schema, require_tags=require_tags, invalid="empty")
     boxes, owner = parsed.boxes, parsed.box_owner
     conf = parsed.confidences
-    counts = {"boxes_parsed": int(len(owner)), "no_confidence": 0, "duplicates_removed": 0,
-              "unlabelled_or_unmatched": 0, "no_size": 0}
+    counts = {
+        "boxes_parsed": int(len(owner)),
+        "no_confidence": 0,
+        "duplicates_removed": 0,
+        "unlabelled_or_unmatched": 0,
+        "no_size": 0,
+    }
     keep = np.ones(len(owner), dtype=bool)
     if dedupe:
         keep = _dedupe_mask(owner, boxes)
         counts["duplicates_removed"] = int((~keep).sum())
     # Category of every box: the record's (per-prompt records) or the box label (labelled boxes).
     box_cat = category_id[owner]
-    label_stats = {"exact": 0, "normalized": 0, "synonym": 0, "unmatched": 0, "missing": 0,
-                   "unmatched_names": {}}
+    label_stats = {"exact": 0, "normalized": 0, "synonym": 0, "unmatched": 0, "missing": 0, "unmatched_names": {}}
     need = np.flatnonzero(box_cat < 0)
     if len(need):
         labels = parsed.labels
@@ -135,11 +156,30 @@ def convert_chunk(completions: Sequence[Any], image_id: np.ndarray, category_id:
         px = boxes_to_pixels(boxes, parsed.offsets, safe, frame)
     k = np.flatnonzero(keep)
     px = px[k]
-    dets = np.column_stack([image_id[owner[k]].astype(np.float64), px[:, 0], px[:, 1],
-                            px[:, 2] - px[:, 0], px[:, 3] - px[:, 1], score[k],
-                            box_cat[k].astype(np.float64)]) if len(k) else np.zeros((0, 7))
-    return {"dets": dets, "boxes": px, "det_record": owner[k], "status": np.asarray(parsed.status),
-            "n_dropped": np.asarray(parsed.n_dropped), "label_stats": label_stats, "counts": counts}
+    dets = (
+        np.column_stack(
+            [
+                image_id[owner[k]].astype(np.float64),
+                px[:, 0],
+                px[:, 1],
+                px[:, 2] - px[:, 0],
+                px[:, 3] - px[:, 1],
+                score[k],
+                box_cat[k].astype(np.float64),
+            ]
+        )
+        if len(k)
+        else np.zeros((0, 7))
+    )
+    return {
+        "dets": dets,
+        "boxes": px,
+        "det_record": owner[k],
+        "status": np.asarray(parsed.status),
+        "n_dropped": np.asarray(parsed.n_dropped),
+        "label_stats": label_stats,
+        "counts": counts,
+    }
 
 
 def merge_chunks(parts: Sequence[dict], starts: Sequence[int]) -> dict:
@@ -159,10 +199,12 @@ def merge_chunks(parts: Sequence[dict], starts: Sequence[int]) -> dict:
         "dets": np.concatenate([p["dets"] for p in parts]) if parts else np.zeros((0, 7)),
         "boxes": np.concatenate([p["boxes"] for p in parts]) if parts else np.zeros((0, 4)),
         "det_record": np.concatenate([p["det_record"] + s for p, s in zip(parts, starts)])
-        if parts else np.zeros(0, np.int64),
+        if parts
+        else np.zeros(0, np.int64),
         "status": np.concatenate([p["status"] for p in parts]) if parts else np.zeros(0, np.int8),
         "n_dropped": np.concatenate([p["n_dropped"] for p in parts]) if parts else np.zeros(0, np.int32),
-        "label_stats": label_stats, "counts": counts,
+        "label_stats": label_stats,
+        "counts": counts,
     }
 
 
@@ -170,8 +212,9 @@ def _convert(opts: dict, chunk: tuple) -> dict:
     return convert_chunk(*chunk, **opts)
 
 
-def convert_records_ray(table: RecordTable, opts: dict, *, num_shards: Optional[int] = None,
-                        show_progress: Optional[bool] = False) -> dict:
+def convert_records_ray(
+    table: RecordTable, opts: dict, *, num_shards: Optional[int] = None, show_progress: Optional[bool] = False
+) -> dict:
     """:func:`convert_chunk` over contiguous shards of ``table`` in Ray tasks, merged in order.
 
     Parameters
@@ -201,11 +244,15 @@ def convert_records_ray(table: RecordTable, opts: dict, *, num_shards: Optional[
     if num_shards is None:
         num_shards = cluster_cpus(started_ray())
     bounds = shard_bounds(n, int(num_shards))
-    chunks = [(table.completions[a:b], table.image_id[a:b], table.category_id[a:b], table.sizes[a:b])
-              for a, b in bounds]
-    parts = map_tasks(_convert, chunks, shared=opts,
-                      progress=lambda refs: progress(refs, total=len(refs), desc="ray shards",
-                                                     enabled=show_progress))
+    chunks = [
+        (table.completions[a:b], table.image_id[a:b], table.category_id[a:b], table.sizes[a:b]) for a, b in bounds
+    ]
+    parts = map_tasks(
+        _convert,
+        chunks,
+        shared=opts,
+        progress=lambda refs: progress(refs, total=len(refs), desc="ray shards", enabled=show_progress),
+    )
     return merge_chunks(parts, [a for a, _ in bounds])
 
 
@@ -216,36 +263,73 @@ def check_detection_options(frame: str, default_score: Any) -> None:
         raise ValueError(f"default_score must be a finite number or None, got {default_score!r}")
 
 
-def build_detection_batch(records: Any, gt: GroundTruth, mapper: CategoryMapper, skips: SkipLog, *,
-                          frame: str, default_score: Optional[float], dedupe: bool, require_tags: bool,
-                          schema: str, source: Optional[str], lines: Optional[Sequence[int]], ray: bool,
-                          num_shards: Optional[int], show_progress: Optional[bool]) -> DetectionBatch:
+def build_detection_batch(
+    records: Any,
+    gt: GroundTruth,
+    mapper: CategoryMapper,
+    skips: SkipLog,
+    *,
+    frame: str,
+    default_score: Optional[float],
+    dedupe: bool,
+    require_tags: bool,
+    schema: str,
+    source: Optional[str],
+    lines: Optional[Sequence[int]],
+    ray: bool,
+    num_shards: Optional[int],
+    show_progress: Optional[bool],
+) -> DetectionBatch:
     """:func:`detections_from_records` on a loaded ground truth and its category mapper, options
     already checked (:func:`vrft_rewards.eval.evaluate_detection` builds both once)."""
-    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source,
-                                   show_progress=show_progress)
+    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source, show_progress=show_progress)
     table = prepare_records(recs, gt, mapper, skips, source=src, lines=nums)
-    opts = dict(frame=frame, default_score=default_score, dedupe=bool(dedupe),
-                require_tags=bool(require_tags), schema=schema, mapper=mapper)
+    opts = dict(
+        frame=frame,
+        default_score=default_score,
+        dedupe=bool(dedupe),
+        require_tags=bool(require_tags),
+        schema=schema,
+        mapper=mapper,
+    )
     if ray:
         merged = convert_records_ray(table, opts, num_shards=num_shards, show_progress=show_progress)
     else:
-        merged = merge_chunks([convert_chunk(table.completions, table.image_id, table.category_id,
-                                             table.sizes, **opts)], [0])
-    return DetectionBatch(dets=merged["dets"], det_record=merged["det_record"], status=merged["status"],
-                          n_dropped=merged["n_dropped"], image_id=table.image_id,
-                          category_id=table.category_id, label_stats=merged["label_stats"],
-                          counts=merged["counts"], table=table, boxes=merged["boxes"])
+        merged = merge_chunks(
+            [convert_chunk(table.completions, table.image_id, table.category_id, table.sizes, **opts)], [0]
+        )
+    return DetectionBatch(
+        dets=merged["dets"],
+        det_record=merged["det_record"],
+        status=merged["status"],
+        n_dropped=merged["n_dropped"],
+        image_id=table.image_id,
+        category_id=table.category_id,
+        label_stats=merged["label_stats"],
+        counts=merged["counts"],
+        table=table,
+        boxes=merged["boxes"],
+    )
 
 
-def detections_from_records(records: Any, gt: Any, *, frame: str = "norm1000",
-                            default_score: Optional[float] = 1.0,
-                            synonyms: Optional[Mapping[str, Any]] = None, dedupe: bool = True,
-                            require_tags: bool = True, schema: str = "auto", strict: bool = False,
-                            skips: Optional[SkipLog] = None, source: Optional[str] = None,
-                            lines: Optional[Sequence[int]] = None, ray: bool = False,
-                            num_shards: Optional[int] = None,
-                            show_progress: Optional[bool] = False) -> DetectionBatch:
+def detections_from_records(
+    records: Any,
+    gt: Any,
+    *,
+    frame: str = "norm1000",
+    default_score: Optional[float] = 1.0,
+    synonyms: Optional[Mapping[str, Any]] = None,
+    dedupe: bool = True,
+    require_tags: bool = True,
+    schema: str = "auto",
+    strict: bool = False,
+    skips: Optional[SkipLog] = None,
+    source: Optional[str] = None,
+    lines: Optional[Sequence[int]] = None,
+    ray: bool = False,
+    num_shards: Optional[int] = None,
+    show_progress: Optional[bool] = False,
+) -> DetectionBatch:
     """Detections ``[image_id, x, y, w, h, score, category_id]`` (pixels) from model completions.
 
     Parameters
@@ -306,6 +390,19 @@ def detections_from_records(records: Any, gt: Any, *, frame: str = "norm1000",
     skips = SkipLog(strict=strict) if skips is None else skips
     gt_index = load_ground_truth(gt)
     mapper = CategoryMapper(gt_index.cat_ids.tolist(), gt_index.cat_names, synonyms)
-    return build_detection_batch(records, gt_index, mapper, skips, frame=frame, default_score=default_score,
-                                 dedupe=dedupe, require_tags=require_tags, schema=schema, source=source,
-                                 lines=lines, ray=ray, num_shards=num_shards, show_progress=show_progress)
+    return build_detection_batch(
+        records,
+        gt_index,
+        mapper,
+        skips,
+        frame=frame,
+        default_score=default_score,
+        dedupe=dedupe,
+        require_tags=require_tags,
+        schema=schema,
+        source=source,
+        lines=lines,
+        ray=ray,
+        num_shards=num_shards,
+        show_progress=show_progress,
+    )

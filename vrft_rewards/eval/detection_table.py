@@ -26,12 +26,12 @@ __all__ = ["Locations", "RecordTable", "load_ground_truth", "prepare_records"]
 class RecordTable:
     """Validated detection records as columns (R records)."""
 
-    completions: list          # R completions (str or chat messages)
-    where: Any                 # R locations "file:line" (Locations, built on access)
-    image_id: np.ndarray       # (R,) int64
-    category_id: np.ndarray    # (R,) int64, -1: categories come from the boxes' labels
-    sizes: np.ndarray          # (R, 2) float64 (width, height); NaN when the GT lacks them
-    queried: Optional[set]     # category ids the records queried, None when some record does not say
+    completions: list  # R completions (str or chat messages)
+    where: Any  # R locations "file:line" (Locations, built on access)
+    image_id: np.ndarray  # (R,) int64
+    category_id: np.ndarray  # (R,) int64, -1: categories come from the boxes' labels
+    sizes: np.ndarray  # (R, 2) float64 (width, height); NaN when the GT lacks them
+    queried: Optional[set]  # category ids the records queried, None when some record does not say
 
 
 def _image_sizes(gt: GroundTruth) -> dict:
@@ -39,8 +39,7 @@ def _image_sizes(gt: GroundTruth) -> dict:
     sizes = {}
     for im in gt.dataset["images"]:
         w, h = im.get("width"), im.get("height")
-        sizes[int(im["id"])] = (float("nan") if w is None else float(w),
-                                float("nan") if h is None else float(h))
+        sizes[int(im["id"])] = (float("nan") if w is None else float(w), float("nan") if h is None else float(h))
     return sizes
 
 
@@ -57,8 +56,15 @@ class Locations:
         return f"{self.source}:{int(self.lines[i])}"
 
 
-def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMapper, skips: SkipLog,
-                    *, source: str = "records", lines: Optional[Sequence[int]] = None) -> RecordTable:
+def prepare_records(
+    records: Sequence[Any],
+    gt: GroundTruth,
+    mapper: CategoryMapper,
+    skips: SkipLog,
+    *,
+    source: str = "records",
+    lines: Optional[Sequence[int]] = None,
+) -> RecordTable:
     """Check each record's fields and turn them into columns; bad records go to ``skips``.
 
     A record needs ``image_id`` (an image of ``gt``) and ``completion`` (a str or chat messages);
@@ -82,13 +88,17 @@ def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMap
     any_unknown_query = False
     for i, rec in enumerate(records):  # one pass over the JSON records (their fields are Python objects)
         if not isinstance(rec, dict):
-            skips.skip(source, lines[i] if lines is not None else i, "record is not a JSON object",
-                       type(rec).__name__)
+            skips.skip(source, lines[i] if lines is not None else i, "record is not a JSON object", type(rec).__name__)
             continue
         image_id = rec.get("image_id")
         c = rec.get("completion")
-        if image_id is None or c is None or type(image_id) is not int or image_id not in sizes_of or not (
-                type(c) is str or isinstance(c, (str, list))):
+        if (
+            image_id is None
+            or c is None
+            or type(image_id) is not int
+            or image_id not in sizes_of
+            or not (type(c) is str or isinstance(c, (str, list)))
+        ):
             reason = _record_problem(rec, sizes_of)
             if reason is not None:
                 skips.skip(source, lines[i] if lines is not None else i, *reason)
@@ -98,8 +108,9 @@ def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMap
         v = rec.get("category_id")
         if v is not None:
             if type(v) is not int or v not in known_cats:
-                skips.skip(source, lines[i] if lines is not None else i, "category_id not in the ground truth",
-                           repr(v)[:40])
+                skips.skip(
+                    source, lines[i] if lines is not None else i, "category_id not in the ground truth", repr(v)[:40]
+                )
                 continue
             cid = v
         else:
@@ -107,8 +118,12 @@ def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMap
             if name is not None:
                 cid = cat_of(name)
                 if cid < 0:
-                    skips.skip(source, lines[i] if lines is not None else i, "category not in the ground truth",
-                               repr(name)[:60])
+                    skips.skip(
+                        source,
+                        lines[i] if lines is not None else i,
+                        "category not in the ground truth",
+                        repr(name)[:60],
+                    )
                     continue
         if cid >= 0:
             queried.add(cid)
@@ -127,8 +142,14 @@ def prepare_records(records: Sequence[Any], gt: GroundTruth, mapper: CategoryMap
     line_nos = kept_a if lines is None else np.asarray(lines, dtype=np.int64)[kept_a] if len(kept_a) else kept_a
     img_a = np.asarray(img, dtype=np.int64)
     sizes = np.array([sizes_of[i] for i in img], dtype=np.float64).reshape(-1, 2)
-    return RecordTable(comps, Locations(source, line_nos), img_a, np.asarray(cat, dtype=np.int64), sizes,
-                       None if any_unknown_query else queried)
+    return RecordTable(
+        comps,
+        Locations(source, line_nos),
+        img_a,
+        np.asarray(cat, dtype=np.int64),
+        sizes,
+        None if any_unknown_query else queried,
+    )
 
 
 def _record_problem(rec: dict, sizes_of: dict) -> Optional[tuple]:
@@ -159,7 +180,10 @@ def load_ground_truth(gt: Any) -> GroundTruth:
     if isinstance(gt, (str, os.PathLike)):
         data = load_json_file(gt)
         if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-            raise RecordError(os.fspath(gt), None, "ground truth must be a COCO-format JSON object with "
-                              "'images', 'annotations' and 'categories'")
+            raise RecordError(
+                os.fspath(gt),
+                None,
+                "ground truth must be a COCO-format JSON object with 'images', 'annotations' and 'categories'",
+            )
         return as_ground_truth(data)
     return as_ground_truth(gt)

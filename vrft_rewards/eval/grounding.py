@@ -32,11 +32,19 @@ def _xyxy(box: Any) -> Optional[list]:
     return b if len(b) == 4 and all(np.isfinite(b)) else None
 
 
-def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
-                       answer: str = "first", require_tags: bool = True, threshold: float = 0.5,
-                       strict: bool = False, source: Optional[str] = None,
-                       lines: Optional[Sequence[int]] = None,
-                       show_progress: Optional[bool] = False) -> EvalReport:
+def evaluate_grounding(
+    records: Any,
+    gt: Any = None,
+    *,
+    frame: str = "norm1000",
+    answer: str = "first",
+    require_tags: bool = True,
+    threshold: float = 0.5,
+    strict: bool = False,
+    source: Optional[str] = None,
+    lines: Optional[Sequence[int]] = None,
+    show_progress: Optional[bool] = False,
+) -> EvalReport:
     """LISA-style grounding metrics of one-box answers.
 
     Parameters
@@ -72,8 +80,7 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
     """
     check_option(frame, FRAMES, "frame")
     skips = SkipLog(strict=strict)
-    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source,
-                                   show_progress=show_progress)
+    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source, show_progress=show_progress)
     gt_of = None
     if gt is not None:
         data = load_json_file(gt, "grounding ground truth") if isinstance(gt, (str, os.PathLike)) else gt
@@ -92,8 +99,12 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
                 skips.skip(src, line, "record has no 'box' or 'segmentation' (and no --gt to look its 'id' up)")
                 continue
             if str(rec.get("id")) not in gt_of:
-                skips.skip(src, line, "id not in the ground truth" if "id" in rec else "record has no 'id'",
-                           repr(rec.get("id"))[:40])
+                skips.skip(
+                    src,
+                    line,
+                    "id not in the ground truth" if "id" in rec else "record has no 'id'",
+                    repr(rec.get("id"))[:40],
+                )
                 continue
             g = gt_of[str(rec["id"])]
         try:
@@ -158,10 +169,19 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
     iou = np.zeros(n)
     if ok.any():
         iou[ok] = paired_box_iou(pred[ok], gtb[ok])
-    metrics: dict = {"n": n, "n_failed": int((~has).sum()), "frame": frame, "mIoU": float(iou.mean()),
-                     f"acc@{threshold:g}": float((iou >= threshold).mean())}
-    rows = [["mIoU (box)", metrics["mIoU"]], [f"Acc@{threshold:g} (box)", metrics[f"acc@{threshold:g}"]],
-             ["records", n], ["no box in answer", metrics["n_failed"]]]
+    metrics: dict = {
+        "n": n,
+        "n_failed": int((~has).sum()),
+        "frame": frame,
+        "mIoU": float(iou.mean()),
+        f"acc@{threshold:g}": float((iou >= threshold).mean()),
+    }
+    rows = [
+        ["mIoU (box)", metrics["mIoU"]],
+        [f"Acc@{threshold:g} (box)", metrics[f"acc@{threshold:g}"]],
+        ["records", n],
+        ["no box in answer", metrics["n_failed"]],
+    ]
     arrays: dict = {"iou": iou}
     n_mask = int(masked.sum())
     if n_mask:
@@ -171,13 +191,25 @@ def evaluate_grounding(records: Any, gt: Any = None, *, frame: str = "norm1000",
         valid &= masked  # no overlap work for rows left out
         inter, union = (a[masked] for a in masks.box_overlap(boxes, valid))
         per = np.where(union > 0, inter / np.where(union > 0, union, 1), 1.0)
-        metrics.update({"gIoU": float(per.mean()), "cIoU": float(inter.sum() / union.sum()) if union.sum() else 1.0,
-                        "n_mask": n_mask})
+        metrics.update(
+            {
+                "gIoU": float(per.mean()),
+                "cIoU": float(inter.sum() / union.sum()) if union.sum() else 1.0,
+                "n_mask": n_mask,
+            }
+        )
         rows += [["gIoU (mask)", metrics["gIoU"]], ["cIoU (mask)", metrics["cIoU"]], ["records with mask", n_mask]]
         arrays["mask_iou"] = per
     parse = parse_statistics(parsed, comps, where=where)
     notes = []
     if (counts > 1).any():
         notes.append(f"{int((counts > 1).sum())} answers hold several boxes; the first one is scored")
-    return EvalReport(task="grounding", metrics=metrics, tables=[("Grounding", ["metric", "value"], rows)],
-                      parse=parse, skipped=skips, notes=notes, arrays=arrays)
+    return EvalReport(
+        task="grounding",
+        metrics=metrics,
+        tables=[("Grounding", ["metric", "value"], rows)],
+        parse=parse,
+        skipped=skips,
+        notes=notes,
+        arrays=arrays,
+    )

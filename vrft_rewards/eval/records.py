@@ -76,8 +76,9 @@ class SkipLog:
         return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}
 
 
-def progress(iterable: Iterable, *, total: Optional[int] = None, desc: str = "",
-             enabled: Optional[bool] = None) -> Iterable:
+def progress(
+    iterable: Iterable, *, total: Optional[int] = None, desc: str = "", enabled: Optional[bool] = None
+) -> Iterable:
     """Wrap ``iterable`` in a tqdm bar on stderr when tqdm is installed and stderr is a terminal.
 
     ``enabled=None`` (default) lets tqdm decide (off when not a TTY); False never shows a bar.
@@ -88,12 +89,14 @@ def progress(iterable: Iterable, *, total: Optional[int] = None, desc: str = "",
         from tqdm.auto import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, total=total, desc=desc, disable=None if enabled is None else not enabled,
-                leave=False, unit=" rec")
+    return tqdm(
+        iterable, total=total, desc=desc, disable=None if enabled is None else not enabled, leave=False, unit=" rec"
+    )
 
 
-def read_jsonl(path: Any, *, skips: Optional[SkipLog] = None, show_progress: Optional[bool] = False
-               ) -> tuple[list, list]:
+def read_jsonl(
+    path: Any, *, skips: Optional[SkipLog] = None, show_progress: Optional[bool] = False
+) -> tuple[list, list]:
     """Read a JSONL file: one JSON object per non-blank line.
 
     Parameters
@@ -128,8 +131,9 @@ def read_jsonl(path: Any, *, skips: Optional[SkipLog] = None, show_progress: Opt
         raise RecordError(name, None, f"cannot read: {e.strerror or e}") from None
     lines = raw.split(b"\n")
     records, numbers = [], []
-    for i, line in enumerate(progress(lines, total=len(lines), desc=f"reading {os.path.basename(name)}",
-                                      enabled=show_progress), start=1):
+    for i, line in enumerate(
+        progress(lines, total=len(lines), desc=f"reading {os.path.basename(name)}", enabled=show_progress), start=1
+    ):
         if not line.strip():
             continue
         try:
@@ -174,8 +178,14 @@ def load_json_file(path: Any, what: str = "ground truth") -> Any:
         raise RecordError(name, None, f"{what} is not UTF-8 text: {e.reason}") from None
 
 
-def load_records(records: Any, *, skips: SkipLog, lines: Optional[Sequence[int]] = None,
-                 source: Optional[str] = None, show_progress: Optional[bool] = False) -> tuple:
+def load_records(
+    records: Any,
+    *,
+    skips: SkipLog,
+    lines: Optional[Sequence[int]] = None,
+    source: Optional[str] = None,
+    show_progress: Optional[bool] = False,
+) -> tuple:
     """``(records, line_numbers, source_name)`` from a JSONL path or an in-memory list of dicts."""
     if isinstance(records, (str, os.PathLike)):
         recs, nums = read_jsonl(records, skips=skips, show_progress=show_progress)
@@ -198,8 +208,9 @@ def completion_problem(rec: Any) -> Optional[str]:
     return None
 
 
-def scorable_records(recs: Sequence[Any], nums: Optional[Sequence[int]], source: str,
-                     skips: SkipLog) -> Iterator[tuple[int, dict]]:
+def scorable_records(
+    recs: Sequence[Any], nums: Optional[Sequence[int]], source: str, skips: SkipLog
+) -> Iterator[tuple[int, dict]]:
     """``(line, record)`` of each record with a completion to score (:func:`completion_problem`
     is None), in order; the others are counted in ``skips`` under their line (``nums[i]``, or
     the index ``i`` of an in-memory list when ``nums`` is None)."""

@@ -16,8 +16,19 @@ from vrft_rewards._options import RESERVED_COLUMNS
 from vrft_rewards.rewards.combine import RewardSet
 from vrft_rewards.rewards.registry import resolve_reward_set
 
-__all__ = ["RESERVED_COLUMNS", "MetricLog", "cached_reward_set", "check_none_score", "check_rows", "clear_cache", "group_rows", "merge_columns",
-           "rows_to_columns", "take", "take_columns"]
+__all__ = [
+    "RESERVED_COLUMNS",
+    "MetricLog",
+    "cached_reward_set",
+    "check_none_score",
+    "check_rows",
+    "clear_cache",
+    "group_rows",
+    "merge_columns",
+    "rows_to_columns",
+    "take",
+    "take_columns",
+]
 
 _CACHE: dict[Any, RewardSet] = {}
 _CACHE_LOCK = threading.Lock()

@@ -88,8 +88,15 @@ def _require_list(payload: Mapping[str, Any], key: str, n: int | None, *, requir
 
 
 def _json_type(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -122,8 +129,9 @@ class _Handler(BaseHTTPRequestHandler):
             if allowed is None:
                 raise _HTTPError(404, f"no endpoint {path!r}; endpoints: POST /get_reward, POST /score, GET /health")
             if method not in allowed:
-                raise _HTTPError(405, f"{method} is not allowed on {path}; use {', '.join(allowed)}",
-                                 {"Allow": ", ".join(allowed)})
+                raise _HTTPError(
+                    405, f"{method} is not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)}
+                )
             if path == "/health":
                 self._send(200, self.server.health())
                 return
@@ -156,8 +164,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise _HTTPError(400, f"Content-Length must be >= 0, got {n}")
         if n > self.server.max_body_bytes:
             self._unread = n
-            raise _HTTPError(413, f"request body of {n} bytes exceeds the limit of {self.server.max_body_bytes} "
-                                  "bytes (--max-body-bytes); split the batch")
+            raise _HTTPError(
+                413,
+                f"request body of {n} bytes exceeds the limit of {self.server.max_body_bytes} "
+                "bytes (--max-body-bytes); split the batch",
+            )
         body = self.rfile.read(n)
         if len(body) != n:
             raise _HTTPError(400, f"request body ended after {len(body)} of {n} bytes")
@@ -182,8 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
         except ValueError as e:  # a reward returned +-inf
-            status, body = 500, json.dumps({"error": f"reward result is not JSON-serialisable: {e}",
-                                            "status": 500}).encode()
+            status, body = (
+                500,
+                json.dumps({"error": f"reward result is not JSON-serialisable: {e}", "status": 500}).encode(),
+            )
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -213,8 +226,15 @@ class RewardServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], reward_set: RewardSet, *, task_label: str,
-                 max_body_bytes: int, openrlhf: OpenRLHFRewardFunc) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        reward_set: RewardSet,
+        *,
+        task_label: str,
+        max_body_bytes: int,
+        openrlhf: OpenRLHFRewardFunc,
+    ) -> None:
         self.reward_set = reward_set
         self.task_label = task_label
         self.max_body_bytes = max_body_bytes
@@ -232,8 +252,12 @@ class RewardServer(ThreadingHTTPServer):
 
     # -- endpoints ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "task": self.task_label, "names": list(self.reward_set.names),
-                "weights": list(self.reward_set.weights)}
+        return {
+            "status": "ok",
+            "task": self.task_label,
+            "names": list(self.reward_set.names),
+            "weights": list(self.reward_set.weights),
+        }
 
     def score(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
@@ -249,8 +273,13 @@ class RewardServer(ThreadingHTTPServer):
         log = MetricLog()
         columns["log_metric"] = log
         result = _call_reward(lambda: self.reward_set(completions, **columns))
-        return {"names": list(result.names), "weights": result.weights.tolist(),
-                "overall": result.column("overall"), "rewards": result.per_function(), "metrics": log.values}
+        return {
+            "names": list(result.names),
+            "weights": result.weights.tolist(),
+            "overall": result.column("overall"),
+            "rewards": result.per_function(),
+            "metrics": log.values,
+        }
 
     def get_reward(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
@@ -307,10 +336,18 @@ def _call_reward(fn: Any) -> Any:
         raise _HTTPError(400, f"{type(e).__name__}: {msg}") from None
 
 
-def make_server(task_or_funcs: Any, host: str = "127.0.0.1", port: int = 8000, *,
-                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, preset_kwargs: Mapping[str, Any] | None = None,
-                none_score: float = 0.0, label_column: str = "solution",
-                eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS, log_metrics: bool = False) -> RewardServer:
+def make_server(
+    task_or_funcs: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    preset_kwargs: Mapping[str, Any] | None = None,
+    none_score: float = 0.0,
+    label_column: str = "solution",
+    eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS,
+    log_metrics: bool = False,
+) -> RewardServer:
     """Build and bind a reward server without starting it.
 
     Parameters
@@ -363,13 +400,26 @@ def make_server(task_or_funcs: Any, host: str = "127.0.0.1", port: int = 8000, *
         raise TypeError(f"host must be a str, got {type(host).__name__}")
     rs = resolve_reward_set(task_or_funcs, **dict(preset_kwargs or {}))
     label = task_or_funcs if isinstance(task_or_funcs, str) else "+".join(rs.names)
-    openrlhf = OpenRLHFRewardFunc(rs, label_column=label_column, eos_tokens=eos_tokens,
-                                  none_score=none_score, as_tensors=False, log_metrics=log_metrics)
+    openrlhf = OpenRLHFRewardFunc(
+        rs,
+        label_column=label_column,
+        eos_tokens=eos_tokens,
+        none_score=none_score,
+        as_tensors=False,
+        log_metrics=log_metrics,
+    )
     return RewardServer((host, port), rs, task_label=label, max_body_bytes=max_body_bytes, openrlhf=openrlhf)
 
 
-def serve(task_or_funcs: Any, host: str = "127.0.0.1", port: int = 8000, *,
-          max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, announce: bool = True, **options: Any) -> None:
+def serve(
+    task_or_funcs: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    announce: bool = True,
+    **options: Any,
+) -> None:
     """Run a reward server until SIGINT/SIGTERM, then finish in-flight requests and return.
 
     Parameters are those of :func:`make_server` (``options`` are its keyword-only ones).
@@ -389,8 +439,12 @@ def serve(task_or_funcs: Any, host: str = "127.0.0.1", port: int = 8000, *,
             previous[sig] = signal.signal(sig, on_signal)
     try:
         if announce:
-            print(f"vrft-rewards: serving {server.task_label} at {server.url} "
-                  "(POST /get_reward, POST /score, GET /health)", file=sys.stderr, flush=True)
+            print(
+                f"vrft-rewards: serving {server.task_label} at {server.url} "
+                "(POST /get_reward, POST /score, GET /health)",
+                file=sys.stderr,
+                flush=True,
+            )
         server.serve_forever()
     finally:
         server.server_close()  # waits for in-flight request threads

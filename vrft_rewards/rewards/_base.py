@@ -74,8 +74,7 @@ def require_one_of(columns: dict, names: Sequence[str], reward: str, hint: str) 
             return name
     given = sorted(k for k in columns if k not in TRAINER_KWARGS)
     raise MissingColumnsError(
-        f"{reward} needs one of the dataset columns {', '.join(map(repr, names))} ({hint}); "
-        f"got columns {given}"
+        f"{reward} needs one of the dataset columns {', '.join(map(repr, names))} ({hint}); got columns {given}"
     )
 
 
