@@ -47,7 +47,7 @@ def _drop_stale_cmake_cache(build_temp: Path) -> None:
     for line in cache.read_text(errors="replace").splitlines():
         for key in ("CMAKE_COMMAND:INTERNAL=", "CMAKE_MAKE_PROGRAM:FILEPATH="):
             if line.startswith(key):
-                tools[key] = line[len(key):].strip()
+                tools[key] = line[len(key) :].strip()
     current_cmake = shutil.which("cmake")
     stale = any(path and not Path(path).exists() for path in tools.values()) or (
         current_cmake is not None

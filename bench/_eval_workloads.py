@@ -67,8 +67,14 @@ def make_workload(n_images, n_cats, dets_per_image, seed=0, *, lvis=False, gt_pe
     images = [{"id": int(i), "width": int(w), "height": int(h)} for i, w, h in zip(img_ids, W, H)]
     gt_ids = rng.permutation(G) + 1
     annotations = [
-        {"id": int(gid), "image_id": int(img_ids[i]), "category_id": int(cat_ids[c]),
-         "bbox": b.tolist(), "area": float(a), "iscrowd": int(cr)}
+        {
+            "id": int(gid),
+            "image_id": int(img_ids[i]),
+            "category_id": int(cat_ids[c]),
+            "bbox": b.tolist(),
+            "area": float(a),
+            "iscrowd": int(cr),
+        }
         for gid, i, c, b, a, cr in zip(gt_ids, gimg, gcat, gbox, garea, crowd)
     ]
     categories = [{"id": int(c), "name": f"class_{c}"} for c in cat_ids]
@@ -87,7 +93,6 @@ def make_workload(n_images, n_cats, dets_per_image, seed=0, *, lvis=False, gt_pe
     gt = {"images": images, "annotations": annotations, "categories": categories}
     arr = np.column_stack([img_ids[dimg], dbox, score, cat_ids[dcat]]).astype(np.float64)
     results = [
-        {"image_id": int(r[0]), "category_id": int(r[6]), "bbox": r[1:5].tolist(),
-         "score": float(r[5])} for r in arr
+        {"image_id": int(r[0]), "category_id": int(r[6]), "bbox": r[1:5].tolist(), "score": float(r[5])} for r in arr
     ]
     return gt, results, arr

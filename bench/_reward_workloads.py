@@ -27,8 +27,14 @@ def detection_step(n_prompts: int, group: int = 8, seed: int = 0):
             pred[:, 2:] = np.maximum(pred[:, 2:], pred[:, :2] + 1)  # keep x1 < x2, y1 < y2
             confs = np.round(rng.random(n_pred), 2)
             body = ", ".join(_item(b, c) for b, c in zip(pred, confs))
-            completions.append([{"role": "assistant", "content":
-                                 "<think>I see %d objects.</think><answer>[%s]</answer>" % (n_pred, body)}])
+            completions.append(
+                [
+                    {
+                        "role": "assistant",
+                        "content": "<think>I see %d objects.</think><answer>[%s]</answer>" % (n_pred, body),
+                    }
+                ]
+            )
             # A new but equal str per completion, as a dataset row read once per generation is
             # (TRL's RepeatSampler): no identity shortcut for the solution column.
             solutions.append((sol + " ")[:-1])

@@ -22,6 +22,7 @@ import vrft_rewards as vr
 
 torch = pytest.importorskip("torch")
 from bench_iou import torch_iou  # noqa: E402
+
 pytestmark = [
     pytest.mark.needs_cuda,
     pytest.mark.skipif(not vr.has_cuda(), reason="needs a CUDA GPU and the _C_cuda module"),
@@ -54,8 +55,7 @@ def pairwise(full_size):
     vr.box_iou(a, b, out=out)
     # A spot check against the CPU path (full matrices would take minutes on the CPU).
     rows = slice(0, 64)
-    np.testing.assert_array_equal(out[rows].cpu().numpy(),
-                                  vr.box_iou(a[rows].cpu().numpy(), b.cpu().numpy()))
+    np.testing.assert_array_equal(out[rows].cpu().numpy(), vr.box_iou(a[rows].cpu().numpy(), b.cpu().numpy()))
     torch.cuda.synchronize()
     return a, b, out
 
@@ -65,6 +65,7 @@ def _timed(fn):
         result = fn()
         torch.cuda.synchronize()
         return result
+
     return run
 
 
@@ -135,8 +136,7 @@ def test_ragged_ours_gpu(benchmark, ragged):
     pred, po, gt, go, expect = ragged
     tp, tg = torch.from_numpy(pred).cuda(), torch.from_numpy(gt).cuda()
     tpo, tgo = torch.from_numpy(po).cuda(), torch.from_numpy(go).cuda()
-    res = benchmark(_timed(lambda: vr.match_boxes(tp, tg, pred_offsets=tpo, gt_offsets=tgo,
-                                                  iou_threshold=THRESHOLD)))
+    res = benchmark(_timed(lambda: vr.match_boxes(tp, tg, pred_offsets=tpo, gt_offsets=tgo, iou_threshold=THRESHOLD)))
     np.testing.assert_allclose(res.sum_matched_iou.cpu().numpy(), expect, rtol=1e-12, atol=1e-12)
 
 
@@ -144,8 +144,7 @@ def test_ragged_ours_gpu(benchmark, ragged):
 def test_ragged_ours_cpu(benchmark, ragged):
     pred, po, gt, go, expect = ragged
     benchmark.extra_info["threads"] = vr.get_num_threads()
-    res = benchmark(lambda: vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go,
-                                           iou_threshold=THRESHOLD))
+    res = benchmark(lambda: vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, iou_threshold=THRESHOLD))
     np.testing.assert_array_equal(res.sum_matched_iou, expect)
 
 
@@ -159,7 +158,7 @@ def test_ragged_torch_scipy_loop(benchmark, ragged):
     def loop():
         totals = np.zeros(len(po) - 1)
         for b in range(len(po) - 1):
-            iou = torch_box_iou(tp[po[b]:po[b + 1]], tg[go[b]:go[b + 1]]).cpu().numpy()
+            iou = torch_box_iou(tp[po[b] : po[b + 1]], tg[go[b] : go[b + 1]]).cpu().numpy()
             w = np.where(iou >= THRESHOLD, iou, 0.0)
             r, c = linear_sum_assignment(w, maximize=True)
             totals[b] = w[r, c].sum()

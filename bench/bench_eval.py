@@ -28,9 +28,8 @@ import warnings
 import numpy as np
 import pytest
 
-from _eval_workloads import make_workload
-
 import vrft_rewards.eval as ve
+from _eval_workloads import make_workload
 
 try:
     import orjson
@@ -48,8 +47,7 @@ COCO_FULL = dict(n_images=5000, n_cats=80, dets_per_image=100)
 COCO_SMALL = dict(n_images=40, n_cats=10, dets_per_image=30)
 LVIS_FULL = dict(n_images=1000, n_cats=1203, dets_per_image=300, gt_per_image=11.9)
 LVIS_SMALL = dict(n_images=30, n_cats=60, dets_per_image=80, gt_per_image=11.9)
-LVIS_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf",
-             "AR@300", "ARs@300", "ARm@300", "ARl@300"]
+LVIS_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR@300", "ARs@300", "ARm@300", "ARl@300"]
 
 
 def _quiet():
@@ -94,8 +92,14 @@ def _workload_data(tmp_path_factory, kind, size, seed, expected_stats):
     _dump(gt, d / "gt.json")
     _dump(res, d / "res.json")
     g, dt = _hotcoco_coco(gt, res)
-    return {"gt": gt, "res": res, "arr": arr, "gt_path": str(d / "gt.json"),
-            "res_path": str(d / "res.json"), "expected": expected_stats(g, dt)}
+    return {
+        "gt": gt,
+        "res": res,
+        "arr": arr,
+        "gt_path": str(d / "gt.json"),
+        "res_path": str(d / "res.json"),
+        "expected": expected_stats(g, dt),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +150,7 @@ def _run(benchmark, fn, *, slow=False, full_size=True):
 
 # ---- COCO, loaded ---------------------------------------------------------------------------------
 
+
 @pytest.mark.benchmark(group="coco-eval")
 def test_coco_ours(benchmark, coco_data):
     gt = ve.GroundTruth(coco_data["gt"])
@@ -183,8 +188,7 @@ def test_coco_pycocotools(benchmark, coco_data, full_size):
             E.summarize()
         return E.stats
 
-    assert np.array_equal(_run(benchmark, run, slow=True, full_size=full_size),
-                          coco_data["expected"])
+    assert np.array_equal(_run(benchmark, run, slow=True, full_size=full_size), coco_data["expected"])
 
 
 @pytest.mark.benchmark(group="coco-eval")
@@ -219,6 +223,7 @@ def test_coco_ultrafast(benchmark, coco_data):
 
 # ---- COCO, from JSON files ---------------------------------------------------------------------------
 
+
 @pytest.mark.benchmark(group="coco-eval-json")
 def test_coco_json_ours(benchmark, coco_data):
     stats = benchmark(lambda: ve.evaluate_coco(coco_data["gt_path"], coco_data["res_path"]).stats)
@@ -244,6 +249,7 @@ def test_coco_json_ultrafast(benchmark, coco_data):
 
 
 # ---- LVIS, loaded ----------------------------------------------------------------------------------
+
 
 @pytest.mark.benchmark(group="lvis-eval")
 def test_lvis_ours(benchmark, lvis_data):
@@ -300,9 +306,23 @@ def test_lvis_faster_coco_eval(benchmark, lvis_data):
         E.accumulate()
         E.summarize()
         s = E.stats_as_dict
-        return np.array([s["AP_all"], s["AP_50"], s["AP_75"], s["AP_small"], s["AP_medium"],
-                         s["AP_large"], s["APr"], s["APc"], s["APf"], s["AR_all"],
-                         s["AR_small"], s["AR_medium"], s["AR_large"]])
+        return np.array(
+            [
+                s["AP_all"],
+                s["AP_50"],
+                s["AP_75"],
+                s["AP_small"],
+                s["AP_medium"],
+                s["AP_large"],
+                s["APr"],
+                s["APc"],
+                s["APf"],
+                s["AR_all"],
+                s["AR_small"],
+                s["AR_medium"],
+                s["AR_large"],
+            ]
+        )
 
     np.testing.assert_allclose(benchmark(run), lvis_data["expected"], rtol=0, atol=1e-12)
 
@@ -321,6 +341,7 @@ def test_lvis_ultrafast(benchmark, lvis_data):
 
 
 # ---- LVIS, from JSON files -----------------------------------------------------------------------------
+
 
 @pytest.mark.benchmark(group="lvis-eval-json")
 def test_lvis_json_ours(benchmark, lvis_data):

@@ -28,7 +28,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from visual_rft_reference import extract_bbox, remove_duplicates  # noqa: E402
-
 from vrft_rewards.eval import detections_from_records, evaluate_detection  # noqa: E402
 
 pycocotools = pytest.importorskip("pycocotools")
@@ -48,25 +47,42 @@ def _workload(n_images: int, seed: int = 0):
             for _ in range(int(rng.integers(0, 3))):
                 bw, bh = float(rng.uniform(10, w / 3)), float(rng.uniform(10, h / 3))
                 x, y = float(rng.uniform(0, w - bw)), float(rng.uniform(0, h - bh))
-                anns.append({"id": len(anns) + 1, "image_id": i, "category_id": c, "bbox": [x, y, bw, bh],
-                             "area": bw * bh, "iscrowd": 0})
+                anns.append(
+                    {
+                        "id": len(anns) + 1,
+                        "image_id": i,
+                        "category_id": c,
+                        "bbox": [x, y, bw, bh],
+                        "area": bw * bh,
+                        "iscrowd": 0,
+                    }
+                )
                 gts.append([x, y, x + bw, y + bh])
             items = []
             for x1, y1, x2, y2 in gts:
                 j = rng.integers(-15, 16, 4)
-                box = [int(round(x1 / w * 1000)) + j[0], int(round(y1 / h * 1000)) + j[1],
-                       int(round(x2 / w * 1000)) + j[2], int(round(y2 / h * 1000)) + j[3]]
+                box = [
+                    int(round(x1 / w * 1000)) + j[0],
+                    int(round(y1 / h * 1000)) + j[1],
+                    int(round(x2 / w * 1000)) + j[2],
+                    int(round(y2 / h * 1000)) + j[3],
+                ]
                 items.append("{'Position': [%d, %d, %d, %d], 'Confidence': %.2f}" % (*box, rng.uniform(0.3, 1)))
             if rng.random() < 0.3:
                 x, y = rng.integers(0, 800, 2)
-                items.append("{'Position': [%d, %d, %d, %d], 'Confidence': %.2f}" % (x, y, x + 90, y + 70,
-                                                                                     rng.uniform(0, 0.6)))
+                items.append(
+                    "{'Position': [%d, %d, %d, %d], 'Confidence': %.2f}" % (x, y, x + 90, y + 70, rng.uniform(0, 0.6))
+                )
             answer = "[" + ", ".join(items) + "]" if items else "No Objects"
             think = " ".join(["I", "look", "for", "the", CATS[c - 1], "in", "the", "image"] * 4)
-            records.append({"image_id": i, "category": CATS[c - 1],
-                            "completion": f"<think>{think}</think> <answer>{answer}</answer>"})
-    gt = {"images": images, "annotations": anns,
-          "categories": [{"id": k + 1, "name": n} for k, n in enumerate(CATS)]}
+            records.append(
+                {
+                    "image_id": i,
+                    "category": CATS[c - 1],
+                    "completion": f"<think>{think}</think> <answer>{answer}</answer>",
+                }
+            )
+    gt = {"images": images, "annotations": anns, "categories": [{"id": k + 1, "name": n} for k, n in enumerate(CATS)]}
     return gt, records
 
 
@@ -186,7 +202,7 @@ def grounding_workload(full_size):
 
 @pytest.mark.benchmark(group="grounding-masks")
 def test_grounding_masks_ours(benchmark, grounding_workload):
-    from vrft_rewards.eval.grounding import mask_intersection_union
+    from vrft_rewards.masks import mask_intersection_union
 
     segs, sizes, boxes, valid = grounding_workload
     got = benchmark(mask_intersection_union, boxes, segs, sizes, valid)

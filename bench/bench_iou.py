@@ -83,8 +83,7 @@ def workload(request, full_size):
 def expected(workload):
     # Computed once per workload, single-threaded torch: what every competitor must reproduce.
     a, b = workload
-    return {kind: torch_iou(torch.from_numpy(a), torch.from_numpy(b), kind).numpy()
-            for kind in ("iou", "giou")}
+    return {kind: torch_iou(torch.from_numpy(a), torch.from_numpy(b), kind).numpy() for kind in ("iou", "giou")}
 
 
 @pytest.fixture

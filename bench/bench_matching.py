@@ -39,7 +39,7 @@ def _ragged_workload(n_problems: int, seed: int = 0):
     gt = np.concatenate([xy, xy + wh], axis=1)
     pred = np.empty((po[-1], 4))
     for b in range(n_problems):  # workload construction, not timed
-        g = gt[go[b]:go[b + 1]]
+        g = gt[go[b] : go[b + 1]]
         k = po[b + 1] - po[b]
         src = g[rng.integers(0, len(g), k)]
         jitter = rng.normal(0, 8, (k, 4))
@@ -48,7 +48,7 @@ def _ragged_workload(n_problems: int, seed: int = 0):
         rxy = rng.uniform(0, 900, (k, 2))
         boxes[rand] = np.concatenate([rxy, rxy + rng.uniform(10, 100, (k, 2))], axis=1)[rand]
         boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1)
-        pred[po[b]:po[b + 1]] = boxes
+        pred[po[b] : po[b + 1]] = boxes
     return pred, po, gt, go
 
 
@@ -78,8 +78,8 @@ def ragged_reference(ragged):
 
 def _split(workload):
     pred, po, gt, go = workload
-    preds = [pred[po[b]:po[b + 1]] for b in range(len(po) - 1)]
-    gts = [gt[go[b]:go[b + 1]] for b in range(len(go) - 1)]
+    preds = [pred[po[b] : po[b + 1]] for b in range(len(po) - 1)]
+    gts = [gt[go[b] : go[b + 1]] for b in range(len(go) - 1)]
     return preds, gts
 
 
@@ -117,8 +117,9 @@ def _lapx_pipeline(pred, po, gt, go):
 @pytest.mark.benchmark(group="match-ragged-4096")
 def test_match_ragged_ours(benchmark, ragged, ragged_reference):
     pred, po, gt, go = ragged
-    res = benchmark(vr.match_boxes, pred, gt, pred_offsets=po, gt_offsets=go,
-                    method="hungarian", iou_threshold=THRESHOLD)
+    res = benchmark(
+        vr.match_boxes, pred, gt, pred_offsets=po, gt_offsets=go, method="hungarian", iou_threshold=THRESHOLD
+    )
     np.testing.assert_allclose(res.sum_matched_iou, ragged_reference, rtol=1e-12, atol=0)
 
 

@@ -19,8 +19,30 @@ import vrft_rewards as vr
 
 orjson = pytest.importorskip("orjson")
 
-_WORDS = ("the", "image", "shows", "a", "dog", "near", "car", "left", "right", "object", "box",
-          "small", "large", "street", "I", "see", "two", "cats", "so", "answer", "is", "under")
+_WORDS = (
+    "the",
+    "image",
+    "shows",
+    "a",
+    "dog",
+    "near",
+    "car",
+    "left",
+    "right",
+    "object",
+    "box",
+    "small",
+    "large",
+    "street",
+    "I",
+    "see",
+    "two",
+    "cats",
+    "so",
+    "answer",
+    "is",
+    "under",
+)
 
 
 def _workload(kind: str, n: int, seed: int = 0):
@@ -33,11 +55,15 @@ def _workload(kind: str, n: int, seed: int = 0):
         b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + 1)
         c = np.round(rng.uniform(0.05, 1.0, k), 2)
         if kind == "visual_rft":
-            items = ", ".join(f"{{'Position': [{x1}, {y1}, {x2}, {y2}], 'Confidence': {cf}}}"
-                              for (x1, y1, x2, y2), cf in zip(b.tolist(), c.tolist()))
+            items = ", ".join(
+                f"{{'Position': [{x1}, {y1}, {x2}, {y2}], 'Confidence': {cf}}}"
+                for (x1, y1, x2, y2), cf in zip(b.tolist(), c.tolist())
+            )
         else:
-            items = ", ".join(f'{{"bbox_2d": [{x1}, {y1}, {x2}, {y2}], "label": "dog", "score": {cf}}}'
-                              for (x1, y1, x2, y2), cf in zip(b.tolist(), c.tolist()))
+            items = ", ".join(
+                f'{{"bbox_2d": [{x1}, {y1}, {x2}, {y2}], "label": "dog", "score": {cf}}}'
+                for (x1, y1, x2, y2), cf in zip(b.tolist(), c.tolist())
+            )
         answer = f"<answer>[{items}]</answer>"
         words = []
         while sum(len(w) + 1 for w in words) + len(answer) + 15 < 400:
@@ -90,7 +116,7 @@ def _regex_answer(t):
 def _find_answer(t):
     i = t.rfind("<answer>")
     j = t.find("</answer>", i)
-    return t[i + 8:j] if i >= 0 and j >= 0 else None
+    return t[i + 8 : j] if i >= 0 and j >= 0 else None
 
 
 def anchor_re_json(texts, kind):
@@ -160,8 +186,10 @@ def _print_table(path: str) -> None:
         for r in sorted(rows, key=lambda r: r["stats"]["median"]):
             name = r["name"].split("-", 1)[1].rstrip("]")
             med, mn = r["stats"]["median"], r["stats"]["min"]
-            print(f"{name:<20}{med * 1e3:>11.2f}{mn * 1e3:>9.2f}{med / ours_median:>9.1f}"
-                  f"{r['extra_info']['MB'] / med:>9.0f}")
+            print(
+                f"{name:<20}{med * 1e3:>11.2f}{mn * 1e3:>9.2f}{med / ours_median:>9.1f}"
+                f"{r['extra_info']['MB'] / med:>9.0f}"
+            )
 
 
 def interleaved(rounds: int = 41) -> None:
@@ -173,7 +201,7 @@ def interleaved(rounds: int = 41) -> None:
         texts, boxes, confs, offsets = _workload(kind, 4096)
         mb = sum(len(t.encode()) for t in texts) / 1e6
         times: dict = {name: [] for name in _COMPETITORS}
-        for name, fn in _COMPETITORS.items():  # warm-up + check
+        for fn in _COMPETITORS.values():  # warm-up + check
             got = fn(texts, kind)
             assert np.array_equal(got[0], boxes) and np.array_equal(got[2], offsets)
         for _ in range(rounds):
@@ -186,8 +214,7 @@ def interleaved(rounds: int = 41) -> None:
         print(f"{'competitor':<20}{'median ms':>11}{'min ms':>9}{'x ours':>9}{'MB/s':>9}")
         for name in sorted(times, key=lambda n: np.median(times[n])):
             med = float(np.median(times[name]))
-            print(f"{name:<20}{med * 1e3:>11.2f}{min(times[name]) * 1e3:>9.2f}{med / ours_med:>9.1f}"
-                  f"{mb / med:>9.0f}")
+            print(f"{name:<20}{med * 1e3:>11.2f}{min(times[name]) * 1e3:>9.2f}{med / ours_med:>9.1f}{mb / med:>9.0f}")
 
 
 if __name__ == "__main__":  # python bench/bench_parsing.py: run timed and print the ratio tables
@@ -197,7 +224,19 @@ if __name__ == "__main__":  # python bench/bench_parsing.py: run timed and print
     import tempfile
 
     out = os.path.join(tempfile.mkdtemp(), "bench_parsing.json")
-    subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-o", "addopts=",
-                    "--benchmark-only", f"--benchmark-json={out}"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            __file__,
+            "-q",
+            "-o",
+            "addopts=",
+            "--benchmark-only",
+            f"--benchmark-json={out}",
+        ],
+        check=True,
+    )
     _print_table(out)
     interleaved()

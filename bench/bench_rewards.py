@@ -34,15 +34,19 @@ def _ours_detection(completions, solutions):
 
 
 def _reference_detection(completions, solutions):
-    return [ref.iou_reward(completions, solutions), ref.confidence_reward(completions, solutions),
-            ref.format_reward(completions)]
+    return [
+        ref.iou_reward(completions, solutions),
+        ref.confidence_reward(completions, solutions),
+        ref.format_reward(completions),
+    ]
 
 
 @pytest.mark.benchmark(group="grpo-step-detection-4096")
 def test_detection_step_ours(benchmark, step_4096):
     completions, solutions, _ = step_4096
-    out = benchmark.pedantic(_ours_detection, args=(completions, solutions), setup=clear_parse_cache,
-                             rounds=20, warmup_rounds=1)
+    out = benchmark.pedantic(
+        _ours_detection, args=(completions, solutions), setup=clear_parse_cache, rounds=20, warmup_rounds=1
+    )
     assert out == _reference_detection(completions, solutions)
 
 
@@ -56,8 +60,9 @@ def test_detection_step_visual_rft_python(benchmark, step_4096):
 @pytest.mark.benchmark(group="grpo-step-detection-65536")
 def test_detection_step_65536_ours(benchmark, full_size):
     completions, solutions, _ = _step(8192 if full_size else 8)
-    out = benchmark.pedantic(_ours_detection, args=(completions, solutions), setup=clear_parse_cache,
-                             rounds=5, warmup_rounds=1)
+    out = benchmark.pedantic(
+        _ours_detection, args=(completions, solutions), setup=clear_parse_cache, rounds=5, warmup_rounds=1
+    )
     assert len(out[0]) == len(completions)
 
 
@@ -70,15 +75,38 @@ def _pycocotools_ap(completions, gts):
         pred = ref.extract_bbox(comp[0]["content"])
         with contextlib.redirect_stdout(io.StringIO()):
             coco = COCO()
-            coco.dataset = dict(images=[dict(id=1)], categories=[dict(id=1)], annotations=[
-                dict(id=i + 1, image_id=1, category_id=1, iscrowd=0,
-                     bbox=[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
-                     area=float((b[2] - b[0]) * (b[3] - b[1]))) for i, b in enumerate(gt)])
+            coco.dataset = dict(
+                images=[dict(id=1)],
+                categories=[dict(id=1)],
+                annotations=[
+                    dict(
+                        id=i + 1,
+                        image_id=1,
+                        category_id=1,
+                        iscrowd=0,
+                        bbox=[float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                        area=float((b[2] - b[0]) * (b[3] - b[1])),
+                    )
+                    for i, b in enumerate(gt)
+                ],
+            )
             coco.createIndex()
-            dets = coco.loadRes([dict(image_id=1, category_id=1, score=p["Confidence"],
-                                      bbox=[p["Position"][0], p["Position"][1],
-                                            p["Position"][2] - p["Position"][0],
-                                            p["Position"][3] - p["Position"][1]]) for p in pred])
+            dets = coco.loadRes(
+                [
+                    dict(
+                        image_id=1,
+                        category_id=1,
+                        score=p["Confidence"],
+                        bbox=[
+                            p["Position"][0],
+                            p["Position"][1],
+                            p["Position"][2] - p["Position"][0],
+                            p["Position"][3] - p["Position"][1],
+                        ],
+                    )
+                    for p in pred
+                ]
+            )
             ev = COCOeval(coco, dets, "bbox")
             ev.evaluate()
             ev.accumulate()
@@ -97,8 +125,9 @@ def test_ap_reward_ours(benchmark, ap_step):
     completions, _, gts = ap_step
     reward = get_ap_reward()
     gt_boxes = [g.tolist() for g in gts]
-    out = benchmark.pedantic(reward, args=(completions,), kwargs=dict(gt_boxes=gt_boxes),
-                             setup=clear_parse_cache, rounds=20, warmup_rounds=1)
+    out = benchmark.pedantic(
+        reward, args=(completions,), kwargs=dict(gt_boxes=gt_boxes), setup=clear_parse_cache, rounds=20, warmup_rounds=1
+    )
     assert out == _pycocotools_ap(completions[:64], gts[:64]) + out[64:]
 
 

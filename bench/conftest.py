@@ -21,6 +21,6 @@ def full_size(request) -> bool:
     if os.environ.get("VRFT_BENCH_FULL") == "1":
         return True
     config = request.config
-    return bool(config.getoption("benchmark_enable", default=False)
-                or not config.getoption("benchmark_disable", default=True))
-
+    return bool(
+        config.getoption("benchmark_enable", default=False) or not config.getoption("benchmark_disable", default=True)
+    )

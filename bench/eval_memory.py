@@ -124,8 +124,8 @@ print(f"{wall:.3f} {rss_mb():.1f} {rss_mb() - base:.1f} {float(stats[0]):.12f}")
 
 
 def main() -> None:
-    from bench_eval import COCO_FULL, COCO_SMALL, LVIS_FULL, LVIS_SMALL, _dump
     from _eval_workloads import make_workload
+    from bench_eval import COCO_FULL, COCO_SMALL, LVIS_FULL, LVIS_SMALL, _dump
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true")
@@ -134,20 +134,24 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with tempfile.TemporaryDirectory() as tmp:
         paths = {}
-        for kind, size, seed in (("coco", COCO_SMALL if args.small else COCO_FULL, 0),
-                                 ("lvis", LVIS_SMALL if args.small else LVIS_FULL, 1)):
+        for kind, size, seed in (
+            ("coco", COCO_SMALL if args.small else COCO_FULL, 0),
+            ("lvis", LVIS_SMALL if args.small else LVIS_FULL, 1),
+        ):
             gt, res, _ = make_workload(**size, seed=seed, lvis=kind == "lvis")
             paths[kind] = (Path(tmp) / f"{kind}_gt.json", Path(tmp) / f"{kind}_res.json")
             _dump(gt, paths[kind][0])
             _dump(res, paths[kind][1])
-        print(f"{'workload':8} {'evaluator':18} {'wall s':>8} {'peak RSS MB':>12} "
-              f"{'above imports MB':>17}  AP")
+        print(f"{'workload':8} {'evaluator':18} {'wall s':>8} {'peak RSS MB':>12} {'above imports MB':>17}  AP")
         for (kind, name), job in JOBS.items():
             if args.only and name not in args.only:
                 continue
-            out = subprocess.run([sys.executable, "-c", PRELUDE + job + EPILOGUE,
-                                  str(paths[kind][0]), str(paths[kind][1])],
-                                 capture_output=True, text=True, env=env)
+            out = subprocess.run(
+                [sys.executable, "-c", PRELUDE + job + EPILOGUE, str(paths[kind][0]), str(paths[kind][1])],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if out.returncode != 0:
                 print(f"{kind:8} {name:18} failed: {out.stderr.strip().splitlines()[-1]}")
                 continue

@@ -27,10 +27,38 @@ import vrft_rewards as vr
 from vrft_rewards.parsing import FORMAT_NAMES, STATUS_NAMES
 
 TOKENS = list("[]{}(),:'\" .-+e0123456789\n\t") + [
-    "<answer>", "</answer>", "<think>", "</think>", "'Position'", "'Confidence'", '"bbox_2d"',
-    '"label"', '"score"', "<|box_start|>", "<|box_end|>", "<|object_ref_start|>",
-    "<|object_ref_end|>", "```json", "```", "...", "…", "NaN", "Infinity", "1e999", "1e-400",
-    "No Objects", "é", "🐕", "\u3000", "\u00a0", "\\", "\\\"", "\x00", "\ud800", "(A)", "B.",
+    "<answer>",
+    "</answer>",
+    "<think>",
+    "</think>",
+    "'Position'",
+    "'Confidence'",
+    '"bbox_2d"',
+    '"label"',
+    '"score"',
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "```json",
+    "```",
+    "...",
+    "…",
+    "NaN",
+    "Infinity",
+    "1e999",
+    "1e-400",
+    "No Objects",
+    "é",
+    "🐕",
+    "\u3000",
+    "\u00a0",
+    "\\",
+    '\\"',
+    "\x00",
+    "\ud800",
+    "(A)",
+    "B.",
 ]
 SCHEMAS = ["auto", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number"]
 
@@ -49,16 +77,28 @@ def _valid(rng: random.Random) -> str:
     k = rng.randint(0, 4)
     q = rng.choice(["'", '"'])
     if kind == 0:
-        body = "[" + ", ".join(
-            f"{{{q}Position{q}: [{', '.join(_num(rng) for _ in range(4))}], {q}Confidence{q}: {_num(rng)}}}"
-            for _ in range(k)) + "]"
+        body = (
+            "["
+            + ", ".join(
+                f"{{{q}Position{q}: [{', '.join(_num(rng) for _ in range(4))}], {q}Confidence{q}: {_num(rng)}}}"
+                for _ in range(k)
+            )
+            + "]"
+        )
     elif kind == 1:
-        body = "```json\n[" + ",\n".join(
-            f'{{"bbox_2d": [{", ".join(_num(rng) for _ in range(4))}], "label": "obj{i}é"}}'
-            for i in range(k)) + "]\n```"
+        body = (
+            "```json\n["
+            + ",\n".join(
+                f'{{"bbox_2d": [{", ".join(_num(rng) for _ in range(4))}], "label": "obj{i}é"}}' for i in range(k)
+            )
+            + "]\n```"
+        )
     elif kind == 2:
-        body = "".join(f"<|object_ref_start|>o{i}<|object_ref_end|><|box_start|>({_num(rng)},{_num(rng)}),"
-                       f"({_num(rng)},{_num(rng)})<|box_end|>" for i in range(k))
+        body = "".join(
+            f"<|object_ref_start|>o{i}<|object_ref_end|><|box_start|>({_num(rng)},{_num(rng)}),"
+            f"({_num(rng)},{_num(rng)})<|box_end|>"
+            for i in range(k)
+        )
     elif kind == 3:
         body = "[" + ", ".join("[" + ", ".join(_num(rng) for _ in range(4)) + "]" for _ in range(k)) + "]"
     elif kind == 4:
@@ -78,7 +118,7 @@ def _mutate(rng: random.Random, text: str) -> str:
         if op == 0:
             text = text[:pos] + rng.choice(TOKENS) + text[pos:]
         elif op == 1:
-            text = text[:pos] + text[pos + rng.randint(1, 8):]
+            text = text[:pos] + text[pos + rng.randint(1, 8) :]
         elif op == 2:
             text = text[:pos] + chr(rng.randrange(0x110000)) + text[pos:]
         elif op == 3:
@@ -107,8 +147,21 @@ def _check(texts, p) -> None:
         assert 0 <= p.label_start[k] <= p.label_end[k] <= len(s)
 
 
-_FIELDS = ("status", "format", "offsets", "boxes", "confidences", "n_dropped", "answer_start",
-           "answer_end", "label_start", "label_end", "choices", "strict_format", "text_outside")
+_FIELDS = (
+    "status",
+    "format",
+    "offsets",
+    "boxes",
+    "confidences",
+    "n_dropped",
+    "answer_start",
+    "answer_end",
+    "label_start",
+    "label_end",
+    "choices",
+    "strict_format",
+    "text_outside",
+)
 
 
 def _same(p, q) -> None:
@@ -130,8 +183,11 @@ def run(seconds: float, seed: int | None = None, batch: int = 64, verbose: bool 
             print(f"seed {s}", flush=True)
         rng = random.Random(s)
         texts = [_mutate(rng, _valid(rng)) for _ in range(batch)]
-        kw = {"schema": rng.choice(SCHEMAS), "answer": rng.choice(["last", "first"]),
-              "require_tags": rng.random() < 0.5}
+        kw = {
+            "schema": rng.choice(SCHEMAS),
+            "answer": rng.choice(["last", "first"]),
+            "require_tags": rng.random() < 0.5,
+        }
         vr.set_num_threads(rng.choice([1, 2, 4]))
         try:
             p = vr.parse_completions(texts, **kw)

@@ -1,6 +1,6 @@
 """Summarise bench_cuda.py's pytest-benchmark JSON: medians, ratios, bandwidth (markdown).
 
-    python bench/gpu_summary.py results/bench_cuda.json > results/summary.md
+python bench/gpu_summary.py results/bench_cuda.json > results/summary.md
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ def main(path: str) -> None:
     data = json.load(open(path))
     machine = data.get("machine_info", {})
     by_name = {b["name"]: b for b in data["benchmarks"]}
-    print(f"# GPU benchmark summary\n\nSource: `{path}`; CPU: {machine.get('cpu', {}).get('brand_raw', '?')}; "
-          f"{data.get('datetime', '')}\n")
+    print(
+        f"# GPU benchmark summary\n\nSource: `{path}`; CPU: {machine.get('cpu', {}).get('brand_raw', '?')}; "
+        f"{data.get('datetime', '')}\n"
+    )
     print("| benchmark | group | median ms | min ms | rounds |")
     print("| --- | --- | ---: | ---: | ---: |")
     for b in data["benchmarks"]:
@@ -38,10 +40,15 @@ def main(path: str) -> None:
             print(f"- pairwise IoU vs torch formula (torchvision box_iou): {anchor / ours:.1f}x faster (target >= 5x)")
         if copy:
             copy_rate = nbytes / copy / 1e9
-            print(f"- device-to-device copy of the same bytes: {copy_rate:.0f} GB/s (bytes copied / time); "
-                  f"ours = {100 * rate / copy_rate:.0f}% of it (target >= 70%)")
+            print(
+                f"- device-to-device copy of the same bytes: {copy_rate:.0f} GB/s (bytes copied / time); "
+                f"ours = {100 * rate / copy_rate:.0f}% of it (target >= 70%)"
+            )
         if fill:
-            print(f"- fill_ of the same bytes (write only): {nbytes / fill / 1e9:.0f} GB/s; ours = {100 * fill / ours:.0f}% of it")
+            print(
+                f"- fill_ of the same bytes (write only): {nbytes / fill / 1e9:.0f} GB/s; "
+                f"ours = {100 * fill / ours:.0f}% of it"
+            )
     gpu = median("test_ragged_ours_gpu")
     cpu = median("test_ragged_ours_cpu")
     loop = median("test_ragged_torch_scipy_loop")

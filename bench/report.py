@@ -25,8 +25,10 @@ def main(path: str) -> int:
     for bench in data["benchmarks"]:
         groups[bench.get("group") or bench["name"]].append(bench)
     machine = data.get("machine_info", {})
-    print(f"Machine: {machine.get('cpu', {}).get('brand_raw', platform.processor())}, "
-          f"{machine.get('cpu', {}).get('count', '?')} logical CPUs, Python {machine.get('python_version', '?')}")
+    print(
+        f"Machine: {machine.get('cpu', {}).get('brand_raw', platform.processor())}, "
+        f"{machine.get('cpu', {}).get('count', '?')} logical CPUs, Python {machine.get('python_version', '?')}"
+    )
     print(f"Date: {data.get('datetime', '?')}\n")
     print("| group | implementation | median (ms) | ratio vs ours |")
     print("| --- | --- | ---: | ---: |")

@@ -33,12 +33,14 @@ def _answer_or_text(pattern: re.Pattern, text: str) -> str:
 
 # ---- format ---------------------------------------------------------------------------------------
 
+
 def format_reward(completions, **kwargs):
     """1.0 when the whole completion is ``<think>…</think> <answer>…</answer>`` (DOTALL), else 0."""
     return [1.0 if _FORMAT.fullmatch(_text(c)) else 0.0 for c in completions]
 
 
 # ---- detection ------------------------------------------------------------------------------------
+
 
 def extract_bbox(response: str):
     """Upstream ``extract_bbox``: the text between the first ``<answer>`` and the first
@@ -160,6 +162,7 @@ def confidence_reward(completions, solution, **kwargs):
 
 # ---- classification -------------------------------------------------------------------------------
 
+
 def classification_reward(completions, solution, **kwargs):
     """Upstream classification ``accuracy_reward``: first non-DOTALL answer block (or the whole
     text), spaces and underscores removed, lower-cased; 1 if either string contains the other."""
@@ -175,6 +178,7 @@ def classification_reward(completions, solution, **kwargs):
 
 
 # ---- LISA grounding -------------------------------------------------------------------------------
+
 
 def _giou_plus_one(gt, st) -> float:
     (gx1, gy1), (gx2, gy2) = gt[0], gt[1]

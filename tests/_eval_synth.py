@@ -31,8 +31,9 @@ def _jitter(rng, b, W, H, scale):
     return [round(float(x), 2), round(float(y), 2), round(float(w), 2), round(float(h), 2)]
 
 
-def make_dataset(seed, *, n_images=None, n_cats=None, lvis=False, id_zero=False, ties=None,
-                 crowd_p=0.08, many_dets=True):
+def make_dataset(
+    seed, *, n_images=None, n_cats=None, lvis=False, id_zero=False, ties=None, crowd_p=0.08, many_dets=True
+):
     """Return (gt dict, list of result dicts)."""
     rng = np.random.default_rng(seed)
     n_images = int(rng.integers(3, 25)) if n_images is None else n_images
@@ -59,15 +60,21 @@ def make_dataset(seed, *, n_images=None, n_cats=None, lvis=False, id_zero=False,
             b = _box(rng, W, H)
             u = rng.random()
             if u < 0.05:
-                area = 32.0 ** 2
+                area = 32.0**2
             elif u < 0.10:
-                area = 96.0 ** 2
+                area = 96.0**2
             elif u < 0.3:
                 area = b[2] * b[3]
             else:
                 area = round(b[2] * b[3] * rng.uniform(0.4, 1.0), 2)
-            ann = {"id": ann_id, "image_id": int(img), "category_id": c, "bbox": b,
-                   "area": area, "iscrowd": int(rng.random() < crowd_p) if not lvis else 0}
+            ann = {
+                "id": ann_id,
+                "image_id": int(img),
+                "category_id": c,
+                "bbox": b,
+                "area": area,
+                "iscrowd": int(rng.random() < crowd_p) if not lvis else 0,
+            }
             if lvis and rng.random() < 0.05:
                 ann["ignore"] = 1
             annotations.append(ann)
@@ -76,9 +83,14 @@ def make_dataset(seed, *, n_images=None, n_cats=None, lvis=False, id_zero=False,
             # detections of this GT
             for _ in range(int(rng.integers(0, 4))):
                 cc = c if rng.random() > 0.15 else int(rng.choice(cat_ids))
-                results.append({"image_id": int(img), "category_id": cc,
-                                "bbox": _jitter(rng, b, W, H, rng.uniform(0.02, 0.3)),
-                                "score": float(rng.random())})
+                results.append(
+                    {
+                        "image_id": int(img),
+                        "category_id": cc,
+                        "bbox": _jitter(rng, b, W, H, rng.uniform(0.02, 0.3)),
+                        "score": float(rng.random()),
+                    }
+                )
         if rng.random() < 0.15:
             continue_no_dets = True
         else:
@@ -86,15 +98,21 @@ def make_dataset(seed, *, n_images=None, n_cats=None, lvis=False, id_zero=False,
         if not continue_no_dets:
             for _ in range(int(rng.integers(0, 6))):
                 cc = int(rng.choice(cat_ids)) if rng.random() > 0.1 else int(rng.integers(100, 103))
-                results.append({"image_id": int(img), "category_id": cc, "bbox": _box(rng, W, H),
-                                "score": float(rng.random())})
+                results.append(
+                    {"image_id": int(img), "category_id": cc, "bbox": _box(rng, W, H), "score": float(rng.random())}
+                )
             if many_dets and rng.random() < 0.2:
                 cc = int(rng.choice(cat_ids))
                 base = _box(rng, W, H, lo_area=400)
                 for _ in range(int(rng.integers(10, 40))):
-                    results.append({"image_id": int(img), "category_id": cc,
-                                    "bbox": _jitter(rng, base, W, H, 0.15),
-                                    "score": float(rng.random())})
+                    results.append(
+                        {
+                            "image_id": int(img),
+                            "category_id": cc,
+                            "bbox": _jitter(rng, base, W, H, 0.15),
+                            "score": float(rng.random()),
+                        }
+                    )
         else:
             results = [r for r in results if r["image_id"] != img]
         if lvis:

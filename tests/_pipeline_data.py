@@ -23,9 +23,16 @@ def make_gt(rng, n_images=10, n_cats=6, crowd=0.05):
         for _ in range(int(rng.integers(0, 6))):
             bw, bh = float(rng.uniform(5, w / 2)), float(rng.uniform(5, h / 2))
             x, y = float(rng.uniform(0, w - bw)), float(rng.uniform(0, h - bh))
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(rng.integers(1, n_cats + 1)),
-                         "bbox": [x, y, bw, bh], "area": bw * bh * float(rng.uniform(0.5, 1.0)),
-                         "iscrowd": int(rng.random() < crowd)})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": int(rng.integers(1, n_cats + 1)),
+                    "bbox": [x, y, bw, bh],
+                    "area": bw * bh * float(rng.uniform(0.5, 1.0)),
+                    "iscrowd": int(rng.random() < crowd),
+                }
+            )
     cats = [{"id": k + 1, "name": NAMES[k]} for k in range(n_cats)]
     return {"images": images, "annotations": anns, "categories": cats}
 
@@ -47,8 +54,9 @@ def _from_frame(v, size, frame):
     return float(v)
 
 
-def make_prompt_records(rng, gt, frame="norm1000", cats=None, default_score=1.0, p_missing_conf=0.1,
-                        p_dup=0.1, p_bad=0.05):
+def make_prompt_records(
+    rng, gt, frame="norm1000", cats=None, default_score=1.0, p_missing_conf=0.1, p_dup=0.1, p_bad=0.05
+):
     """Visual-RFT records (image x category prompts) and the expected (N, 7) detections."""
     size = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
     by_key = {}
@@ -62,7 +70,7 @@ def make_prompt_records(rng, gt, frame="norm1000", cats=None, default_score=1.0,
         w, h = size[iid]
         for c in cats:
             boxes = []
-            for (x, y, bw, bh) in by_key.get((iid, c), []):
+            for x, y, bw, bh in by_key.get((iid, c), []):
                 if rng.random() < 0.8:
                     j = rng.uniform(-0.1, 0.1, 4) * [bw, bh, bw, bh]
                     boxes.append([x + j[0], y + j[1], x + bw + j[2], y + bh + j[3]])
@@ -71,8 +79,12 @@ def make_prompt_records(rng, gt, frame="norm1000", cats=None, default_score=1.0,
                 boxes.append([x, y, x + rng.uniform(5, w * 0.2), y + rng.uniform(5, h * 0.2)])
             items, seen = [], set()
             for b in boxes:
-                fb = [_to_frame(b[0], w, frame), _to_frame(b[1], h, frame), _to_frame(b[2], w, frame),
-                      _to_frame(b[3], h, frame)]
+                fb = [
+                    _to_frame(b[0], w, frame),
+                    _to_frame(b[1], h, frame),
+                    _to_frame(b[2], w, frame),
+                    _to_frame(b[3], h, frame),
+                ]
                 conf = None if rng.random() < p_missing_conf else round(float(rng.uniform(0.05, 1.0)), 2)
                 copies = 2 if rng.random() < p_dup else 1
                 for _ in range(copies):
@@ -96,8 +108,13 @@ def make_prompt_records(rng, gt, frame="norm1000", cats=None, default_score=1.0,
                 expected = [e for e in expected if not (e[0] == iid and e[6] == c)]
             else:
                 answer = "[" + ", ".join(text_items) + "]" if text_items else "No Objects"
-            records.append({"image_id": iid, "category": name_of[c],
-                            "completion": f"<think>looking for {name_of[c]}</think><answer>{answer}</answer>"})
+            records.append(
+                {
+                    "image_id": iid,
+                    "category": name_of[c],
+                    "completion": f"<think>looking for {name_of[c]}</think><answer>{answer}</answer>",
+                }
+            )
     return records, np.array(expected, dtype=np.float64).reshape(-1, 7)
 
 
@@ -127,8 +144,10 @@ def pycocotools_eval(gt, dets, cat_ids=None, img_ids=None):
     for k, cid in enumerate(ev.params.catIds):
         s = p[:, :, k, 0, -1]
         s50 = p[0, :, k, 0, -1]
-        per[cid] = (float(np.mean(s[s > -1])) if (s > -1).any() else -1.0,
-                    float(np.mean(s50[s50 > -1])) if (s50 > -1).any() else -1.0)
+        per[cid] = (
+            float(np.mean(s[s > -1])) if (s > -1).any() else -1.0,
+            float(np.mean(s50[s50 > -1])) if (s50 > -1).any() else -1.0,
+        )
     return ev.stats, p, per
 
 

@@ -103,8 +103,9 @@ def random_batch(seed: int, n: int):
     rng = np.random.default_rng(seed)
     alphabet = list("abcxyz <>/")
     completions = ["".join(rng.choice(alphabet, size=int(rng.integers(0, 12)))) for _ in range(n)]
-    solution = [None if rng.random() < 0.2 else "".join(rng.choice(alphabet, size=int(rng.integers(1, 6))))
-                for _ in range(n)]
+    solution = [
+        None if rng.random() < 0.2 else "".join(rng.choice(alphabet, size=int(rng.integers(1, 6)))) for _ in range(n)
+    ]
     return completions, solution
 
 

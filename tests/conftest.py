@@ -12,11 +12,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # No deadline: these machines are noisy, and timing is the benchmarks' job, not the tests'.
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.register_profile(
-    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
-)
-settings.register_profile(
-    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True,
+    "ci",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
     derandomize=True,
 )
 settings.load_profile(os.environ.get("VRFT_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
@@ -59,6 +60,7 @@ def _restore_numpy_rng():
 def one_line_error():
     """Checks that a command's stderr is one ``vrft-rewards...`` line without a traceback (how
     every user mistake must be reported) and returns that line."""
+
     def check(text: str) -> str:
         lines = text.strip().splitlines()
         assert len(lines) == 1, text
@@ -85,8 +87,13 @@ def ray_session():
     cwd = os.getcwd()
     os.chdir(tests)
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": path}})
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={"env_vars": {"PYTHONPATH": path}},
+        )
         yield ray
     finally:
         ray.shutdown()

@@ -13,7 +13,6 @@ import urllib.request
 import pytest
 
 import vrft_rewards
-
 from vrft_rewards import cli
 from vrft_rewards.cli import main
 
@@ -23,10 +22,13 @@ TESTS = pathlib.Path(__file__).resolve().parent
 ROOT = pathlib.Path(vrft_rewards.__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(("argv", "needles"), [
-    (["--help"], ["serve", "COMMAND"]),
-    (["serve", "--help"], ["--task", "--host", "--port", "--max-body-bytes", "--option", "/get_reward"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["--help"], ["serve", "COMMAND"]),
+        (["serve", "--help"], ["--task", "--host", "--port", "--max-body-bytes", "--option", "/get_reward"]),
+    ],
+)
 def test_help_exits_zero(capsys, argv, needles):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -42,14 +44,17 @@ def test_version(capsys):
     assert e.value.code == 0 and capsys.readouterr().out.startswith("vrft-rewards ")
 
 
-@pytest.mark.parametrize(("argv", "match"), [
-    ([], "the following arguments are required: COMMAND"),
-    (["serve"], "the following arguments are required: --task"),
-    (["serve", "--task", "x", "--port", "http"], "port must be an integer, got 'http'"),
-    (["serve", "--task", "x", "--port", "70000"], r"port must be in 0\.\.65535"),
-    (["serve", "--task", "x", "--max-body-bytes", "0"], "must be >= 1"),
-    (["bogus"], "invalid choice: 'bogus'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["serve"], "the following arguments are required: --task"),
+        (["serve", "--task", "x", "--port", "http"], "port must be an integer, got 'http'"),
+        (["serve", "--task", "x", "--port", "70000"], r"port must be in 0\.\.65535"),
+        (["serve", "--task", "x", "--max-body-bytes", "0"], "must be >= 1"),
+        (["bogus"], "invalid choice: 'bogus'"),
+    ],
+)
 def test_argument_errors_are_one_line_exit_2(capsys, argv, match, one_line_error):
     import re
 
@@ -59,13 +64,16 @@ def test_argument_errors_are_one_line_exit_2(capsys, argv, match, one_line_error
     assert re.search(match, one_line_error(capsys.readouterr().err))
 
 
-@pytest.mark.parametrize(("argv", "match"), [
-    (["serve", "--task", "no-such-task", "--port", "0"], "task must name a known preset"),
-    (["serve", "--task", "no_such_module_q:x", "--port", "0"], "cannot import module"),
-    (["serve", "--task", "_toy_rewards:TOY_SET", "--option", "novalue"], "--option must look like KEY=VALUE"),
-    (["serve", "--task", "_toy_rewards:TOY_SET", "--option", "a=1", "--option", "a=2"], "given twice"),
-    (["serve", "--task", "_toy_rewards:TOY_SET", "--option", "a=1"], "do not apply to an import path"),
-])
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["serve", "--task", "no-such-task", "--port", "0"], "task must name a known preset"),
+        (["serve", "--task", "no_such_module_q:x", "--port", "0"], "cannot import module"),
+        (["serve", "--task", "_toy_rewards:TOY_SET", "--option", "novalue"], "--option must look like KEY=VALUE"),
+        (["serve", "--task", "_toy_rewards:TOY_SET", "--option", "a=1", "--option", "a=2"], "given twice"),
+        (["serve", "--task", "_toy_rewards:TOY_SET", "--option", "a=1"], "do not apply to an import path"),
+    ],
+)
 def test_user_mistakes_are_one_line_exit_2(capsys, argv, match, one_line_error):
     assert main(argv) == 2
     line = one_line_error(capsys.readouterr().err)
@@ -83,7 +91,12 @@ def test_port_in_use_is_one_line_exit_2(capsys, one_line_error):
 
 def test_options_are_parsed_as_json_or_text():
     assert cli._parse_options(["a=1", "b=norm1000", 'c={"x": [1, 2]}', "d=", "e=true"]) == {
-        "a": 1, "b": "norm1000", "c": {"x": [1, 2]}, "d": "", "e": True}
+        "a": 1,
+        "b": "norm1000",
+        "c": {"x": [1, 2]},
+        "d": "",
+        "e": True,
+    }
 
 
 def test_each_command_is_an_add_and_run_pair():
@@ -98,15 +111,33 @@ def test_serve_process_answers_then_stops_gracefully_on_signal(sig):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vrft_rewards", "serve", "--task", "_toy_rewards:TOY_SET", "--host", "127.0.0.1",
-         "--port", "0"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=str(TESTS))
+        [
+            sys.executable,
+            "-m",
+            "vrft_rewards",
+            "serve",
+            "--task",
+            "_toy_rewards:TOY_SET",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=str(TESTS),
+    )
     try:
         line = proc.stderr.readline()
         assert "serving _toy_rewards:TOY_SET at http://127.0.0.1:" in line, line
         url = line.split(" at ", 1)[1].split()[0]
         health = json.load(urllib.request.urlopen(url + "/health", timeout=30))
         assert health["status"] == "ok" and health["names"] == ["char_overlap", "length_score", "prefix_reward"]
-        req = urllib.request.Request(url + "/score", data=json.dumps({"completions": ["ab"], "solution": ["a"]}).encode())
+        req = urllib.request.Request(
+            url + "/score", data=json.dumps({"completions": ["ab"], "solution": ["a"]}).encode()
+        )
         assert json.load(urllib.request.urlopen(req, timeout=30))["rewards"]["prefix_reward"] == [1.0]
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0

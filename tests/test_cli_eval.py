@@ -62,9 +62,26 @@ def test_eval_coco_generated_data_with_a_category_set(tmp_path, capsys):
     records, expected = make_prompt_records(rng, gt, frame="norm1")
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert main(["eval", "coco", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "out.jsonl"),
-                 "--frame", "norm1", "--categories", "dog,cat,fire hydrant", "--out", str(tmp_path / "r"),
-                 "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "coco",
+                "--gt",
+                str(tmp_path / "gt.json"),
+                "--pred",
+                str(tmp_path / "out.jsonl"),
+                "--frame",
+                "norm1",
+                "--categories",
+                "dog,cat,fire hydrant",
+                "--out",
+                str(tmp_path / "r"),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())["metrics"]
     stats, _, per = pycocotools_eval(gt, expected, cat_ids=[1, 2, 3])
@@ -75,8 +92,27 @@ def test_eval_coco_generated_data_with_a_category_set(tmp_path, capsys):
 
 def test_eval_coco_qwen_format_skips_bad_lines_and_reports_them(tmp_path, capsys, one_line_error):
     qwen = str(demo_data_path("demo_outputs_qwen.jsonl"))
-    assert main(["eval", "coco", "--gt", GT, "--pred", qwen, "--frame", "abs", "--no-require-tags",
-                 "--synonyms", '{"puppy": "dog", "kitten": "cat"}', "--out", str(tmp_path), "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "coco",
+                "--gt",
+                GT,
+                "--pred",
+                qwen,
+                "--frame",
+                "abs",
+                "--no-require-tags",
+                "--synonyms",
+                '{"puppy": "dog", "kitten": "cat"}',
+                "--out",
+                str(tmp_path),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "skipped records: 2" in text and "line is not valid JSON: 1" in text
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -91,14 +127,29 @@ def test_eval_coco_qwen_format_skips_bad_lines_and_reports_them(tmp_path, capsys
 
 def test_eval_classification_and_grounding_commands(tmp_path, capsys):
     cls = tmp_path / "cls.jsonl"
-    cls.write_text("".join(json.dumps({"completion": f"<answer>{a}</answer>", "label": t}) + "\n"
-                           for a, t in [("cat", "cat"), ("dog", "cat"), ("dog", "dog")]))
-    assert main(["eval", "classification", "--pred", str(cls), "--classes", "cat,dog", "--out", str(tmp_path / "c")]) == 0
+    cls.write_text(
+        "".join(
+            json.dumps({"completion": f"<answer>{a}</answer>", "label": t}) + "\n"
+            for a, t in [("cat", "cat"), ("dog", "cat"), ("dog", "dog")]
+        )
+    )
+    assert (
+        main(["eval", "classification", "--pred", str(cls), "--classes", "cat,dog", "--out", str(tmp_path / "c")]) == 0
+    )
     assert "accuracy" in capsys.readouterr().out
     assert json.loads((tmp_path / "c" / "metrics.json").read_text())["metrics"]["accuracy"] == 2 / 3
     grd = tmp_path / "grd.jsonl"
-    grd.write_text(json.dumps({"completion": "<answer>(100,200),(600,700)</answer>", "width": 100, "height": 50,
-                               "segmentation": [[10, 10, 60, 10, 60, 35, 10, 35]]}) + "\n")
+    grd.write_text(
+        json.dumps(
+            {
+                "completion": "<answer>(100,200),(600,700)</answer>",
+                "width": 100,
+                "height": 50,
+                "segmentation": [[10, 10, 60, 10, 60, 35, 10, 35]],
+            }
+        )
+        + "\n"
+    )
     assert main(["eval", "grounding", "--pred", str(grd), "--out", str(tmp_path / "g")]) == 0
     out = capsys.readouterr().out
     assert "gIoU (mask)" in out and "cIoU (mask)" in out
@@ -114,15 +165,24 @@ def test_score_prints_the_reward_distribution(tmp_path, capsys):
     from vrft_rewards.rewards import resolve_reward_set
 
     rows = [json.loads(line) for line in Path(rollouts).read_text().splitlines()]
-    want = resolve_reward_set("visual_rft/detection")([r["completion"] for r in rows],
-                                                      solution=[r["solution"] for r in rows])
+    want = resolve_reward_set("visual_rft/detection")(
+        [r["completion"] for r in rows], solution=[r["solution"] for r in rows]
+    )
     assert saved["accuracy_reward_iou"]["mean"] == float(np.mean(want.matrix[:, 0]))
     assert saved["overall"]["n"] == 64
 
 
-@pytest.mark.parametrize("argv", [
-    ["eval", "--help"], ["eval", "coco", "--help"], ["eval", "lvis", "--help"],
-    ["eval", "classification", "--help"], ["eval", "grounding", "--help"], ["score", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "--help"],
+        ["eval", "coco", "--help"],
+        ["eval", "lvis", "--help"],
+        ["eval", "classification", "--help"],
+        ["eval", "grounding", "--help"],
+        ["score", "--help"],
+    ],
+)
 def test_every_subcommand_has_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -141,8 +201,10 @@ def _bad_files(tmp_path):
     files["nokeys"] = tmp_path / "nokeys.jsonl"
     files["nokeys"].write_text('{"image_id": 1, "category": "dog", "completion": "x"}\n{"image_id": 1}\n')
     files["unknown"] = tmp_path / "unknown.jsonl"
-    files["unknown"].write_text('{"image_id": 1, "category": "dog", "completion": "x"}\n'
-                                '{"image_id": 12345, "category": "dog", "completion": "x"}\n')
+    files["unknown"].write_text(
+        '{"image_id": 1, "category": "dog", "completion": "x"}\n'
+        '{"image_id": 12345, "category": "dog", "completion": "x"}\n'
+    )
     files["good"] = tmp_path / "good.jsonl"
     files["good"].write_text('{"image_id": 1, "category": "dog", "completion": "<answer>No Objects</answer>"}\n')
     files["badgt"] = tmp_path / "badgt.json"
@@ -150,13 +212,17 @@ def _bad_files(tmp_path):
     return gt, files
 
 
-@pytest.mark.parametrize(("case", "message"), [
-    ("notjson", "{pred}:2: line is not valid JSON"),
-    ("nokeys", "{pred}:2: record has no 'completion'"),
-    ("unknown", "{pred}:2: image_id not in the ground truth (12345)"),
-])
-def test_bad_records_are_one_line_errors_with_strict_and_counted_without(tmp_path, capsys, case, message,
-                                                                         one_line_error):
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("notjson", "{pred}:2: line is not valid JSON"),
+        ("nokeys", "{pred}:2: record has no 'completion'"),
+        ("unknown", "{pred}:2: image_id not in the ground truth (12345)"),
+    ],
+)
+def test_bad_records_are_one_line_errors_with_strict_and_counted_without(
+    tmp_path, capsys, case, message, one_line_error
+):
     gt, files = _bad_files(tmp_path)
     pred = str(files[case])
     assert main(["eval", "coco", "--gt", str(gt), "--pred", pred, "--strict"]) == 2
@@ -170,13 +236,27 @@ def test_bad_records_are_one_line_errors_with_strict_and_counted_without(tmp_pat
 def test_file_problems_are_one_line_errors(tmp_path, capsys, one_line_error):
     gt, files = _bad_files(tmp_path)
     cases = [
-        (["eval", "coco", "--gt", str(gt), "--pred", str(tmp_path / "missing.jsonl")], "missing.jsonl: no such file (--pred)"),
-        (["eval", "coco", "--gt", str(tmp_path / "nogt.json"), "--pred", str(files["nokeys"])], "nogt.json: no such file (--gt)"),
+        (
+            ["eval", "coco", "--gt", str(gt), "--pred", str(tmp_path / "missing.jsonl")],
+            "missing.jsonl: no such file (--pred)",
+        ),
+        (
+            ["eval", "coco", "--gt", str(tmp_path / "nogt.json"), "--pred", str(files["nokeys"])],
+            "nogt.json: no such file (--gt)",
+        ),
         (["eval", "coco", "--gt", str(gt), "--pred", str(tmp_path)], "is a directory (--pred expects a file)"),
-        (["eval", "coco", "--gt", str(files["badgt"]), "--pred", str(files["nokeys"])], "badgt.json:2: ground truth is not valid JSON"),
-        (["eval", "coco", "--gt", str(gt), "--pred", str(files["good"]), "--categories", "dog,unicorn", "--strict"],
-         "categories not in the ground truth: unicorn"),
-        (["eval", "coco", "--gt", str(gt), "--pred", str(files["nokeys"]), "--synonyms", "{bad"], "--synonyms: must be inline JSON"),
+        (
+            ["eval", "coco", "--gt", str(files["badgt"]), "--pred", str(files["nokeys"])],
+            "badgt.json:2: ground truth is not valid JSON",
+        ),
+        (
+            ["eval", "coco", "--gt", str(gt), "--pred", str(files["good"]), "--categories", "dog,unicorn", "--strict"],
+            "categories not in the ground truth: unicorn",
+        ),
+        (
+            ["eval", "coco", "--gt", str(gt), "--pred", str(files["nokeys"]), "--synonyms", "{bad"],
+            "--synonyms: must be inline JSON",
+        ),
         (["eval", "classification", "--pred", str(files["nokeys"])], "no valid classification record"),
         (["score", "--task", "detection", "--input", str(tmp_path / "missing.jsonl")], "no such file (--input)"),
         (["score", "--task", "no-such-task", "--input", str(files["nokeys"])], "task must name a known preset"),
@@ -204,11 +284,14 @@ def test_demo_out_writes_full_reports_with_plots(tmp_path, capsys):
 
 def test_demo_runs_without_matplotlib(tmp_path):
     # A fresh interpreter where importing matplotlib fails: the demo still writes its reports.
-    code = ("import sys; sys.modules['matplotlib'] = None; from vrft_rewards.cli import main; "
-            f"raise SystemExit(main(['demo', '--out', {str(tmp_path)!r}]))")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from vrft_rewards.cli import main; "
+        f"raise SystemExit(main(['demo', '--out', {str(tmp_path)!r}]))"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert not list(tmp_path.rglob("*.png"))
     assert "matplotlib is not installed" in (tmp_path / "visual_rft_format" / "report.md").read_text()
@@ -233,8 +316,24 @@ def test_eval_lvis_command(tmp_path, capsys):
     from vrft_rewards.eval import evaluate_lvis
 
     gt, _, expected = write_gt_and_records(tmp_path, np.random.default_rng(8), 10, lvis=True)
-    assert main(["eval", "lvis", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "o.jsonl"),
-                 "--categories", "dog,kitchen_table,hot dog", "--out", str(tmp_path / "r"), "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "lvis",
+                "--gt",
+                str(tmp_path / "gt.json"),
+                "--pred",
+                str(tmp_path / "o.jsonl"),
+                "--categories",
+                "dog,kitchen_table,hot dog",
+                "--out",
+                str(tmp_path / "r"),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     assert "LVIS detection" in capsys.readouterr().out
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())["metrics"]
     want = evaluate_lvis(gt, expected, cat_ids=[1, 4, 6])
@@ -250,8 +349,23 @@ def test_eval_with_ray_writes_the_same_metrics(tmp_path, capsys, ray_session, ki
     metrics = []
     for extra in ([], ["--ray", "--num-shards", "3"]):
         out = tmp_path / f"r{len(extra)}"
-        assert main(["eval", kind, "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "o.jsonl"),
-                     "--out", str(out), "--no-plots", *extra]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    kind,
+                    "--gt",
+                    str(tmp_path / "gt.json"),
+                    "--pred",
+                    str(tmp_path / "o.jsonl"),
+                    "--out",
+                    str(out),
+                    "--no-plots",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         metrics.append(json.loads((out / "metrics.json").read_text())["metrics"])
     capsys.readouterr()
     assert metrics[0] == metrics[1]

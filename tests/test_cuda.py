@@ -28,8 +28,8 @@ def random_boxes(rng: np.random.Generator, n: int, fmt: str, dtype, scale: float
     xy = rng.uniform(-scale, scale, size=(n, 2))
     wh = rng.uniform(0, scale / 2, size=(n, 2))
     if n >= 8:
-        wh[rng.integers(0, n, size=n // 8)] = 0.0          # point boxes
-        wh[rng.integers(0, n, size=n // 8), 1] = 0.0       # zero height
+        wh[rng.integers(0, n, size=n // 8)] = 0.0  # point boxes
+        wh[rng.integers(0, n, size=n // 8), 1] = 0.0  # zero height
         xy[rng.integers(0, n, size=n // 8)] = np.round(xy[0])  # shared corners
     if fmt == "xyxy":
         out = np.concatenate([xy, xy + wh], axis=1)
@@ -73,8 +73,12 @@ def test_missing_cuda_module_gives_an_actionable_error(monkeypatch):
     # A build without nvcc has no _C_cuda: the error says how to get it or what to do instead.
     monkeypatch.setattr(_ext, "cuda_module", lambda: None)
     t = fake_cuda(np.zeros((1, 4), np.float32))
-    for call in (lambda: vr.box_iou(t, t), lambda: vr.paired_box_iou(t, t),
-                 lambda: vr.match_boxes(t, t), lambda: vr.convert_boxes(t, "xyxy", "xywh")):
+    for call in (
+        lambda: vr.box_iou(t, t),
+        lambda: vr.paired_box_iou(t, t),
+        lambda: vr.match_boxes(t, t),
+        lambda: vr.convert_boxes(t, "xyxy", "xywh"),
+    ):
         with pytest.raises(RuntimeError, match="built without its CUDA module.*nvcc"):
             call()
 
@@ -132,11 +136,14 @@ class TestInputRulesBeforeAnyLaunch:
         with pytest.raises(ValueError, match="out is on cpu but boxes1 is on cuda:0"):
             vr.box_iou(t, t, out=torch.zeros((1, 1)))
 
-    @pytest.mark.parametrize("bad, message", [
-        ([1, 2], r"pred_offsets\[0\] must be 0, got 1"),
-        ([0, 2, 1, 3], r"pred_offsets must be non-decreasing, but pred_offsets\[2\] = 1 < pred_offsets\[1\] = 2"),
-        ([0, 2], r"pred_offsets\[-1\] must equal len\(pred\) = 3, got 2"),
-    ])
+    @pytest.mark.parametrize(
+        "bad, message",
+        [
+            ([1, 2], r"pred_offsets\[0\] must be 0, got 1"),
+            ([0, 2, 1, 3], r"pred_offsets must be non-decreasing, but pred_offsets\[2\] = 1 < pred_offsets\[1\] = 2"),
+            ([0, 2], r"pred_offsets\[-1\] must equal len\(pred\) = 3, got 2"),
+        ],
+    )
     def test_match_offsets_errors_are_the_cpu_messages(self, bad, message):
         pred = np.zeros((3, 4), np.float32)
         gt = np.zeros((3, 4), np.float32)
@@ -153,14 +160,17 @@ class TestInputRulesBeforeAnyLaunch:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("fmt, box, code", [
-    ("xyxy", [np.nan, 0, 1, 1], 1),
-    ("xyxy", [0, 0, np.inf, 1], 1),
-    ("xyxy", [2, 0, 1, 1], 2),
-    ("xywh", [0, 0, -1, 1], 3),
-    ("cxcywh", [0, 0, 1, -1], 3),
-    ("xyxy", [0, 0, 1, 1e300], 4),
-])
+@pytest.mark.parametrize(
+    "fmt, box, code",
+    [
+        ("xyxy", [np.nan, 0, 1, 1], 1),
+        ("xyxy", [0, 0, np.inf, 1], 1),
+        ("xyxy", [2, 0, 1, 1], 2),
+        ("xywh", [0, 0, -1, 1], 3),
+        ("cxcywh", [0, 0, 1, -1], 3),
+        ("xyxy", [0, 0, 1, 1e300], 4),
+    ],
+)
 def test_device_reason_codes_give_the_cpu_messages(dtype, fmt, box, code):
     # The device check reports (index, reason code); the text must be the CPU path's.
     if dtype == np.float32 and code == 4:
@@ -204,16 +214,14 @@ def test_paired_equals_cpu_bit_for_bit(dtype, kind):
             a = random_boxes(rng, n, fmt, dtype)
             b = random_boxes(rng, n, fmt, dtype)
             cpu = vr.paired_box_iou(a, b, fmt=fmt, kind=kind)
-            gpu = vr.paired_box_iou(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(),
-                                    fmt=fmt, kind=kind)
+            gpu = vr.paired_box_iou(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(), fmt=fmt, kind=kind)
             assert_same_values(gpu.cpu().numpy(), cpu, kind)
 
 
 @pytest.mark.needs_cuda
 def test_edge_cases_follow_the_cpu_rules():
     # zero union -> 0, zero-area enclosing box -> GIoU 0, point boxes -> no CIoU aspect term
-    boxes = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 5], [0, 0, 4, 0], [0, 0, 2, 2]],
-                     dtype=np.float64)
+    boxes = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 5], [0, 0, 4, 0], [0, 0, 2, 2]], dtype=np.float64)
     for kind in KINDS:
         cpu = vr.box_iou(boxes, boxes, kind=kind)
         gpu = vr.box_iou(torch.from_numpy(boxes).cuda(), torch.from_numpy(boxes).cuda(), kind=kind)
@@ -227,8 +235,9 @@ def test_clamp_and_invalid_boxes_match_the_cpu():
     t = torch.from_numpy(inverted).cuda()
     with pytest.raises(ValueError, match=r"boxes1\[1\] is invalid: inverted box"):
         vr.box_iou(t, t)
-    np.testing.assert_array_equal(vr.box_iou(t, t, clamp=True).cpu().numpy(),
-                                  vr.box_iou(inverted, inverted, clamp=True))
+    np.testing.assert_array_equal(
+        vr.box_iou(t, t, clamp=True).cpu().numpy(), vr.box_iou(inverted, inverted, clamp=True)
+    )
     nan = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [0, float("nan"), 1, 1]], device="cuda")
     ok = torch.tensor([[0, 0, 1, 1.0]], device="cuda").repeat(3, 1)
     with pytest.raises(ValueError, match=r"boxes2\[2\] is invalid: non-finite"):
@@ -347,22 +356,39 @@ def ragged_batch(rng, problems: int, max_pred: int, max_gt: int, dtype, tied: bo
         jitter = rng.normal(0, 3, size=(n, 4)) if not tied else np.round(rng.normal(0, 1, size=(n, 4))) * 5
         box = src + jitter
         box[:, 2:] = np.maximum(box[:, 2:], box[:, :2])
-        pred[po[b]:po[b + 1]] = box.astype(dtype)
+        pred[po[b] : po[b + 1]] = box.astype(dtype)
     scores = rng.random(int(po[-1]))
     if tied:
         scores = np.round(scores * 4) / 4
     return pred, po, gt, go, scores
 
 
-FIELDS = ("pred_index", "gt_index", "pred_global", "gt_global", "iou", "offsets", "matched_gt",
-          "matched_pred", "n_matched", "n_unmatched_pred", "n_unmatched_gt", "sum_matched_iou")
+FIELDS = (
+    "pred_index",
+    "gt_index",
+    "pred_global",
+    "gt_global",
+    "iou",
+    "offsets",
+    "matched_gt",
+    "matched_pred",
+    "n_matched",
+    "n_unmatched_pred",
+    "n_unmatched_gt",
+    "sum_matched_iou",
+)
 
 
 def run_both(pred, po, gt, go, scores, **kw):
     cpu = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores, **kw)
-    gpu = vr.match_boxes(torch.from_numpy(pred).cuda(), torch.from_numpy(gt).cuda(),
-                         pred_offsets=torch.from_numpy(po).cuda(), gt_offsets=go,
-                         scores=None if scores is None else torch.from_numpy(scores).cuda(), **kw)
+    gpu = vr.match_boxes(
+        torch.from_numpy(pred).cuda(),
+        torch.from_numpy(gt).cuda(),
+        pred_offsets=torch.from_numpy(po).cuda(),
+        gt_offsets=go,
+        scores=None if scores is None else torch.from_numpy(scores).cuda(),
+        **kw,
+    )
     return cpu, {f: getattr(gpu, f).cpu().numpy() for f in FIELDS}
 
 
@@ -375,13 +401,21 @@ def test_greedy_matches_cpu_exactly(dtype, kind, with_scores, tied):
     rng = np.random.default_rng(11)
     pred, po, gt, go, scores = ragged_batch(rng, 3000, 20, 10, dtype, tied=tied)
     for threshold, strict in ((0.5, False), (0.5, True), (0.0, False), (0.3, True)):
-        cpu, gpu = run_both(pred, po, gt, go, scores if with_scores else None, method="greedy",
-                            kind=kind, iou_threshold=threshold, strict=strict)
+        cpu, gpu = run_both(
+            pred,
+            po,
+            gt,
+            go,
+            scores if with_scores else None,
+            method="greedy",
+            kind=kind,
+            iou_threshold=threshold,
+            strict=strict,
+        )
         if kind == "ciou" and tied:
             # CIoU may differ in the last bits (CUDA's atan), which can reorder exactly tied
             # grid values; the totals still agree to rounding.
-            np.testing.assert_allclose(gpu["sum_matched_iou"], cpu.sum_matched_iou, rtol=1e-5,
-                                       atol=1e-5)
+            np.testing.assert_allclose(gpu["sum_matched_iou"], cpu.sum_matched_iou, rtol=1e-5, atol=1e-5)
             continue
         for f in FIELDS:
             np.testing.assert_array_equal(gpu[f], getattr(cpu, f), err_msg=f)
@@ -398,8 +432,7 @@ def test_hungarian_matches_cpu(dtype, kind, shape):
     problems = 2000 if shape[0] <= 20 else 60
     pred, po, gt, go, _ = ragged_batch(rng, problems, shape[0], shape[1], dtype)
     for threshold in (0.5, 0.0):
-        cpu, gpu = run_both(pred, po, gt, go, None, method="hungarian", kind=kind,
-                            iou_threshold=threshold)
+        cpu, gpu = run_both(pred, po, gt, go, None, method="hungarian", kind=kind, iou_threshold=threshold)
         for f in FIELDS:
             np.testing.assert_array_equal(gpu[f], getattr(cpu, f), err_msg=f)
 
@@ -415,7 +448,7 @@ def test_hungarian_with_ties_has_the_cpu_total(dtype):
     # The GPU matching is a valid one: one-to-one, qualifying pairs, values as box_iou.
     mg = gpu["matched_gt"]
     for b in range(len(po) - 1):
-        rows = mg[po[b]:po[b + 1]]
+        rows = mg[po[b] : po[b + 1]]
         got = rows[rows >= 0]
         assert len(set(got.tolist())) == len(got)
     pairs = gpu["iou"]
@@ -444,8 +477,7 @@ def test_match_errors_on_cuda():
     with pytest.raises(ValueError, match=r"pred\[1\] is invalid: non-finite"):
         vr.match_boxes(t, ok)
     with pytest.raises(ValueError, match=r"scores\[1\] is NaN"):
-        vr.match_boxes(ok.repeat(2, 1), ok, scores=torch.tensor([0.5, float("nan")], device="cuda"),
-                       method="greedy")
+        vr.match_boxes(ok.repeat(2, 1), ok, scores=torch.tensor([0.5, float("nan")], device="cuda"), method="greedy")
     # A problem too large for the device solver: the launcher's refusal arrives as RuntimeError.
     big = torch.tensor([[0, 0, 1, 1.0]], device="cuda").repeat(40_000, 1)
     with pytest.raises(RuntimeError, match="CUDA error: match_boxes: problems of up to 32768"):
@@ -508,8 +540,14 @@ class CpuStandIn:
     def _pairwise(self, dtype, a, n, b, m, fmt, kind, out, stream):
         self.calls.append(("pairwise", stream))
         fn = _C.pairwise_iou_f32 if dtype == np.float32 else _C.pairwise_iou_f64
-        fn(_host_array(a, 4 * n, dtype).reshape(n, 4), _host_array(b, 4 * m, dtype).reshape(m, 4),
-           fmt, kind, _host_array(out, n * m, dtype).reshape(n, m), True)
+        fn(
+            _host_array(a, 4 * n, dtype).reshape(n, 4),
+            _host_array(b, 4 * m, dtype).reshape(m, 4),
+            fmt,
+            kind,
+            _host_array(out, n * m, dtype).reshape(n, m),
+            True,
+        )
 
     def pairwise_iou_f32(self, *args):
         self._pairwise(np.float32, *args)
@@ -520,8 +558,14 @@ class CpuStandIn:
     def _paired(self, dtype, a, b, n, fmt, kind, out, stream):
         self.calls.append(("paired", stream))
         fn = _C.paired_iou_f32 if dtype == np.float32 else _C.paired_iou_f64
-        fn(_host_array(a, 4 * n, dtype).reshape(n, 4), _host_array(b, 4 * n, dtype).reshape(n, 4),
-           fmt, kind, _host_array(out, n, dtype), True)
+        fn(
+            _host_array(a, 4 * n, dtype).reshape(n, 4),
+            _host_array(b, 4 * n, dtype).reshape(n, 4),
+            fmt,
+            kind,
+            _host_array(out, n, dtype),
+            True,
+        )
 
     def paired_iou_f32(self, *args):
         self._paired(np.float32, *args)
@@ -529,8 +573,31 @@ class CpuStandIn:
     def paired_iou_f64(self, *args):
         self._paired(np.float64, *args)
 
-    def _match(self, dtype, pred, po, gt, go, b, max_pred, max_gt, scores, method, kind, fmt, thr,
-               strict, scratch, scratch_off, m_gt, m_value, m_pred, n_matched, sums, stream):
+    def _match(
+        self,
+        dtype,
+        pred,
+        po,
+        gt,
+        go,
+        b,
+        max_pred,
+        max_gt,
+        scores,
+        method,
+        kind,
+        fmt,
+        thr,
+        strict,
+        scratch,
+        scratch_off,
+        m_gt,
+        m_value,
+        m_pred,
+        n_matched,
+        sums,
+        stream,
+    ):
         self.calls.append(("match", stream))
         po_a = _host_array(po, b + 1, np.int64).copy()
         go_a = _host_array(go, b + 1, np.int64).copy()
@@ -542,10 +609,18 @@ class CpuStandIn:
             expect = np.concatenate([[0], np.cumsum(counts)[:-1]])
             np.testing.assert_array_equal(_host_array(scratch_off, b, np.int64), expect)
         fn = _C.match_boxes_f32 if dtype == np.float32 else _C.match_boxes_f64
-        res = fn(_host_array(pred, 4 * n_pred, dtype).reshape(n_pred, 4), po_a,
-                 _host_array(gt, 4 * n_gt, dtype).reshape(n_gt, 4), go_a,
-                 _host_array(scores, n_pred, np.float64).copy() if scores else None, method, kind,
-                 fmt, thr, strict)
+        res = fn(
+            _host_array(pred, 4 * n_pred, dtype).reshape(n_pred, 4),
+            po_a,
+            _host_array(gt, 4 * n_gt, dtype).reshape(n_gt, 4),
+            go_a,
+            _host_array(scores, n_pred, np.float64).copy() if scores else None,
+            method,
+            kind,
+            fmt,
+            thr,
+            strict,
+        )
         _host_array(m_gt, n_pred, np.int64)[:] = res["matched_gt"]
         values = np.zeros(n_pred, dtype)
         values[res["pred_global"]] = res["iou"]
@@ -571,8 +646,7 @@ def glue(monkeypatch):
     monkeypatch.setattr(_cuda, "require_cuda", lambda what: stand_in)
     monkeypatch.setattr(_cuda, "_common_device", lambda named: torch.device("cpu"))
     monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
-    monkeypatch.setattr(torch.cuda, "current_stream",
-                        lambda device=None: types.SimpleNamespace(cuda_stream=1234))
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: types.SimpleNamespace(cuda_stream=1234))
     return stand_in
 
 
@@ -611,20 +685,27 @@ def test_glue_reports_the_first_invalid_box_of_each_input(glue, monkeypatch):
 
 
 @pytest.mark.parametrize("device_offsets", [False, True])
-@pytest.mark.parametrize("method, shape", [("greedy", (20, 10)), ("hungarian", (20, 10)),
-                                           ("hungarian", (300, 3))])
+@pytest.mark.parametrize("method, shape", [("greedy", (20, 10)), ("hungarian", (20, 10)), ("hungarian", (300, 3))])
 def test_glue_match_boxes_equals_cpu(glue, device_offsets, method, shape):
     rng = np.random.default_rng(42)
-    pred, po, gt, go, scores = ragged_batch(rng, 300 if shape[0] <= 20 else 20, shape[0], shape[1],
-                                            np.float32, tied=True)
-    cpu = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores, method=method,
-                         iou_threshold=0.3)
+    pred, po, gt, go, scores = ragged_batch(
+        rng, 300 if shape[0] <= 20 else 20, shape[0], shape[1], np.float32, tied=True
+    )
+    cpu = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores, method=method, iou_threshold=0.3)
     # "device" offsets report a CUDA device: read back with the validity keys in one transfer
     off = (fake_cuda(po), fake_cuda(go)) if device_offsets else (po, go)
-    got = _cuda.match_boxes_cuda(torch.from_numpy(pred), torch.from_numpy(gt), pred_offsets=off[0],
-                                 gt_offsets=off[1], scores=torch.from_numpy(scores),
-                                 method=method, iou_threshold=0.3, kind="iou", fmt="xyxy",
-                                 strict=False)
+    got = _cuda.match_boxes_cuda(
+        torch.from_numpy(pred),
+        torch.from_numpy(gt),
+        pred_offsets=off[0],
+        gt_offsets=off[1],
+        scores=torch.from_numpy(scores),
+        method=method,
+        iou_threshold=0.3,
+        kind="iou",
+        fmt="xyxy",
+        strict=False,
+    )
     for f in FIELDS:
         np.testing.assert_array_equal(getattr(got, f).numpy(), getattr(cpu, f), err_msg=f)
     assert [c for c, _ in glue.calls] == ["find_invalid", "find_invalid", "match"]
@@ -637,15 +718,27 @@ def test_glue_match_errors_in_cpu_order(glue):
     with pytest.raises(ValueError, match=r"pred\[1\] is invalid: non-finite"):
         _cuda.match_boxes_cuda(pred, gt, pred_offsets=None, gt_offsets=None, scores=None, **kw)
     with pytest.raises(ValueError, match=r"scores\[1\] is NaN"):  # scores before boxes
-        _cuda.match_boxes_cuda(pred, gt, pred_offsets=None, gt_offsets=None,
-                               scores=torch.tensor([0.1, float("nan")]), **kw)
+        _cuda.match_boxes_cuda(
+            pred, gt, pred_offsets=None, gt_offsets=None, scores=torch.tensor([0.1, float("nan")]), **kw
+        )
     with pytest.raises(ValueError, match=r"scores must have shape \(2,\) like pred, got \(3,\)"):
-        _cuda.match_boxes_cuda(pred, gt, pred_offsets=None, gt_offsets=None,
-                               scores=torch.zeros(3), **kw)
+        _cuda.match_boxes_cuda(pred, gt, pred_offsets=None, gt_offsets=None, scores=torch.zeros(3), **kw)
     # device offsets are checked after the read-back, still before scores and boxes
     with pytest.raises(ValueError, match=r"gt_offsets\[-1\] must equal len\(gt\) = 1, got 2"):
-        _cuda.match_boxes_cuda(pred, gt, pred_offsets=fake_cuda(np.array([0, 2])),
-                               gt_offsets=fake_cuda(np.array([0, 2])), scores=torch.zeros(3), **kw)
+        _cuda.match_boxes_cuda(
+            pred,
+            gt,
+            pred_offsets=fake_cuda(np.array([0, 2])),
+            gt_offsets=fake_cuda(np.array([0, 2])),
+            scores=torch.zeros(3),
+            **kw,
+        )
     with pytest.raises(TypeError, match="pred_offsets must hold integers"):
-        _cuda.match_boxes_cuda(pred, gt, pred_offsets=fake_cuda(np.array([0.0, 2.0])),
-                               gt_offsets=fake_cuda(np.array([0, 1])), scores=None, **kw)
+        _cuda.match_boxes_cuda(
+            pred,
+            gt,
+            pred_offsets=fake_cuda(np.array([0.0, 2.0])),
+            gt_offsets=fake_cuda(np.array([0, 1])),
+            scores=None,
+            **kw,
+        )

@@ -37,8 +37,9 @@ def test_demo_rewards_equal_visual_rft_reference_on_well_formed_rollouts():
     expected = ref.iou_reward(comps, sols)
     # Rows the original misreads (newline inside the answer, no tags, truncation) differ by
     # design (docs/rewards.md); on every other row the values are identical.
-    well_formed = ["\n" not in c.split("<answer>")[-1] and c.endswith("</answer>") and "No Objects" not in c
-                   for c in comps]
+    well_formed = [
+        "\n" not in c.split("<answer>")[-1] and c.endswith("</answer>") and "No Objects" not in c for c in comps
+    ]
     assert sum(well_formed) >= 30
     got = metrics["accuracy_reward_iou"]
     assert [g for g, w in zip(got, well_formed) if w] == [e for e, w in zip(expected, well_formed) if w]
@@ -59,7 +60,13 @@ def test_demo_command_line_runs(tmp_path):
     import vrft_rewards
 
     env_path = str(Path(vrft_rewards.__file__).resolve().parents[1])
-    out = subprocess.run([sys.executable, "-m", "vrft_rewards", "demo"], capture_output=True, text=True,
-                         timeout=120, cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": env_path})
+    out = subprocess.run(
+        [sys.executable, "-m", "vrft_rewards", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": env_path},
+    )
     assert out.returncode == 0, out.stderr
     assert "COCO evaluation" in out.stdout

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from _toy_rewards import TOY_SET, batch_size_reward, length_score, random_batch
-
 from vrft_rewards.distributed import (
     RewardWorker,
     make_reward_actor,
@@ -44,7 +42,7 @@ def _shards_reference(n, k, g):
     sizes = [len(groups) // k + (1 if s < len(groups) % k else 0) for s in range(k)]
     out, gi = [], 0
     for size in sizes:
-        rows = [r for grp in groups[gi:gi + size] for r in grp]
+        rows = [r for grp in groups[gi : gi + size] for r in grp]
         out.append((rows[0], rows[-1] + 1))
         gi += size
     return out
@@ -61,8 +59,16 @@ def test_shard_bounds_cover_rows_contiguously_and_keep_groups(n, k, g):
     assert all(a % g == 0 and b > a for a, b in bounds)
 
 
-@pytest.mark.parametrize(("args", "exc"), [((-1, 2), ValueError), ((4, 0), ValueError), ((4, 2, 0), ValueError),
-                                           ((4.0, 2), TypeError), ((4, True), TypeError)])
+@pytest.mark.parametrize(
+    ("args", "exc"),
+    [
+        ((-1, 2), ValueError),
+        ((4, 0), ValueError),
+        ((4, 2, 0), ValueError),
+        ((4.0, 2), TypeError),
+        ((4, True), TypeError),
+    ],
+)
 def test_shard_bounds_rejects_bad_arguments(args, exc):
     with pytest.raises(exc):
         shard_bounds(*args)
@@ -88,8 +94,13 @@ def test_score_with_ray_by_task_name_and_numpy_columns(ray_session):
     register_preset("toy-ray", lambda: TOY_SET)
     try:
         completions, solution = random_batch(22, 101)
-        got = score_with_ray("toy-ray", np.array(completions, dtype=object), num_shards=4, group_size=4,
-                             solution=np.array(solution, dtype=object))
+        got = score_with_ray(
+            "toy-ray",
+            np.array(completions, dtype=object),
+            num_shards=4,
+            group_size=4,
+            solution=np.array(solution, dtype=object),
+        )
         assert_same(got, TOY_SET(completions, solution=solution))
     finally:
         unregister_preset("toy-ray")

@@ -20,12 +20,11 @@ from pycocotools.coco import COCO  # noqa: E402
 from pycocotools.cocoeval import COCOeval as RefCOCOeval  # noqa: E402
 
 import vrft_rewards  # noqa: E402
+from _eval_synth import make_dataset  # noqa: E402
 from vrft_rewards.eval import COCOeval, GroundTruth, evaluate_coco  # noqa: E402
 
-from _eval_synth import make_dataset  # noqa: E402
-
-
 # ---- helpers -------------------------------------------------------------------------------------
+
 
 def coco_from_dict(gt: dict) -> COCO:
     with contextlib.redirect_stdout(io.StringIO()):
@@ -51,9 +50,15 @@ def reference(gt: dict, results, evaluator=RefCOCOeval, **params):
     return E, out.getvalue()
 
 
-_OURS_KW = {"imgIds": "img_ids", "catIds": "cat_ids", "maxDets": "max_dets",
-            "areaRng": "area_ranges", "useCats": "use_cats", "iouThrs": "iou_thrs",
-            "recThrs": "rec_thrs"}
+_OURS_KW = {
+    "imgIds": "img_ids",
+    "catIds": "cat_ids",
+    "maxDets": "max_dets",
+    "areaRng": "area_ranges",
+    "useCats": "use_cats",
+    "iouThrs": "iou_thrs",
+    "recThrs": "rec_thrs",
+}
 
 
 def ours(gt, results, **params):
@@ -81,13 +86,14 @@ def variant_params(seed: int, gt: dict) -> dict:
     if v == 3:
         cats = [c["id"] for c in gt["categories"]]
         imgs = [im["id"] for im in gt["images"]]
-        return {"catIds": sorted(rng.choice(cats, size=max(1, len(cats) // 2), replace=False).tolist()),
-                "imgIds": sorted(rng.choice(imgs, size=max(1, len(imgs) // 2), replace=False).tolist())}
+        return {
+            "catIds": sorted(rng.choice(cats, size=max(1, len(cats) // 2), replace=False).tolist()),
+            "imgIds": sorted(rng.choice(imgs, size=max(1, len(imgs) // 2), replace=False).tolist()),
+        }
     if v == 4:
         return {"iouThrs": np.array([0.3, 0.5, 0.75, 0.9, 1.0]), "recThrs": np.linspace(0, 1, 21)}
     if v == 5:
-        return {"areaRng": [[0, 1e10], [0, 400.0], [400.0, 4000.0], [4000.0, 1e10]],
-                "maxDets": [2, 20, 100]}
+        return {"areaRng": [[0, 1e10], [0, 400.0], [400.0, 4000.0], [4000.0, 1e10]], "maxDets": [2, 20, 100]}
     if v == 6:
         return {"maxDets": [1, 10, 300]}  # no 100: stats[0] is -1, as in pycocotools
     if v == 7:
@@ -97,14 +103,14 @@ def variant_params(seed: int, gt: dict) -> dict:
 
 # ---- parity sweeps -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", range(400))
 def test_random_datasets_match_pycocotools_exactly(seed):
     # Every stat and every precision / recall / scores cell, for a random dataset and a
     # parameter variant chosen by the seed; every 5th dataset has a GT with id 0.
     gt, results = make_dataset(seed, id_zero=(seed % 5 == 0))
     if not results:  # pycocotools' loadRes cannot take an empty list
-        results = [{"image_id": gt["images"][0]["id"], "category_id": 999, "bbox": [0, 0, 1, 1],
-                    "score": 0.5}]
+        results = [{"image_id": gt["images"][0]["id"], "category_id": 999, "bbox": [0, 0, 1, 1], "score": 0.5}]
     params = variant_params(seed, gt)
     ref, _ = reference(gt, results, **params)
     assert_identical(ref, ours(gt, results, **params))
@@ -141,6 +147,7 @@ def test_larger_random_datasets_match_pycocotools_exactly(seed):
 
 # ---- rules on their boundaries ---------------------------------------------------------------------
 
+
 def _gt(anns, n_images=1, cats=(1,)):
     images = [{"id": i + 1, "width": 640, "height": 480} for i in range(n_images)]
     full = []
@@ -152,8 +159,7 @@ def _gt(anns, n_images=1, cats=(1,)):
         b.setdefault("iscrowd", 0)
         b.setdefault("area", b["bbox"][2] * b["bbox"][3])
         full.append(b)
-    return {"images": images, "annotations": full,
-            "categories": [{"id": c, "name": f"c{c}"} for c in cats]}
+    return {"images": images, "annotations": full, "categories": [{"id": c, "name": f"c{c}"} for c in cats]}
 
 
 def _det(bbox, score, image_id=1, category_id=1):
@@ -166,52 +172,68 @@ EDGE_CASES = {
     # A perfect box still matches at IoU threshold 1.0 (bar capped at 1 - 1e-10).
     "perfect_match_at_threshold_one": (_gt([{"bbox": [3, 4, 20, 30]}]), [_det([3, 4, 20, 30], 0.4)]),
     # GT areas exactly 32**2 and 96**2 belong to both neighbouring ranges (inclusive bounds).
-    "area_on_range_bounds": (_gt([{"bbox": [0, 0, 32, 32], "area": 1024.0},
-                                  {"bbox": [100, 100, 96, 96], "area": 9216.0}]),
-                             [_det([0, 0, 32, 32], 0.9), _det([100, 100, 96, 96], 0.8)]),
+    "area_on_range_bounds": (
+        _gt([{"bbox": [0, 0, 32, 32], "area": 1024.0}, {"bbox": [100, 100, 96, 96], "area": 9216.0}]),
+        [_det([0, 0, 32, 32], 0.9), _det([100, 100, 96, 96], 0.8)],
+    ),
     # GT area field differs from the box area: the field decides the range.
-    "area_field_not_box_area": (_gt([{"bbox": [0, 0, 100, 100], "area": 500.0}]),
-                                [_det([0, 0, 100, 100], 0.9)]),
+    "area_field_not_box_area": (_gt([{"bbox": [0, 0, 100, 100], "area": 500.0}]), [_det([0, 0, 100, 100], 0.9)]),
     # A crowd region absorbs several detections (IoU over the detection area), all ignored.
-    "crowd_absorbs_many": (_gt([{"bbox": [0, 0, 200, 200], "iscrowd": 1},
-                                {"bbox": [10, 10, 50, 50]}]),
-                           [_det([10, 10, 50, 50], 0.9), _det([20, 20, 30, 30], 0.8),
-                            _det([100, 100, 40, 40], 0.7), _det([0, 0, 150, 150], 0.6)]),
+    "crowd_absorbs_many": (
+        _gt([{"bbox": [0, 0, 200, 200], "iscrowd": 1}, {"bbox": [10, 10, 50, 50]}]),
+        [
+            _det([10, 10, 50, 50], 0.9),
+            _det([20, 20, 30, 30], 0.8),
+            _det([100, 100, 40, 40], 0.7),
+            _det([0, 0, 150, 150], 0.6),
+        ],
+    ),
     # User `ignore` is overwritten by iscrowd (cocoapi #123): this GT counts.
-    "user_ignore_overwritten": (_gt([{"bbox": [0, 0, 50, 50], "ignore": 1}]),
-                                [_det([0, 0, 50, 50], 0.9)]),
+    "user_ignore_overwritten": (_gt([{"bbox": [0, 0, 50, 50], "ignore": 1}]), [_det([0, 0, 50, 50], 0.9)]),
     # id-0 quirk: a match with GT id 0 reads as unmatched (false positive).
-    "gt_id_zero": (_gt([{"bbox": [0, 0, 50, 50], "id": 0}, {"bbox": [100, 0, 50, 50], "id": 7}]),
-                   [_det([0, 0, 50, 50], 0.9), _det([100, 0, 50, 50], 0.8)]),
+    "gt_id_zero": (
+        _gt([{"bbox": [0, 0, 50, 50], "id": 0}, {"bbox": [100, 0, 50, 50], "id": 7}]),
+        [_det([0, 0, 50, 50], 0.9), _det([100, 0, 50, 50], 0.8)],
+    ),
     # Tied scores across images: the stable sort keeps image order, then result order.
     "tied_scores_across_images": (
-        _gt([{"bbox": [0, 0, 50, 50], "image_id": 1}, {"bbox": [0, 0, 50, 50], "image_id": 2}],
-            n_images=2),
-        [_det([60, 60, 50, 50], 0.5, image_id=2), _det([0, 0, 50, 50], 0.5, image_id=1),
-         _det([0, 0, 50, 50], 0.5, image_id=2), _det([200, 0, 50, 50], 0.5, image_id=1)]),
+        _gt([{"bbox": [0, 0, 50, 50], "image_id": 1}, {"bbox": [0, 0, 50, 50], "image_id": 2}], n_images=2),
+        [
+            _det([60, 60, 50, 50], 0.5, image_id=2),
+            _det([0, 0, 50, 50], 0.5, image_id=1),
+            _det([0, 0, 50, 50], 0.5, image_id=2),
+            _det([200, 0, 50, 50], 0.5, image_id=1),
+        ],
+    ),
     # 150 detections in one (image, category): the per-(image, category) cap at maxDets[-1].
     "more_detections_than_max_dets": (
         _gt([{"bbox": [float(i * 4), 0.0, 30.0, 30.0]} for i in range(40)]),
-        [_det([float(i * 2), 1.0, 30.0, 30.0], round(1 - i / 300, 3)) for i in range(150)]),
+        [_det([float(i * 2), 1.0, 30.0, 30.0], round(1 - i / 300, 3)) for i in range(150)],
+    ),
     # Equal IoU with two GTs: the later GT wins (`iou < best: continue`, so >= replaces).
-    "equal_iou_later_gt_wins": (_gt([{"bbox": [0, 0, 10, 10], "id": 5},
-                                     {"bbox": [10, 0, 10, 10], "id": 0}]),
-                                [_det([5, 0, 10, 10], 0.9)]),
+    "equal_iou_later_gt_wins": (
+        _gt([{"bbox": [0, 0, 10, 10], "id": 5}, {"bbox": [10, 0, 10, 10], "id": 0}]),
+        [_det([5, 0, 10, 10], 0.9)],
+    ),
     # Negative width / height go through bbIou's formula unchanged.
-    "negative_width_detection": (_gt([{"bbox": [0, 0, 50, 50]}]),
-                                 [_det([60, 0, -20, 50], 0.9), _det([0, 0, 50, 50], 0.5)]),
+    "negative_width_detection": (
+        _gt([{"bbox": [0, 0, 50, 50]}]),
+        [_det([60, 0, -20, 50], 0.9), _det([0, 0, 50, 50], 0.5)],
+    ),
     # Images without detections, categories without GT, a detection of an unknown category.
     "empty_image_and_unknown_category": (
         _gt([{"bbox": [0, 0, 50, 50]}], n_images=3, cats=(1, 2)),
-        [_det([0, 0, 50, 50], 0.9), _det([0, 0, 50, 50], 0.9, category_id=77)]),
+        [_det([0, 0, 50, 50], 0.9), _det([0, 0, 50, 50], 0.9, category_id=77)],
+    ),
     # Only crowd GT: no positives anywhere (-1 everywhere).
     "only_crowd": (_gt([{"bbox": [0, 0, 50, 50], "iscrowd": 1}]), [_det([0, 0, 50, 50], 0.9)]),
 }
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
-@pytest.mark.parametrize("variant", [{}, {"useCats": 0}, {"maxDets": [1, 2, 100]},
-                                     {"iouThrs": np.array([0.5, 0.55, 1.0])}])
+@pytest.mark.parametrize(
+    "variant", [{}, {"useCats": 0}, {"maxDets": [1, 2, 100]}, {"iouThrs": np.array([0.5, 0.55, 1.0])}]
+)
 def test_boundary_cases_match_pycocotools(name, variant):
     gt, results = EDGE_CASES[name]
     ref, _ = reference(gt, results, **variant)
@@ -231,6 +253,7 @@ def test_gt_id_zero_reproduces_the_pycocotools_value():
 
 # ---- inputs -------------------------------------------------------------------------------------------
 
+
 def test_paths_dicts_coco_objects_and_arrays_give_identical_results(tmp_path):
     gt, results = make_dataset(7)
     (tmp_path / "gt.json").write_text(json.dumps(gt))
@@ -239,8 +262,12 @@ def test_paths_dicts_coco_objects_and_arrays_give_identical_results(tmp_path):
     ref, _ = reference(gt, arr)  # pycocotools' loadNumpyAnnotations path
     base = evaluate_coco(gt, results)
     assert_identical(ref, base)
-    for g, r in [(str(tmp_path / "gt.json"), str(tmp_path / "res.json")),
-                 (coco_from_dict(gt), results), (GroundTruth(gt), arr), (gt, arr)]:
+    for g, r in [
+        (str(tmp_path / "gt.json"), str(tmp_path / "res.json")),
+        (coco_from_dict(gt), results),
+        (GroundTruth(gt), arr),
+        (gt, arr),
+    ]:
         assert_identical(ref, evaluate_coco(g, r))
 
 
@@ -282,6 +309,7 @@ def test_results_do_not_depend_on_thread_count():
 
 # ---- result object -------------------------------------------------------------------------------------
 
+
 def test_summary_text_is_pycocotools_printed_layout():
     gt, results = make_dataset(5)
     _, printed = reference(gt, results)
@@ -314,8 +342,7 @@ def test_to_dict_is_json_serialisable_and_names_the_stats():
     gt, results = make_dataset(13)
     res = evaluate_coco(gt, results)
     d = json.loads(json.dumps(res.to_dict()))
-    assert list(d["stats"]) == ["AP", "AP50", "AP75", "APs", "APm", "APl",
-                                "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+    assert list(d["stats"]) == ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
     assert d["stats"]["AP"] == float(res.stats[0])
     assert len(d["per_category"]) == len(gt["categories"])
 
@@ -324,8 +351,17 @@ def test_drop_in_exposes_pycocotools_names():
     gt, results = make_dataset(2)
     with contextlib.redirect_stdout(io.StringIO()):
         E = COCOeval(coco_from_dict(gt), results, "bbox")
-        for name in ("imgIds", "catIds", "iouThrs", "recThrs", "maxDets", "areaRng", "areaRngLbl",
-                     "useCats", "iouType"):
+        for name in (
+            "imgIds",
+            "catIds",
+            "iouThrs",
+            "recThrs",
+            "maxDets",
+            "areaRng",
+            "areaRngLbl",
+            "useCats",
+            "iouType",
+        ):
             assert hasattr(E.params, name)
         E.evaluate()
         E.accumulate()
@@ -406,21 +442,31 @@ def test_fewer_than_three_max_dets_fails_like_pycocotools():
 
 # ---- results files: native fast path vs the general JSON loader --------------------------------------
 
+
 def test_results_file_fast_path_reads_the_same_numbers_as_json(tmp_path):
     # Random doubles printed with repr (17 significant digits), integers, exponents, extra keys
     # with nested values: the native parser must give exactly Python's float(token).
     from vrft_rewards._ext import _C
-    from vrft_rewards.eval._results import Detections, load_results_file
+    from vrft_rewards.cocoeval.detections import Detections, load_results_file
 
     rng = np.random.default_rng(5)
     recs = []
-    for i in range(500):
+    for _ in range(500):
         b = [float(v) for v in rng.uniform(-10, 1000, 4) * 10.0 ** rng.integers(-6, 6, 4)]
-        recs.append({"image_id": int(rng.integers(0, 2**40)), "category_id": int(rng.integers(1, 90)),
-                     "bbox": b, "score": float(rng.random()),
-                     "segmentation": {"size": [3, 4], "counts": "ab\\\"c"}, "extra": [[1, 2], None, True]})
-    odd = ('{"score": 1e-3, "bbox": [2E+2, -0, 12345678901234567890.5, 0.1], "category_id": 3,'
-           ' "image_id": 7, "score": 1e-300}')  # repeated key: the last value wins, as in json
+        recs.append(
+            {
+                "image_id": int(rng.integers(0, 2**40)),
+                "category_id": int(rng.integers(1, 90)),
+                "bbox": b,
+                "score": float(rng.random()),
+                "segmentation": {"size": [3, 4], "counts": 'ab\\"c'},
+                "extra": [[1, 2], None, True],
+            }
+        )
+    odd = (
+        '{"score": 1e-3, "bbox": [2E+2, -0, 12345678901234567890.5, 0.1], "category_id": 3,'
+        ' "image_id": 7, "score": 1e-300}'
+    )  # repeated key: the last value wins, as in json
     text = json.dumps(recs)[:-1] + ", " + odd + "]"
     path = tmp_path / "res.json"
     path.write_text(text)
@@ -434,16 +480,28 @@ def test_results_file_fast_path_reads_the_same_numbers_as_json(tmp_path):
     assert np.array_equal(d.box, ref.box) and np.array_equal(d.area, ref.area)
 
 
-@pytest.mark.parametrize("text, match", [
-    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": NaN}]',
-     r"results\[0\]\['score'\] must be finite"),
-    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}, '
-     '{"image_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}]', r"results\[1\] has no 'category_id'"),
-    ('[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5], "score": 0.5}]',
-     r"results\[0\]\['bbox'\] must be 4 numbers"),
-    ('[{"image_id": 1.5, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}]',
-     r"results\[0\]\['image_id'\] must be an integer id"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (
+            '[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": NaN}]',
+            r"results\[0\]\['score'\] must be finite",
+        ),
+        (
+            '[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}, '
+            '{"image_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}]',
+            r"results\[1\] has no 'category_id'",
+        ),
+        (
+            '[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5], "score": 0.5}]',
+            r"results\[0\]\['bbox'\] must be 4 numbers",
+        ),
+        (
+            '[{"image_id": 1.5, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}]',
+            r"results\[0\]\['image_id'\] must be an integer id",
+        ),
+    ],
+)
 def test_malformed_results_files_fall_back_and_name_the_record(tmp_path, text, match):
     path = tmp_path / "res.json"
     path.write_text(text)
@@ -456,11 +514,13 @@ def test_results_file_with_float_ids_and_unicode_keys_matches_dicts(tmp_path):
     recs = [{"image_id": 1.0, "category_id": 1, "bbox": [0, 0, 50, 50], "score": 0.9}]
     path = tmp_path / "res.json"
     path.write_text(json.dumps(recs))
-    assert np.array_equal(evaluate_coco(GOOD_GT, str(path)).stats,
-                          evaluate_coco(GOOD_GT, [dict(recs[0], image_id=1)]).stats)
+    assert np.array_equal(
+        evaluate_coco(GOOD_GT, str(path)).stats, evaluate_coco(GOOD_GT, [dict(recs[0], image_id=1)]).stats
+    )
     path.write_text('[{"image_\\u0069d": 1, "category_id": 1, "bbox": [0, 0, 50, 50], "score": 0.9}]')
-    assert np.array_equal(evaluate_coco(GOOD_GT, str(path)).stats,
-                          evaluate_coco(GOOD_GT, [dict(recs[0], image_id=1)]).stats)
+    assert np.array_equal(
+        evaluate_coco(GOOD_GT, str(path)).stats, evaluate_coco(GOOD_GT, [dict(recs[0], image_id=1)]).stats
+    )
 
 
 def test_large_results_file_parses_the_same_in_parallel_and_serially(tmp_path):
@@ -471,12 +531,17 @@ def test_large_results_file_parses_the_same_in_parallel_and_serially(tmp_path):
 
     rng = np.random.default_rng(3)
     n = 120_000
-    recs = [{"image_id": int(i % 97), "category_id": int(i % 7), "score": float(s),
-             "bbox": [float(v) for v in b]}
-            for i, s, b in zip(range(n), rng.random(n), rng.random((n, 4)) * 100)]
+    recs = [
+        {"image_id": int(i % 97), "category_id": int(i % 7), "score": float(s), "bbox": [float(v) for v in b]}
+        for i, s, b in zip(range(n), rng.random(n), rng.random((n, 4)) * 100)
+    ]
     text = json.dumps(recs)
     mid = text.index("}, {", len(text) // 2)
-    tricky = text[:mid + 1] + ', {"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], "note": "}, {\\"x\\": 1}, {"}' + text[mid + 1:]
+    tricky = (
+        text[: mid + 1]
+        + ', {"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 1, 1], "note": "}, {\\"x\\": 1}, {"}'
+        + text[mid + 1 :]
+    )
     old = vrft_rewards.get_num_threads()
     try:
         for body in (text, tricky):

@@ -17,13 +17,11 @@ import pytest
 lvis = pytest.importorskip("lvis")
 from lvis import LVIS, LVISEval, LVISResults  # noqa: E402
 
-from vrft_rewards.eval import LVISeval, evaluate_lvis  # noqa: E402
-
 from _eval_synth import make_dataset  # noqa: E402
 from _pipeline_data import lvis_api_compat  # noqa: E402
+from vrft_rewards.eval import LVISeval, evaluate_lvis  # noqa: E402
 
-KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf",
-        "AR@300", "ARs@300", "ARm@300", "ARl@300"]
+KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR@300", "ARs@300", "ARm@300", "ARl@300"]
 
 
 @pytest.fixture
@@ -51,13 +49,17 @@ def reference(gt: dict, results: list, max_dets: int = 300, **params) -> LVISEva
     return E
 
 
-_OURS_KW = {"img_ids": "img_ids", "cat_ids": "cat_ids", "area_rng": "area_ranges",
-            "iou_thrs": "iou_thrs", "rec_thrs": "rec_thrs"}
+_OURS_KW = {
+    "img_ids": "img_ids",
+    "cat_ids": "cat_ids",
+    "area_rng": "area_ranges",
+    "iou_thrs": "iou_thrs",
+    "rec_thrs": "rec_thrs",
+}
 
 
 def ours(gt, results, max_dets=300, **params):
-    return evaluate_lvis(gt, results, max_dets=max_dets,
-                         **{_OURS_KW[k]: v for k, v in params.items()})
+    return evaluate_lvis(gt, results, max_dets=max_dets, **{_OURS_KW[k]: v for k, v in params.items()})
 
 
 def assert_identical(ref: LVISEval, res, max_dets=300) -> None:
@@ -81,10 +83,10 @@ def variant(seed: int, gt: dict) -> tuple[int, dict]:
     if v == 2:
         cats = [c["id"] for c in gt["categories"]]
         imgs = [im["id"] for im in gt["images"]]
-        return 300, {"cat_ids": sorted(rng.choice(cats, size=max(1, len(cats) // 2),
-                                                  replace=False).tolist()),
-                     "img_ids": sorted(rng.choice(imgs, size=max(1, len(imgs) // 2),
-                                                  replace=False).tolist())}
+        return 300, {
+            "cat_ids": sorted(rng.choice(cats, size=max(1, len(cats) // 2), replace=False).tolist()),
+            "img_ids": sorted(rng.choice(imgs, size=max(1, len(imgs) // 2), replace=False).tolist()),
+        }
     if v == 3:
         return 300, {"iou_thrs": np.array([0.3, 0.5, 0.75, 1.0]), "rec_thrs": np.linspace(0, 1, 11)}
     if v == 4:
@@ -143,10 +145,19 @@ def _gt(anns, neg=(), nel=(), cats=((1, "f"), (2, "r"), (3, "c"))):
         b = {"id": i + 1, "image_id": 1, "category_id": 1, **a}
         b.setdefault("area", b["bbox"][2] * b["bbox"][3])
         full.append(b)
-    return {"images": [{"id": 1, "width": 100, "height": 100, "neg_category_ids": list(neg),
-                        "not_exhaustive_category_ids": list(nel)}],
-            "annotations": full,
-            "categories": [{"id": c, "name": f"c{c}", "frequency": f} for c, f in cats]}
+    return {
+        "images": [
+            {
+                "id": 1,
+                "width": 100,
+                "height": 100,
+                "neg_category_ids": list(neg),
+                "not_exhaustive_category_ids": list(nel),
+            }
+        ],
+        "annotations": full,
+        "categories": [{"id": c, "name": f"c{c}", "frequency": f} for c, f in cats],
+    }
 
 
 def _det(bbox, score, category_id=1):
@@ -155,24 +166,30 @@ def _det(bbox, score, category_id=1):
 
 LVIS_CASES = {
     # Detections of a category neither present nor negative in the image are dropped.
-    "federated_filter": (_gt([{"bbox": [0, 0, 20, 20]}], neg=[2]),
-                         [_det([0, 0, 20, 20], 0.9), _det([50, 50, 20, 20], 0.95, 2),
-                          _det([50, 50, 20, 20], 0.97, 3)]),
+    "federated_filter": (
+        _gt([{"bbox": [0, 0, 20, 20]}], neg=[2]),
+        [_det([0, 0, 20, 20], 0.9), _det([50, 50, 20, 20], 0.95, 2), _det([50, 50, 20, 20], 0.97, 3)],
+    ),
     # Unmatched detections of a not-exhaustive category are ignored, not false positives.
-    "not_exhaustive": (_gt([{"bbox": [0, 0, 20, 20]}], nel=[1]),
-                       [_det([50, 50, 20, 20], 0.99), _det([0, 0, 20, 20], 0.5)]),
+    "not_exhaustive": (
+        _gt([{"bbox": [0, 0, 20, 20]}], nel=[1]),
+        [_det([50, 50, 20, 20], 0.99), _det([0, 0, 20, 20], 0.5)],
+    ),
     # GT `ignore` is respected; iscrowd is not (forced to 0).
-    "ignore_and_crowd": (_gt([{"bbox": [0, 0, 20, 20], "ignore": 1},
-                              {"bbox": [40, 40, 20, 20], "iscrowd": 1}]),
-                         [_det([0, 0, 20, 20], 0.9), _det([40, 40, 20, 20], 0.8),
-                          _det([41, 41, 20, 20], 0.7)]),
+    "ignore_and_crowd": (
+        _gt([{"bbox": [0, 0, 20, 20], "ignore": 1}, {"bbox": [40, 40, 20, 20], "iscrowd": 1}]),
+        [_det([0, 0, 20, 20], 0.9), _det([40, 40, 20, 20], 0.8), _det([41, 41, 20, 20], 0.7)],
+    ),
     # Zero-area GT and zero-width detections are dropped (get_ann_ids keeps 0 < area < inf).
-    "zero_area": (_gt([{"bbox": [0, 0, 20, 20], "area": 0}, {"bbox": [30, 30, 20, 20]}]),
-                  [_det([0, 0, 20, 20], 0.9), _det([30, 30, 0, 20], 0.95),
-                   _det([30, 30, 20, 20], 0.5)]),
+    "zero_area": (
+        _gt([{"bbox": [0, 0, 20, 20], "area": 0}, {"bbox": [30, 30, 20, 20]}]),
+        [_det([0, 0, 20, 20], 0.9), _det([30, 30, 0, 20], 0.95), _det([30, 30, 20, 20], 0.5)],
+    ),
     # Tied scores at the per-image cap: the stable sort keeps result order.
-    "cap_with_ties": (_gt([{"bbox": [float(i * 5), 0.0, 20.0, 20.0]} for i in range(10)]),
-                      [_det([float(i * 5), 0.0, 20.0, 20.0], 0.5) for i in range(12)][::-1]),
+    "cap_with_ties": (
+        _gt([{"bbox": [float(i * 5), 0.0, 20.0, 20.0]} for i in range(10)]),
+        [_det([float(i * 5), 0.0, 20.0, 20.0], 0.5) for i in range(12)][::-1],
+    ),
 }
 
 

@@ -9,11 +9,16 @@ import numpy as np
 import pytest
 
 from _pipeline_data import lvis_api_compat, make_gt, make_prompt_records, pycocotools_eval
-from vrft_rewards.eval import (CATEGORY_SETS, CategoryMapper, RecordError, detections_from_records,
-                               evaluate_detection, normalize_category_name)
+from vrft_rewards.eval import (
+    CATEGORY_SETS,
+    CategoryMapper,
+    RecordError,
+    detections_from_records,
+    evaluate_detection,
+    normalize_category_name,
+)
 
 pytest.importorskip("pycocotools")
-
 
 
 # -- conversion ------------------------------------------------------------------------------------
@@ -41,12 +46,22 @@ def test_missing_confidence_can_be_dropped_or_given_a_score():
 
 
 def test_dedupe_removes_only_exact_duplicates_within_an_answer():
-    gt = {"images": [{"id": 1, "width": 1000, "height": 1000}], "annotations": [],
-          "categories": [{"id": 1, "name": "dog"}]}
+    gt = {
+        "images": [{"id": 1, "width": 1000, "height": 1000}],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "dog"}],
+    }
     box = "{'Position': [10, 10, 50, 50], 'Confidence': %s}"
-    recs = [{"image_id": 1, "category_id": 1,
-             "completion": "<answer>[" + ", ".join([box % 0.9, box % 0.5, box.replace("50]", "51]") % 0.4]) + "]</answer>"},
-            {"image_id": 1, "category_id": 1, "completion": "<answer>[" + box % 0.3 + "]</answer>"}]
+    recs = [
+        {
+            "image_id": 1,
+            "category_id": 1,
+            "completion": "<answer>["
+            + ", ".join([box % 0.9, box % 0.5, box.replace("50]", "51]") % 0.4])
+            + "]</answer>",
+        },
+        {"image_id": 1, "category_id": 1, "completion": "<answer>[" + box % 0.3 + "]</answer>"},
+    ]
     kept = detections_from_records(recs, gt)
     # The first copy in the first answer survives (Visual-RFT's remove_duplicates); other answers keep theirs.
     assert kept.dets[:, 5].tolist() == [0.9, 0.4, 0.3]
@@ -75,7 +90,7 @@ def test_category_set_mean_is_over_the_set_only(seed):
     rng = np.random.default_rng(seed)
     gt = make_gt(rng, n_images=14)
     records, expected = make_prompt_records(rng, gt)
-    subset = ["dog", "fire hydrant", "kitchen table"]   # names normalised: kitchen_table
+    subset = ["dog", "fire hydrant", "kitchen table"]  # names normalised: kitchen_table
     report = evaluate_detection(gt, records, categories=",".join(subset))
     ids = [1, 3, 4]
     assert report.metrics["category_set"]["ids"] == ids
@@ -142,8 +157,10 @@ def test_lvis_metrics_equal_lvis_api():
         lgt.logger = logging.getLogger("lvis")
         lgt.dataset = json.loads(json.dumps(gt))
         lgt._create_index()
-        res = [{"image_id": int(d[0]), "bbox": d[1:5].tolist(), "score": float(d[5]),
-                "category_id": int(d[6])} for d in expected]
+        res = [
+            {"image_id": int(d[0]), "bbox": d[1:5].tolist(), "score": float(d[5]), "category_id": int(d[6])}
+            for d in expected
+        ]
         ev = lvis.LVISEval(lgt, lvis.LVISResults(lgt, res), "bbox")
         ev.run()
     assert report.result.stats.tolist() == [ev.results[k] for k in ev.results]
@@ -151,13 +168,17 @@ def test_lvis_metrics_equal_lvis_api():
 
 # -- labelled boxes (Qwen JSON) ----------------------------------------------------------------------
 def test_labelled_boxes_map_exact_normalised_and_synonyms_and_count_unmatched():
-    gt = {"images": [{"id": 1, "width": 100, "height": 100}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 4, "bbox": [10, 10, 20, 20], "area": 400,
-                           "iscrowd": 0}],
-          "categories": [{"id": k + 1, "name": n} for k, n in enumerate(["dog", "cat", "fire hydrant", "kitchen_table"])]}
+    gt = {
+        "images": [{"id": 1, "width": 100, "height": 100}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 4, "bbox": [10, 10, 20, 20], "area": 400, "iscrowd": 0}
+        ],
+        "categories": [{"id": k + 1, "name": n} for k, n in enumerate(["dog", "cat", "fire hydrant", "kitchen_table"])],
+    }
     items = [("dog", 0), ("Kitchen Table", 1), ("puppy", 2), ("lamp", 3), ("lamp", 4), (None, 5), ("FIRE-HYDRANT", 6)]
-    body = json.dumps([dict({"bbox_2d": [i, i, i + 10, i + 10]}, **({} if lab is None else {"label": lab}))
-                       for lab, i in items])
+    body = json.dumps(
+        [dict({"bbox_2d": [i, i, i + 10, i + 10]}, **({} if lab is None else {"label": lab})) for lab, i in items]
+    )
     recs = [{"image_id": 1, "completion": f"```json\n{body}\n```"}]
     b = detections_from_records(recs, gt, frame="abs", require_tags=False, synonyms={"puppy": "dog"})
     assert b.dets[:, 6].astype(int).tolist() == [1, 4, 1, 3]
@@ -206,20 +227,30 @@ def test_named_category_sets_are_the_papers():
 def test_bad_records_are_skipped_and_counted_or_raise_when_strict():
     gt = make_gt(np.random.default_rng(0))
     good = {"image_id": 1, "category": "dog", "completion": "<answer>No Objects</answer>"}
-    bad = [{"category": "dog", "completion": "x"}, {"image_id": 1, "category": "dog"},
-           {"image_id": 999, "category": "dog", "completion": "x"},
-           {"image_id": 1, "category": "unicorn", "completion": "x"},
-           {"image_id": 1, "category_id": 99, "completion": "x"},
-           {"image_id": "abc", "category": "dog", "completion": "x"},
-           {"image_id": 1, "category": "dog", "completion": 5}, [1, 2]]
+    bad = [
+        {"category": "dog", "completion": "x"},
+        {"image_id": 1, "category": "dog"},
+        {"image_id": 999, "category": "dog", "completion": "x"},
+        {"image_id": 1, "category": "unicorn", "completion": "x"},
+        {"image_id": 1, "category_id": 99, "completion": "x"},
+        {"image_id": "abc", "category": "dog", "completion": "x"},
+        {"image_id": 1, "category": "dog", "completion": 5},
+        [1, 2],
+    ]
     rep = evaluate_detection(gt, [good] + bad, source="out.jsonl", lines=list(range(1, 10)))
     assert rep.skipped.total == len(bad)
     assert set(rep.skipped.counts) == {
-        "record has no 'image_id'", "record has no 'completion'", "image_id not in the ground truth",
-        "category not in the ground truth", "category_id not in the ground truth", "'image_id' must be an integer",
-        "'completion' must be a string or a list of chat messages", "record is not a JSON object"}
+        "record has no 'image_id'",
+        "record has no 'completion'",
+        "image_id not in the ground truth",
+        "category not in the ground truth",
+        "category_id not in the ground truth",
+        "'image_id' must be an integer",
+        "'completion' must be a string or a list of chat messages",
+        "record is not a JSON object",
+    }
     assert rep.skipped.examples[0] == "out.jsonl:2: record has no 'image_id'"
-    for i, rec in enumerate(bad):
+    for rec in bad:
         with pytest.raises(RecordError) as e:
             evaluate_detection(gt, [good, rec], source="out.jsonl", lines=[1, 7], strict=True)
         assert str(e.value).startswith("out.jsonl:7: ")
@@ -228,8 +259,12 @@ def test_bad_records_are_skipped_and_counted_or_raise_when_strict():
 def test_jsonl_lines_that_are_not_json_are_located(tmp_path):
     gt = make_gt(np.random.default_rng(0))
     p = tmp_path / "out.jsonl"
-    p.write_text(json.dumps({"image_id": 1, "category": "dog", "completion": "<answer>[]</answer>"}) + "\n\n"
-                 + "{not json\n" + "[1, 2]\n")
+    p.write_text(
+        json.dumps({"image_id": 1, "category": "dog", "completion": "<answer>[]</answer>"})
+        + "\n\n"
+        + "{not json\n"
+        + "[1, 2]\n"
+    )
     rep = evaluate_detection(gt, str(p))
     assert rep.skipped.counts == {"line is not valid JSON": 1, "line is not a JSON object": 1}
     assert rep.skipped.examples[0].startswith(f"{p}:3: line is not valid JSON")
@@ -255,11 +290,17 @@ def test_options_are_checked():
 
 def test_parse_statistics_count_and_show_examples():
     gt = make_gt(np.random.default_rng(0))
-    recs = [{"image_id": 1, "category": "dog", "completion": c} for c in [
-        "<answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.5}]</answer>",
-        "<answer>[{'Position': [1, 2</answer>",
-        "<answer>[{'Position': [1, 2, 3, 4]}, {'Position': [5, 6",
-        "<answer></answer>", "no tags", "<answer>[{'Position': [1, 2, 3]}, {'Position': [1, 2, 3, 4]}]</answer>"]]
+    recs = [
+        {"image_id": 1, "category": "dog", "completion": c}
+        for c in [
+            "<answer>[{'Position': [1, 2, 3, 4], 'Confidence': 0.5}]</answer>",
+            "<answer>[{'Position': [1, 2</answer>",
+            "<answer>[{'Position': [1, 2, 3, 4]}, {'Position': [5, 6",
+            "<answer></answer>",
+            "no tags",
+            "<answer>[{'Position': [1, 2, 3]}, {'Position': [1, 2, 3, 4]}]</answer>",
+        ]
+    ]
     p = evaluate_detection(gt, recs, source="o.jsonl", lines=[10, 11, 12, 13, 14, 15]).parse
     assert (p["total"], p["malformed"], p["repaired"], p["empty"], p["no_answer"]) == (6, 1, 1, 1, 1)
     assert p["dropped_boxes"] == 1 and p["boxes"] == 3
@@ -288,10 +329,69 @@ def test_ray_sharded_evaluation_is_bit_identical(ray_session):
     assert np.array_equal(a.status, b.status)
 
 
+# -- the records' IoU reward ------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_record_iou_equals_visual_rft_reference(seed):
+    """metrics["iou_reward"] holds Visual-RFT's IoU reward of each per-prompt record: its parser,
+    remove_duplicates, sort_and_calculate_iou and the V2 normaliser (bench/visual_rft_reference.py),
+    on the boxes converted to pixels as its evaluation script converts them (``v / 1000 * size``)."""
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+    ref = pytest.importorskip("visual_rft_reference")
+    rng = np.random.default_rng(100 + seed)
+    gt = make_gt(rng)
+    records, _ = make_prompt_records(rng, gt, p_missing_conf=0.0)
+    report = evaluate_detection(gt, records)
+    got = report.arrays["record_iou"]
+    assert len(got) == len(records) == report.metrics["iou_reward"]["n"]
+    size = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
+    cat_of = {c["name"]: c["id"] for c in gt["categories"]}
+    compared = 0
+    for rec, value in zip(records, got):
+        w, h = size[rec["image_id"]]
+        truth = [
+            {"Position": [x, y, x + bw, y + bh]}
+            for a in gt["annotations"]
+            if a["image_id"] == rec["image_id"] and a["category_id"] == cat_of[rec["category"]] and not a["iscrowd"]
+            for x, y, bw, bh in [a["bbox"]]
+        ]
+        pred = ref.read_answer_items(rec["completion"])
+        if pred is None:  # no box answer: the record scores 1 without GT (nothing missed), else 0
+            assert value == (0.0 if truth else 1.0)
+            continue
+        pixels = [
+            {
+                "Position": [
+                    p["Position"][0] / 1000 * w,
+                    p["Position"][1] / 1000 * h,
+                    p["Position"][2] / 1000 * w,
+                    p["Position"][3] / 1000 * h,
+                ],
+                "Confidence": p["Confidence"],
+            }
+            for p in ref.remove_duplicates(pred)
+        ]
+        assert value == ref._iou_score(ref.greedy_match(truth, pixels), len(truth)), rec
+        compared += 1
+    assert compared > len(records) // 2
+    assert report.metrics["iou_reward"]["mean"] == float(np.mean(got))
+
+
 # -- docstring examples run ------------------------------------------------------------------------------
-@pytest.mark.parametrize("module", [
-    "vrft_rewards.polygons", "vrft_rewards.eval.categories", "vrft_rewards.eval.parse_stats",
-    "vrft_rewards.eval.detection", "vrft_rewards.eval.classification", "vrft_rewards.eval.report"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "vrft_rewards.polygons",
+        "vrft_rewards.eval.categories",
+        "vrft_rewards.eval.parse_stats",
+        "vrft_rewards.eval.detection",
+        "vrft_rewards.eval.detection_batch",
+        "vrft_rewards.eval.classification",
+        "vrft_rewards.eval.report",
+    ],
+)
 def test_docstring_examples_run(module):
     import doctest
     import importlib
@@ -303,13 +403,12 @@ def test_docstring_examples_run(module):
 @pytest.mark.slow
 def test_ray_scoring_of_a_rollout_file_equals_in_process(ray_session):
     from vrft_rewards.demo import demo_data_path
-    from vrft_rewards.eval.commands import score_records
     from vrft_rewards.eval.records import SkipLog, read_jsonl
+    from vrft_rewards.score import score_records
 
     records, lines = read_jsonl(demo_data_path("demo_rollouts.jsonl"))
     one, _ = score_records(records, lines, "r.jsonl", "visual_rft/detection", {}, SkipLog())
-    many, _ = score_records(records, lines, "r.jsonl", "visual_rft/detection", {}, SkipLog(), ray=True,
-                            num_shards=3)
+    many, _ = score_records(records, lines, "r.jsonl", "visual_rft/detection", {}, SkipLog(), ray=True, num_shards=3)
     assert np.array_equal(one.matrix, many.matrix, equal_nan=True)
 
 

@@ -1,4 +1,4 @@
-"""Sharded per-image matching (vrft_rewards/eval/_shards.py, csrc/eval/merge.cpp).
+"""Sharded per-image matching (vrft_rewards/cocoeval/sharding.py, csrc/eval/merge.cpp).
 
 Contract: evaluating ranges of images separately and merging the states gives the one-process
 evaluation state array for array, hence bit-identical precision / recall / scores / stats for
@@ -15,11 +15,12 @@ import sys
 import numpy as np
 import pytest
 
-import vrft_rewards.eval.coco as coco_mod
-import vrft_rewards.eval.lvis as lvis_mod
+import vrft_rewards.cocoeval.coco as coco_mod
+import vrft_rewards.cocoeval.lvis as lvis_mod
 from vrft_rewards import _C
+from vrft_rewards.cocoeval.engine import evaluate_columns
+from vrft_rewards.cocoeval.sharding import ShardedMatcher, split_rows_by_image
 from vrft_rewards.eval import evaluate_coco, evaluate_lvis
-from vrft_rewards.eval._shards import ShardedMatcher, evaluate_columns, split_rows_by_image
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _eval_synth import make_dataset  # noqa: E402
@@ -59,6 +60,7 @@ def counting_map(log):
         jobs = list(jobs)
         log.append(len(jobs))
         return [fn(job) for job in jobs]
+
     return map_fn
 
 
@@ -92,8 +94,7 @@ def test_lvis_sharded_state_and_metrics_equal_one_process(monkeypatch, seed):
     ref = run_with(monkeypatch, lvis_mod, evaluate_lvis, gt, results, one, max_dets=4 if seed % 2 else 300)
     for shards in (2, 5):
         many = Spy(ShardedMatcher(shards))
-        got = run_with(monkeypatch, lvis_mod, evaluate_lvis, gt, results, many,
-                       max_dets=4 if seed % 2 else 300)
+        got = run_with(monkeypatch, lvis_mod, evaluate_lvis, gt, results, many, max_dets=4 if seed % 2 else 300)
         assert_same_state(many.states[0], one.states[0])
         assert_same_result(got, ref)
         assert got.results == ref.results
@@ -105,8 +106,9 @@ def test_larger_sharded_evaluation_with_subsets(monkeypatch, seed):
     img_ids = sorted(im["id"] for im in gt["images"])[::2]
     cat_ids = sorted(c["id"] for c in gt["categories"])[1:]
     ref = evaluate_coco(gt, results, img_ids=img_ids, cat_ids=cat_ids)
-    got = run_with(monkeypatch, coco_mod, evaluate_coco, gt, results, ShardedMatcher(4),
-                   img_ids=img_ids, cat_ids=cat_ids)
+    got = run_with(
+        monkeypatch, coco_mod, evaluate_coco, gt, results, ShardedMatcher(4), img_ids=img_ids, cat_ids=cat_ids
+    )
     assert_same_result(got, ref)
 
 
@@ -119,7 +121,7 @@ def test_split_rows_by_image_partitions_in_order():
         shards = int(rng.integers(1, 9))
         parts = split_rows_by_image(gi, di, n_img, shards)
         assert 0 < len(parts) <= shards or len(gi) + len(di) == 0
-        for rows, all_rows, image in ((0, gi, gi), (1, di, di)):
+        for rows, all_rows, _image in ((0, gi, gi), (1, di, di)):
             got = np.concatenate([p[rows] for p in parts]) if parts else np.zeros(0, np.int64)
             assert np.array_equal(np.sort(got), np.arange(len(all_rows)))  # every row once
             for p in parts:
@@ -149,15 +151,23 @@ def _columns(seed):
         captured["args"] = args
         return evaluate_columns(*args)
 
-    from vrft_rewards.eval._engine import run_coco
-    from vrft_rewards.eval._gt import as_ground_truth
-    from vrft_rewards.eval._results import as_detections
+    from vrft_rewards.cocoeval.detections import as_detections
+    from vrft_rewards.cocoeval.engine import run_coco
+    from vrft_rewards.cocoeval.ground_truth import as_ground_truth
 
     g = as_ground_truth(gt)
-    run_coco(g, as_detections(results), img_ids=np.unique(g.image_ids), cat_ids=np.unique(g.cat_ids),
-             iou_thrs=np.linspace(.5, .95, 10), rec_thrs=None, max_dets=[1, 10, 100],
-             area_rng=np.array([[0, 1e10], [0, 1024], [1024, 9216], [9216, 1e10]]), use_cats=True,
-             matcher=capture)
+    run_coco(
+        g,
+        as_detections(results),
+        img_ids=np.unique(g.image_ids),
+        cat_ids=np.unique(g.cat_ids),
+        iou_thrs=np.linspace(0.5, 0.95, 10),
+        rec_thrs=None,
+        max_dets=[1, 10, 100],
+        area_rng=np.array([[0, 1e10], [0, 1024], [1024, 9216], [9216, 1e10]]),
+        use_cats=True,
+        matcher=capture,
+    )
     return captured["args"]
 
 
@@ -171,14 +181,17 @@ def test_state_pickles_round_trip_and_accumulates_identically():
         assert np.array_equal(x, y)
 
 
-@pytest.mark.parametrize("field, change", [
-    (8, lambda a: a[::-1].copy()),                      # gt_offsets not increasing
-    (10, lambda a: np.append(a, a[-1])),                # dt_offsets of another length
-    (13, lambda a: np.full_like(a, 7)),                 # dt_state values that are no DetState
-    (5, lambda a: a + 10_000),                          # group_image out of range
-    (11, lambda a: a[:-1].copy()),                      # dt_index shorter than the slots
-    (15, lambda a: a[:-1].copy()),                      # num_positive_gt length
-])
+@pytest.mark.parametrize(
+    "field, change",
+    [
+        (8, lambda a: a[::-1].copy()),  # gt_offsets not increasing
+        (10, lambda a: np.append(a, a[-1])),  # dt_offsets of another length
+        (13, lambda a: np.full_like(a, 7)),  # dt_state values that are no DetState
+        (5, lambda a: a + 10_000),  # group_image out of range
+        (11, lambda a: a[:-1].copy()),  # dt_index shorter than the slots
+        (15, lambda a: a[:-1].copy()),  # num_positive_gt length
+    ],
+)
 def test_corrupt_state_is_refused(field, change):
     state = evaluate_columns(*_columns(5))
     t = list(state.__getstate__())
@@ -244,7 +257,7 @@ def test_ray_sharded_matching_is_bit_identical(ray_session):
 
 @pytest.mark.slow
 def test_ray_tasks_size_their_native_pool_to_their_cpus(ray_session):
-    from vrft_rewards.eval.sharded import _ray_map
+    from vrft_rewards._ray import map_tasks as _ray_map
 
     def threads_in_task(_job):
         import vrft_rewards
@@ -256,7 +269,7 @@ def test_ray_tasks_size_their_native_pool_to_their_cpus(ray_session):
 
 def test_task_cpu_sizing_is_a_no_op_outside_ray_tasks():
     import vrft_rewards
-    from vrft_rewards._threads import use_ray_task_cpus
+    from vrft_rewards._ray import use_task_cpus as use_ray_task_cpus
 
     before = vrft_rewards.get_num_threads()
     use_ray_task_cpus()

@@ -9,8 +9,14 @@ import warnings
 import numpy as np
 import pytest
 
-from vrft_rewards.eval import (EvalReport, RecordError, SkipLog, evaluate_classification,
-                               evaluate_grounding, write_report)
+from vrft_rewards.eval import (
+    EvalReport,
+    RecordError,
+    SkipLog,
+    evaluate_classification,
+    evaluate_grounding,
+    write_report,
+)
 from vrft_rewards.rewards import classification_reward, get_classification_reward
 
 CLASSES = ["Boeing 737-200", "Airbus A320", "Cessna 172", "ATR-72"]
@@ -29,9 +35,9 @@ def _cls_records(rng, n=60):
         elif r < 0.8:
             ans = ""
         elif r < 0.9:
-            ans = "Boeing"                                      # truncated name
+            ans = "Boeing"  # truncated name
         else:
-            ans = ", ".join(CLASSES)                            # every class (reward hacking)
+            ans = ", ".join(CLASSES)  # every class (reward hacking)
         recs.append({"completion": f"<think>hmm</think><answer>{ans}</answer>", "label": truth})
     return recs
 
@@ -56,14 +62,17 @@ def test_classification_accuracy_equals_the_reward(mode):
 
 
 def test_default_rule_rejects_the_hacks_the_substring_rule_accepts():
-    recs = [{"completion": "<answer></answer>", "label": "cat"},
-            {"completion": "<answer>Boeing</answer>", "label": "Boeing 737-200"},
-            {"completion": "<answer>cat, dog, bird</answer>", "label": "cat"},
-            {"completion": "<answer>Cat.</answer>", "label": "cat"}]
+    recs = [
+        {"completion": "<answer></answer>", "label": "cat"},
+        {"completion": "<answer>Boeing</answer>", "label": "Boeing 737-200"},
+        {"completion": "<answer>cat, dog, bird</answer>", "label": "cat"},
+        {"completion": "<answer>Cat.</answer>", "label": "cat"},
+    ]
     exact = evaluate_classification(recs)
     assert exact.arrays["correct"].tolist() == [False, False, False, True]
-    assert exact.arrays["correct"].tolist() == [v == 1.0 for v in classification_reward(
-        [r["completion"] for r in recs], label=[r["label"] for r in recs])]
+    assert exact.arrays["correct"].tolist() == [
+        v == 1.0 for v in classification_reward([r["completion"] for r in recs], label=[r["label"] for r in recs])
+    ]
     loose = evaluate_classification(recs, mode="substring", require_tags=False)
     assert loose.arrays["correct"].tolist() == [True, True, True, True]
     guarded = evaluate_classification(recs, mode="substring", require_tags=False, classes=["cat", "dog", "bird"])
@@ -71,9 +80,11 @@ def test_default_rule_rejects_the_hacks_the_substring_rule_accepts():
 
 
 def test_confusion_matrix_places_predictions():
-    recs = [{"completion": "<answer>dog</answer>", "label": "cat"},
-            {"completion": "<answer>cat</answer>", "label": "cat"},
-            {"completion": "<answer>wolf</answer>", "label": "dog"}]
+    recs = [
+        {"completion": "<answer>dog</answer>", "label": "cat"},
+        {"completion": "<answer>cat</answer>", "label": "cat"},
+        {"completion": "<answer>wolf</answer>", "label": "dog"},
+    ]
     rep = evaluate_classification(recs, classes=["cat", "dog"])
     assert rep.arrays["classes"] == ["cat", "dog", "(other)"]
     assert rep.arrays["confusion"].tolist() == [[1, 1, 0], [0, 0, 1]]
@@ -83,16 +94,28 @@ def test_classification_gt_by_id_and_bad_records(tmp_path):
     gt = tmp_path / "labels.json"
     gt.write_text(json.dumps([{"id": "a", "label": "cat"}, {"id": "b", "label": "dog"}]))
     pred = tmp_path / "pred.jsonl"
-    pred.write_text("\n".join([json.dumps({"id": "a", "completion": "<answer>cat</answer>"}),
-                               json.dumps({"id": "zz", "completion": "<answer>cat</answer>"}),
-                               json.dumps({"completion": "<answer>cat</answer>"}),
-                               json.dumps({"id": "b"}), "{oops"]) + "\n")
+    pred.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "completion": "<answer>cat</answer>"}),
+                json.dumps({"id": "zz", "completion": "<answer>cat</answer>"}),
+                json.dumps({"completion": "<answer>cat</answer>"}),
+                json.dumps({"id": "b"}),
+                "{oops",
+            ]
+        )
+        + "\n"
+    )
     rep = evaluate_classification(str(pred), str(gt))
     assert rep.metrics["n"] == 1 and rep.metrics["accuracy"] == 1.0
     assert rep.skipped.total == 4
     assert f"{pred}:2: id not in the ground truth ('zz')" in rep.skipped.examples
-    assert rep.skipped.counts == {"line is not valid JSON": 1, "id not in the ground truth": 1,
-                                  "record has no 'label' and no 'id'": 1, "record has no 'completion' string": 1}
+    assert rep.skipped.counts == {
+        "line is not valid JSON": 1,
+        "id not in the ground truth": 1,
+        "record has no 'label' and no 'id'": 1,
+        "record has no 'completion' string": 1,
+    }
     # strict: syntax errors are found while reading, before the records are checked
     with pytest.raises(RecordError, match=r"pred\.jsonl:5: line is not valid JSON"):
         evaluate_classification(str(pred), str(gt), strict=True)
@@ -117,16 +140,27 @@ def _grounding_records(rng, n=30):
         x1, y1 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
         x2, y2 = int(rng.integers(x1 + 2, w)), int(rng.integers(y1 + 2, h))
         poly = [float(x1), float(y1), float(x2), float(y1), float(x2), float(y2), float(x1), float(y2)]
-        px = [int(np.clip(v + rng.integers(-10, 11), 0, 1000)) for v in
-              (x1 / w * 1000, y1 / h * 1000, x2 / w * 1000, y2 / h * 1000)]
+        px = [
+            int(np.clip(v + rng.integers(-10, 11), 0, 1000))
+            for v in (x1 / w * 1000, y1 / h * 1000, x2 / w * 1000, y2 / h * 1000)
+        ]
         if px[2] <= px[0]:
             px[2] = px[0] + 5
         if px[3] <= px[1]:
             px[3] = px[1] + 5
         text = f"<answer>({px[0]},{px[1]}),({px[2]},{px[3]})</answer>" if k % 7 else "<answer>I cannot tell</answer>"
-        recs.append({"completion": text, "width": w, "height": h, "box": [x1, y1, x2, y2],
-                     "segmentation": [poly], "_pred": None if k % 7 == 0 else
-                     [px[0] / 1000 * w, px[1] / 1000 * h, px[2] / 1000 * w, px[3] / 1000 * h]})
+        recs.append(
+            {
+                "completion": text,
+                "width": w,
+                "height": h,
+                "box": [x1, y1, x2, y2],
+                "segmentation": [poly],
+                "_pred": None
+                if k % 7 == 0
+                else [px[0] / 1000 * w, px[1] / 1000 * h, px[2] / 1000 * w, px[3] / 1000 * h],
+            }
+        )
     return recs
 
 
@@ -171,8 +205,14 @@ def test_grounding_mask_metrics_equal_decoded_masks():
 def test_integer_box_mask_is_its_pixels():
     # An integer-aligned box covers exactly (x2 - x1) * (y2 - y1) pixels; against the same box as
     # a polygon GT the mask IoU is 1.
-    recs = [{"completion": "<answer>(100,200),(600,700)</answer>", "width": 100, "height": 50,
-             "segmentation": [[10, 10, 60, 10, 60, 35, 10, 35]]}]
+    recs = [
+        {
+            "completion": "<answer>(100,200),(600,700)</answer>",
+            "width": 100,
+            "height": 50,
+            "segmentation": [[10, 10, 60, 10, 60, 35, 10, 35]],
+        }
+    ]
     rep = evaluate_grounding(recs)
     assert rep.metrics["gIoU"] == 1.0 and rep.metrics["cIoU"] == 1.0 and rep.metrics["mIoU"] == 1.0
 
@@ -186,8 +226,12 @@ def test_grounding_rle_ground_truth_and_gt_file(tmp_path):
     gt = tmp_path / "gt.json"
     gt.write_text(json.dumps({"q1": {"width": 60, "height": 40, "segmentation": rle}}))
     pred = tmp_path / "pred.jsonl"
-    pred.write_text(json.dumps({"id": "q1", "completion": "<answer>(0,0),(1000,1000)</answer>"}) + "\n"
-                    + json.dumps({"id": "q2", "completion": "x"}) + "\n")
+    pred.write_text(
+        json.dumps({"id": "q1", "completion": "<answer>(0,0),(1000,1000)</answer>"})
+        + "\n"
+        + json.dumps({"id": "q2", "completion": "x"})
+        + "\n"
+    )
     rep = evaluate_grounding(str(pred), str(gt))
     assert rep.metrics["gIoU"] == 600 / 2400
     # GT box from the mask when no box is given: [20, 10, 50, 30]
@@ -228,8 +272,13 @@ def test_reports_without_matplotlib_still_write_json_and_markdown(tmp_path, monk
     import vrft_rewards.eval.plots as plots
 
     monkeypatch.setattr(plots, "have_matplotlib", lambda: False)
-    rep = EvalReport(task="grounding", metrics={"mIoU": float("nan")}, tables=[("T", ["a"], [[1]])],
-                     parse={"total": 0}, skipped=SkipLog())
+    rep = EvalReport(
+        task="grounding",
+        metrics={"mIoU": float("nan")},
+        tables=[("T", ["a"], [[1]])],
+        parse={"total": 0},
+        skipped=SkipLog(),
+    )
     written = write_report(rep, tmp_path)
     assert written["plots"] == [] and "matplotlib" in written["plots_skipped"]
     assert "Plots not drawn" in (tmp_path / "report.md").read_text()
@@ -242,8 +291,8 @@ def test_progress_wraps_with_tqdm_or_passes_through(monkeypatch, capsys):
     from vrft_rewards.eval.records import progress
 
     assert list(progress(range(5), total=5, desc="x", enabled=True)) == [0, 1, 2, 3, 4]
-    assert "x" in capsys.readouterr().err            # a tqdm bar was drawn on stderr
+    assert "x" in capsys.readouterr().err  # a tqdm bar was drawn on stderr
     items = [1, 2]
     assert progress(items, enabled=False) is items
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    assert progress(items, enabled=True) is items    # without tqdm: no bar, same items
+    assert progress(items, enabled=True) is items  # without tqdm: no bar, same items

@@ -14,7 +14,7 @@ MODULES = [
     "vrft_rewards.integrations.verl",
     "vrft_rewards.integrations.easyr1",
     "vrft_rewards.integrations.openrlhf",
-    "vrft_rewards.serve",
+    "vrft_rewards.integrations.server",
     "vrft_rewards.distributed",
 ]
 

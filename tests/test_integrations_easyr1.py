@@ -7,9 +7,9 @@ import importlib.util
 import sys
 
 import pytest
-from _toy_rewards import CountingReward, MetricReward, char_overlap, length_score, random_batch
 
 import vrft_rewards.integrations.easyr1 as easyr1_mod
+from _toy_rewards import CountingReward, MetricReward, char_overlap, length_score, random_batch
 from vrft_rewards.integrations.easyr1 import REWARD_TYPE, compute_score, main
 from vrft_rewards.rewards import RewardSet, register_preset, unregister_preset
 
@@ -41,8 +41,15 @@ def _reference(completions, solution, weights, none_score=0.0):
             accuracy = 0.0
             for t in acc_terms:
                 accuracy += t
-        out.append({"overall": overall, "format": none_score if f is None else f, "accuracy": accuracy,
-                    "char_overlap": none_score if o is None else o, "length_score": ln})
+        out.append(
+            {
+                "overall": overall,
+                "format": none_score if f is None else f,
+                "accuracy": accuracy,
+                "char_overlap": none_score if o is None else o,
+                "length_score": ln,
+            }
+        )
     return out
 
 
@@ -73,8 +80,9 @@ def test_without_format_reward_there_is_no_format_key():
 
 
 def test_format_name_picks_the_format_reward():
-    got = compute_score(_inputs(["abcd"], ["a"]), task=RewardSet([length_score, char_overlap]),
-                        format_name="length_score")
+    got = compute_score(
+        _inputs(["abcd"], ["a"]), task=RewardSet([length_score, char_overlap]), format_name="length_score"
+    )
     assert got == [{"overall": 0.75, "format": 0.5, "accuracy": 0.25, "char_overlap": 0.25}]
 
 
@@ -85,17 +93,24 @@ def test_dict_ground_truth_becomes_columns_and_response_length_is_passed():
         seen.update(kwargs)
         return [0.0] * len(completions)
 
-    compute_score([{"response": "a", "response_length": 1, "ground_truth": {"label": "cat"}}], task=RewardSet([spy]),
-                  log_metrics=False)
+    compute_score(
+        [{"response": "a", "response_length": 1, "ground_truth": {"label": "cat"}}],
+        task=RewardSet([spy]),
+        log_metrics=False,
+    )
     assert seen == {"label": ["cat"], "response_length": [1]}
 
 
 def test_batch_metrics_become_keys_of_every_row():
     got = compute_score(_inputs(["ab", "abcd"], ["a", "a"]), task=RewardSet([MetricReward()]))
-    assert got == [{"overall": 0.25, "accuracy": 0.25, "metric_reward": 0.25, "toy/mean_len": 3.0},
-                   {"overall": 0.5, "accuracy": 0.5, "metric_reward": 0.5, "toy/mean_len": 3.0}]
-    assert "toy/mean_len" not in compute_score(_inputs(["ab"], ["a"]), task=RewardSet([MetricReward()]),
-                                               log_metrics=False)[0]
+    assert got == [
+        {"overall": 0.25, "accuracy": 0.25, "metric_reward": 0.25, "toy/mean_len": 3.0},
+        {"overall": 0.5, "accuracy": 0.5, "metric_reward": 0.5, "toy/mean_len": 3.0},
+    ]
+    assert (
+        "toy/mean_len"
+        not in compute_score(_inputs(["ab"], ["a"]), task=RewardSet([MetricReward()]), log_metrics=False)[0]
+    )
 
 
 def test_loaded_by_path_and_partial_like_easyr1():
@@ -106,9 +121,10 @@ def test_loaded_by_path_and_partial_like_easyr1():
     try:
         spec.loader.exec_module(module)
         assert module.REWARD_TYPE == "batch"
-        fn = functools.partial(getattr(module, "compute_score"), **{"task": "toy-easyr1"})
-        assert fn(_inputs(["<abcdefgh"], [None])) == [{"overall": 2.0, "format": 1.0, "accuracy": 1.0,
-                                                        "length_score": 1.0}]
+        fn = functools.partial(module.compute_score, **{"task": "toy-easyr1"})
+        assert fn(_inputs(["<abcdefgh"], [None])) == [
+            {"overall": 2.0, "format": 1.0, "accuracy": 1.0, "length_score": 1.0}
+        ]
     finally:
         sys.modules.pop("custom_reward_fn", None)
         unregister_preset("toy-easyr1")
@@ -121,8 +137,12 @@ def test_loaded_by_path_and_partial_like_easyr1():
         (["abc"], {"task": RewardSet([length_score])}, TypeError, "reward_inputs must be a list"),
         ([["abc"]], {"task": RewardSet([length_score])}, TypeError, r"reward_inputs\[0\] must be a dict"),
         ([[{"ground_truth": "a"}]], {"task": RewardSet([length_score])}, KeyError, "no 'response' key"),
-        ([[{"response": "a"}]], {"task": RewardSet([length_score]), "format_name": "x"}, ValueError,
-         "format_name must be one of"),
+        (
+            [[{"response": "a"}]],
+            {"task": RewardSet([length_score]), "format_name": "x"},
+            ValueError,
+            "format_name must be one of",
+        ),
     ],
 )
 def test_bad_arguments_raise(args, kwargs, exc, match):

@@ -7,9 +7,9 @@ import pickle
 
 import numpy as np
 import pytest
-from _toy_rewards import CountingReward, MetricReward, TOY_SET, length_score, random_batch, reference
 
 import vrft_rewards.integrations.openrlhf as openrlhf_mod
+from _toy_rewards import TOY_SET, CountingReward, MetricReward, length_score, random_batch, reference
 from vrft_rewards.integrations.openrlhf import (
     TASK_ENV,
     OpenRLHFRewardFunc,
@@ -82,8 +82,11 @@ def test_reward_func_lists_and_one_call_per_reward():
     counter = CountingReward()
     f = make_reward_func(RewardSet([counter, length_score]), as_tensors=False)
     out = f(["Q:abc", "Q:abcdefgh"], ["Q:", "Q:"], ["x", "y"])
-    assert out == {"rewards": [3.375, 9.0], "scores": [1.0, 1.0],
-                   "extra_logs": {"counting": [3.0, 8.0], "length_score": [0.375, 1.0]}}
+    assert out == {
+        "rewards": [3.375, 9.0],
+        "scores": [1.0, 1.0],
+        "extra_logs": {"counting": [3.0, 8.0], "length_score": [0.375, 1.0]},
+    }
     assert counter.batch_sizes == [2]
 
 

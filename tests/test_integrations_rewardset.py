@@ -10,10 +10,11 @@ import types
 
 import numpy as np
 import pytest
+
 from _toy_rewards import (
+    TOY_SET,
     CountingReward,
     PrefixReward,
-    TOY_SET,
     async_length,
     char_overlap,
     length_score,
@@ -21,17 +22,16 @@ from _toy_rewards import (
     reference,
     toy_set,
 )
-
 from vrft_rewards.rewards import (
     RewardSet,
     RewardSetResult,
     available_presets,
     register_preset,
+    registry,
     resolve_reward_set,
     reward_name,
     unregister_preset,
 )
-from vrft_rewards.rewards import registry
 
 
 @pytest.fixture
@@ -125,8 +125,9 @@ def test_kwargs_reach_every_function_including_log_metric():
         return [0.0] * len(completions)
 
     metrics = {}
-    RewardSet([logs, length_score])(["ab", "abcd"], prompts=["p", "q"],
-                                    log_metric=lambda k, v: metrics.__setitem__(k, v))
+    RewardSet([logs, length_score])(
+        ["ab", "abcd"], prompts=["p", "q"], log_metric=lambda k, v: metrics.__setitem__(k, v)
+    )
     assert metrics == {"toy/mean_len": 3.0}
     assert seen == [["p", "q"]]
 

@@ -7,8 +7,8 @@ import string
 
 import numpy as np
 import pytest
-from _toy_rewards import PrefixReward, async_length, char_overlap, length_score
 
+from _toy_rewards import PrefixReward, async_length, char_overlap, length_score
 from vrft_rewards.integrations.trl import AsyncNamedReward, NamedReward, trl_reward_funcs, trl_reward_weights
 from vrft_rewards.rewards import RewardSet, register_preset, unregister_preset
 
@@ -28,7 +28,7 @@ class Recorder:
 
     def __init__(self, func):
         self.func = func
-        self.__name__ = getattr(func, "__name__")
+        self.__name__ = func.__name__
         self.batches = []
 
     def __call__(self, completions, **kwargs):
@@ -89,8 +89,9 @@ def _char_tokenizer():
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")  # one token per character
     tok.decoder = decoders.Fuse()  # decode without spaces between characters
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>",
-                                   bos_token="<bos>", unk_token="<unk>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
+    )
 
 
 @pytest.mark.slow
@@ -102,26 +103,48 @@ def test_grpo_trainer_logs_our_rewards(tmp_path):
     tokenizer = _char_tokenizer()
     torch.manual_seed(0)
     config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
-        pad_token_id=0, eos_token_id=1, bos_token_id=2)
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+    )
     model = transformers.LlamaForCausalLM(config)
-    dataset = datasets.Dataset.from_dict({
-        # Four prompts = one epoch of two steps (2 prompts x 4 generations each), so every row is
-        # scored, the None one too (ground truth missing -> char_overlap skips it).
-        "prompt": ["find cat", "find dog", "box 12", "abc"],
-        "solution": ["cat", "dog", None, "abc"],
-    })
+    dataset = datasets.Dataset.from_dict(
+        {
+            # Four prompts = one epoch of two steps (2 prompts x 4 generations each), so every row is
+            # scored, the None one too (ground truth missing -> char_overlap skips it).
+            "prompt": ["find cat", "find dog", "box 12", "abc"],
+            "solution": ["cat", "dog", None, "abc"],
+        }
+    )
 
     recorders = [Recorder(char_overlap), Recorder(length_score), Recorder(PrefixReward("a"))]
     rs = RewardSet(recorders + [EmptyFraction()], weights=[1.0, 0.5, 2.0, 1.0])
     args = trl.GRPOConfig(
-        output_dir=str(tmp_path), use_cpu=True, per_device_train_batch_size=8, num_generations=4,
-        max_completion_length=8, max_steps=2, logging_steps=1, report_to="none", save_strategy="no",
-        learning_rate=1e-3, seed=0, gradient_checkpointing=False, temperature=1.0,
-        reward_weights=trl_reward_weights(rs))
-    trainer = trl.GRPOTrainer(model=model, reward_funcs=trl_reward_funcs(rs), args=args,
-                              train_dataset=dataset, processing_class=tokenizer)
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=8,
+        max_steps=2,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        learning_rate=1e-3,
+        seed=0,
+        gradient_checkpointing=False,
+        temperature=1.0,
+        reward_weights=trl_reward_weights(rs),
+    )
+    trainer = trl.GRPOTrainer(
+        model=model, reward_funcs=trl_reward_funcs(rs), args=args, train_dataset=dataset, processing_class=tokenizer
+    )
     trainer.train()
 
     logs = [h for h in trainer.state.log_history if "reward" in h]
@@ -139,8 +162,9 @@ def test_grpo_trainer_logs_our_rewards(tmp_path):
             assert comps == completions
             vals = np.array([np.nan if v is None else v for v in out], dtype=np.float64)
             assert h[f"rewards/{r.__name__}/mean"] == pytest.approx(np.nanmean(vals), rel=1e-6, abs=1e-7)
-        ours = RewardSet([char_overlap, length_score, PrefixReward("a"), EmptyFraction()],
-                         weights=[1.0, 0.5, 2.0, 1.0])(completions, solution=cols["solution"])
+        ours = RewardSet(
+            [char_overlap, length_score, PrefixReward("a"), EmptyFraction()], weights=[1.0, 0.5, 2.0, 1.0]
+        )(completions, solution=cols["solution"])
         assert h["reward"] == pytest.approx(float(np.nanmean(ours.overall)), rel=1e-6, abs=1e-7)
         assert h["toy/frac_empty"] == pytest.approx(float(np.mean([c == "" for c in completions])))
 

@@ -7,9 +7,9 @@ import importlib.util
 import logging
 
 import pytest
-from _toy_rewards import CountingReward, MetricReward, PrefixReward, TOY_SET, length_score, random_batch, reference
 
 import vrft_rewards.integrations.verl as verl_mod
+from _toy_rewards import TOY_SET, CountingReward, MetricReward, PrefixReward, length_score, random_batch, reference
 from vrft_rewards.integrations.verl import compute_score, compute_score_async
 from vrft_rewards.rewards import RewardSet, register_preset, unregister_preset
 
@@ -48,20 +48,37 @@ def test_positional_call_like_verl_prime_manager():
 
 def test_batch_form_equals_per_sample_form_with_one_call_per_reward():
     completions, solution = random_batch(1, 40)
-    got = compute_score(data_sources=["toy"] * 40, solution_strs=completions, ground_truths=solution,
-                        extra_infos=[None] * 40, task=TOY_SET)
+    got = compute_score(
+        data_sources=["toy"] * 40,
+        solution_strs=completions,
+        ground_truths=solution,
+        extra_infos=[None] * 40,
+        task=TOY_SET,
+    )
     assert got == _expected(completions, solution)
     counter = CountingReward()
-    compute_score(data_sources=["toy"] * 40, solution_strs=completions, ground_truths=solution,
-                  extra_infos=[None] * 40, task=RewardSet([counter]))
+    compute_score(
+        data_sources=["toy"] * 40,
+        solution_strs=completions,
+        ground_truths=solution,
+        extra_infos=[None] * 40,
+        task=RewardSet([counter]),
+    )
     assert counter.batch_sizes == [40]
 
 
 def test_async_twin_equals_sync_in_both_forms():
     completions, solution = random_batch(2, 20)
     single = [asyncio.run(compute_score_async("toy", c, s, task=TOY_SET)) for c, s in zip(completions, solution)]
-    batch = asyncio.run(compute_score_async(data_sources=["toy"] * 20, solution_strs=completions,
-                                            ground_truths=solution, extra_infos=[None] * 20, task=TOY_SET))
+    batch = asyncio.run(
+        compute_score_async(
+            data_sources=["toy"] * 20,
+            solution_strs=completions,
+            ground_truths=solution,
+            extra_infos=[None] * 20,
+            task=TOY_SET,
+        )
+    )
     assert single == batch == _expected(completions, solution)
 
 
@@ -71,8 +88,7 @@ def test_task_resolution_order(toy_presets):
     # 2. extra_info["task"]
     assert compute_score("toy-det", "abcd", "a", {"task": "toy-len"}) == {"score": 0.5, "length_score": 0.5}
     # 3. task_map[data_source]
-    assert compute_score("coco", "abcd", "a", None, task_map={"coco": "toy-len"}) == {"score": 0.5,
-                                                                                      "length_score": 0.5}
+    assert compute_score("coco", "abcd", "a", None, task_map={"coco": "toy-len"}) == {"score": 0.5, "length_score": 0.5}
     # 4. data_source naming a preset
     assert set(compute_score("toy-det", "ab", "a")) == {"score", *NAMES}
     with pytest.raises(ValueError, match="cannot tell the task of a sample with data_source='coco'"):
@@ -80,9 +96,12 @@ def test_task_resolution_order(toy_presets):
 
 
 def test_mixed_tasks_in_one_batch_are_grouped_and_kept_in_order(toy_presets):
-    got = compute_score(data_sources=["toy-det", "toy-len", "toy-det", "toy-len"],
-                        solution_strs=["ab", "abcd", "xa", "abcdefgh"], ground_truths=["a", None, "a", None],
-                        extra_infos=[None] * 4)
+    got = compute_score(
+        data_sources=["toy-det", "toy-len", "toy-det", "toy-len"],
+        solution_strs=["ab", "abcd", "xa", "abcdefgh"],
+        ground_truths=["a", None, "a", None],
+        extra_infos=[None] * 4,
+    )
     assert got[1] == {"score": 0.5, "length_score": 0.5}
     assert got[3] == {"score": 1.0, "length_score": 1.0}
     assert got[0] == _expected(["ab"], ["a"])[0] and got[2] == _expected(["xa"], ["a"])[0]
@@ -95,10 +114,13 @@ def test_dict_ground_truth_and_extra_info_become_columns():
         seen.update(kwargs)
         return [1.0] * len(completions)
 
-    compute_score(data_sources=["d", "d"], solution_strs=["x", "y"],
-                  ground_truths=[{"gt_boxes": [[0, 0, 1, 1]], "label": "cat"}, "raw"],
-                  extra_infos=[{"width": 640, "label": "dog", "task": "ignored"}, {"height": 480}],
-                  task=RewardSet([spy]))
+    compute_score(
+        data_sources=["d", "d"],
+        solution_strs=["x", "y"],
+        ground_truths=[{"gt_boxes": [[0, 0, 1, 1]], "label": "cat"}, "raw"],
+        extra_infos=[{"width": 640, "label": "dog", "task": "ignored"}, {"height": 480}],
+        task=RewardSet([spy]),
+    )
     assert seen["gt_boxes"] == [[[0, 0, 1, 1]], None]
     assert seen["label"] == ["cat", None]  # ground truth wins over extra_info on a clash
     assert seen["solution"] == [None, "raw"]
@@ -110,7 +132,7 @@ def test_loads_by_file_path_like_verl():
     spec = importlib.util.spec_from_file_location("custom_module", verl_mod.__file__)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    fn = getattr(module, "compute_score")
+    fn = module.compute_score
     assert fn("toy", "abc", "abc", task=TOY_SET) == _expected(["abc"], ["abc"])[0]
 
 
@@ -128,14 +150,21 @@ def test_unknown_kwargs_are_ignored_and_logged_once(caplog, monkeypatch):
     [
         ({}, TypeError, "needs solution_str"),
         ({"solution_str": "a", "solution_strs": ["a"]}, TypeError, "not both"),
-        ({"solution_strs": ["a", "b"], "ground_truths": ["a"]}, ValueError, r"ground_truths must have one entry per sample \(2\), got 1"),
+        (
+            {"solution_strs": ["a", "b"], "ground_truths": ["a"]},
+            ValueError,
+            r"ground_truths must have one entry per sample \(2\), got 1",
+        ),
         ({"solution_strs": "ab"}, TypeError, "solution_strs must be a list"),
         ({"solution_str": "a", "none_score": float("nan")}, ValueError, "none_score must be finite"),
         ({"solution_str": "a", "none_score": None}, TypeError, "none_score must be a finite float"),
         ({"solution_str": "a", "task_map": ["x"]}, TypeError, "task_map must be a mapping"),
         ({"solution_str": "a", "extra_info": {"log_metric": 1}}, ValueError, "reserved name 'log_metric'"),
-        ({"solution_str": "a", "ground_truth": {"completions": 1}}, ValueError,
-         r"ground_truth\[0\] uses the reserved name 'completions'"),
+        (
+            {"solution_str": "a", "ground_truth": {"completions": 1}},
+            ValueError,
+            r"ground_truth\[0\] uses the reserved name 'completions'",
+        ),
     ],
 )
 def test_bad_arguments_raise(kwargs, exc, match):
@@ -146,10 +175,18 @@ def test_bad_arguments_raise(kwargs, exc, match):
 
 def test_log_metrics_adds_batch_metrics_per_task_group(toy_presets):
     rs = RewardSet([MetricReward()])
-    got = compute_score(data_sources=["d"] * 2, solution_strs=["ab", "abcd"], ground_truths=[None, None],
-                        extra_infos=[None, None], task=rs, log_metrics=True)
-    assert got == [{"score": 0.25, "metric_reward": 0.25, "toy/mean_len": 3.0},
-                   {"score": 0.5, "metric_reward": 0.5, "toy/mean_len": 3.0}]
+    got = compute_score(
+        data_sources=["d"] * 2,
+        solution_strs=["ab", "abcd"],
+        ground_truths=[None, None],
+        extra_infos=[None, None],
+        task=rs,
+        log_metrics=True,
+    )
+    assert got == [
+        {"score": 0.25, "metric_reward": 0.25, "toy/mean_len": 3.0},
+        {"score": 0.5, "metric_reward": 0.5, "toy/mean_len": 3.0},
+    ]
     assert compute_score("d", "ab", None, task=rs) == {"score": 0.25, "metric_reward": 0.25}  # off by default
     got = asyncio.run(compute_score_async("d", "ab", None, task=rs, log_metrics=True))
     assert got == {"score": 0.25, "metric_reward": 0.25, "toy/mean_len": 2.0}
@@ -160,7 +197,11 @@ def test_batch_form_accepts_numpy_object_arrays_like_verl_passes():
     import numpy as np
 
     completions, solution = random_batch(5, 12)
-    got = compute_score(data_sources=np.array(["toy"] * 12, dtype=object), solution_strs=completions,
-                        ground_truths=solution, extra_infos=np.array([{"split": "train"}] * 12, dtype=object),
-                        task=TOY_SET)
+    got = compute_score(
+        data_sources=np.array(["toy"] * 12, dtype=object),
+        solution_strs=completions,
+        ground_truths=solution,
+        extra_infos=np.array([{"split": "train"}] * 12, dtype=object),
+        task=TOY_SET,
+    )
     assert got == _expected(completions, solution)

@@ -1,4 +1,4 @@
-"""GT masks and box-as-mask overlaps (csrc/masks, vrft_rewards.eval.grounding.mask_set).
+"""GT masks and box-as-mask overlaps (csrc/masks, vrft_rewards.masks.mask_set).
 
 Reference: pycocotools' mask API per sample: ``frPyObjects`` of the box ``[x, y, w, h]`` (its
 polygon rasterisation), ``merge`` of a sample's polygons, ``area``, ``merge(intersect=True)``,
@@ -14,7 +14,8 @@ import pytest
 
 from vrft_rewards import _C
 from vrft_rewards.eval import evaluate_grounding
-from vrft_rewards.eval.grounding import _mask_set, mask_intersection_union, mask_set
+from vrft_rewards.masks import mask_intersection_union, mask_set
+from vrft_rewards.masks import mask_set_and_problems as _mask_set
 
 mu = pytest.importorskip("pycocotools.mask")
 
@@ -32,16 +33,28 @@ def random_box(rng, h, w):
     if k == 0:
         return [rng.uniform(-10, w + 10), rng.uniform(-10, h + 10), rng.uniform(0, w + 5), rng.uniform(0, h + 5)]
     if k == 1:
-        return [rng.integers(-50, 10 * w + 50) / 10, rng.integers(-50, 10 * h + 50) / 10,
-                rng.integers(0, 10 * w) / 10, rng.integers(0, 10 * h) / 10]
+        return [
+            rng.integers(-50, 10 * w + 50) / 10,
+            rng.integers(-50, 10 * h + 50) / 10,
+            rng.integers(0, 10 * w) / 10,
+            rng.integers(0, 10 * h) / 10,
+        ]
     if k == 2:
-        return [float(rng.integers(-3, w + 3)), float(rng.integers(-3, h + 3)),
-                float(rng.integers(0, w + 3)), float(rng.integers(0, h + 3))]
+        return [
+            float(rng.integers(-3, w + 3)),
+            float(rng.integers(-3, h + 3)),
+            float(rng.integers(0, w + 3)),
+            float(rng.integers(0, h + 3)),
+        ]
     if k == 3:
         return [rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, 0.5), rng.uniform(0, 0.5)]
     if k == 4:  # halves and fifths around small negatives
-        return [rng.integers(-20, 20) / 20, rng.integers(-20, 20) / 20,
-                rng.integers(0, 40) / 4, rng.integers(0, 40) / 4]
+        return [
+            rng.integers(-20, 20) / 20,
+            rng.integers(-20, 20) / 20,
+            rng.integers(0, 40) / 4,
+            rng.integers(0, 40) / 4,
+        ]
 
 
 def test_box_raster_equals_pycocotools_pixels():
@@ -82,7 +95,7 @@ def random_mask(rng, h, w) -> np.ndarray:
     m = np.zeros((h, w), np.uint8, order="F")
     for _ in range(int(rng.integers(0, 5))):
         y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
-        m[y0:y0 + int(rng.integers(1, h + 1)), x0:x0 + int(rng.integers(1, w + 1))] = 1
+        m[y0 : y0 + int(rng.integers(1, h + 1)), x0 : x0 + int(rng.integers(1, w + 1))] = 1
     if rng.random() < 0.3:
         m ^= (rng.random((h, w)) < 0.2).astype(np.uint8)
     return np.asfortranarray(m)
@@ -249,17 +262,20 @@ def test_degenerate_polygons_are_dropped_exactly():
     assert masks.area[0] == int(mu.area(mu.frPyObjects([seg[1]], h, w)[0]))
 
 
-@pytest.mark.parametrize("seg, message", [
-    ([[1, 2, 3, 4, 5]], "flat list"),
-    ([["a", 2, 3, 4, 5, 6]], "not a number"),
-    ([[1, 2, np.inf, 4, 5, 6]], "finite"),
-    ([[[1, 2], [3, 4], [5, 6], [7, 8]]], "flat list"),  # pairs instead of a flat list
-    ([[1, 2, 3, 4, 5, 6], [1, 2, [3, 4], 5, 6, 7]], "not a number"),
-    ({"size": [10, 12], "counts": ["a", 3]}, "unreadable RLE counts"),
-    ({"size": [10, 11], "counts": "0"}, "differs"),
-    ({"counts": "0"}, "size"),
-    ("polygon", "segmentation must be"),
-])
+@pytest.mark.parametrize(
+    "seg, message",
+    [
+        ([[1, 2, 3, 4, 5]], "flat list"),
+        ([["a", 2, 3, 4, 5, 6]], "not a number"),
+        ([[1, 2, np.inf, 4, 5, 6]], "finite"),
+        ([[[1, 2], [3, 4], [5, 6], [7, 8]]], "flat list"),  # pairs instead of a flat list
+        ([[1, 2, 3, 4, 5, 6], [1, 2, [3, 4], 5, 6, 7]], "not a number"),
+        ({"size": [10, 12], "counts": ["a", 3]}, "unreadable RLE counts"),
+        ({"size": [10, 11], "counts": "0"}, "differs"),
+        ({"counts": "0"}, "size"),
+        ("polygon", "segmentation must be"),
+    ],
+)
 def test_unreadable_segmentations_name_the_sample(seg, message):
     with pytest.raises(ValueError, match=r"segs\[1\].*" + message):
         mask_set([[[0, 0, 5, 0, 5, 5]], seg], np.array([[12, 10], [12, 10]], float))
@@ -268,23 +284,30 @@ def test_unreadable_segmentations_name_the_sample(seg, message):
 def test_rle_of_the_wrong_size_and_malformed_rle_are_named():
     good = mu.encode(np.asfortranarray(np.ones((10, 12), np.uint8)))
     short = {"size": [10, 12], "counts": mu.encode(np.asfortranarray(np.ones((10, 11), np.uint8)))["counts"]}
-    masks, problems = _mask_set([good, short, {"size": [10, 12], "counts": "a" * 10}],
-                                np.array([[12, 10]] * 3, float))
+    masks, problems = _mask_set([good, short, {"size": [10, 12], "counts": "a" * 10}], np.array([[12, 10]] * 3, float))
     assert masks.status.tolist() == [0, 2, 1]
     assert problems == {1: "RLE counts do not add up to height x width", 2: "not a valid compressed RLE"}
     with pytest.raises(ValueError, match=r"segs\[1\]: RLE counts"):
-        mask_intersection_union(np.zeros((3, 4)), [good, short, good], np.array([[12, 10]] * 3, float),
-                                np.ones(3, bool))
+        mask_intersection_union(
+            np.zeros((3, 4)), [good, short, good], np.array([[12, 10]] * 3, float), np.ones(3, bool)
+        )
 
 
 def test_mask_set_argument_errors():
     empty_f, no_polys = np.zeros(0), np.zeros(1, np.int64)
 
-    def make(rle=(b"4",), rle_offsets=(0, 1), h=(2,), w=(2,), coords=empty_f, coord_offsets=no_polys,
-             polygon_offsets=(0, 0)):
-        return _C.MaskSet(np.array(h, np.int64), np.array(w, np.int64), list(rle),
-                          np.array(rle_offsets, np.int64), coords, np.array(coord_offsets, np.int64),
-                          np.array(polygon_offsets, np.int64))
+    def make(
+        rle=(b"4",), rle_offsets=(0, 1), h=(2,), w=(2,), coords=empty_f, coord_offsets=no_polys, polygon_offsets=(0, 0)
+    ):
+        return _C.MaskSet(
+            np.array(h, np.int64),
+            np.array(w, np.int64),
+            list(rle),
+            np.array(rle_offsets, np.int64),
+            coords,
+            np.array(coord_offsets, np.int64),
+            np.array(polygon_offsets, np.int64),
+        )
 
     assert make().area.tolist() == [0]  # "4": four zeros
     with pytest.raises(TypeError, match="bytes"):
@@ -305,10 +328,16 @@ def test_mask_set_argument_errors():
 
 def test_grounding_evaluation_skips_undecodable_rle_and_counts_it():
     good = {"size": [20, 20], "counts": mu.encode(np.asfortranarray(np.ones((20, 20), np.uint8)))["counts"].decode()}
-    recs = [{"completion": "<answer>(0,0),(1000,1000)</answer>", "width": 20, "height": 20, "segmentation": good},
-            {"completion": "<answer>(0,0),(1000,1000)</answer>", "width": 20, "height": 20,
-             "segmentation": {"size": [20, 20], "counts": "a" * 9}},
-            {"completion": "<answer>(0,0),(500,500)</answer>", "width": 20, "height": 20, "box": [0, 0, 10, 10]}]
+    recs = [
+        {"completion": "<answer>(0,0),(1000,1000)</answer>", "width": 20, "height": 20, "segmentation": good},
+        {
+            "completion": "<answer>(0,0),(1000,1000)</answer>",
+            "width": 20,
+            "height": 20,
+            "segmentation": {"size": [20, 20], "counts": "a" * 9},
+        },
+        {"completion": "<answer>(0,0),(500,500)</answer>", "width": 20, "height": 20, "box": [0, 0, 10, 10]},
+    ]
     rep = evaluate_grounding(recs)
     assert rep.metrics["n"] == 2 and rep.metrics["n_mask"] == 1
     assert rep.metrics["gIoU"] == 1.0 and rep.metrics["mIoU"] == 1.0

@@ -76,8 +76,7 @@ def cost_matrices(draw):
         n = m = draw(st.integers(4, 40))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
-    values = draw(st.sampled_from(["int_ties", "int_wide", "uniform", "huge", "tiny", "mixed_sign",
-                                   "constant"]))
+    values = draw(st.sampled_from(["int_ties", "int_wide", "uniform", "huge", "tiny", "mixed_sign", "constant"]))
     if values == "int_ties":
         c = rng.integers(0, 3, (n, m)).astype(np.float64)
     elif values == "int_wide":
@@ -121,7 +120,7 @@ def test_lsa_total_equals_scipy_on_seeded_sweep():
     # Thousands of seeded cases, covering both algorithms (SAP: rectangular / tiny / with +inf,
     # JV: square >= 4 without +inf), integer ties and float values.
     rng = np.random.default_rng(12345)
-    for trial in range(3000):
+    for _ in range(3000):
         n = int(rng.integers(0, 14))
         m = n if rng.random() < 0.5 else int(rng.integers(0, 14))
         if rng.random() < 0.5:
@@ -199,8 +198,7 @@ def test_lsa_empty_matrix_returns_empty_int64_arrays(shape):
     assert rows.shape == (0,) and cols.shape == (0,)
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint8, np.uint64, np.float16, np.float32,
-                                   np.bool_])
+@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint8, np.uint64, np.float16, np.float32, np.bool_])
 def test_lsa_accepts_every_real_dtype_like_scipy(dtype):
     rng = np.random.default_rng(3)
     cost = (rng.random((6, 8)) * 100).astype(dtype)
@@ -234,17 +232,20 @@ def test_lsa_non_contiguous_input_is_read_correctly():
 # ---- linear_sum_assignment: bad input ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cost,maximize,message", [
-    (np.array([[1.0, np.nan]]), False, "matrix contains invalid numeric entries"),
-    (np.array([[1.0, -np.inf]]), False, "matrix contains invalid numeric entries"),
-    (np.array([[1.0, np.inf]]), True, "matrix contains invalid numeric entries"),
-    (np.array([[np.inf, np.inf]]), False, "cost matrix is infeasible"),
-    (np.array([[-np.inf, -np.inf]]), True, "cost matrix is infeasible"),
-    (np.array([[np.inf, 1.0], [np.inf, 2.0]]), False, "cost matrix is infeasible"),
-    (np.array([[np.inf, 1.0], [np.inf, np.nan]]), False, "matrix contains invalid numeric entries"),
-    (np.zeros(3), False, r"expected a matrix \(2-D array\), got a 1 array"),
-    (np.zeros((2, 2, 2)), False, r"expected a matrix \(2-D array\), got a 3 array"),
-])
+@pytest.mark.parametrize(
+    "cost,maximize,message",
+    [
+        (np.array([[1.0, np.nan]]), False, "matrix contains invalid numeric entries"),
+        (np.array([[1.0, -np.inf]]), False, "matrix contains invalid numeric entries"),
+        (np.array([[1.0, np.inf]]), True, "matrix contains invalid numeric entries"),
+        (np.array([[np.inf, np.inf]]), False, "cost matrix is infeasible"),
+        (np.array([[-np.inf, -np.inf]]), True, "cost matrix is infeasible"),
+        (np.array([[np.inf, 1.0], [np.inf, 2.0]]), False, "cost matrix is infeasible"),
+        (np.array([[np.inf, 1.0], [np.inf, np.nan]]), False, "matrix contains invalid numeric entries"),
+        (np.zeros(3), False, r"expected a matrix \(2-D array\), got a 1 array"),
+        (np.zeros((2, 2, 2)), False, r"expected a matrix \(2-D array\), got a 3 array"),
+    ],
+)
 def test_lsa_rejects_like_scipy(cost, maximize, message):
     # Same exception type and text as scipy, and scipy agrees.
     with pytest.raises(ValueError, match=message):
@@ -270,8 +271,7 @@ def test_lsa_non_finite_entries_anywhere_like_scipy(shape, bad, maximize):
     _check_against_scipy(cost, maximize, exact=False)
 
 
-@pytest.mark.parametrize("cost", [np.array([[1 + 1j]]), np.array([["a", "b"]]),
-                                  np.ones((2, 2), dtype=np.longdouble)])
+@pytest.mark.parametrize("cost", [np.array([[1 + 1j]]), np.array([["a", "b"]]), np.ones((2, 2), dtype=np.longdouble)])
 def test_lsa_rejects_unsafe_dtypes_with_scipys_type_error(cost):
     with pytest.raises(TypeError) as theirs:
         scipy_lsa(cost)
@@ -327,14 +327,13 @@ def test_batched_padded_with_shapes_equals_list():
     feasible = []
     for i in range(b):
         try:
-            scipy_lsa(padded[i, :shapes[i, 0], :shapes[i, 1]])
+            scipy_lsa(padded[i, : shapes[i, 0], : shapes[i, 1]])
             feasible.append(i)
         except ValueError:
             pass
     padded, shapes = padded[feasible], shapes[feasible]
     res = vr.batched_linear_sum_assignment(padded, shapes=shapes)
-    ref = vr.batched_linear_sum_assignment(
-        [padded[i, :r, :c] for i, (r, c) in enumerate(shapes)])
+    ref = vr.batched_linear_sum_assignment([padded[i, :r, :c] for i, (r, c) in enumerate(shapes)])
     for name in ("row_ind", "col_ind", "offsets", "total_cost"):
         np.testing.assert_array_equal(getattr(res, name), getattr(ref, name))
     full = vr.batched_linear_sum_assignment(padded[:, :, :])
@@ -356,8 +355,7 @@ def test_batched_results_do_not_depend_on_thread_count():
 
 
 def test_batched_converts_non_float64_items_and_torch():
-    costs = [np.array([[1, 2], [3, 0]], dtype=np.int32), [[5.0, 1.0, 0.0]],
-             np.array([[2.0], [1.0]], dtype=np.float32)]
+    costs = [np.array([[1, 2], [3, 0]], dtype=np.int32), [[5.0, 1.0, 0.0]], np.array([[2.0], [1.0]], dtype=np.float32)]
     res = vr.batched_linear_sum_assignment(costs)
     assert res.total_cost.tolist() == [1.0, 0.0, 1.0]
     assert res[2][0].tolist() == [1] and res[2][1].tolist() == [0]
@@ -540,10 +538,10 @@ def _check_result_consistency(res, pred, po, gt, go, values_of, threshold, stric
         np.testing.assert_array_equal(res.gt_global[lo:hi], g_idx + go[i])
         mg = np.full(po[i + 1] - po[i], -1)
         mg[p_idx] = g_idx
-        np.testing.assert_array_equal(res.matched_gt[po[i]:po[i + 1]], mg)
+        np.testing.assert_array_equal(res.matched_gt[po[i] : po[i + 1]], mg)
         mp = np.full(go[i + 1] - go[i], -1)
         mp[g_idx] = p_idx
-        np.testing.assert_array_equal(res.matched_pred[go[i]:go[i + 1]], mp)
+        np.testing.assert_array_equal(res.matched_pred[go[i] : go[i + 1]], mp)
         assert res.sum_matched_iou[i] == pytest.approx(math.fsum(vals.tolist()), rel=1e-14, abs=0)
 
 
@@ -575,10 +573,10 @@ def test_hungarian_maximises_total_value_like_scipy_on_masked_matrix(kind, stric
     for int_coords in (False, True):
         pred, po, gt, go, _ = _ragged_case(rng, 150, int_coords=int_coords, dup=True)
         for threshold in (0.0, 0.3, 0.5):
-            res = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, kind=kind,
-                                 iou_threshold=threshold, strict=strict)
-            mats = [vr.box_iou(pred[po[i]:po[i + 1]], gt[go[i]:go[i + 1]], kind=kind)
-                    for i in range(len(po) - 1)]
+            res = vr.match_boxes(
+                pred, gt, pred_offsets=po, gt_offsets=go, kind=kind, iou_threshold=threshold, strict=strict
+            )
+            mats = [vr.box_iou(pred[po[i] : po[i + 1]], gt[go[i] : go[i + 1]], kind=kind) for i in range(len(po) - 1)]
             _check_result_consistency(res, pred, po, gt, go, mats.__getitem__, threshold, strict)
             for i, values in enumerate(mats):
                 ref, _ = _hungarian_reference(values, threshold, strict)
@@ -595,8 +593,7 @@ def test_hungarian_large_problems_use_the_same_contract():
     values = vr.box_iou(pred, gt)
     ref, _ = _hungarian_reference(values, 0.3, False)
     assert res.sum_matched_iou[0] == pytest.approx(ref, rel=1e-12)
-    _check_result_consistency(res, pred, np.array([0, 30]), gt, np.array([0, 30]),
-                              lambda i: values, 0.3, False)
+    _check_result_consistency(res, pred, np.array([0, 30]), gt, np.array([0, 30]), lambda i: values, 0.3, False)
 
 
 def test_hungarian_prefers_total_over_greedy_choice():
@@ -616,12 +613,14 @@ def test_hungarian_prefers_total_over_greedy_choice():
 def box_problems(draw):
     n, m = draw(st.integers(0, 5)), draw(st.integers(0, 5))
     coord = st.integers(0, 12).map(float)  # a tiny grid: many exact ties and duplicates
+
     def boxes(k):
         out = []
         for _ in range(k):
             x1, y1 = draw(coord), draw(coord)
             out.append([x1, y1, x1 + draw(coord), y1 + draw(coord)])
         return np.array(out, dtype=np.float64).reshape(k, 4)
+
     pred, gt = boxes(n), boxes(m)
     scores = [draw(st.sampled_from([0.0, 0.25, 0.5, 1.0])) for _ in range(n)]
     threshold = draw(st.sampled_from([0.0, 0.1, 0.5, 0.75, 1.0]))
@@ -637,13 +636,11 @@ def test_match_boxes_on_random_tiny_grids_equals_references(case):
     q = (values > threshold) if strict else (values >= threshold)
     w = np.where(q & (values > 0), values, 0.0)
     assert hung.sum_matched_iou[0] == pytest.approx(_max_weight_brute_force(w), rel=1e-12, abs=0)
-    greedy = vr.match_boxes(pred, gt, scores=scores, method="greedy", iou_threshold=threshold,
-                            strict=strict)
+    greedy = vr.match_boxes(pred, gt, scores=scores, method="greedy", iou_threshold=threshold, strict=strict)
     assert greedy.matched_gt.tolist() == _greedy_reference(values, scores, threshold, strict)
     one = np.array([0, len(pred)])
     for res in (hung, greedy):
-        _check_result_consistency(res, pred, one, gt, np.array([0, len(gt)]),
-                                  lambda i: values, threshold, strict)
+        _check_result_consistency(res, pred, one, gt, np.array([0, len(gt)]), lambda i: values, threshold, strict)
 
 
 # ---- match_boxes: greedy ------------------------------------------------------------------------
@@ -656,16 +653,22 @@ def test_greedy_equals_plain_python_reference(strict, with_scores):
     for int_coords in (False, True):
         pred, po, gt, go, scores = _ragged_case(rng, 200, int_coords=int_coords, dup=True)
         for threshold in (0.0, 0.5, 0.75):
-            res = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, method="greedy",
-                                 scores=scores if with_scores else None,
-                                 iou_threshold=threshold, strict=strict)
-            mats = [vr.box_iou(pred[po[i]:po[i + 1]], gt[go[i]:go[i + 1]])
-                    for i in range(len(po) - 1)]
+            res = vr.match_boxes(
+                pred,
+                gt,
+                pred_offsets=po,
+                gt_offsets=go,
+                method="greedy",
+                scores=scores if with_scores else None,
+                iou_threshold=threshold,
+                strict=strict,
+            )
+            mats = [vr.box_iou(pred[po[i] : po[i + 1]], gt[go[i] : go[i + 1]]) for i in range(len(po) - 1)]
             _check_result_consistency(res, pred, po, gt, go, mats.__getitem__, threshold, strict)
             for i, values in enumerate(mats):
-                s = scores[po[i]:po[i + 1]] if with_scores else None
+                s = scores[po[i] : po[i + 1]] if with_scores else None
                 ref = _greedy_reference(values, s, threshold, strict)
-                assert res.matched_gt[po[i]:po[i + 1]].tolist() == ref
+                assert res.matched_gt[po[i] : po[i + 1]].tolist() == ref
 
 
 def test_greedy_strict_reproduces_visual_rft_sort_and_calculate_iou():
@@ -683,13 +686,19 @@ def test_greedy_strict_reproduces_visual_rft_sort_and_calculate_iou():
                 box = [int(v) for v in _boxes(rng, 1, int_coords=True)[0]]
             preds.append({"Position": box, "Confidence": round(float(rng.integers(0, 5)) / 4, 2)})
         ref = _visual_rft_sort_and_calculate_iou([{"Position": g} for g in gt], preds, 0.5)
-        res = vr.match_boxes(np.array([p["Position"] for p in preds], dtype=float).reshape(-1, 4),
-                             np.array(gt, dtype=float).reshape(-1, 4),
-                             scores=[p["Confidence"] for p in preds], method="greedy",
-                             iou_threshold=0.5, strict=True)
+        res = vr.match_boxes(
+            np.array([p["Position"] for p in preds], dtype=float).reshape(-1, 4),
+            np.array(gt, dtype=float).reshape(-1, 4),
+            scores=[p["Confidence"] for p in preds],
+            method="greedy",
+            iou_threshold=0.5,
+            strict=True,
+        )
         order = sorted(range(n_pred), key=lambda k: preds[k]["Confidence"], reverse=True)
-        values = vr.box_iou(np.array([p["Position"] for p in preds], dtype=float).reshape(-1, 4),
-                            np.array(gt, dtype=float).reshape(-1, 4))
+        values = vr.box_iou(
+            np.array([p["Position"] for p in preds], dtype=float).reshape(-1, 4),
+            np.array(gt, dtype=float).reshape(-1, 4),
+        )
         for (ref_iou, conf, ref_gt), k in zip(ref, order):
             assert preds[k]["Confidence"] == conf
             assert res.matched_gt[k] == ref_gt
@@ -738,8 +747,7 @@ def test_empty_problems_and_empty_batch():
     for method in ("greedy", "hungarian"):
         res = vr.match_boxes(np.zeros((0, 4)), np.zeros((0, 4)), method=method)
         assert len(res) == 1 and res.offsets.tolist() == [0, 0]
-        res = vr.match_boxes(np.zeros((0, 4)), np.zeros((0, 4)), pred_offsets=[0], gt_offsets=[0],
-                             method=method)
+        res = vr.match_boxes(np.zeros((0, 4)), np.zeros((0, 4)), pred_offsets=[0], gt_offsets=[0], method=method)
         assert len(res) == 0 and res.n_matched.shape == (0,)
     res = vr.match_boxes([], [[0, 0, 1, 1]])
     assert res.n_unmatched_gt.tolist() == [1]
@@ -748,11 +756,12 @@ def test_empty_problems_and_empty_batch():
 def test_float32_boxes_keep_float32_values():
     rng = np.random.default_rng(12)
     pred, po, gt, go, _ = _ragged_case(rng, 50)
-    res32 = vr.match_boxes(pred.astype(np.float32), gt.astype(np.float32), pred_offsets=po,
-                           gt_offsets=go)
+    res32 = vr.match_boxes(pred.astype(np.float32), gt.astype(np.float32), pred_offsets=po, gt_offsets=go)
     assert res32.iou.dtype == np.float32
-    mats = [vr.box_iou(pred[po[i]:po[i + 1]].astype(np.float32),
-                       gt[go[i]:go[i + 1]].astype(np.float32)) for i in range(len(po) - 1)]
+    mats = [
+        vr.box_iou(pred[po[i] : po[i + 1]].astype(np.float32), gt[go[i] : go[i + 1]].astype(np.float32))
+        for i in range(len(po) - 1)
+    ]
     _check_result_consistency(res32, pred, po, gt, go, mats.__getitem__, 0.5, False)
 
 
@@ -780,11 +789,9 @@ def test_match_results_do_not_depend_on_thread_count():
     pred, po, gt, go, scores = _ragged_case(rng, 500)
     try:
         vr.set_num_threads(1)
-        one = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores,
-                             method="greedy")
+        one = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores, method="greedy")
         vr.set_num_threads(4)
-        four = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores,
-                              method="greedy")
+        four = vr.match_boxes(pred, gt, pred_offsets=po, gt_offsets=go, scores=scores, method="greedy")
     finally:
         vr.set_num_threads(0)
     np.testing.assert_array_equal(one.matched_gt, four.matched_gt)
@@ -797,43 +804,57 @@ _P = np.array([[0, 0, 10, 10], [1, 1, 5, 5]], dtype=float)
 _G = np.array([[0, 0, 10, 10]], dtype=float)
 
 
-@pytest.mark.parametrize("kwargs,exc,message", [
-    (dict(method="auction"), ValueError, r"method must be one of 'hungarian', 'greedy', got 'auction'"),
-    (dict(kind="dice"), ValueError, r"kind must be one of 'iou', 'giou', 'diou', 'ciou', got 'dice'"),
-    (dict(fmt="yxyx"), ValueError, r"fmt must be one of 'xyxy', 'xywh', 'cxcywh', got 'yxyx'"),
-    (dict(iou_threshold=1.5), ValueError, r"iou_threshold must be in \[0, 1\], got 1.5"),
-    (dict(iou_threshold=-0.1), ValueError, r"iou_threshold must be in \[0, 1\], got -0.1"),
-    (dict(iou_threshold=float("nan")), ValueError, r"iou_threshold must be in \[0, 1\], got nan"),
-    (dict(iou_threshold="0.5"), TypeError, r"iou_threshold must be a real number, got str"),
-    (dict(pred_offsets=[0, 2]), ValueError, r"pred_offsets and gt_offsets must be given together"),
-    (dict(pred_offsets=[0, 1, 2], gt_offsets=[0, 1]), ValueError,
-     r"pred_offsets and gt_offsets must describe the same number of problems, got 2 and 1"),
-    (dict(pred_offsets=[1, 2], gt_offsets=[0, 1]), ValueError, r"pred_offsets\[0\] must be 0, got 1"),
-    (dict(pred_offsets=[0, 2, 1, 2], gt_offsets=[0, 1, 1, 1]), ValueError,
-     r"pred_offsets must be non-decreasing, but pred_offsets\[2\] = 1 < pred_offsets\[1\] = 2"),
-    (dict(pred_offsets=[0, 3], gt_offsets=[0, 1]), ValueError,
-     r"pred_offsets\[-1\] must equal len\(pred\) = 2, got 3"),
-    (dict(pred_offsets=[0, 2], gt_offsets=[0, 5]), ValueError,
-     r"gt_offsets\[-1\] must equal len\(gt\) = 1, got 5"),
-    (dict(pred_offsets=[], gt_offsets=[]), ValueError, r"pred_offsets must have shape \(B \+ 1,\), got \(0,\)"),
-    (dict(pred_offsets=[[0, 2]], gt_offsets=[0, 1]), ValueError, r"pred_offsets must have shape \(B \+ 1,\)"),
-    (dict(pred_offsets=[0.0, 2.0], gt_offsets=[0, 1]), TypeError, r"pred_offsets must hold integers"),
-    (dict(scores=[0.5]), ValueError, r"scores must have shape \(2,\) like pred, got \(1,\)"),
-    (dict(scores=[0.5, float("nan")]), ValueError, r"scores\[1\] is NaN"),
-    (dict(scores=["a", "b"]), TypeError, r"scores must hold real numbers"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,message",
+    [
+        (dict(method="auction"), ValueError, r"method must be one of 'hungarian', 'greedy', got 'auction'"),
+        (dict(kind="dice"), ValueError, r"kind must be one of 'iou', 'giou', 'diou', 'ciou', got 'dice'"),
+        (dict(fmt="yxyx"), ValueError, r"fmt must be one of 'xyxy', 'xywh', 'cxcywh', got 'yxyx'"),
+        (dict(iou_threshold=1.5), ValueError, r"iou_threshold must be in \[0, 1\], got 1.5"),
+        (dict(iou_threshold=-0.1), ValueError, r"iou_threshold must be in \[0, 1\], got -0.1"),
+        (dict(iou_threshold=float("nan")), ValueError, r"iou_threshold must be in \[0, 1\], got nan"),
+        (dict(iou_threshold="0.5"), TypeError, r"iou_threshold must be a real number, got str"),
+        (dict(pred_offsets=[0, 2]), ValueError, r"pred_offsets and gt_offsets must be given together"),
+        (
+            dict(pred_offsets=[0, 1, 2], gt_offsets=[0, 1]),
+            ValueError,
+            r"pred_offsets and gt_offsets must describe the same number of problems, got 2 and 1",
+        ),
+        (dict(pred_offsets=[1, 2], gt_offsets=[0, 1]), ValueError, r"pred_offsets\[0\] must be 0, got 1"),
+        (
+            dict(pred_offsets=[0, 2, 1, 2], gt_offsets=[0, 1, 1, 1]),
+            ValueError,
+            r"pred_offsets must be non-decreasing, but pred_offsets\[2\] = 1 < pred_offsets\[1\] = 2",
+        ),
+        (
+            dict(pred_offsets=[0, 3], gt_offsets=[0, 1]),
+            ValueError,
+            r"pred_offsets\[-1\] must equal len\(pred\) = 2, got 3",
+        ),
+        (dict(pred_offsets=[0, 2], gt_offsets=[0, 5]), ValueError, r"gt_offsets\[-1\] must equal len\(gt\) = 1, got 5"),
+        (dict(pred_offsets=[], gt_offsets=[]), ValueError, r"pred_offsets must have shape \(B \+ 1,\), got \(0,\)"),
+        (dict(pred_offsets=[[0, 2]], gt_offsets=[0, 1]), ValueError, r"pred_offsets must have shape \(B \+ 1,\)"),
+        (dict(pred_offsets=[0.0, 2.0], gt_offsets=[0, 1]), TypeError, r"pred_offsets must hold integers"),
+        (dict(scores=[0.5]), ValueError, r"scores must have shape \(2,\) like pred, got \(1,\)"),
+        (dict(scores=[0.5, float("nan")]), ValueError, r"scores\[1\] is NaN"),
+        (dict(scores=["a", "b"]), TypeError, r"scores must hold real numbers"),
+    ],
+)
 def test_match_boxes_rejects_bad_arguments(kwargs, exc, message):
     with pytest.raises(exc, match=message):
         vr.match_boxes(_P, _G, **kwargs)
 
 
-@pytest.mark.parametrize("pred,gt,message", [
-    (np.array([[0, 0, 10, 10], [5, 5, 1, 8]], dtype=float), _G, r"^pred\[1\] is invalid"),
-    (_P, np.array([[0, 0, np.nan, 10]]), r"^gt\[0\] is invalid"),
-    (_P, np.array([[0, 0, np.inf, 10]]), r"^gt\[0\] is invalid"),
-    (np.zeros((2, 3)), _G, r"pred must have shape \(N, 4\), got \(2, 3\)"),
-    (_P, np.zeros((4,)), r"gt must have shape \(N, 4\), got \(4,\)"),
-])
+@pytest.mark.parametrize(
+    "pred,gt,message",
+    [
+        (np.array([[0, 0, 10, 10], [5, 5, 1, 8]], dtype=float), _G, r"^pred\[1\] is invalid"),
+        (_P, np.array([[0, 0, np.nan, 10]]), r"^gt\[0\] is invalid"),
+        (_P, np.array([[0, 0, np.inf, 10]]), r"^gt\[0\] is invalid"),
+        (np.zeros((2, 3)), _G, r"pred must have shape \(N, 4\), got \(2, 3\)"),
+        (_P, np.zeros((4,)), r"gt must have shape \(N, 4\), got \(4,\)"),
+    ],
+)
 def test_match_boxes_rejects_bad_boxes(pred, gt, message):
     with pytest.raises(ValueError, match=message):
         vr.match_boxes(pred, gt)

@@ -68,7 +68,8 @@ def test_cuda_module_takes_raw_device_pointers_and_a_stream():
     a = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]], device="cuda")
     b = torch.tensor([[1.0, 1.0, 3.0, 3.0], [0.0, 0.0, 1.0, 1.0]], device="cuda")
     out = torch.empty(2, device="cuda")
-    mod.paired_iou_f32(a.data_ptr(), b.data_ptr(), 2, "xyxy", "iou", out.data_ptr(),
-                       torch.cuda.current_stream().cuda_stream)
+    mod.paired_iou_f32(
+        a.data_ptr(), b.data_ptr(), 2, "xyxy", "iou", out.data_ptr(), torch.cuda.current_stream().cuda_stream
+    )
     torch.cuda.synchronize()
     assert out.tolist() == [float(np.float32(1) / np.float32(7)), 1.0]  # inter 1, union 7

@@ -114,7 +114,13 @@ def test_take_equals_parsing_the_selected_texts(seed):
     _assert_same_batch(parsed.take([]), vr.parse_completions([]))
     # a ParsedBatch has no other state than what take() gathers
     assert set(parsed.__slots__) == set(parsed._ROW_FIELDS + parsed._BOX_FIELDS) | {
-        "offsets", "_sources", "_answer_bytes", "_label_bytes", "_answer_text", "_labels"}
+        "offsets",
+        "_sources",
+        "_answer_bytes",
+        "_label_bytes",
+        "_answer_text",
+        "_labels",
+    }
 
 
 def test_take_out_of_range_raises():
@@ -152,6 +158,7 @@ def test_consecutive_repeats_parse_like_distinct_texts(threads):
 # Contracts: bad arguments, input forms, spans
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("bad, kind", [(None, "NoneType"), (b"<answer>x</answer>", "bytes"), (3, "int")])
 def test_non_text_entry_raises_type_error_naming_the_index(bad, kind):
     with pytest.raises(TypeError, match=rf"completions\[1\] must be a str or a list of chat messages, got {kind}"):
@@ -172,7 +179,9 @@ def test_chat_without_assistant_message_raises():
 
 def test_chat_with_non_str_content_raises():
     msg = [{"role": "assistant", "content": [{"type": "text", "text": "hi"}]}]
-    with pytest.raises(TypeError, match=r"completions\[0\] must be the last assistant message's content to be a str, got list"):
+    with pytest.raises(
+        TypeError, match=r"completions\[0\] must be the last assistant message's content to be a str, got list"
+    ):
         vr.parse_completions([msg])
 
 
@@ -196,11 +205,14 @@ def test_generator_input_is_accepted():
     assert p.numbers.tolist() == [0.0, 1.0, 2.0]
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"schema": "json"}, "schema must be one of"),
-    ({"answer": "middle"}, "answer must be 'last' or 'first'"),
-    ({"invalid": "skip"}, "invalid must be 'raise' or 'empty'"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"schema": "json"}, "schema must be one of"),
+        ({"answer": "middle"}, "answer must be one of 'last', 'first'"),
+        ({"invalid": "skip"}, "invalid must be one of 'raise', 'empty'"),
+    ],
+)
 def test_unknown_option_raises_value_error(kw, match):
     with pytest.raises(ValueError, match=match):
         vr.parse_completions(["x"], **kw)
@@ -241,11 +253,11 @@ def test_spans_are_python_string_indices_on_unicode_text():
     ]
     p = vr.parse_completions(texts)
     for i, s in enumerate(texts):
-        assert s[p.answer_start[i]:p.answer_end[i]] == p.answer_text[i]
+        assert s[p.answer_start[i] : p.answer_end[i]] == p.answer_text[i]
     owner = p.box_owner
     for k in range(p.boxes.shape[0]):
         s = texts[owner[k]]
-        assert s[p.label_start[k]:p.label_end[k]] == p.labels[k]
+        assert s[p.label_start[k] : p.label_end[k]] == p.labels[k]
     assert p.labels == ["猫🐈", "é"]
 
 
@@ -267,15 +279,22 @@ def test_normalized_answers_match_a_python_reference():
             t = "".join(" " if ch.isspace() else ch for ch in t)
         return t.lower() if lower else t
 
-    texts = ["<answer> Boeing_737-200 </answer>", "<answer>ÉCOLE  (Maternelle)!\u3000ok</answer>",
-             "<answer>a _ b</answer>", "no tags", "<answer>\t__x__\n</answer>", "<answer>A.B,C</answer>"]
+    texts = [
+        "<answer> Boeing_737-200 </answer>",
+        "<answer>ÉCOLE  (Maternelle)!\u3000ok</answer>",
+        "<answer>a _ b</answer>",
+        "no tags",
+        "<answer>\t__x__\n</answer>",
+        "<answer>A.B,C</answer>",
+    ]
     p = vr.parse_completions(texts)
     for lower in (True, False):
         for punctuation in (True, False):
             for underscores in ("space", "drop", "keep"):
                 for whitespace in ("collapse", "drop", "keep"):
-                    got = p.normalized_answers(lower=lower, punctuation=punctuation,
-                                               underscores=underscores, whitespace=whitespace)
+                    got = p.normalized_answers(
+                        lower=lower, punctuation=punctuation, underscores=underscores, whitespace=whitespace
+                    )
                     want = [ref(t or "", lower, punctuation, underscores, whitespace) for t in p.answer_text]
                     assert got == want, (lower, punctuation, underscores, whitespace)
 
@@ -299,11 +318,12 @@ def test_caller_mutating_the_list_after_the_call_does_not_change_results():
 # Frame conversion
 # ---------------------------------------------------------------------------------------------
 
+
 def _ref_to_pixels(boxes, offsets, sizes, frame, model_sizes=None):
     out = []
     for i in range(len(offsets) - 1):
         w, h = (float(v) for v in sizes[i])
-        for b in boxes[offsets[i]:offsets[i + 1]]:
+        for b in boxes[offsets[i] : offsets[i + 1]]:
             x1, y1, x2, y2 = (float(v) for v in b)
             if frame == "norm1000":
                 out.append([x1 / 1000 * w, y1 / 1000 * h, x2 / 1000 * w, y2 / 1000 * h])
@@ -334,20 +354,28 @@ def test_boxes_to_pixels_matches_a_loop_bit_for_bit(frame):
 
 
 def test_boxes_to_pixels_on_parsed_batch():
-    p = vr.parse_completions(["<answer>[{'Position': [100, 200, 500, 1000], 'Confidence': 1}]</answer>",
-                              "<answer>No Objects</answer>", "<answer>[0, 0, 1000, 1000]</answer>"])
+    p = vr.parse_completions(
+        [
+            "<answer>[{'Position': [100, 200, 500, 1000], 'Confidence': 1}]</answer>",
+            "<answer>No Objects</answer>",
+            "<answer>[0, 0, 1000, 1000]</answer>",
+        ]
+    )
     px = vr.boxes_to_pixels(p.boxes, p.offsets, [[640, 480], [10, 10], [33, 17]])
     assert px.tolist() == [[64.0, 96.0, 320.0, 480.0], [0.0, 0.0, 33.0, 17.0]]
 
 
-@pytest.mark.parametrize("args, match", [
-    (([[1, 2, 3]], [0, 1], [[1, 1]]), r"boxes must have shape \(total, 4\)"),
-    (([[1, 2, 3, 4]], [0, 2], [[1, 1]]), "offsets must start at 0"),
-    (([[1, 2, 3, 4]], [1, 1], [[1, 1]]), "offsets must start at 0"),
-    (([[1, 2, 3, 4]], [0.0, 1.0], [[1, 1]]), "offsets must be a 1-D integer array"),
-    (([[1, 2, 3, 4]], [0, 1], [[1, 1], [1, 1]]), r"image_sizes must have shape \(1, 2\)"),
-    (([[1, 2, 3, 4]], [0, 1], [[0, 1]]), "image_sizes must be finite and positive"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (([[1, 2, 3]], [0, 1], [[1, 1]]), r"boxes must have shape \(total, 4\)"),
+        (([[1, 2, 3, 4]], [0, 2], [[1, 1]]), "offsets must start at 0"),
+        (([[1, 2, 3, 4]], [1, 1], [[1, 1]]), "offsets must start at 0"),
+        (([[1, 2, 3, 4]], [0.0, 1.0], [[1, 1]]), "offsets must be a 1-D integer array"),
+        (([[1, 2, 3, 4]], [0, 1], [[1, 1], [1, 1]]), r"image_sizes must have shape \(1, 2\)"),
+        (([[1, 2, 3, 4]], [0, 1], [[0, 1]]), "image_sizes must be finite and positive"),
+    ],
+)
 def test_boxes_to_pixels_rejects_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         vr.boxes_to_pixels(*args)
@@ -362,6 +390,7 @@ def test_boxes_to_pixels_rejects_unknown_frame():
 # Parity with Visual-RFT's rules (shared/research/visual_rft.md §2), through the rule-for-rule
 # re-implementation in bench/visual_rft_reference.py: regex + rewrap + replacements, extract_bbox.
 # ---------------------------------------------------------------------------------------------
+
 
 def ref_reward_boxes(content):
     """Boxes and confidences as Visual-RFT's accuracy rewards read them (None = reward 0)."""
@@ -428,7 +457,7 @@ def test_truncation_repair_matches_extract_bbox_except_after_a_closing_bracket(a
     if truncated.endswith("]"):
         assert want is None
     elif truncated.rstrip().endswith("}"):
-        assert (want or []) == boxes[:n_complete - 1]
+        assert (want or []) == boxes[: n_complete - 1]
     else:
         assert want == boxes[:n_complete]
 
@@ -453,13 +482,20 @@ def test_lisa_parser_pairs_corners_wrongly_we_pair_them_in_order():
 
 
 _label = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
-_num = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False))
+_num = st.one_of(st.integers(-(10**6), 10**6), st.floats(allow_nan=False, allow_infinity=False))
 
 
-@given(items=st.lists(st.fixed_dictionaries(
-    {"bbox_2d": st.lists(_num, min_size=4, max_size=4)},
-    optional={"label": _label, "score": st.floats(0, 1)}), max_size=6),
-    indent=st.sampled_from([None, 1, 2, "\t"]), ascii_=st.booleans(), fence=st.booleans())
+@given(
+    items=st.lists(
+        st.fixed_dictionaries(
+            {"bbox_2d": st.lists(_num, min_size=4, max_size=4)}, optional={"label": _label, "score": st.floats(0, 1)}
+        ),
+        max_size=6,
+    ),
+    indent=st.sampled_from([None, 1, 2, "\t"]),
+    ascii_=st.booleans(),
+    fence=st.booleans(),
+)
 @settings(max_examples=300)
 def test_parity_with_json_loads_on_qwen_json(items, indent, ascii_, fence):
     doc = json.dumps(items, indent=indent, ensure_ascii=ascii_)
@@ -482,8 +518,7 @@ def test_parity_with_json_loads_on_qwen_json(items, indent, ascii_, fence):
 _any_float = st.floats(allow_nan=False, allow_infinity=False)
 
 
-@given(values=st.lists(st.one_of(_any_float, st.integers(-10**30, 10**30)), min_size=4, max_size=4),
-       conf=_any_float)
+@given(values=st.lists(st.one_of(_any_float, st.integers(-(10**30), 10**30)), min_size=4, max_size=4), conf=_any_float)
 @settings(max_examples=500)
 def test_numbers_round_trip_exactly_through_repr(values, conf):
     text = "<answer>[{'Position': [" + ", ".join(repr(v) for v in values) + f"], 'Confidence': {conf!r}}}]</answer>"
@@ -495,7 +530,7 @@ def test_numbers_round_trip_exactly_through_repr(values, conf):
     assert np.float64(conf).tobytes() == p.confidences[:1].tobytes()
 
 
-@given(x=st.one_of(_any_float, st.integers(-10**30, 10**30)))
+@given(x=st.one_of(_any_float, st.integers(-(10**30), 10**30)))
 @settings(max_examples=300)
 def test_number_answers_round_trip_exactly(x):
     p = vr.parse_completions([f"<answer>{x!r}</answer>"])
@@ -534,9 +569,28 @@ def _check_invariants(texts, p):
 
 _all_chars = st.characters(blacklist_categories=())  # surrogates included
 _token_alphabet = list("[]{}(),:'\" .-+e0123456789\n") + [
-    "<answer>", "</answer>", "<think>", "</think>", "'Position'", "'Confidence'", '"bbox_2d"',
-    '"label"', "<|box_start|>", "<|box_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "```json", "```", "...", "NaN", "1e999", "No Objects", "é", "🐕", "\u3000"]
+    "<answer>",
+    "</answer>",
+    "<think>",
+    "</think>",
+    "'Position'",
+    "'Confidence'",
+    '"bbox_2d"',
+    '"label"',
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "```json",
+    "```",
+    "...",
+    "NaN",
+    "1e999",
+    "No Objects",
+    "é",
+    "🐕",
+    "\u3000",
+]
 
 
 @given(texts=st.lists(st.text(_all_chars, max_size=200), max_size=8))
@@ -553,9 +607,11 @@ def test_random_bytes_decoded_leniently_never_raise(data):
     _check_invariants(texts, vr.parse_completions(texts, require_tags=False))
 
 
-@given(ans=vrft_answer(), ops=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2),
-                                                  st.sampled_from(_token_alphabet)), max_size=8),
-       schema=st.sampled_from(["auto", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number"]))
+@given(
+    ans=vrft_answer(),
+    ops=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2), st.sampled_from(_token_alphabet)), max_size=8),
+    schema=st.sampled_from(["auto", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number"]),
+)
 @settings(max_examples=500)
 def test_mutated_valid_answers_never_raise(ans, ops, schema):
     text = f"<think>ok</think><answer>{ans[0]}</answer>"
@@ -564,15 +620,34 @@ def test_mutated_valid_answers_never_raise(ans, ops, schema):
         if op == 0:
             text = text[:pos] + tok + text[pos:]
         elif op == 1:
-            text = text[:pos] + text[pos + len(tok):]
+            text = text[:pos] + text[pos + len(tok) :]
         else:
-            text = text[:pos] + tok + text[pos + len(tok):]
+            text = text[:pos] + tok + text[pos + len(tok) :]
     for kw in ({"schema": schema}, {"schema": schema, "require_tags": False}):
         _check_invariants([text], vr.parse_completions([text], **kw))
 
 
-@pytest.mark.parametrize("unit", ["[", "{", "(", "<answer>", "</answer>", "[1,", "{'Position': [",
-                                  "(1,", "'", "\"", "`", "```", "<|object_ref_start|>", "1e", "-", "."])
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "[",
+        "{",
+        "(",
+        "<answer>",
+        "</answer>",
+        "[1,",
+        "{'Position': [",
+        "(1,",
+        "'",
+        '"',
+        "`",
+        "```",
+        "<|object_ref_start|>",
+        "1e",
+        "-",
+        ".",
+    ],
+)
 def test_pathological_repetition_is_linear_and_safe(unit):
     # 200k-character inputs: a quadratic scan would take minutes here, a recursive one would
     # overflow the stack.
@@ -587,7 +662,8 @@ def test_pathological_repetition_is_linear_and_safe(unit):
 def test_structure_aware_fuzz_briefly():
     # bench/fuzz_parsing.py runs the same for minutes (see docs/parsing.md); here a short run.
     spec = importlib.util.spec_from_file_location(
-        "fuzz_parsing", pathlib.Path(__file__).parent.parent / "bench" / "fuzz_parsing.py")
+        "fuzz_parsing", pathlib.Path(__file__).parent.parent / "bench" / "fuzz_parsing.py"
+    )
     fuzz = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fuzz)
     assert fuzz.run(seconds=5, verbose=False) > 0
@@ -596,14 +672,20 @@ def test_structure_aware_fuzz_briefly():
 def test_chat_messages_as_tuples_and_dict_subclasses():
     from collections import OrderedDict
 
-    msgs = (OrderedDict(role="assistant", content="<answer>[1, 2, 3, 4]</answer>"),
-            {"role": "tool", "content": "ignored"})
+    msgs = (
+        OrderedDict(role="assistant", content="<answer>[1, 2, 3, 4]</answer>"),
+        {"role": "tool", "content": "ignored"},
+    )
     p = vr.parse_completions((msgs, "<answer>cat</answer>"))
     assert p.boxes.tolist() == [[1, 2, 3, 4]] and p.answer_text == ["[1, 2, 3, 4]", "cat"]
 
 
-_tag_soup = st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", " ", "\n",
-                                      "\u3000", "\x1c", "x", "é", "<", ">", "/"]), max_size=14).map("".join)
+_tag_soup = st.lists(
+    st.sampled_from(
+        ["<think>", "</think>", "<answer>", "</answer>", " ", "\n", "\u3000", "\x1c", "x", "é", "<", ">", "/"]
+    ),
+    max_size=14,
+).map("".join)
 _VRFT_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
 
 
@@ -636,17 +718,23 @@ def ref_answer(s, answer="last", require_tags=True):
         lo, hi = blocks[-1] if answer == "last" else blocks[0]
         return s[lo:hi].strip()
     if pending is not None:
-        return s[pending + 8:].strip()
+        return s[pending + 8 :].strip()
     return None if require_tags else s[base:].strip()
 
 
-_soup_with_text = st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", " ", "\n",
-                                            "\u3000", "cat", "dög", "[1, 2, 3, 4]", "<", "🐕"]),
-                           max_size=14).map("".join)
+_soup_with_text = st.lists(
+    st.sampled_from(
+        ["<think>", "</think>", "<answer>", "</answer>", " ", "\n", "\u3000", "cat", "dög", "[1, 2, 3, 4]", "<", "🐕"]
+    ),
+    max_size=14,
+).map("".join)
 
 
-@given(texts=st.lists(_soup_with_text, min_size=1, max_size=20), answer=st.sampled_from(["last", "first"]),
-       require_tags=st.booleans())
+@given(
+    texts=st.lists(_soup_with_text, min_size=1, max_size=20),
+    answer=st.sampled_from(["last", "first"]),
+    require_tags=st.booleans(),
+)
 @settings(max_examples=500)
 def test_answer_location_matches_a_slow_reference(texts, answer, require_tags):
     p = vr.parse_completions(texts, answer=answer, require_tags=require_tags, schema="text")
@@ -677,8 +765,11 @@ def test_parsed_batch_pickles():
     assert q.status_names.tolist() == ["ok", "no_answer"] and q.answer_text == p.answer_text
 
 
-@given(answer=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="<>"), max_size=30)
-       .filter(lambda t: all(ch == " " or not ch.isspace() for ch in t)))
+@given(
+    answer=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="<>"), max_size=30).filter(
+        lambda t: all(ch == " " or not ch.isspace() for ch in t)
+    )
+)
 @settings(max_examples=300)
 def test_normalisation_reproduces_visual_rft_classification_rule(answer):
     # grpo_classification.py: answer.replace(' ', '').replace('_', '').lower() (visual_rft.md §3),

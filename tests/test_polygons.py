@@ -25,8 +25,9 @@ def _area(poly):
 
 
 def _ccw(poly):
-    s = sum(poly[i][0] * poly[(i + 1) % len(poly)][1] - poly[(i + 1) % len(poly)][0] * poly[i][1]
-            for i in range(len(poly)))
+    s = sum(
+        poly[i][0] * poly[(i + 1) % len(poly)][1] - poly[(i + 1) % len(poly)][0] * poly[i][1] for i in range(len(poly))
+    )
     return poly if s > 0 else poly[::-1]
 
 
@@ -35,9 +36,9 @@ def _clip(subject, clipper):
     clipper = _ccw(clipper)
     for i in range(len(clipper)):
         a, b = clipper[i], clipper[(i + 1) % len(clipper)]
-        inside = lambda p: (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0  # noqa: E731
+        inside = lambda p, a=a, b=b: (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0  # noqa: E731
 
-        def cross(p, q):
+        def cross(p, q, a=a, b=b):
             dx, dy = q[0] - p[0], q[1] - p[1]
             ex, ey = b[0] - a[0], b[1] - a[1]
             t = (ex * (p[1] - a[1]) - ey * (p[0] - a[0])) / (ey * dx - ex * dy)
@@ -106,8 +107,15 @@ def test_axis_aligned_rotated_boxes_equal_box_iou():
     xyxy_b = np.sort(rng.uniform(0, 50, (6, 2, 2)), axis=1).transpose(0, 2, 1).reshape(6, 4)[:, [0, 2, 1, 3]]
 
     def rot(b, angle):
-        return np.column_stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0],
-                                b[:, 3] - b[:, 1], np.full(len(b), angle)])
+        return np.column_stack(
+            [
+                (b[:, 0] + b[:, 2]) / 2,
+                (b[:, 1] + b[:, 3]) / 2,
+                b[:, 2] - b[:, 0],
+                b[:, 3] - b[:, 1],
+                np.full(len(b), angle),
+            ]
+        )
 
     want = vr.box_iou(xyxy_a, xyxy_b)
     np.testing.assert_allclose(vr.polygon_iou(rot(xyxy_a, 0.0), rot(xyxy_b, 0.0)), want, atol=1e-12)
@@ -141,15 +149,18 @@ def test_shapely_geometries_are_accepted():
     assert vr.polygon_iou(a, [[[1, 0], [3, 0], [3, 2], [1, 2]]]).round(12).tolist() == [[round(1 / 3, 12)]]
 
 
-@pytest.mark.parametrize(("polys", "match"), [
-    (np.zeros((2, 3)), "must be rotated boxes"),
-    ([[0, 0, 1, 1, float("nan")]], "finite"),
-    ([[0, 0, -1, 1, 0]], "width and height >= 0"),
-    ([[0, 0, 1, 0, 1], [0, 0, 1, 0, 1, 1, 0]], "even number of coordinates"),   # ragged
-    ([[0, 0, 1, 1], [0, 0, 1, 0, 1, 1]], "at least 3 vertices"),
-    (np.zeros((1, 4)), "must be rotated boxes"),   # (N, 4): axis-aligned boxes belong to box_iou
-    ([[[0, 0], [1, 0], [float("inf"), 1]]], "finite"),
-])
+@pytest.mark.parametrize(
+    ("polys", "match"),
+    [
+        (np.zeros((2, 3)), "must be rotated boxes"),
+        ([[0, 0, 1, 1, float("nan")]], "finite"),
+        ([[0, 0, -1, 1, 0]], "width and height >= 0"),
+        ([[0, 0, 1, 0, 1], [0, 0, 1, 0, 1, 1, 0]], "even number of coordinates"),  # ragged
+        ([[0, 0, 1, 1], [0, 0, 1, 0, 1, 1]], "at least 3 vertices"),
+        (np.zeros((1, 4)), "must be rotated boxes"),  # (N, 4): axis-aligned boxes belong to box_iou
+        ([[[0, 0], [1, 0], [float("inf"), 1]]], "finite"),
+    ],
+)
 def test_bad_input_raises_value_error(polys, match):
     with pytest.raises(ValueError, match=match):
         vr.polygon_iou(polys, [[0, 0, 1, 1, 0]])
@@ -191,14 +202,18 @@ def test_grounding_reward_with_polygon_ground_truth():
     polys.append([0, 0, 10, 0, 10, 10])
     want.append(0.0)
     comps.append("<answer>(0,0),(10,10)</answer>")
-    polys.append(None)                              # missing ground truth -> skipped
+    polys.append(None)  # missing ground truth -> skipped
     reward = get_grounding_reward(gt_polygons="gt_polygons", coord_frame="norm1000")
     got = reward(comps, gt_polygons=polys, width=[100] * len(comps), height=[100] * len(comps))
     assert got[-1] is None
     np.testing.assert_allclose(got[:-1], want, rtol=1e-12, atol=1e-13)
     sq = get_grounding_reward(gt_polygons="gt_polygons", coord_frame="norm1000", variant="iou_squared")
-    np.testing.assert_allclose(sq(comps[:-1], gt_polygons=polys[:-1], width=[100] * (len(comps) - 1),
-                                  height=[100] * (len(comps) - 1)), np.square(want), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        sq(comps[:-1], gt_polygons=polys[:-1], width=[100] * (len(comps) - 1), height=[100] * (len(comps) - 1)),
+        np.square(want),
+        rtol=1e-12,
+        atol=1e-13,
+    )
     with pytest.raises(ValueError, match="gt_polygons supports variant"):
         get_grounding_reward(gt_polygons="p", variant="giou")
 

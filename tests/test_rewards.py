@@ -11,6 +11,7 @@ from scipy.optimize import linear_sum_assignment as scipy_lsa
 
 from vrft_rewards.rewards import (
     MissingColumnsError,
+    _cache,
     ap_reward,
     classification_reward,
     clear_parse_cache,
@@ -27,10 +28,17 @@ from vrft_rewards.rewards import (
     resolve_reward_set,
     visual_rft_rewards,
 )
-from vrft_rewards.rewards import _cache
 
-ALL_REWARDS = [format_reward, classification_reward, iou_reward, confidence_reward, f1_reward,
-               ap_reward, grounding_reward, *visual_rft_rewards("detection")]
+ALL_REWARDS = [
+    format_reward,
+    classification_reward,
+    iou_reward,
+    confidence_reward,
+    f1_reward,
+    ap_reward,
+    grounding_reward,
+    *visual_rft_rewards("detection"),
+]
 
 DET = "<think>look</think><answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.9}]</answer>"
 DET_SOL = "<answer>[{'Position': [0, 0, 10, 10], 'Confidence': 1}]</answer>"
@@ -46,11 +54,19 @@ def _columns_for(reward):
 
 # ---- TRL contract -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("reward", ALL_REWARDS, ids=lambda r: r.__name__)
 def test_reward_returns_one_float_per_completion_and_ignores_trainer_kwargs(reward):
     completions, columns = _columns_for(reward)
-    out = reward(completions, prompts=["p", "p"], completion_ids=[[1], [2]], trainer_state=None,
-                 log_extra=None, some_other_column=[1, 2], **columns)
+    out = reward(
+        completions,
+        prompts=["p", "p"],
+        completion_ids=[[1], [2]],
+        trainer_state=None,
+        log_extra=None,
+        some_other_column=[1, 2],
+        **columns,
+    )
     assert isinstance(out, list) and len(out) == 2
     assert all(isinstance(v, float) for v in out)
 
@@ -117,27 +133,34 @@ def test_resolve_reward_set_knows_the_task_presets():
     names = resolve_reward_set("detection").names
     assert names == ("format_reward", "iou_reward", "confidence_reward")
     assert resolve_reward_set("visual_rft/detection").names == (
-        "accuracy_reward_iou", "accuracy_reward_confidence", "format_reward")
+        "accuracy_reward_iou",
+        "accuracy_reward_confidence",
+        "format_reward",
+    )
     with pytest.raises(ValueError, match="known preset"):
         resolve_reward_set("segmentation")
 
 
-@pytest.mark.parametrize("factory,kwargs,match", [
-    (get_iou_reward, dict(method="munkres"), "method must be one of"),
-    (get_iou_reward, dict(iou_threshold=1.5), r"iou_threshold must be in \[0, 1\]"),
-    (get_iou_reward, dict(coord_frame="pixels"), "coord_frame must be one of"),
-    (get_iou_reward, dict(kind="dice"), "kind must be one of"),
-    (get_format_reward, dict(mode="loose"), "mode must be one of"),
-    (get_grounding_reward, dict(variant="l1"), "variant must be one of"),
-    (get_classification_reward, dict(mode="fuzzy"), "mode must be one of"),
-    (get_f1_reward, dict(metric="accuracy"), "metric must be one of"),
-])
+@pytest.mark.parametrize(
+    "factory,kwargs,match",
+    [
+        (get_iou_reward, dict(method="munkres"), "method must be one of"),
+        (get_iou_reward, dict(iou_threshold=1.5), r"iou_threshold must be in \[0, 1\]"),
+        (get_iou_reward, dict(coord_frame="pixels"), "coord_frame must be one of"),
+        (get_iou_reward, dict(kind="dice"), "kind must be one of"),
+        (get_format_reward, dict(mode="loose"), "mode must be one of"),
+        (get_grounding_reward, dict(variant="l1"), "variant must be one of"),
+        (get_classification_reward, dict(mode="fuzzy"), "mode must be one of"),
+        (get_f1_reward, dict(metric="accuracy"), "metric must be one of"),
+    ],
+)
 def test_factories_reject_bad_options_naming_them(factory, kwargs, match):
     with pytest.raises(ValueError, match=match):
         factory(**kwargs)
 
 
 # ---- box rewards against slow references --------------------------------------------------------
+
 
 def _iou_matrix(a, b):
     # torchvision's operation order (box_iou), written out.
@@ -185,23 +208,28 @@ def test_hungarian_iou_and_f1_rewards_equal_scipy_reference():
 
 
 def test_confidence_reward_scores_matched_c_and_unmatched_one_minus_c():
-    comp = ("<answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.75}, "
-            "{'Position': [50, 50, 60, 60], 'Confidence': 0.25}]</answer>")
+    comp = (
+        "<answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.75}, "
+        "{'Position': [50, 50, 60, 60], 'Confidence': 0.25}]</answer>"
+    )
     assert confidence_reward([comp], gt_boxes=[[[0, 0, 10, 10]]]) == [(0.75 + 0.75) / 2]
     # A box without a confidence makes the row score 0.
     comp = "<answer>[{'Position': [0, 0, 10, 10]}]</answer>"
     assert confidence_reward([comp], gt_boxes=[[[0, 0, 10, 10]]]) == [0.0]
 
 
-@pytest.mark.parametrize("answer,truth,expected", [
-    ("<answer>No Objects</answer>", [], 1.0),        # explicit empty vs empty truth
-    ("<answer>[]</answer>", [[0, 0, 1, 1]], 0.0),     # explicit empty vs objects
-    ("<answer></answer>", [], 0.0),                   # empty answer is not "no objects"
-    ("<answer>a cat</answer>", [], 0.0),              # text is not a box answer
-    ("no tags at all", [[0, 0, 1, 1]], 0.0),
-    ("<answer>[[0, 0, 10, 10], [0, 0, 10, 10]]</answer>", [[0, 0, 10, 10]], 0.5),  # duplicate counts
-    ("<answer>[[10, 10, 0, 0]]</answer>", [[0, 0, 10, 10]], 0.0),  # inverted: matches nothing
-])
+@pytest.mark.parametrize(
+    "answer,truth,expected",
+    [
+        ("<answer>No Objects</answer>", [], 1.0),  # explicit empty vs empty truth
+        ("<answer>[]</answer>", [[0, 0, 1, 1]], 0.0),  # explicit empty vs objects
+        ("<answer></answer>", [], 0.0),  # empty answer is not "no objects"
+        ("<answer>a cat</answer>", [], 0.0),  # text is not a box answer
+        ("no tags at all", [[0, 0, 1, 1]], 0.0),
+        ("<answer>[[0, 0, 10, 10], [0, 0, 10, 10]]</answer>", [[0, 0, 10, 10]], 0.5),  # duplicate counts
+        ("<answer>[[10, 10, 0, 0]]</answer>", [[0, 0, 10, 10]], 0.0),  # inverted: matches nothing
+    ],
+)
 def test_iou_reward_row_outcomes(answer, truth, expected):
     assert iou_reward([answer], gt_boxes=[truth]) == [expected]
 
@@ -231,6 +259,7 @@ def test_greedy_strict_threshold_excludes_exactly_half_iou():
 
 # ---- grounding --------------------------------------------------------------------------------
 
+
 def test_grounding_variants_follow_their_formulas():
     comp = ["<answer>(0,0),(10,10)</answer>", "<answer>(0,0),(10,10)</answer>", "none"]
     sol = ["(0,0),(10,20)", "(20,20),(30,30)", "(0,0),(1,1)"]
@@ -244,9 +273,15 @@ def test_grounding_variants_follow_their_formulas():
 
 # ---- classification ---------------------------------------------------------------------------
 
+
 def test_classification_exact_match_after_normalisation():
-    comp = ["<answer> Boeing_737-200. </answer>", "<answer>Boeing</answer>", "<answer></answer>",
-            "<answer>cat, dog</answer>", "<answer>CAT</answer>"]
+    comp = [
+        "<answer> Boeing_737-200. </answer>",
+        "<answer>Boeing</answer>",
+        "<answer></answer>",
+        "<answer>cat, dog</answer>",
+        "<answer>CAT</answer>",
+    ]
     sol = ["boeing 737-200", "Boeing 737-200", "cat", "cat", "<answer>cat</answer>"]
     assert classification_reward(comp, solution=sol) == [1.0, 0.0, 0.0, 0.0, 1.0]
 
@@ -279,15 +314,19 @@ def test_choice_mode_compares_letters():
 
 # ---- format -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,strict,tags,answer_only", [
-    ("<think>a</think><answer>b</answer>", 1.0, 1.0, 0.0),
-    ("<think>a\nb</think>\n\n<answer>\nc\n</answer>", 1.0, 1.0, 0.0),
-    ("<answer>b</answer>", 0.0, 0.5, 1.0),
-    ("  <answer>b</answer>\n", 0.0, 0.5, 1.0),
-    ("<think>a</think><answer>b</answer> trailing", 0.0, 1.0, 0.0),
-    ("<think>a</think><think>b</think><answer>c</answer>", 1.0, 0.5, 0.0),
-    ("", 0.0, 0.0, 0.0),
-])
+
+@pytest.mark.parametrize(
+    "text,strict,tags,answer_only",
+    [
+        ("<think>a</think><answer>b</answer>", 1.0, 1.0, 0.0),
+        ("<think>a\nb</think>\n\n<answer>\nc\n</answer>", 1.0, 1.0, 0.0),
+        ("<answer>b</answer>", 0.0, 0.5, 1.0),
+        ("  <answer>b</answer>\n", 0.0, 0.5, 1.0),
+        ("<think>a</think><answer>b</answer> trailing", 0.0, 1.0, 0.0),
+        ("<think>a</think><think>b</think><answer>c</answer>", 1.0, 0.5, 0.0),
+        ("", 0.0, 0.0, 0.0),
+    ],
+)
 def test_format_modes(text, strict, tags, answer_only):
     assert format_reward([text]) == [strict]
     assert get_format_reward(mode="tags")([text]) == [tags]

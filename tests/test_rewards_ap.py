@@ -8,7 +8,8 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vrft_rewards import _C
 from vrft_rewards.rewards import get_ap_reward
@@ -24,14 +25,24 @@ def pycocotools_ap(pred, scores, pred_labels, gt, gt_labels, stat):
         return None
     cats = sorted(set(gt_labels))
     cat_id = {c: i + 1 for i, c in enumerate(cats)}
-    anns = [dict(id=i + 1, image_id=1, category_id=cat_id[c], bbox=[b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                 area=(b[2] - b[0]) * (b[3] - b[1]), iscrowd=0) for i, (b, c) in enumerate(zip(gt, gt_labels))]
-    dets = [dict(image_id=1, category_id=cat_id.get(c, 10_000), bbox=[b[0], b[1], b[2] - b[0], b[3] - b[1]],
-                 score=float(s)) for b, s, c in zip(pred, scores, pred_labels)]
+    anns = [
+        dict(
+            id=i + 1,
+            image_id=1,
+            category_id=cat_id[c],
+            bbox=[b[0], b[1], b[2] - b[0], b[3] - b[1]],
+            area=(b[2] - b[0]) * (b[3] - b[1]),
+            iscrowd=0,
+        )
+        for i, (b, c) in enumerate(zip(gt, gt_labels))
+    ]
+    dets = [
+        dict(image_id=1, category_id=cat_id.get(c, 10_000), bbox=[b[0], b[1], b[2] - b[0], b[3] - b[1]], score=float(s))
+        for b, s, c in zip(pred, scores, pred_labels)
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
-        coco.dataset = dict(images=[dict(id=1)], annotations=anns,
-                            categories=[dict(id=i) for i in cat_id.values()])
+        coco.dataset = dict(images=[dict(id=1)], annotations=anns, categories=[dict(id=i) for i in cat_id.values()])
         coco.createIndex()
         if not dets:
             return 0.0
@@ -43,8 +54,10 @@ def pycocotools_ap(pred, scores, pred_labels, gt, gt_labels, stat):
 
 
 def _answer(boxes, scores, labels):
-    items = [f'{{"bbox_2d": [{", ".join(repr(float(v)) for v in b)}], "label": "{c}", "score": {float(s)!r}}}'
-             for b, s, c in zip(boxes, scores, labels)]
+    items = [
+        f'{{"bbox_2d": [{", ".join(repr(float(v)) for v in b)}], "label": "{c}", "score": {float(s)!r}}}'
+        for b, s, c in zip(boxes, scores, labels)
+    ]
     return "<answer>[" + ", ".join(items) + "]</answer>"
 
 
@@ -75,16 +88,19 @@ def test_ap_reward_equals_per_sample_pycocotools(use_labels, thresholds, stat):
     gt_labels = [gl for *_, gl in cases]
     reward = get_ap_reward(iou_thresholds=thresholds, use_labels=use_labels)
     ours = reward(completions, gt_boxes=gt_boxes, gt_labels=gt_labels)
-    expected = [pycocotools_ap(p, s, pl if use_labels else ["x"] * len(p), g, gl if use_labels else ["x"] * len(g), stat)
-                for p, s, pl, g, gl in cases]
+    expected = [
+        pycocotools_ap(p, s, pl if use_labels else ["x"] * len(p), g, gl if use_labels else ["x"] * len(g), stat)
+        for p, s, pl, g, gl in cases
+    ]
     # Values from parsed text: the answer writes repr(float), which round-trips exactly.
     assert ours == expected
 
 
 def test_ap_reward_empty_answers_and_empty_truth():
     reward = get_ap_reward()
-    out = reward(["<answer>[]</answer>", "<answer>[]</answer>", "no answer"],
-                 gt_boxes=[[], [[0, 0, 10, 10]], [[0, 0, 10, 10]]])
+    out = reward(
+        ["<answer>[]</answer>", "<answer>[]</answer>", "no answer"], gt_boxes=[[], [[0, 0, 10, 10]], [[0, 0, 10, 10]]]
+    )
     # both empty -> empty_score (1); GT but no boxes -> 0; no answer at all -> 0
     assert out == [1.0, 0.0, 0.0]
 

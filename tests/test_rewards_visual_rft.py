@@ -57,8 +57,9 @@ def _detection_case(rng):
         if rng.random() < 0.05:
             b = b[[2, 3, 0, 1]]  # inverted
         preds.append(np.asarray(b, dtype=float))
-        confs.append(float(rng.choice([0.3, 0.5, 0.8, 0.9, 1.0])) if rng.random() < 0.5
-                     else round(float(rng.random()), 2))
+        confs.append(
+            float(rng.choice([0.3, 0.5, 0.8, 0.9, 1.0])) if rng.random() < 0.5 else round(float(rng.random()), 2)
+        )
     body = _answer([_box_item(b, c, rng) for b, c in zip(preds, confs)])
     think = "<think>" + "reasoning " * int(rng.integers(0, 4)) + "</think>"
     sep = str(rng.choice(["", " ", "\n", "\n\n"]))
@@ -100,8 +101,16 @@ def _class_case(rng, names):
 @pytest.mark.parametrize("seed", range(10))
 def test_classification_preset_equals_visual_rft(seed):
     rng = np.random.default_rng(100 + seed)
-    names = ["Boeing 737-200", "boeing_747", "Airbus A320", "cat", "Siamese cat", "Golden Retriever",
-             "Ćevapi plate", "F-16A/B"]
+    names = [
+        "Boeing 737-200",
+        "boeing_747",
+        "Airbus A320",
+        "cat",
+        "Siamese cat",
+        "Golden Retriever",
+        "Ćevapi plate",
+        "F-16A/B",
+    ]
     cases = [_class_case(rng, names) for _ in range(100)]
     completions = [c for c, _ in cases]
     solution = [s for _, s in cases]
@@ -145,8 +154,12 @@ DIFFERENCES = [
     # a newline inside the answer: the original's regex has no DOTALL and scores 0
     ("<think>a</think><answer>\n[{'Position': [0, 0, 10, 10], 'Confidence': 0.9}]</answer>", 0.0, 1.0),
     # a prompt echo inside the reasoning: the original reads the first <answer> block
-    ("<think>format: <answer>[{'Position': [50, 50, 60, 60], 'Confidence': 1}]</answer></think>"
-     "<answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.9}]</answer>", 0.0, 1.0),
+    (
+        "<think>format: <answer>[{'Position': [50, 50, 60, 60], 'Confidence': 1}]</answer></think>"
+        "<answer>[{'Position': [0, 0, 10, 10], 'Confidence': 0.9}]</answer>",
+        0.0,
+        1.0,
+    ),
 ]
 
 

@@ -9,15 +9,22 @@ from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from _toy_rewards import TOY_SET, MetricReward, length_score, needs_label, random_batch
 
+from _toy_rewards import TOY_SET, MetricReward, length_score, needs_label, random_batch
 from vrft_rewards.integrations.openrlhf import make_reward_func
 from vrft_rewards.rewards import RewardSet
 from vrft_rewards.serve import RewardServer, make_server
 
 
-def request(server: RewardServer, method: str, path: str, body: bytes | None = None,
-            headers: dict | None = None, *, raw_headers: bool = False):
+def request(
+    server: RewardServer,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    *,
+    raw_headers: bool = False,
+):
     """One request on a fresh connection; returns (status, headers, parsed JSON body)."""
     host, port = server.server_address[:2]
     conn = http.client.HTTPConnection(host, port, timeout=30)
@@ -65,8 +72,12 @@ def server():
 def test_health(server):
     status, headers, body = request(server, "GET", "/health")
     assert status == 200 and headers["Content-Type"] == "application/json"
-    assert body == {"status": "ok", "task": "char_overlap+length_score+prefix_reward",
-                    "names": list(TOY_SET.names), "weights": list(TOY_SET.weights)}
+    assert body == {
+        "status": "ok",
+        "task": "char_overlap+length_score+prefix_reward",
+        "names": list(TOY_SET.names),
+        "weights": list(TOY_SET.weights),
+    }
 
 
 def test_score_equals_in_process_scoring(server):
@@ -74,8 +85,13 @@ def test_score_equals_in_process_scoring(server):
     status, _, body = post(server, "/score", {"completions": completions, "solution": solution})
     assert status == 200
     want = TOY_SET(completions, solution=solution)
-    assert body == {"names": list(want.names), "weights": want.weights.tolist(),
-                    "overall": want.column("overall"), "rewards": want.per_function(), "metrics": {}}
+    assert body == {
+        "names": list(want.names),
+        "weights": want.weights.tolist(),
+        "overall": want.column("overall"),
+        "rewards": want.per_function(),
+        "metrics": {},
+    }
     assert None in body["overall"] or None in body["rewards"]["char_overlap"]  # nulls made it through
 
 
@@ -115,7 +131,9 @@ def test_concurrent_requests_all_answered_correctly(server):
         for j in range(20):
             completions, solution = random_batch(1000 * k + j, 1 + (j % 7))
             status, _, body = post(server, "/score", {"completions": completions, "solution": solution})
-            results.append(status == 200 and body["overall"] == TOY_SET(completions, solution=solution).column("overall"))
+            results.append(
+                status == 200 and body["overall"] == TOY_SET(completions, solution=solution).column("overall")
+            )
         return results
 
     with ThreadPoolExecutor(8) as pool:
@@ -132,12 +150,20 @@ def test_concurrent_requests_all_answered_correctly(server):
         ("/score", b"[1, 2]", "must be a JSON object, got array"),
         ("/score", b'{"solution": ["a"]}', "missing field 'completions'"),
         ("/score", b'{"completions": "abc"}', "field 'completions' must be a list, got string"),
-        ("/score", b'{"completions": ["a", "b"], "solution": ["a"]}', r"'solution' must have one entry per completion \(2\), got 1"),
+        (
+            "/score",
+            b'{"completions": ["a", "b"], "solution": ["a"]}',
+            r"'solution' must have one entry per completion \(2\), got 1",
+        ),
         ("/score", b'{"completions": ["a"], "solution": "a"}', "field 'solution' must be a list, got string"),
         ("/score", b'{"completions": ["a"], "log_metric": ["a"]}', "field 'log_metric' is reserved"),
         ("/get_reward", b'{"prompts": []}', "missing field 'query'"),
         ("/get_reward", b'{"query": [1]}', "'query' must hold strings, got number at index 0"),
-        ("/get_reward", b'{"query": ["a"], "prompts": ["p", "q"]}', r"'prompts' must have one entry per completion \(1\), got 2"),
+        (
+            "/get_reward",
+            b'{"query": ["a"], "prompts": ["p", "q"]}',
+            r"'prompts' must have one entry per completion \(1\), got 2",
+        ),
         ("/get_reward", b'{"query": ["a"], "prompts": [null]}', "'prompts' must hold strings, got null"),
         ("/get_reward", b'{"query": ["a"], "labels": "x"}', "field 'labels' must be a list"),
         ("/get_reward", b"null", "must be a JSON object, got null"),
@@ -161,8 +187,15 @@ def test_unknown_path_is_404(server):
     assert status == 404 and "POST /get_reward" in body["error"]
 
 
-@pytest.mark.parametrize(("method", "path", "allow"), [("GET", "/score", "POST"), ("POST", "/health", "GET"),
-                                                       ("PUT", "/get_reward", "POST"), ("DELETE", "/score", "POST")])
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/score", "POST"),
+        ("POST", "/health", "GET"),
+        ("PUT", "/get_reward", "POST"),
+        ("DELETE", "/score", "POST"),
+    ],
+)
 def test_wrong_method_is_405_with_allow(server, method, path, allow):
     status, headers, body = request(server, method, path, b"{}" if method != "GET" else None)
     assert status == 405 and headers["Allow"] == allow and body["status"] == 405
@@ -174,8 +207,9 @@ def test_missing_content_length_is_411(server):
 
 
 def test_chunked_body_is_411(server):
-    status, _, body = request(server, "POST", "/score", b"2\r\n{}\r\n0\r\n\r\n",
-                              {"Transfer-Encoding": "chunked"}, raw_headers=True)
+    status, _, body = request(
+        server, "POST", "/score", b"2\r\n{}\r\n0\r\n\r\n", {"Transfer-Encoding": "chunked"}, raw_headers=True
+    )
     assert status == 411 and "chunked" in body["error"]
 
 

@@ -48,12 +48,21 @@ def main() -> None:
         for _ in range(int(rng.integers(1, 6))):
             bw, bh = float(rng.uniform(20, w / 2)), float(rng.uniform(20, h / 2))
             x, y = float(rng.uniform(0, w - bw)), float(rng.uniform(0, h - bh))
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
-                                "category_id": int(rng.integers(1, len(CATEGORIES) + 1)),
-                                "bbox": [round(x, 1), round(y, 1), round(bw, 1), round(bh, 1)],
-                                "area": round(bw * bh * float(rng.uniform(0.6, 0.9)), 1), "iscrowd": 0})
-    gt = {"images": images, "annotations": annotations,
-          "categories": [{"id": i + 1, "name": n} for i, n in enumerate(CATEGORIES)]}
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(rng.integers(1, len(CATEGORIES) + 1)),
+                    "bbox": [round(x, 1), round(y, 1), round(bw, 1), round(bh, 1)],
+                    "area": round(bw * bh * float(rng.uniform(0.6, 0.9)), 1),
+                    "iscrowd": 0,
+                }
+            )
+    gt = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(CATEGORIES)],
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "demo_coco_gt.json").write_text(json.dumps(gt, indent=1) + "\n")
 
@@ -79,17 +88,24 @@ def main() -> None:
             kind = g % 8
             think = f"<think>Looking for every {CATEGORIES[cat - 1]} in the image.</think>"
             if kind == 5:
-                text = think + "<answer>\n" + body + "\n</answer>"          # newline inside
+                text = think + "<answer>\n" + body + "\n</answer>"  # newline inside
             elif kind == 6:
-                text = think + " I think the answer is " + body              # no answer tags
+                text = think + " I think the answer is " + body  # no answer tags
             elif kind == 7 and len(body) > 40:
-                text = think + "<answer>" + body[: len(body) * 2 // 3]       # truncated
+                text = think + "<answer>" + body[: len(body) * 2 // 3]  # truncated
             elif not boxes:
                 text = think + "<answer>No Objects</answer>"
             else:
                 text = think + "<answer>" + body + "</answer>"
-            rollouts.append({"prompt_id": p, "image_id": image_id, "category": CATEGORIES[cat - 1],
-                             "completion": text, "solution": solution})
+            rollouts.append(
+                {
+                    "prompt_id": p,
+                    "image_id": image_id,
+                    "category": CATEGORIES[cat - 1],
+                    "completion": text,
+                    "solution": solution,
+                }
+            )
     with open(OUT / "demo_rollouts.jsonl", "w") as f:
         for r in rollouts:
             f.write(json.dumps(r) + "\n")
@@ -99,8 +115,11 @@ def main() -> None:
         for image_id in range(1, 25):
             w, h = size[image_id]
             for cat in range(1, len(CATEGORIES) + 1):
-                boxes = [(_norm1000(b, w, h), rng.uniform(0.5, 1.0)) for b in by_image.get((image_id, cat), [])
-                         if rng.random() < 0.85]
+                boxes = [
+                    (_norm1000(b, w, h), rng.uniform(0.5, 1.0))
+                    for b in by_image.get((image_id, cat), [])
+                    if rng.random() < 0.85
+                ]
                 boxes = [(list(np.add(b, rng.integers(-15, 16, 4))), c) for b, c in boxes]
                 if rng.random() < 0.25:
                     x, y = rng.integers(0, 800, 2)
@@ -113,8 +132,12 @@ def main() -> None:
 
 
 # Label variants a model writes: exact, other case, plural, synonym, and unknown words.
-_LABELS = {"dog": ["dog", "Dog", "dogs", "puppy"], "cat": ["cat", "Cat", "kitten"],
-           "car": ["car", "cars", "automobile"], "person": ["person", "man", "people", "Person"]}
+_LABELS = {
+    "dog": ["dog", "Dog", "dogs", "puppy"],
+    "cat": ["cat", "Cat", "kitten"],
+    "car": ["car", "cars", "automobile"],
+    "person": ["person", "man", "people", "Person"],
+}
 
 
 def _qwen_outputs(annotations: list, size: dict) -> None:
@@ -140,7 +163,7 @@ def _qwen_outputs(annotations: list, size: dict) -> None:
             items.append({"bbox_2d": [x, y, x + 80, y + 60], "label": str(rng.choice(["lamp", "tree"]))})
         body = json.dumps(items)
         lines.append(json.dumps({"image_id": image_id, "completion": f"```json\n{body}\n```"}))
-    lines.insert(5, '{"image_id": 3, "completion": "truncated record')          # not JSON
+    lines.insert(5, '{"image_id": 3, "completion": "truncated record')  # not JSON
     lines.insert(9, json.dumps({"image_id": 999, "completion": "```json\n[]\n```"}))  # unknown id
     (OUT / "demo_outputs_qwen.jsonl").write_text("\n".join(lines) + "\n")
 

@@ -1,8 +1,11 @@
 """vrft_rewards: reward and evaluation engine for visual reinforcement fine-tuning.
 
-Top level: geometry, assignment / matching and parsing.  Rewards live in
-:mod:`vrft_rewards.rewards`, trainer adapters in :mod:`vrft_rewards.integrations`, evaluation in
-:mod:`vrft_rewards.eval`.  ``DESIGN.md`` (team docs) fixes the public names listed in ``__all__``.
+Top level: geometry, assignment / matching, parsing and frames.  Rewards live in
+:mod:`vrft_rewards.rewards`, trainer adapters and the HTTP server in
+:mod:`vrft_rewards.integrations`, the COCO / LVIS engine in :mod:`vrft_rewards.cocoeval`, and the
+evaluation of model outputs in :mod:`vrft_rewards.eval` (which re-exports the engine).  Imports
+point one way, from those packages down to the primitives (``tests/test_layout.py``).
+``DESIGN.md`` (team docs) fixes the public names listed in ``__all__``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from ._ext import has_cuda
 from ._threads import get_num_threads, set_num_threads
 from .boxes import box_iou, convert_boxes, paired_box_iou
+from .frames import boxes_to_pixels
 from .matching import (
     BatchedAssignment,
     MatchResult,
@@ -17,7 +21,7 @@ from .matching import (
     linear_sum_assignment,
     match_boxes,
 )
-from .parsing import ParsedBatch, boxes_to_pixels, parse_completions
+from .parsing import ParsedBatch, parse_completions
 from .polygons import polygon_iou
 
 __version__ = "0.1.0"

@@ -78,8 +78,10 @@ def to_numpy(x: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
         except (ValueError, TypeError) as exc:
             raise TypeError(f"{name} must be an array, a tensor or a nested list of numbers: {exc}") from None
         if arr.dtype == object:
-            raise TypeError(f"{name} must be an array, a tensor or a nested list of numbers "
-                            f"(ragged or non-numeric input is not accepted)")
+            raise TypeError(
+                f"{name} must be an array, a tensor or a nested list of numbers "
+                f"(ragged or non-numeric input is not accepted)"
+            )
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=dtype)

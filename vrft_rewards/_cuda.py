@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._arrays import int64_array, is_torch_tensor
+from ._batch_results import MatchResult
 from ._ext import require_cuda
 
 __all__ = ["convert_cuda", "match_boxes_cuda", "overlap_cuda"]
@@ -45,9 +46,9 @@ _REASONS = {
 }
 _TOO_LARGE = {
     "float32": "coordinate magnitude exceeds 2**62 ~ 4.6e18, where float32 areas and squared "
-               "distances could overflow; pass float64 boxes",
+    "distances could overflow; pass float64 boxes",
     "float64": "coordinate magnitude exceeds 2**510 ~ 3.4e153, where float64 areas and squared "
-               "distances could overflow",
+    "distances could overflow",
 }
 
 
@@ -78,11 +79,12 @@ def _common_device(named: list[tuple[Any, str]]) -> Any:
         if x is None:
             continue
         if not is_torch_tensor(x):
-            raise TypeError(f"{name} must be a torch tensor on {device} like {first}, got "
-                            f"{_where(x)}; vrft_rewards moves nothing between devices implicitly")
+            raise TypeError(
+                f"{name} must be a torch tensor on {device} like {first}, got "
+                f"{_where(x)}; vrft_rewards moves nothing between devices implicitly"
+            )
         if x.device != device:
-            raise ValueError(f"{name} is on {x.device} but {first} is on {device}; put all inputs "
-                             "on one device")
+            raise ValueError(f"{name} is on {x.device} but {first} is on {device}; put all inputs on one device")
     return device
 
 
@@ -92,13 +94,14 @@ def _box_dtype(named: list[tuple[Any, str]]) -> str:
     for x, name in named:
         text = _dtype_name(x)
         if text not in ("float32", "float64"):
-            raise TypeError(f"{name} must be a float32 or float64 CUDA tensor, got torch.{text} "
-                            "(convert with .float() or .double())")
+            raise TypeError(
+                f"{name} must be a float32 or float64 CUDA tensor, got torch.{text} "
+                "(convert with .float() or .double())"
+            )
         names.append(text)
     if len(set(names)) > 1:
         listed = " and ".join(f"{n} torch.{d}" for (_, n), d in zip(named, names))
-        raise TypeError(f"CUDA inputs must share one dtype, got {listed} (convert one with "
-                        ".to(other.dtype))")
+        raise TypeError(f"CUDA inputs must share one dtype, got {listed} (convert one with .to(other.dtype))")
     return names[0]
 
 
@@ -120,7 +123,8 @@ def _check_visible(mod: Any, what: str) -> None:
             f"{what} got CUDA tensors, but vrft_rewards._C_cuda sees no CUDA device ({why}; "
             f"its CUDA runtime {info['runtime_version']}, driver {info['driver_version']}). A "
             "driver older than the toolkit _C_cuda was built with needs a rebuild with a matching "
-            "nvcc.")
+            "nvcc."
+        )
 
 
 def _ptr(t: Any) -> int:
@@ -137,8 +141,9 @@ def _raise_invalid(keys: list[int], names: list[str], dtype: str) -> None:
         raise ValueError(f"{name}[{index}] is invalid: {reason}")
 
 
-def _launch_validation(mod: Any, boxes: list[Any], fmt: str, allow_inverted: bool, dtype: str,
-                       stream: int, extra: Any = None) -> Any:
+def _launch_validation(
+    mod: Any, boxes: list[Any], fmt: str, allow_inverted: bool, dtype: str, stream: int, extra: Any = None
+) -> Any:
     """Enqueue the device validity check of every box tensor; returns the int64 device keys
     (-1: valid, else ``index * 8 + reason``), plus ``extra`` (an int64 device scalar) last."""
     torch = _torch()
@@ -156,8 +161,7 @@ def _check_out(out: Any, device: Any, shape: tuple, dtype: str, inputs: tuple) -
     if not is_torch_tensor(out) or out.device != device:
         raise TypeError(f"out must be a torch tensor on {device} like the inputs, got {_where(out)}")
     if _dtype_name(out) != dtype:
-        raise TypeError(f"out must have dtype {dtype} (the result dtype of the inputs), got "
-                        f"torch.{_dtype_name(out)}")
+        raise TypeError(f"out must have dtype {dtype} (the result dtype of the inputs), got torch.{_dtype_name(out)}")
     if out.requires_grad:
         raise ValueError("out must not require grad")
     if tuple(out.shape) != shape:
@@ -174,14 +178,16 @@ def _check_out(out: Any, device: Any, shape: tuple, dtype: str, inputs: tuple) -
     return out
 
 
-def overlap_cuda(op: str, boxes1: Any, boxes2: Any, *, fmt: str, kind: str, clamp: bool,
-                 out: Any) -> Any:
+def overlap_cuda(op: str, boxes1: Any, boxes2: Any, *, fmt: str, kind: str, clamp: bool, out: Any) -> Any:
     """``box_iou`` (``op="box_iou"``) or ``paired_box_iou`` on CUDA tensors."""
     what = f"vrft_rewards.{op}"
     mod = require_cuda(what)
     torch = _torch()
-    device = _common_device([(boxes1, "boxes1"), (boxes2, "boxes2"), (out, "out")]
-                            if out is not None else [(boxes1, "boxes1"), (boxes2, "boxes2")])
+    device = _common_device(
+        [(boxes1, "boxes1"), (boxes2, "boxes2"), (out, "out")]
+        if out is not None
+        else [(boxes1, "boxes1"), (boxes2, "boxes2")]
+    )
     dtype = _box_dtype([(boxes1, "boxes1"), (boxes2, "boxes2")])
     a = _boxes(boxes1, "boxes1")
     b = _boxes(boxes2, "boxes2")
@@ -225,8 +231,7 @@ def convert_cuda(boxes: Any, src: str, dst: str) -> Any:
         if x.shape[0]:
             bad = torch.nonzero(~torch.isfinite(x).all(dim=1))[:1].tolist()  # one sync
             if bad:
-                raise ValueError(f"boxes[{bad[0][0]}] is invalid: non-finite coordinate "
-                                 "(NaN or inf)")
+                raise ValueError(f"boxes[{bad[0][0]}] is invalid: non-finite coordinate (NaN or inf)")
         a, b, c, d = x.unbind(1)
         if src != dst:
             if src == "xywh":  # x, y, x + w, y + h
@@ -256,14 +261,13 @@ def _reusable_offsets(x: Any, device: Any) -> Any:
     """The caller's offsets tensor when it can be handed to the kernel as is (a contiguous 1-D
     int64 tensor on ``device``, already validated through its host copy), else None."""
     torch = _torch()
-    if (is_torch_tensor(x) and x.device == device and x.dtype == torch.int64 and x.dim() == 1
-            and x.is_contiguous()):
+    if is_torch_tensor(x) and x.device == device and x.dtype == torch.int64 and x.dim() == 1 and x.is_contiguous():
         return x.detach()
     return None
 
 
 def _check_offsets(o: np.ndarray, total: int, arg: str, boxes_arg: str) -> np.ndarray:
-    """The CPU binding's offset checks (csrc/bindings.cpp, check_offsets), same messages.
+    """The CPU binding's offset checks (csrc/bindings/args.h, check_offsets), same messages.
 
     Returns the per-problem counts ``np.diff(o)`` (computed once for the check and the plan).
     """
@@ -275,18 +279,28 @@ def _check_offsets(o: np.ndarray, total: int, arg: str, boxes_arg: str) -> np.nd
     counts = np.diff(o)
     if counts.size and counts.min() < 0:
         i = int(np.flatnonzero(counts < 0)[0]) + 1
-        raise ValueError(f"{arg} must be non-decreasing, but {arg}[{i}] = {int(o[i])} < "
-                         f"{arg}[{i - 1}] = {int(o[i - 1])}")
+        raise ValueError(
+            f"{arg} must be non-decreasing, but {arg}[{i}] = {int(o[i])} < {arg}[{i - 1}] = {int(o[i - 1])}"
+        )
     if o[-1] != total:
         raise ValueError(f"{arg}[-1] must equal len({boxes_arg}) = {total}, got {int(o[-1])}")
     return counts
 
 
-def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, scores: Any,
-                     method: str, iou_threshold: float, kind: str, fmt: str, strict: bool) -> Any:
+def match_boxes_cuda(
+    pred: Any,
+    gt: Any,
+    *,
+    pred_offsets: Any,
+    gt_offsets: Any,
+    scores: Any,
+    method: str,
+    iou_threshold: float,
+    kind: str,
+    fmt: str,
+    strict: bool,
+) -> Any:
     """``vrft_rewards.match_boxes`` on CUDA tensors (options already checked by the caller)."""
-    from .matching import MatchResult
-
     what = "vrft_rewards.match_boxes"
     mod = require_cuda(what)
     torch = _torch()
@@ -303,8 +317,7 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
     g = _boxes(gt, "gt")
     n_pred, n_gt = p.shape[0], g.shape[0]
     if (pred_offsets is None) != (gt_offsets is None):
-        raise ValueError("pred_offsets and gt_offsets must be given together (or both omitted "
-                         "for a single problem)")
+        raise ValueError("pred_offsets and gt_offsets must be given together (or both omitted for a single problem)")
     # Offsets on the host are converted now; offsets on the device are read back together with
     # the validity check below (one synchronisation for both), then checked in the CPU path's
     # order: pred_offsets, gt_offsets, scores, boxes.
@@ -317,8 +330,7 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
         for off, name in ((pred_offsets, "pred_offsets"), (gt_offsets, "gt_offsets")):
             if is_torch_tensor(off) and off.device.type == "cuda":
                 if off.dtype.is_floating_point or off.dtype.is_complex or _dtype_name(off) == "bool":
-                    raise TypeError(f"{name} must hold integers (int64 offsets), got "
-                                    f"torch.{_dtype_name(off)}")
+                    raise TypeError(f"{name} must hold integers (int64 offsets), got torch.{_dtype_name(off)}")
                 on_device.append((off.detach(), name))
             else:
                 host[name] = _host_offsets(off, name)
@@ -339,8 +351,9 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
         counts["gt"] = _check_offsets(host["gt_offsets"], n_gt, "gt_offsets", "gt")
         nb_p, nb_g = host["pred_offsets"].shape[0], host["gt_offsets"].shape[0]
         if nb_p != nb_g:
-            raise ValueError("pred_offsets and gt_offsets must describe the same number of "
-                             f"problems, got {nb_p - 1} and {nb_g - 1}")
+            raise ValueError(
+                f"pred_offsets and gt_offsets must describe the same number of problems, got {nb_p - 1} and {nb_g - 1}"
+            )
         if scores_error is not None:
             raise ValueError(scores_error)
 
@@ -359,10 +372,10 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
         # The one synchronisation before the launch: validity keys (+ device offsets).
         parts = [flags] + [off.reshape(-1).to(torch.int64) for off, _ in on_device]
         back = (torch.cat(parts) if len(parts) > 1 else flags).cpu().numpy()
-        keys = back[:flags.shape[0]].tolist()
+        keys = back[: flags.shape[0]].tolist()
         at = flags.shape[0]
         for off, name in on_device:
-            host[name] = back[at:at + off.numel()].reshape(tuple(off.shape))
+            host[name] = back[at : at + off.numel()].reshape(tuple(off.shape))
             at += off.numel()
         if on_device:
             check_offsets_and_scores()
@@ -386,8 +399,7 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
         if go_d is None:
             uploads["go"] = go
         scratch = None
-        if (max_pred * max_gt * itemsize > mod.SHARED_TILE_BYTES
-                or max(max_pred, max_gt) > mod.SHARED_TILE_MAX_SIDE):
+        if max_pred * max_gt * itemsize > mod.SHARED_TILE_BYTES or max(max_pred, max_gt) > mod.SHARED_TILE_MAX_SIDE:
             sizes = counts_p * counts_g
             off = np.zeros(n_problems, dtype=np.int64)
             np.cumsum(sizes[:-1], out=off[1:])
@@ -398,7 +410,7 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
             buf = torch.from_numpy(np.concatenate(list(uploads.values()))).to(device)
             at = 0
             for name, arr in uploads.items():
-                views[name] = buf[at:at + arr.shape[0]]
+                views[name] = buf[at : at + arr.shape[0]]
                 at += arr.shape[0]
         po_d = views.get("po", po_d)
         go_d = views.get("go", go_d)
@@ -409,12 +421,29 @@ def match_boxes_cuda(pred: Any, gt: Any, *, pred_offsets: Any, gt_offsets: Any, 
         n_matched = torch.empty(n_problems, dtype=torch.int64, device=device)
         sum_matched = torch.empty(n_problems, dtype=torch.float64, device=device)
         fn = mod.match_boxes_f32 if dtype == "float32" else mod.match_boxes_f64
-        fn(_ptr(p), int(po_d.data_ptr()), _ptr(g), int(go_d.data_ptr()), n_problems, max_pred,
-           max_gt, _ptr(s) if s is not None else 0, method, kind, fmt, float(iou_threshold),
-           bool(strict), _ptr(scratch) if scratch is not None else 0,
-           int(scratch_off.data_ptr()) if scratch_off is not None else 0,
-           _ptr(matched_gt), _ptr(matched_value), _ptr(matched_pred), _ptr(n_matched),
-           int(sum_matched.data_ptr()) if n_problems else 0, stream)
+        fn(
+            _ptr(p),
+            int(po_d.data_ptr()),
+            _ptr(g),
+            int(go_d.data_ptr()),
+            n_problems,
+            max_pred,
+            max_gt,
+            _ptr(s) if s is not None else 0,
+            method,
+            kind,
+            fmt,
+            float(iou_threshold),
+            bool(strict),
+            _ptr(scratch) if scratch is not None else 0,
+            int(scratch_off.data_ptr()) if scratch_off is not None else 0,
+            _ptr(matched_gt),
+            _ptr(matched_value),
+            _ptr(matched_pred),
+            _ptr(n_matched),
+            int(sum_matched.data_ptr()) if n_problems else 0,
+            stream,
+        )
 
         # Flat pair list, grouped by problem, ascending prediction within a problem (torch ops on
         # the stream; nonzero synchronises to size its result).

@@ -13,24 +13,15 @@ import numpy as np
 
 from ._arrays import ArrayKind, is_torch_tensor, to_numpy, wrap_like
 from ._ext import _C
+from ._options import BOX_FORMATS, IOU_KINDS, check_option
 
 __all__ = ["box_iou", "convert_boxes", "paired_box_iou"]
 
-_FORMATS = ("xyxy", "xywh", "cxcywh")
-_KINDS = ("iou", "giou", "diou", "ciou")
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 
 
 # ---- argument checks ------------------------------------------------------------------------
-
-
-def _check_option(value: Any, allowed: tuple, name: str) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {', '.join(map(repr, allowed))}; "
-                        f"got {type(value).__name__}")
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 def _check_flag(value: Any, name: str) -> bool:
@@ -74,8 +65,7 @@ def _result_dtype(*arrays: tuple[Any, str]) -> np.dtype:
 def _boxes(x: Any, name: str, dtype: np.dtype) -> np.ndarray:
     """``x`` as a C-contiguous ``(N, 4)`` array of ``dtype`` (zero-copy when it already is one)."""
     if isinstance(x, (str, bytes)):
-        raise TypeError(f"{name} must be an (N, 4) array, tensor or nested list of numbers, "
-                        f"got {type(x).__name__}")
+        raise TypeError(f"{name} must be an (N, 4) array, tensor or nested list of numbers, got {type(x).__name__}")
     if isinstance(x, np.ndarray) and x.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers (float or integer), got dtype {x.dtype}")
     if isinstance(x, (list, tuple)) and len(x) == 0:
@@ -116,8 +106,7 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
             raise TypeError(f"out is a {out.device.type} tensor; CPU inputs need a CPU out tensor")
         text = str(out.dtype).replace("torch.", "")
         if text != dtype.name:
-            raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), "
-                            f"got torch.{text}")
+            raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), got torch.{text}")
         if out.requires_grad:
             raise ValueError("out must not require grad")
         if not out.is_contiguous():
@@ -125,8 +114,7 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
         arr = out.detach().numpy()
     elif isinstance(out, np.ndarray):
         if out.dtype != dtype:
-            raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), "
-                            f"got {out.dtype}")
+            raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), got {out.dtype}")
         arr = out
     else:
         raise TypeError(f"out must be a numpy array or a torch CPU tensor, got {type(out).__name__}")
@@ -142,10 +130,9 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
     return arr
 
 
-def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any, out: Any,
-             paired: bool) -> Any:
-    _check_option(fmt, _FORMATS, "fmt")
-    _check_option(kind, _KINDS, "kind")
+def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any, out: Any, paired: bool) -> Any:
+    check_option(fmt, BOX_FORMATS, "fmt")
+    check_option(kind, IOU_KINDS, "kind")
     clamp = _check_flag(clamp, "clamp")
     if _is_cuda(boxes1) or _is_cuda(boxes2) or _is_cuda(out):
         return _cuda_path(op, boxes1, boxes2, fmt=fmt, kind=kind, clamp=clamp, out=out)
@@ -155,8 +142,7 @@ def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any,
     b = _boxes(boxes2, "boxes2", dtype)
     if paired:
         if a.shape[0] != b.shape[0]:
-            raise ValueError(f"boxes1 and boxes2 must have the same length, got {a.shape[0]} and "
-                             f"{b.shape[0]}")
+            raise ValueError(f"boxes1 and boxes2 must have the same length, got {a.shape[0]} and {b.shape[0]}")
         shape: tuple = (a.shape[0],)
         fn: Callable = _C.paired_iou_f32 if dtype == _F32 else _C.paired_iou_f64
     else:
@@ -173,8 +159,9 @@ def _overlap(op: str, boxes1: Any, boxes2: Any, fmt: str, kind: str, clamp: Any,
 # ---- public functions -----------------------------------------------------------------------
 
 
-def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", clamp: bool = False,
-            out: Any = None) -> Any:
+def box_iou(
+    boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", clamp: bool = False, out: Any = None
+) -> Any:
     """Pairwise overlap of two sets of boxes: IoU, GIoU, DIoU or CIoU.
 
     Parameters
@@ -211,9 +198,10 @@ def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", c
     ------
     TypeError
         If an input is not an array, tensor or list of real numbers (strings, booleans, complex),
-        if ``fmt``/``kind`` is not a string, or if ``out`` has the wrong type or dtype.
+        or if ``out`` has the wrong type or dtype.
     ValueError
-        If a shape is not ``(N, 4)``, ``fmt``/``kind`` is unknown, ``out`` has the wrong shape or
+        If a shape is not ``(N, 4)``, ``fmt``/``kind`` is not one of its names (a non-string
+        included), ``out`` has the wrong shape or
         layout, or a box is invalid: ``"boxes1[3] is invalid: inverted box (x2 < x1 or y2 < y1)"``;
         invalid means a NaN/inf coordinate, an inverted box (unless ``clamp=True``), or a
         coordinate beyond ``2**62`` (float32) / ``2**510`` (float64), where the arithmetic could
@@ -265,8 +253,9 @@ def box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", c
     return _overlap("box_iou", boxes1, boxes2, fmt, kind, clamp, out, paired=False)
 
 
-def paired_box_iou(boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou",
-                   clamp: bool = False, out: Any = None) -> Any:
+def paired_box_iou(
+    boxes1: Any, boxes2: Any, *, fmt: str = "xyxy", kind: str = "iou", clamp: bool = False, out: Any = None
+) -> Any:
     """Overlap of matching rows of two sets of boxes: ``result[i] = kind(boxes1[i], boxes2[i])``.
 
     Parameters
@@ -326,9 +315,10 @@ def convert_boxes(boxes: Any, src: str, dst: str) -> Any:
     Raises
     ------
     TypeError
-        If ``boxes`` is not an array of real numbers, or ``src``/``dst`` is not a string.
+        If ``boxes`` is not an array of real numbers.
     ValueError
-        If the shape is not ``(N, 4)``, a layout is unknown, or a coordinate is NaN/inf
+        If the shape is not ``(N, 4)``, ``src``/``dst`` is not one of the layouts (a non-string
+        included), or a coordinate is NaN/inf
         (``"boxes[2] is invalid: non-finite coordinate (NaN or inf)"``).
     RuntimeError
         For CUDA tensors when vrft_rewards was built without its CUDA module.
@@ -351,8 +341,8 @@ def convert_boxes(boxes: Any, src: str, dst: str) -> Any:
     >>> vr.convert_boxes([[10, 20, 40, 60]], "xyxy", "cxcywh")
     array([[25., 40., 30., 40.]])
     """
-    _check_option(src, _FORMATS, "src")
-    _check_option(dst, _FORMATS, "dst")
+    check_option(src, BOX_FORMATS, "src")
+    check_option(dst, BOX_FORMATS, "dst")
     if _is_cuda(boxes):
         return _cuda_path("convert_boxes", boxes, src, dst)
     like = ArrayKind.of(boxes)

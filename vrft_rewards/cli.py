@@ -36,29 +36,64 @@ def _add_serve_parser(subparsers: Any) -> None:
     from vrft_rewards.serve import DEFAULT_MAX_BODY_BYTES
 
     p = subparsers.add_parser(
-        "serve", help="run the HTTP reward server (OpenRLHF /get_reward, JSON /score)",
+        "serve",
+        help="run the HTTP reward server (OpenRLHF /get_reward, JSON /score)",
         description="Serve a reward task over HTTP: POST /get_reward (OpenRLHF's remote reward protocol), "
-                    "POST /score (plain JSON, any trainer), GET /health. Stops on Ctrl-C / SIGTERM after "
-                    "finishing in-flight requests.")
-    p.add_argument("--task", required=True,
-                   help="preset name (detection, classification, grounding, ...) or 'package.module:attribute' "
-                        "naming a RewardSet or a list of reward functions")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="interface to bind (default: %(default)s; 0.0.0.0 exposes it, without authentication)")
+        "POST /score (plain JSON, any trainer), GET /health. Stops on Ctrl-C / SIGTERM after "
+        "finishing in-flight requests.",
+    )
+    p.add_argument(
+        "--task",
+        required=True,
+        help="preset name (detection, classification, grounding, ...) or 'package.module:attribute' "
+        "naming a RewardSet or a list of reward functions",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default: %(default)s; 0.0.0.0 exposes it, without authentication)",
+    )
     p.add_argument("--port", type=_port, default=8000, help="TCP port, 0 for any free one (default: %(default)s)")
-    p.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES, metavar="N",
-                   help="reject larger requests with 413 (default: %(default)s)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", dest="options",
-                   help="preset option, repeatable; VALUE is parsed as JSON if it can be, else kept as text "
-                        "(e.g. --option coord_frame=norm1000)")
-    p.add_argument("--none-score", type=float, default=0.0, metavar="X",
-                   help="/get_reward value for rows no reward can score (default: %(default)s)")
-    p.add_argument("--label-column", default="solution", metavar="NAME",
-                   help="column that /get_reward string labels fill (default: %(default)s)")
-    p.add_argument("--log-metrics", action="store_true",
-                   help="add the batch metrics the rewards report (log_metric) to /get_reward's extra_logs")
-    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                   help="logging level; DEBUG logs every request (default: %(default)s)")
+    p.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help="reject larger requests with 413 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="options",
+        help="preset option, repeatable; VALUE is parsed as JSON if it can be, else kept as text "
+        "(e.g. --option coord_frame=norm1000)",
+    )
+    p.add_argument(
+        "--none-score",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="/get_reward value for rows no reward can score (default: %(default)s)",
+    )
+    p.add_argument(
+        "--label-column",
+        default="solution",
+        metavar="NAME",
+        help="column that /get_reward string labels fill (default: %(default)s)",
+    )
+    p.add_argument(
+        "--log-metrics",
+        action="store_true",
+        help="add the batch metrics the rewards report (log_metric) to /get_reward's extra_logs",
+    )
+    p.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging level; DEBUG logs every request (default: %(default)s)",
+    )
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -67,21 +102,29 @@ def _run_serve(args: argparse.Namespace) -> int:
     from vrft_rewards.serve import serve
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(args.task, args.host, args.port, max_body_bytes=args.max_body_bytes,
-          preset_kwargs=_parse_options(args.options), none_score=args.none_score,
-          label_column=args.label_column, log_metrics=args.log_metrics)
+    serve(
+        args.task,
+        args.host,
+        args.port,
+        max_body_bytes=args.max_body_bytes,
+        preset_kwargs=_parse_options(args.options),
+        none_score=args.none_score,
+        label_column=args.label_column,
+        log_metrics=args.log_metrics,
+    )
     return 0
 
 
 # -- demo ----------------------------------------------------------------------------------------
 def _add_demo_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "demo", help="score a bundled GRPO step and evaluate bundled model outputs (seconds)",
+        "demo",
+        help="score a bundled GRPO step and evaluate bundled model outputs (seconds)",
         description="Run both jobs of the package on bundled data: score one GRPO step with the "
-                    "Visual-RFT and default detection rewards, then evaluate model outputs against a "
-                    "small COCO ground truth, printing the tables.")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="also write metrics.json and report.md into DIR")
+        "Visual-RFT and default detection rewards, then evaluate model outputs against a "
+        "small COCO ground truth, printing the tables.",
+    )
+    p.add_argument("--out", default=None, metavar="DIR", help="also write metrics.json and report.md into DIR")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -93,68 +136,126 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 # -- eval ----------------------------------------------------------------------------------------
 def _common_eval_args(p: Any, *, gt_required: bool) -> None:
-    p.add_argument("--pred", required=True, metavar="FILE",
-                   help="model outputs, JSONL (one record per line; schemas in docs/evaluation_pipeline.md)")
-    p.add_argument("--gt", required=gt_required, metavar="FILE", help="ground truth" + (
-        "" if gt_required else " (optional when the records carry it inline)"))
+    p.add_argument(
+        "--pred",
+        required=True,
+        metavar="FILE",
+        help="model outputs, JSONL (one record per line; schemas in docs/evaluation_pipeline.md)",
+    )
+    p.add_argument(
+        "--gt",
+        required=gt_required,
+        metavar="FILE",
+        help="ground truth" + ("" if gt_required else " (optional when the records carry it inline)"),
+    )
     p.add_argument("--out", metavar="DIR", help="write metrics.json, report.md and plots (matplotlib) into DIR")
-    p.add_argument("--strict", action="store_true",
-                   help="stop at the first bad record (default: skip it and count it in the report)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first bad record (default: skip it and count it in the report)",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not draw plots into --out")
-    p.add_argument("--no-require-tags", action="store_true",
-                   help="also read answers without <answer> tags (e.g. Qwen2.5-VL outputs)")
+    p.add_argument(
+        "--no-require-tags",
+        action="store_true",
+        help="also read answers without <answer> tags (e.g. Qwen2.5-VL outputs)",
+    )
     p.add_argument("--progress", action="store_true", help="show a progress bar (tqdm, when installed)")
 
 
 def _add_eval_parser(subparsers: Any) -> None:
+    from vrft_rewards._options import ANSWER_BLOCKS, CLASSIFICATION_MODES, DETECTION_IMAGES, FRAMES
     from vrft_rewards.eval.categories import CATEGORY_SETS
 
     p = subparsers.add_parser(
-        "eval", help="evaluate model outputs (JSONL): COCO, LVIS, classification, grounding",
+        "eval",
+        help="evaluate model outputs (JSONL): COCO, LVIS, classification, grounding",
         description="Evaluate a JSONL of model outputs against ground truth; print the tables and, with "
-                    "--out, write metrics.json, a Markdown report and plots.")
+        "--out, write metrics.json, a Markdown report and plots.",
+    )
     sub = p.add_subparsers(dest="task", metavar="TASK", parser_class=_Parser)
     sub.required = True
     sets = ", ".join(CATEGORY_SETS)
     for task in ("coco", "lvis"):
-        q = sub.add_parser(task, help=f"{task.upper()} box AP of detection completions",
-                           description=f"{task.upper()} detection evaluation of completions (one per image x "
-                                       "category prompt, or labelled boxes), with the mean of per-category AP "
-                                       "over a category set as the paper reports it.")
+        q = sub.add_parser(
+            task,
+            help=f"{task.upper()} box AP of detection completions",
+            description=f"{task.upper()} detection evaluation of completions (one per image x "
+            "category prompt, or labelled boxes), with the mean of per-category AP "
+            "over a category set as the paper reports it.",
+        )
         _common_eval_args(q, gt_required=True)
-        q.add_argument("--categories", metavar="SET",
-                       help=f"category set for the mean AP: {sets}, or comma-separated names / ids "
-                            "(default: the categories the records queried)")
-        q.add_argument("--frame", default="norm1000", choices=["norm1000", "norm1", "abs"],
-                       help="coordinate frame of the answers (default: %(default)s, Qwen2-VL's 0..1000 grid)")
-        q.add_argument("--default-score", default="1.0", metavar="X",
-                       help="score of a box without confidence, or 'drop' (default: %(default)s)")
-        q.add_argument("--synonyms", metavar="JSON",
-                       help='extra category names, inline JSON or a file: {"motorbike": "motorcycle"}')
-        q.add_argument("--images", default="all", choices=["all", "queried"],
-                       help="evaluate on all GT images (the paper) or only those in the records (default: %(default)s)")
-        q.add_argument("--no-dedupe", action="store_true",
-                       help="keep exact duplicate boxes of an answer (Visual-RFT removes them)")
-        q.add_argument("--ray", action="store_true", help="parse, convert and match per image in Ray tasks (identical metrics)")
-        q.add_argument("--num-shards", type=_positive_int, metavar="N",
-                       help="Ray shards per stage (default: the cluster's CPUs)")
-    q = sub.add_parser("classification", help="accuracy, per-class accuracy and confusion matrix",
-                       description="Classification accuracy of class-name answers, with the normalisation and "
-                                   "anti-hacking rules of classification_reward.")
+        q.add_argument(
+            "--categories",
+            metavar="SET",
+            help=f"category set for the mean AP: {sets}, or comma-separated names / ids "
+            "(default: the categories the records queried)",
+        )
+        q.add_argument(
+            "--frame",
+            default="norm1000",
+            choices=FRAMES,
+            help="coordinate frame of the answers (default: %(default)s, Qwen2-VL's 0..1000 grid)",
+        )
+        q.add_argument(
+            "--default-score",
+            default="1.0",
+            metavar="X",
+            help="score of a box without confidence, or 'drop' (default: %(default)s)",
+        )
+        q.add_argument(
+            "--synonyms",
+            metavar="JSON",
+            help='extra category names, inline JSON or a file: {"motorbike": "motorcycle"}',
+        )
+        q.add_argument(
+            "--images",
+            default="all",
+            choices=DETECTION_IMAGES,
+            help="evaluate on all GT images (the paper) or only those in the records (default: %(default)s)",
+        )
+        q.add_argument(
+            "--no-dedupe", action="store_true", help="keep exact duplicate boxes of an answer (Visual-RFT removes them)"
+        )
+        q.add_argument(
+            "--ray", action="store_true", help="parse, convert and match per image in Ray tasks (identical metrics)"
+        )
+        q.add_argument(
+            "--num-shards", type=_positive_int, metavar="N", help="Ray shards per stage (default: the cluster's CPUs)"
+        )
+    q = sub.add_parser(
+        "classification",
+        help="accuracy, per-class accuracy and confusion matrix",
+        description="Classification accuracy of class-name answers, with the normalisation and "
+        "anti-hacking rules of classification_reward.",
+    )
     _common_eval_args(q, gt_required=False)
-    q.add_argument("--mode", default="exact", choices=["exact", "substring", "choice"],
-                   help="matching rule (substring: Visual-RFT's, gameable) (default: %(default)s)")
+    q.add_argument(
+        "--mode",
+        default="exact",
+        choices=CLASSIFICATION_MODES,
+        help="matching rule (substring: Visual-RFT's, gameable) (default: %(default)s)",
+    )
     q.add_argument("--classes", metavar="LIST", help="class names: a file (one per line) or comma-separated")
     q.add_argument("--aliases", metavar="JSON", help='accepted alternatives: {"class": ["alt", ...]}')
-    q = sub.add_parser("grounding", help="LISA-style mIoU, Acc@0.5, mask gIoU / cIoU",
-                       description="Reasoning-grounding metrics of one-box answers against GT boxes and masks.")
+    q = sub.add_parser(
+        "grounding",
+        help="LISA-style mIoU, Acc@0.5, mask gIoU / cIoU",
+        description="Reasoning-grounding metrics of one-box answers against GT boxes and masks.",
+    )
     _common_eval_args(q, gt_required=False)
-    q.add_argument("--frame", default="norm1000", choices=["norm1000", "norm1", "abs"],
-                   help="coordinate frame of the answers (default: %(default)s)")
-    q.add_argument("--answer", default="first", choices=["first", "last"],
-                   help="answer block to read when there are several (default: %(default)s)")
-    q.add_argument("--threshold", type=float, default=0.5, metavar="T",
-                   help="IoU threshold of the accuracy (default: %(default)s)")
+    q.add_argument(
+        "--frame", default="norm1000", choices=FRAMES, help="coordinate frame of the answers (default: %(default)s)"
+    )
+    q.add_argument(
+        "--answer",
+        default="first",
+        choices=ANSWER_BLOCKS,
+        help="answer block to read when there are several (default: %(default)s)",
+    )
+    q.add_argument(
+        "--threshold", type=float, default=0.5, metavar="T", help="IoU threshold of the accuracy (default: %(default)s)"
+    )
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -166,14 +267,23 @@ def _run_eval(args: argparse.Namespace) -> int:
 # -- score ---------------------------------------------------------------------------------------
 def _add_score_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "score", help="score a rollout file (JSONL) with a reward preset; print the reward distribution",
+        "score",
+        help="score a rollout file (JSONL) with a reward preset; print the reward distribution",
         description="Score rollouts {completion, <dataset columns>...} with a reward preset and print the "
-                    "distribution of every reward (mean, std, quantiles).")
-    p.add_argument("--task", required=True, help="preset name (detection, visual_rft/detection, ...) or "
-                                                 "'package.module:attribute'")
+        "distribution of every reward (mean, std, quantiles).",
+    )
+    p.add_argument(
+        "--task", required=True, help="preset name (detection, visual_rft/detection, ...) or 'package.module:attribute'"
+    )
     p.add_argument("--input", required=True, metavar="FILE", help="rollouts, JSONL")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", dest="options",
-                   help="preset option, repeatable (VALUE parsed as JSON when it can be)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="options",
+        help="preset option, repeatable (VALUE parsed as JSON when it can be)",
+    )
     p.add_argument("--out", metavar="DIR", help="write metrics.json, report.md and reward histograms into DIR")
     p.add_argument("--strict", action="store_true", help="stop at the first bad record")
     p.add_argument("--no-plots", action="store_true", help="do not draw plots into --out")
@@ -183,7 +293,7 @@ def _add_score_parser(subparsers: Any) -> None:
 
 
 def _run_score(args: argparse.Namespace) -> int:
-    from vrft_rewards.eval.commands import run_score
+    from vrft_rewards.score import run_score
 
     return run_score(args, _parse_options(args.options))
 

@@ -36,8 +36,7 @@ def _read_jsonl(path: Path) -> list:
 def _table(rows: list, headers: list) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in cells]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -51,11 +50,11 @@ def score_rollouts(rollouts: list) -> dict:
     out: dict = {}
     for task in ("visual_rft/detection", "detection"):
         result = resolve_reward_set(task)(completions, solution=solution)
-        out[task] = {name: [None if np.isnan(v) else float(v) for v in result.column(name)]
-                     for name in result.names}
+        out[task] = {name: [None if np.isnan(v) else float(v) for v in result.column(name)] for name in result.names}
     parsed = parse_completions(completions)
-    out["statuses"] = {name: int(n) for name, n in
-                       zip(STATUS_NAMES, np.bincount(parsed.status, minlength=len(STATUS_NAMES)))}
+    out["statuses"] = {
+        name: int(n) for name, n in zip(STATUS_NAMES, np.bincount(parsed.status, minlength=len(STATUS_NAMES)))
+    }
     return out
 
 
@@ -71,22 +70,34 @@ def detections_from_outputs(outputs: list, gt: dict) -> tuple[np.ndarray, Any]:
     px = boxes_to_pixels(parsed.boxes, parsed.offsets, image_sizes, "norm1000")
     owner = parsed.box_owner
     scores = np.where(np.isnan(parsed.confidences), 1.0, parsed.confidences)
-    dets = np.column_stack([image_ids[owner], px[:, 0], px[:, 1], px[:, 2] - px[:, 0],
-                            px[:, 3] - px[:, 1], scores, category_ids[owner]])
+    dets = np.column_stack(
+        [image_ids[owner], px[:, 0], px[:, 1], px[:, 2] - px[:, 0], px[:, 3] - px[:, 1], scores, category_ids[owner]]
+    )
     return dets, parsed
 
 
 # Names a Qwen2.5-VL-style model writes for the demo's categories (see tools/make_demo_data.py).
-QWEN_SYNONYMS = {"dogs": "dog", "puppy": "dog", "kitten": "cat", "cars": "car", "automobile": "car",
-                 "man": "person", "people": "person"}
+QWEN_SYNONYMS = {
+    "dogs": "dog",
+    "puppy": "dog",
+    "kitten": "cat",
+    "cars": "car",
+    "automobile": "car",
+    "man": "person",
+    "people": "person",
+}
 
 
 def _qwen_report() -> Any:
     from .eval import evaluate_detection
 
-    return evaluate_detection(str(demo_data_path("demo_coco_gt.json")),
-                              str(demo_data_path("demo_outputs_qwen.jsonl")), frame="abs",
-                              require_tags=False, synonyms=QWEN_SYNONYMS)
+    return evaluate_detection(
+        str(demo_data_path("demo_coco_gt.json")),
+        str(demo_data_path("demo_outputs_qwen.jsonl")),
+        frame="abs",
+        require_tags=False,
+        synonyms=QWEN_SYNONYMS,
+    )
 
 
 def _write_reports(out: Path, gt: dict, outputs: list, qwen: Any) -> str:
@@ -94,15 +105,16 @@ def _write_reports(out: Path, gt: dict, outputs: list, qwen: Any) -> str:
     in ``out/visual_rft_format`` and ``out/qwen_format``; appended to ``out/report.md``."""
     from .eval import evaluate_detection, write_report
 
-    vrft = evaluate_detection(gt, outputs, source="demo_outputs.jsonl",
-                              lines=list(range(1, len(outputs) + 1)))
+    vrft = evaluate_detection(gt, outputs, source="demo_outputs.jsonl", lines=list(range(1, len(outputs) + 1)))
     lines = ["", "## Full evaluation reports", ""]
     n_plots = 0
     for name, rep in (("visual_rft_format", vrft), ("qwen_format", qwen)):
         written = write_report(rep, out / name)
         n_plots += len(written["plots"])
-        lines.append(f"- [{name}]({name}/report.md)" + (
-            f" (plots not drawn: {written['plots_skipped']})" if written["plots_skipped"] else ""))
+        lines.append(
+            f"- [{name}]({name}/report.md)"
+            + (f" (plots not drawn: {written['plots_skipped']})" if written["plots_skipped"] else "")
+        )
         lines += [f"  ![{Path(p).stem}]({name}/{Path(p).name})" for p in written["plots"]]
     with open(out / "report.md", "a", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
@@ -131,8 +143,16 @@ def run_demo(out_dir: Optional[str] = None, stream: Optional[TextIO] = None) -> 
     for task in ("visual_rft/detection", "detection"):
         for name, values in scored[task].items():
             v = np.array([np.nan if x is None else x for x in values])
-            rows.append([task, name, f"{np.nanmean(v):.3f}", f"{np.nanstd(v):.3f}",
-                         f"{np.nanmin(v):.3f}", f"{np.nanmax(v):.3f}"])
+            rows.append(
+                [
+                    task,
+                    name,
+                    f"{np.nanmean(v):.3f}",
+                    f"{np.nanstd(v):.3f}",
+                    f"{np.nanmin(v):.3f}",
+                    f"{np.nanmax(v):.3f}",
+                ]
+            )
     say(_table(rows, ["preset", "reward", "mean", "std", "min", "max"]))
 
     gt = json.loads(demo_data_path("demo_coco_gt.json").read_text())
@@ -140,17 +160,25 @@ def run_demo(out_dir: Optional[str] = None, stream: Optional[TextIO] = None) -> 
     dets, parsed = detections_from_outputs(outputs, gt)
     result = evaluate_coco(gt, dets)
     say()
-    say(f"== 2. COCO evaluation of {len(outputs)} model outputs "
-        f"({len(dets)} boxes, 0..1000 grid -> pixels) ==")
+    say(f"== 2. COCO evaluation of {len(outputs)} model outputs ({len(dets)} boxes, 0..1000 grid -> pixels) ==")
     say(result.summary())
     say()
-    say(_table([[r["name"], f"{r['AP']:.3f}", f"{r['AP50']:.3f}", f"{r['AP75']:.3f}", f"{r['AR']:.3f}"]
-                for r in result.per_category], ["category", "AP", "AP50", "AP75", "AR@100"]))
+    say(
+        _table(
+            [
+                [r["name"], f"{r['AP']:.3f}", f"{r['AP50']:.3f}", f"{r['AP75']:.3f}", f"{r['AR']:.3f}"]
+                for r in result.per_category
+            ],
+            ["category", "AP", "AP50", "AP75", "AR@100"],
+        )
+    )
     metrics = {"rollouts": scored, "coco": result.to_dict()}
     qwen = _qwen_report()
     say()
-    say("== 3. The same evaluation from Qwen2.5-VL-style outputs (labelled boxes in pixels, "
-        "no confidence, two bad records) ==")
+    say(
+        "== 3. The same evaluation from Qwen2.5-VL-style outputs (labelled boxes in pixels, "
+        "no confidence, two bad records) =="
+    )
     say(qwen.text())
     metrics["qwen"] = qwen.to_dict()
     if out_dir is not None:
@@ -158,9 +186,12 @@ def run_demo(out_dir: Optional[str] = None, stream: Optional[TextIO] = None) -> 
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         (out / "report.md").write_text(
-            "# vrft-rewards demo report\n\n## Rewards of one GRPO step\n\n```\n" + _table(
-                rows, ["preset", "reward", "mean", "std", "min", "max"]) +
-            "\n```\n\n## COCO evaluation\n\n```\n" + result.summary() + "\n```\n")
+            "# vrft-rewards demo report\n\n## Rewards of one GRPO step\n\n```\n"
+            + _table(rows, ["preset", "reward", "mean", "std", "min", "max"])
+            + "\n```\n\n## COCO evaluation\n\n```\n"
+            + result.summary()
+            + "\n```\n"
+        )
         extra = _write_reports(out, gt, outputs, qwen)
         say(f"\nwrote {out / 'metrics.json'} and {out / 'report.md'}" + extra)
     return metrics

@@ -5,7 +5,8 @@ for rewards that score each row on its own, which all of ours do. A reward that 
 rows (group-relative shaping) sees only its shard: pass ``group_size`` so that shards never split
 a group.
 
-Ray is optional (``pip install "vrft-rewards[ray]"``) and imported only when these functions run.
+Ray is optional (``pip install "vrft-rewards[ray]"``) and imported only when these functions run
+(through the package's Ray runtime module, shared with the evaluation).
 """
 
 from __future__ import annotations
@@ -13,69 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vrft_rewards._threads import use_ray_task_cpus
+from vrft_rewards._ray import cluster_cpus, import_ray, map_tasks, shard_bounds, started_ray
 from vrft_rewards.rewards.combine import RewardSet, RewardSetResult
 from vrft_rewards.rewards.registry import resolve_reward_set
 
 __all__ = ["RewardWorker", "make_reward_actor", "score_with_actors", "score_with_ray", "shard_bounds"]
 
 
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as e:
-        raise ImportError('Ray scoring needs ray: pip install "vrft-rewards[ray]" (or pip install ray)') from e
-    return ray
-
-
-def shard_bounds(n: int, num_shards: int, group_size: int = 1) -> list[tuple[int, int]]:
-    """Contiguous ``[start, stop)`` bounds splitting ``n`` rows into at most ``num_shards`` shards.
-
-    Shards differ in size by at most one group, start on multiples of ``group_size`` and are
-    never empty (fewer shards are returned when there are fewer groups).
-
-    Parameters
-    ----------
-    n : int
-        Number of rows (>= 0).
-    num_shards : int
-        Wanted number of shards (>= 1).
-    group_size : int, default 1
-        Rows ``[k * group_size, (k + 1) * group_size)`` stay in one shard (e.g. GRPO's
-        ``num_generations``); ``n`` need not be a multiple of it (the last group is shorter).
-
-    Returns
-    -------
-    list of (int, int)
-
-    Raises
-    ------
-    ValueError
-        If an argument is out of range.
-
-    Examples
-    --------
-    >>> shard_bounds(10, 3)
-    [(0, 4), (4, 7), (7, 10)]
-    >>> shard_bounds(10, 3, group_size=4)
-    [(0, 4), (4, 8), (8, 10)]
-    """
-    for name, value, low in (("n", n, 0), ("num_shards", num_shards, 1), ("group_size", group_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}")
-    groups = -(-n // group_size)
-    k = min(num_shards, groups)
-    if k == 0:
-        return []
-    base, extra = divmod(groups, k)
-    bounds, g = [], 0
-    for s in range(k):
-        g2 = g + base + (1 if s < extra else 0)
-        bounds.append((g * group_size, min(g2 * group_size, n)))
-        g = g2
-    return bounds
+_WHAT = "Ray scoring"
 
 
 def _check_columns(completions: Any, columns: Mapping[str, Any]) -> int:
@@ -84,21 +30,30 @@ def _check_columns(completions: Any, columns: Mapping[str, Any]) -> int:
     n = len(completions)
     for name, col in columns.items():
         if isinstance(col, (str, bytes, Mapping)) or not hasattr(col, "__len__") or not hasattr(col, "__getitem__"):
-            raise TypeError(f"column {name!r} must be a per-sample list (one entry per completion), "
-                            f"got {type(col).__name__}; callbacks such as log_metric cannot cross to Ray workers")
+            raise TypeError(
+                f"column {name!r} must be a per-sample list (one entry per completion), "
+                f"got {type(col).__name__}; callbacks such as log_metric cannot cross to Ray workers"
+            )
         if len(col) != n:
             raise ValueError(f"column {name!r} must have one entry per completion ({n}), got {len(col)}")
     return n
 
 
-def _score_shard(reward_set: RewardSet, completions: Sequence[Any], columns: dict[str, Sequence[Any]]) -> RewardSetResult:
-    use_ray_task_cpus()  # the native pool gets the task's CPUs, not the whole node
+def _score_shard(reward_set: RewardSet, shard: tuple[Sequence[Any], dict[str, Sequence[Any]]]) -> RewardSetResult:
+    completions, columns = shard
     return reward_set(completions, **columns)
 
 
-def score_with_ray(task_or_funcs: Any, completions: Sequence[Any], *, num_shards: int | None = None,
-                   group_size: int = 1, preset_kwargs: Mapping[str, Any] | None = None,
-                   ray_options: Mapping[str, Any] | None = None, **columns: Sequence[Any]) -> RewardSetResult:
+def score_with_ray(
+    task_or_funcs: Any,
+    completions: Sequence[Any],
+    *,
+    num_shards: int | None = None,
+    group_size: int = 1,
+    preset_kwargs: Mapping[str, Any] | None = None,
+    ray_options: Mapping[str, Any] | None = None,
+    **columns: Sequence[Any],
+) -> RewardSetResult:
     """Score a batch in Ray tasks, one contiguous shard each, and concatenate in order.
 
     Parameters
@@ -142,18 +97,12 @@ def score_with_ray(task_or_funcs: Any, completions: Sequence[Any], *, num_shards
     n = _check_columns(completions, columns)
     if n == 0:  # nothing to ship: score the empty batch here, exactly as in-process scoring would
         return rs(completions, **columns)
-    ray = _ray()
-    if not ray.is_initialized():
-        ray.init()
+    ray = started_ray(_WHAT)
     if num_shards is None:
-        num_shards = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        num_shards = cluster_cpus(ray)
     bounds = shard_bounds(n, num_shards, group_size)
-    task = ray.remote(_score_shard)
-    if ray_options:
-        task = task.options(**dict(ray_options))
-    rs_ref = ray.put(rs)
-    refs = [task.remote(rs_ref, completions[a:b], {k: v[a:b] for k, v in columns.items()}) for a, b in bounds]
-    return RewardSetResult.concat(ray.get(refs))
+    shards = [(completions[a:b], {k: v[a:b] for k, v in columns.items()}) for a, b in bounds]
+    return RewardSetResult.concat(map_tasks(_score_shard, shards, shared=rs, options=ray_options, what=_WHAT))
 
 
 class RewardWorker:
@@ -179,25 +128,25 @@ class RewardWorker:
         return self.reward_set(completions, **columns)
 
 
-def make_reward_actor(task_or_funcs: Any, *, preset_kwargs: Mapping[str, Any] | None = None,
-                      **actor_options: Any) -> Any:
+def make_reward_actor(
+    task_or_funcs: Any, *, preset_kwargs: Mapping[str, Any] | None = None, **actor_options: Any
+) -> Any:
     """Start a Ray actor holding a reward set: ``actor.score.remote(completions, **columns)``.
 
     ``actor_options`` go to ``.options(...)`` (e.g. ``num_cpus=1``). The reward set is resolved
     inside the actor, so a task name resolves to the presets registered in that process (the
     built-in ones always are).
     """
-    ray = _ray()
-    if not ray.is_initialized():
-        ray.init()
+    ray = started_ray(_WHAT)
     cls = ray.remote(RewardWorker)
     if actor_options:
         cls = cls.options(**actor_options)
     return cls.remote(task_or_funcs, preset_kwargs)
 
 
-def score_with_actors(actors: Sequence[Any], completions: Sequence[Any], *, group_size: int = 1,
-                      **columns: Sequence[Any]) -> RewardSetResult:
+def score_with_actors(
+    actors: Sequence[Any], completions: Sequence[Any], *, group_size: int = 1, **columns: Sequence[Any]
+) -> RewardSetResult:
     """Score a batch across a pool of actors from :func:`make_reward_actor`, one shard each.
 
     Raises
@@ -208,10 +157,12 @@ def score_with_actors(actors: Sequence[Any], completions: Sequence[Any], *, grou
     if isinstance(actors, (str, bytes)) or not isinstance(actors, Sequence) or not actors:
         raise ValueError("actors must be a non-empty list of reward actors from make_reward_actor")
     n = _check_columns(completions, columns)
-    ray = _ray()
+    ray = import_ray(_WHAT)
     if n == 0:
         return ray.get(actors[0].score.remote(completions, **columns))
     bounds = shard_bounds(n, len(actors), group_size)
-    refs = [actor.score.remote(completions[a:b], **{k: v[a:b] for k, v in columns.items()})
-            for actor, (a, b) in zip(actors, bounds)]
+    refs = [
+        actor.score.remote(completions[a:b], **{k: v[a:b] for k, v in columns.items()})
+        for actor, (a, b) in zip(actors, bounds)
+    ]
     return RewardSetResult.concat(ray.get(refs))

@@ -7,13 +7,14 @@ make one core call (GIL released, problems spread over the thread pool), wrap th
 from __future__ import annotations
 
 import numbers
-import operator
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from ._arrays import ArrayKind, int64_array, is_torch_tensor, result_float_dtype, to_numpy, wrap_like
+from ._batch_results import BatchedAssignment, MatchResult
 from ._ext import _C
+from ._options import BOX_FORMATS, IOU_KINDS, MATCH_METHODS, check_option
 
 __all__ = [
     "BatchedAssignment",
@@ -23,17 +24,8 @@ __all__ = [
     "match_boxes",
 ]
 
-_METHODS = ("hungarian", "greedy")
-_KINDS = ("iou", "giou", "diou", "ciou")
-_FORMATS = ("xyxy", "xywh", "cxcywh")
-
 
 # ---- input normalisation ------------------------------------------------------------------------
-
-
-def _check_option(value: Any, allowed: tuple, name: str) -> None:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 def _cpu_only(x: Any, name: str, what: str) -> None:
@@ -62,8 +54,7 @@ def _cost_matrix(x: Any, name: str) -> np.ndarray:
         if not np.can_cast(arr.dtype, np.float64, casting="safe"):
             # scipy's wording: it asks numpy for a float64 array with the 'safe' rule
             raise TypeError(
-                f"Cannot cast array data from {arr.dtype!r} to dtype('float64') according to "
-                "the rule 'safe'"
+                f"Cannot cast array data from {arr.dtype!r} to dtype('float64') according to the rule 'safe'"
             )
         arr = arr.astype(np.float64)
     return np.ascontiguousarray(arr)
@@ -150,59 +141,7 @@ def linear_sum_assignment(cost_matrix: Any, maximize: bool = False) -> tuple[Any
 # ---- batched ------------------------------------------------------------------------------------
 
 
-
-def _problem_bounds(offsets: Any, b: int) -> tuple[int, int]:
-    """``[lo, hi)`` of problem ``b`` (negative ``b`` counts from the end) in a flat result."""
-    b = operator.index(b)
-    n = len(offsets) - 1
-    if b < 0:
-        b += n
-    if not 0 <= b < n:
-        raise IndexError(f"problem index out of range for a batch of {n}")
-    return int(offsets[b]), int(offsets[b + 1])
-
-class BatchedAssignment:
-    """Solutions of a batch of assignment problems, as flat arrays.
-
-    Attributes
-    ----------
-    row_ind, col_ind : ndarray of int64, shape (K,)
-        Assignments of all problems concatenated; problem ``b`` owns
-        ``[offsets[b], offsets[b + 1])``, rows sorted within it.
-    offsets : ndarray of int64, shape (B + 1,)
-        ``offsets[b + 1] - offsets[b] == min(N_b, M_b)``.
-    total_cost : ndarray of float64, shape (B,)
-        Optimal total of each problem (original, not negated, costs; added in row order).
-
-    ``len(result)`` is B, ``result[b]`` is ``(row_ind_b, col_ind_b)`` (views), and iterating
-    yields those pairs in problem order.
-    """
-
-    __slots__ = ("row_ind", "col_ind", "offsets", "total_cost")
-
-    def __init__(self, row_ind: Any, col_ind: Any, offsets: Any, total_cost: Any) -> None:
-        self.row_ind = row_ind
-        self.col_ind = col_ind
-        self.offsets = offsets
-        self.total_cost = total_cost
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def __getitem__(self, b: int) -> tuple[Any, Any]:
-        lo, hi = _problem_bounds(self.offsets, b)
-        return self.row_ind[lo:hi], self.col_ind[lo:hi]
-
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        for b in range(len(self)):
-            yield self[b]
-
-    def __repr__(self) -> str:
-        return f"BatchedAssignment(problems={len(self)}, pairs={len(self.row_ind)})"
-
-
-def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *,
-                                  shapes: Any = None) -> BatchedAssignment:
+def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *, shapes: Any = None) -> BatchedAssignment:
     """Solve many linear sum assignment problems in one native call.
 
     Parameters
@@ -268,14 +207,11 @@ def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *,
             costs = costs.detach().numpy()
         arr = np.asarray(costs)
         if arr.ndim != 3:
-            raise ValueError(
-                f"costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape {arr.shape}"
-            )
+            raise ValueError(f"costs must be a list of 2-D arrays or a 3-D array (B, N, M), got shape {arr.shape}")
         if arr.dtype != np.float64:
             if not np.can_cast(arr.dtype, np.float64, casting="safe"):
                 raise TypeError(
-                    f"Cannot cast array data from {arr.dtype!r} to dtype('float64') according to "
-                    "the rule 'safe'"
+                    f"Cannot cast array data from {arr.dtype!r} to dtype('float64') according to the rule 'safe'"
                 )
         arr = np.ascontiguousarray(arr, dtype=np.float64)
         b, n, m = arr.shape
@@ -286,56 +222,12 @@ def batched_linear_sum_assignment(costs: Any, maximize: bool = False, *,
         else:
             shp = _int_array(shapes, "shapes")
         rows, cols, offsets, totals = _C.lsap_batch_padded(arr, shp, maximize)
-    return BatchedAssignment(wrap_like(rows, like), wrap_like(cols, like), wrap_like(offsets, like),
-                             wrap_like(totals, like))
+    return BatchedAssignment(
+        wrap_like(rows, like), wrap_like(cols, like), wrap_like(offsets, like), wrap_like(totals, like)
+    )
 
 
 # ---- match_boxes --------------------------------------------------------------------------------
-
-
-class MatchResult:
-    """One-to-one matches of a ragged batch of (predictions, ground truths) problems.
-
-    Matched pairs are flat, grouped by problem, in ascending prediction index within a problem.
-
-    Attributes
-    ----------
-    pred_index, gt_index : ndarray of int64, shape (K,)
-        Matched pairs, indices local to their problem (0-based within the problem's boxes).
-    pred_global, gt_global : ndarray of int64, shape (K,)
-        The same pairs as indices into the flat ``pred`` / ``gt`` arrays.
-    iou : ndarray of float, shape (K,)
-        Overlap value (of the requested ``kind``) of each pair, in the boxes' float dtype.
-    offsets : ndarray of int64, shape (B + 1,)
-        Problem ``b``'s pairs are ``[offsets[b], offsets[b + 1])``.
-    matched_gt : ndarray of int64, shape (N_pred,)
-        For each prediction (aligned with ``pred``), the local index of its GT, or -1.
-    matched_pred : ndarray of int64, shape (N_gt,)
-        For each GT (aligned with ``gt``), the local index of its prediction, or -1.
-    n_matched, n_unmatched_pred, n_unmatched_gt : ndarray of int64, shape (B,)
-        Per-problem counts.
-    sum_matched_iou : ndarray of float64, shape (B,)
-        Per-problem sum of matched values, added in float64 in ascending prediction order.
-    """
-
-    __slots__ = ("pred_index", "gt_index", "pred_global", "gt_global", "iou", "offsets",
-                 "matched_gt", "matched_pred", "n_matched", "n_unmatched_pred", "n_unmatched_gt",
-                 "sum_matched_iou")
-
-    def __init__(self, **fields: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, fields[name])
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def pairs(self, b: int) -> tuple[Any, Any, Any]:
-        """``(pred_index, gt_index, iou)`` of problem ``b`` (local indices, views)."""
-        lo, hi = _problem_bounds(self.offsets, b)
-        return self.pred_index[lo:hi], self.gt_index[lo:hi], self.iou[lo:hi]
-
-    def __repr__(self) -> str:
-        return f"MatchResult(problems={len(self)}, pairs={len(self.pred_index)})"
 
 
 def _match_boxes_array(x: Any, name: str, dtype: np.dtype) -> np.ndarray:
@@ -348,9 +240,19 @@ def _match_boxes_array(x: Any, name: str, dtype: np.dtype) -> np.ndarray:
     return arr
 
 
-def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any = None,
-                scores: Any = None, method: str = "hungarian", iou_threshold: float = 0.5,
-                kind: str = "iou", fmt: str = "xyxy", strict: bool = False) -> MatchResult:
+def match_boxes(
+    pred: Any,
+    gt: Any,
+    *,
+    pred_offsets: Any = None,
+    gt_offsets: Any = None,
+    scores: Any = None,
+    method: str = "hungarian",
+    iou_threshold: float = 0.5,
+    kind: str = "iou",
+    fmt: str = "xyxy",
+    strict: bool = False,
+) -> MatchResult:
     """Match predicted boxes to ground-truth boxes one-to-one, for a whole ragged batch.
 
     Parameters
@@ -436,28 +338,35 @@ def match_boxes(pred: Any, gt: Any, *, pred_offsets: Any = None, gt_offsets: Any
     >>> vr.match_boxes(pred, gt, scores=[0.2, 0.5, 0.9], method="greedy").matched_gt.tolist()
     [-1, -1, 0]
     """
-    _check_option(method, _METHODS, "method")
-    _check_option(kind, _KINDS, "kind")
-    _check_option(fmt, _FORMATS, "fmt")
+    check_option(method, MATCH_METHODS, "method")
+    check_option(kind, IOU_KINDS, "kind")
+    check_option(fmt, BOX_FORMATS, "fmt")
     if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real):
         raise TypeError(f"iou_threshold must be a real number, got {type(iou_threshold).__name__}")
     iou_threshold = float(iou_threshold)
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold!r}")
-    if any(is_torch_tensor(x) and x.device.type == "cuda"
-           for x in (pred, gt, pred_offsets, gt_offsets, scores)):
+    if any(is_torch_tensor(x) and x.device.type == "cuda" for x in (pred, gt, pred_offsets, gt_offsets, scores)):
         from ._cuda import match_boxes_cuda  # CUDA kernels (docs/cuda.md)
 
-        return match_boxes_cuda(pred, gt, pred_offsets=pred_offsets, gt_offsets=gt_offsets,
-                                scores=scores, method=method, iou_threshold=iou_threshold,
-                                kind=kind, fmt=fmt, strict=bool(strict))
+        return match_boxes_cuda(
+            pred,
+            gt,
+            pred_offsets=pred_offsets,
+            gt_offsets=gt_offsets,
+            scores=scores,
+            method=method,
+            iou_threshold=iou_threshold,
+            kind=kind,
+            fmt=fmt,
+            strict=bool(strict),
+        )
     like = ArrayKind.of(pred, gt)
     dtype = result_float_dtype(pred, gt)
     p = _match_boxes_array(pred, "pred", dtype)
     g = _match_boxes_array(gt, "gt", dtype)
     if (pred_offsets is None) != (gt_offsets is None):
-        raise ValueError("pred_offsets and gt_offsets must be given together (or both omitted "
-                         "for a single problem)")
+        raise ValueError("pred_offsets and gt_offsets must be given together (or both omitted for a single problem)")
     if pred_offsets is None:
         po = np.array([0, p.shape[0]], dtype=np.int64)
         go = np.array([0, g.shape[0]], dtype=np.int64)

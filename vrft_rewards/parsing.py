@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._ext import _C
+from ._options import ANSWER_BLOCKS, INVALID_ENTRIES, PARSE_SCHEMAS, UNDERSCORE_RULES, WHITESPACE_RULES, check_option
+from .frames import boxes_to_pixels
 
 __all__ = [
     "FORMAT_NAMES",
@@ -27,10 +29,8 @@ __all__ = [
 #: Names of the ``ParsedBatch.status`` codes, indexed by code.
 STATUS_NAMES = ("ok", "no_answer", "empty", "no_objects", "repaired", "malformed")
 #: Names of the ``ParsedBatch.format`` codes, indexed by code.
-FORMAT_NAMES = ("none", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number")
+FORMAT_NAMES = ("none",) + PARSE_SCHEMAS[1:]
 
-_SCHEMAS = ("auto", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number")
-_FRAMES = ("abs", "norm1000", "norm1")
 _CHOICE_LETTERS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 
 
@@ -76,23 +76,55 @@ class ParsedBatch:
     OK, NO_ANSWER, EMPTY, NO_OBJECTS, REPAIRED, MALFORMED = range(6)
 
     __slots__ = (
-        "status", "format", "has_think", "think_closed", "has_answer", "answer_closed",
-        "text_outside", "strict_format", "n_think_open", "n_think_close", "n_answer_open",
-        "n_answer_close", "answer_start", "answer_end", "numbers", "choices", "n_dropped",
-        "offsets", "boxes", "confidences", "label_start", "label_end", "_sources",
-        "_answer_bytes", "_label_bytes", "_answer_text", "_labels",
+        "status",
+        "format",
+        "has_think",
+        "think_closed",
+        "has_answer",
+        "answer_closed",
+        "text_outside",
+        "strict_format",
+        "n_think_open",
+        "n_think_close",
+        "n_answer_open",
+        "n_answer_close",
+        "answer_start",
+        "answer_end",
+        "numbers",
+        "choices",
+        "n_dropped",
+        "offsets",
+        "boxes",
+        "confidences",
+        "label_start",
+        "label_end",
+        "_sources",
+        "_answer_bytes",
+        "_label_bytes",
+        "_answer_text",
+        "_labels",
     )
 
     def __init__(self, raw: dict) -> None:
         self._sources = raw["sources"]
         self.status = raw["status"]
         self.format = raw["format"]
-        for name in ("has_think", "think_closed", "has_answer", "answer_closed", "text_outside",
-                     "strict_format"):
+        for name in ("has_think", "think_closed", "has_answer", "answer_closed", "text_outside", "strict_format"):
             setattr(self, name, raw[name].view(np.bool_))
-        for name in ("n_think_open", "n_think_close", "n_answer_open", "n_answer_close",
-                     "answer_start", "answer_end", "n_dropped", "offsets", "boxes", "confidences",
-                     "label_start", "label_end"):
+        for name in (
+            "n_think_open",
+            "n_think_close",
+            "n_answer_open",
+            "n_answer_close",
+            "answer_start",
+            "answer_end",
+            "n_dropped",
+            "offsets",
+            "boxes",
+            "confidences",
+            "label_start",
+            "label_end",
+        ):
             setattr(self, name, raw[name])
         self.numbers = raw["number"]
         self.choices = raw["choice"]
@@ -110,10 +142,25 @@ class ParsedBatch:
         return f"ParsedBatch(B={len(self)}, boxes={self.boxes.shape[0]}, {parts})"
 
     # Per-completion and per-box array slots (everything take() must gather).
-    _ROW_FIELDS = ("status", "format", "has_think", "think_closed", "has_answer", "answer_closed",
-                   "text_outside", "strict_format", "n_think_open", "n_think_close",
-                   "n_answer_open", "n_answer_close", "answer_start", "answer_end", "numbers",
-                   "choices", "n_dropped")
+    _ROW_FIELDS = (
+        "status",
+        "format",
+        "has_think",
+        "think_closed",
+        "has_answer",
+        "answer_closed",
+        "text_outside",
+        "strict_format",
+        "n_think_open",
+        "n_think_close",
+        "n_answer_open",
+        "n_answer_close",
+        "answer_start",
+        "answer_end",
+        "numbers",
+        "choices",
+        "n_dropped",
+    )
     _BOX_FIELDS = ("boxes", "confidences", "label_start", "label_end")
 
     def take(self, index: Sequence[int]) -> "ParsedBatch":
@@ -203,8 +250,9 @@ class ParsedBatch:
             self._labels = [_unescape(t) if t is not None and "\\" in t else t for t in raw]
         return self._labels
 
-    def normalized_answers(self, *, lower: bool = True, punctuation: bool = True,
-                           underscores: str = "space", whitespace: str = "collapse") -> list:
+    def normalized_answers(
+        self, *, lower: bool = True, punctuation: bool = True, underscores: str = "space", whitespace: str = "collapse"
+    ) -> list:
         """Answers normalised for classification matching.
 
         Parameters
@@ -230,21 +278,27 @@ class ParsedBatch:
         >>> vr.parse_completions(["<answer> Boeing_737-200. </answer>"]).normalized_answers()
         ['boeing 737200']
         """
+        check_option(underscores, UNDERSCORE_RULES, "underscores")
+        check_option(whitespace, WHITESPACE_RULES, "whitespace")
         u = {"keep": 0, "space": 1, "drop": 2}
-        if underscores not in u:
-            raise ValueError(f"underscores must be 'space', 'drop' or 'keep', got {underscores!r}")
-        if whitespace not in ("collapse", "drop", "keep"):
-            raise ValueError(f"whitespace must be 'collapse', 'drop' or 'keep', got {whitespace!r}")
         start, end = self._answer_bytes
-        out = _C.normalize_texts(self._sources, start, end, False, bool(punctuation),
-                                 u[underscores], whitespace == "collapse", whitespace == "drop")
+        out = _C.normalize_texts(
+            self._sources,
+            start,
+            end,
+            False,
+            bool(punctuation),
+            u[underscores],
+            whitespace == "collapse",
+            whitespace == "drop",
+        )
         if lower:
             out = [t.lower() for t in out]
         return out
 
     def boxes_of(self, i: int) -> np.ndarray:
         """Boxes of completion ``i`` (a view), shape ``(n_i, 4)``."""
-        return self.boxes[self.offsets[i]:self.offsets[i + 1]]
+        return self.boxes[self.offsets[i] : self.offsets[i + 1]]
 
 
 def _unescape(text: str) -> str:
@@ -254,8 +308,14 @@ def _unescape(text: str) -> str:
         return text
 
 
-def parse_completions(completions: Sequence[Any], *, schema: str = "auto", answer: str = "last",
-                      require_tags: bool = True, invalid: str = "raise") -> ParsedBatch:
+def parse_completions(
+    completions: Sequence[Any],
+    *,
+    schema: str = "auto",
+    answer: str = "last",
+    require_tags: bool = True,
+    invalid: str = "raise",
+) -> ParsedBatch:
     """Parse a batch of model completions into flat arrays.
 
     Parameters
@@ -308,99 +368,19 @@ def parse_completions(completions: Sequence[Any], *, schema: str = "auto", answe
     >>> p.boxes[1].tolist(), p.confidences.tolist()
     ([50.0, 60.0, 70.0, 80.0], [0.9, 0.8])
     """
-    if schema not in _SCHEMAS:
-        raise ValueError(f"schema must be one of {', '.join(map(repr, _SCHEMAS))}, got {schema!r}")
-    if answer not in ("last", "first"):
-        raise ValueError(f"answer must be 'last' or 'first', got {answer!r}")
-    if invalid not in ("raise", "empty"):
-        raise ValueError(f"invalid must be 'raise' or 'empty', got {invalid!r}")
+    check_option(schema, PARSE_SCHEMAS, "schema")
+    check_option(answer, ANSWER_BLOCKS, "answer")
+    check_option(invalid, INVALID_ENTRIES, "invalid")
     if isinstance(completions, (str, bytes)):
-        raise TypeError("completions must be a list of completions, got a single "
-                        f"{type(completions).__name__}; wrap it in a list")
+        raise TypeError(
+            f"completions must be a list of completions, got a single {type(completions).__name__}; wrap it in a list"
+        )
     if not isinstance(completions, (list, tuple)):
         try:
             completions = list(completions)
         except TypeError:
-            raise TypeError("completions must be a list of str or chat-message lists, got "
-                            f"{type(completions).__name__}") from None
+            raise TypeError(
+                f"completions must be a list of str or chat-message lists, got {type(completions).__name__}"
+            ) from None
     raw = _C.parse_completions(completions, schema, answer, bool(require_tags), invalid)
     return ParsedBatch(raw)
-
-
-def boxes_to_pixels(boxes: Any, offsets: Any, image_sizes: Any, frame: str = "norm1000", *,
-                    model_sizes: Any = None) -> np.ndarray:
-    """Convert parsed boxes to absolute pixel coordinates of the original images.
-
-    Parameters
-    ----------
-    boxes : array_like, shape (total, 4)
-        Boxes as parsed (``ParsedBatch.boxes``), ``x1, y1, x2, y2``.
-    offsets : array_like of int, shape (B + 1,)
-        ``ParsedBatch.offsets``: boxes of image ``i`` are ``boxes[offsets[i]:offsets[i + 1]]``.
-    image_sizes : array_like, shape (B, 2)
-        ``(width, height)`` of each completion's original image.
-    frame : {"norm1000", "norm1", "abs"}, default "norm1000"
-        The frame the model wrote: Qwen2-VL's 0..1000 grid, 0..1, or pixels.
-    model_sizes : array_like, shape (B, 2), optional
-        Only with ``frame="abs"``: ``(width, height)`` of the image the model saw (e.g. Qwen2.5-VL
-        after ``smart_resize``); boxes are rescaled from it to ``image_sizes``.
-
-    Returns
-    -------
-    numpy.ndarray, float64, shape (total, 4)
-
-    Raises
-    ------
-    ValueError
-        On unknown ``frame``, wrong shapes, or offsets that do not describe ``boxes``.
-
-    Notes
-    -----
-    ``norm1000``: ``x / 1000 * W`` (in this order, as Visual-RFT's evaluation scripts compute
-    it, so values agree bit for bit); ``norm1``: ``x * W``; ``abs`` with ``model_sizes``:
-    ``x / w_model * W``.  ``y`` uses the height the same way.
-
-    Examples
-    --------
-    >>> import numpy as np, vrft_rewards as vr
-    >>> vr.boxes_to_pixels(np.array([[100., 200., 500., 1000.]]), [0, 1], [[640, 480]]).tolist()
-    [[64.0, 96.0, 320.0, 480.0]]
-    """
-    if frame not in _FRAMES:
-        raise ValueError(f"frame must be one of {', '.join(map(repr, _FRAMES))}, got {frame!r}")
-    b = np.asarray(boxes, dtype=np.float64)
-    if b.ndim == 1 and b.shape[0] == 0:
-        b = b.reshape(0, 4)
-    if b.ndim != 2 or b.shape[1] != 4:
-        raise ValueError(f"boxes must have shape (total, 4), got {b.shape}")
-    off = np.asarray(offsets)
-    if off.ndim != 1 or off.shape[0] < 1 or not np.issubdtype(off.dtype, np.integer):
-        raise ValueError(f"offsets must be a 1-D integer array of length B + 1, got {off.dtype} {off.shape}")
-    off = off.astype(np.int64, copy=False)
-    if off[0] != 0 or off[-1] != b.shape[0] or np.any(np.diff(off) < 0):
-        raise ValueError("offsets must start at 0, be non-decreasing and end at len(boxes) "
-                         f"({b.shape[0]})")
-    n_img = off.shape[0] - 1
-    sizes = _sizes(image_sizes, n_img, "image_sizes")
-    counts = np.diff(off)
-    wh = np.repeat(sizes, counts, axis=0)               # (total, 2): W, H per box
-    scale = np.concatenate([wh, wh], axis=1)            # (total, 4): W, H, W, H
-    if frame == "norm1000":
-        return b / 1000.0 * scale
-    if frame == "norm1":
-        return b * scale
-    if model_sizes is None:
-        return b.copy()
-    model = np.repeat(_sizes(model_sizes, n_img, "model_sizes"), counts, axis=0)
-    return b / np.concatenate([model, model], axis=1) * scale
-
-
-def _sizes(x: Any, n: int, name: str) -> np.ndarray:
-    s = np.asarray(x, dtype=np.float64)
-    if s.ndim == 1 and s.shape[0] == 0 and n == 0:
-        s = s.reshape(0, 2)
-    if s.shape != (n, 2):
-        raise ValueError(f"{name} must have shape ({n}, 2) (width, height per completion), got {s.shape}")
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError(f"{name} must be finite and positive")
-    return s

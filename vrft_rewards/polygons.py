@@ -17,11 +17,14 @@ def _shapely() -> Any:
     try:
         import shapely
     except ImportError as e:  # pragma: no cover - shapely is installed in the test environment
-        raise ImportError('polygon_iou needs shapely >= 2: pip install "vrft-rewards[polygons]" '
-                          "(or pip install 'shapely>=2')") from e
+        raise ImportError(
+            "polygon_iou needs shapely >= 2: pip install \"vrft-rewards[polygons]\" (or pip install 'shapely>=2')"
+        ) from e
     if int(shapely.__version__.split(".")[0]) < 2:  # pragma: no cover
-        raise ImportError(f"polygon_iou needs shapely >= 2 (vectorised geometry), found "
-                          f"{shapely.__version__}: pip install -U 'shapely>=2'")
+        raise ImportError(
+            f"polygon_iou needs shapely >= 2 (vectorised geometry), found "
+            f"{shapely.__version__}: pip install -U 'shapely>=2'"
+        )
     return shapely
 
 
@@ -61,7 +64,7 @@ def rotated_box_corners(boxes: Any, *, degrees: bool = True) -> np.ndarray:
         raise ValueError("rotated boxes must have width and height >= 0")
     theta = np.deg2rad(b[:, 4]) if degrees else b[:, 4]
     c, s = np.cos(theta), np.sin(theta)
-    hx = np.array([-0.5, 0.5, 0.5, -0.5])[None, :] * b[:, 2:3]        # (N, 4)
+    hx = np.array([-0.5, 0.5, 0.5, -0.5])[None, :] * b[:, 2:3]  # (N, 4)
     hy = np.array([-0.5, -0.5, 0.5, 0.5])[None, :] * b[:, 3:4]
     x = b[:, 0:1] + hx * c[:, None] - hy * s[:, None]
     y = b[:, 1:2] + hx * s[:, None] + hy * c[:, None]
@@ -73,8 +76,7 @@ def _as_geometries(polys: Any, name: str, degrees: bool) -> np.ndarray:
     shapely = _shapely()
     if isinstance(polys, np.ndarray) and polys.dtype == object:
         polys = list(polys)
-    if isinstance(polys, (list, tuple)) and polys and all(
-            isinstance(p, shapely.Geometry) for p in polys):
+    if isinstance(polys, (list, tuple)) and polys and all(isinstance(p, shapely.Geometry) for p in polys):
         geoms = np.asarray(polys, dtype=object)
         return _make_valid(shapely, geoms)
     if isinstance(polys, (list, tuple)) and len(polys) == 0:
@@ -95,18 +97,18 @@ def _as_geometries(polys: Any, name: str, degrees: bool) -> np.ndarray:
         flat = arr.reshape(-1, 2)
     elif isinstance(polys, (list, tuple)) and arr is None or (arr is not None and arr.dtype == object):
         # ragged: one flat [x1, y1, x2, y2, ...] list or (K, 2) array per polygon
-        parts = [np.asarray(p, dtype=np.float64).reshape(-1, 2) if np.size(p) % 2 == 0 else None
-                 for p in polys]
+        parts = [np.asarray(p, dtype=np.float64).reshape(-1, 2) if np.size(p) % 2 == 0 else None for p in polys]
         for i, p in enumerate(parts):
             if p is None:
-                raise ValueError(f"{name}[{i}] must hold an even number of coordinates "
-                                 "(x1, y1, x2, y2, ...)")
+                raise ValueError(f"{name}[{i}] must hold an even number of coordinates (x1, y1, x2, y2, ...)")
         counts = np.array([len(p) for p in parts], dtype=np.int64)
         flat = np.concatenate(parts) if parts else np.empty((0, 2))
     else:
         shape = None if arr is None else arr.shape
-        raise ValueError(f"{name} must be rotated boxes (N, 5), polygons (N, K, 2) or (N, 2K), a "
-                         f"list of flat coordinate lists, or shapely geometries; got shape {shape}")
+        raise ValueError(
+            f"{name} must be rotated boxes (N, 5), polygons (N, K, 2) or (N, 2K), a "
+            f"list of flat coordinate lists, or shapely geometries; got shape {shape}"
+        )
     if not np.isfinite(flat).all():
         raise ValueError(f"{name} must hold finite coordinates")
     if (counts < 3).any():

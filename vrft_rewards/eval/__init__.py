@@ -1,8 +1,9 @@
-"""COCO and LVIS evaluation on the native engine, bit-identical to pycocotools and lvis-api.
+"""Evaluation: the COCO / LVIS engine's public names and the pipeline from model outputs to tables.
 
-Functions :func:`evaluate_coco` / :func:`evaluate_lvis` return an :class:`EvalResult`;
-:class:`COCOeval` / :class:`LVISeval` are drop-in replacements for pycocotools' ``COCOeval`` and
-lvis-api's ``LVISEval``.  :class:`GroundTruth` is the reusable ground-truth index.
+The engine lives in :mod:`vrft_rewards.cocoeval` and is re-exported here: :func:`evaluate_coco` /
+:func:`evaluate_lvis` return an :class:`EvalResult`; :class:`COCOeval` / :class:`LVISeval` are
+drop-in replacements for pycocotools' ``COCOeval`` and lvis-api's ``LVISEval``;
+:class:`GroundTruth` is the reusable ground-truth index.
 
 From model outputs to the paper's tables (``docs/evaluation_pipeline.md``):
 :func:`evaluate_detection` (completions -> COCO / LVIS metrics and the mean of per-category AP
@@ -14,19 +15,15 @@ over Ray with identical results.
 
 from __future__ import annotations
 
-from ._gt import GroundTruth
-from ._result import EvalResult
-from ._results import Detections
-from .coco import COCOeval, evaluate_coco
-from .lvis import LVISeval, evaluate_lvis
+from ..cocoeval import COCOeval, Detections, EvalResult, GroundTruth, LVISeval, evaluate_coco, evaluate_lvis
 from .categories import CATEGORY_SETS, CategoryMapper, normalize_category_name
 from .classification import evaluate_classification
-from .detection import DetectionBatch, detections_from_records, evaluate_detection
+from .detection import evaluate_detection, evaluate_detection_ray
+from .detection_batch import DetectionBatch, detections_from_records
 from .grounding import evaluate_grounding
 from .parse_stats import parse_statistics
 from .records import RecordError, SkipLog
 from .report import EvalReport, write_report
-from .sharded import evaluate_detection_ray
 
 __all__ = [
     "CATEGORY_SETS",

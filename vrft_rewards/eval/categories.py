@@ -17,14 +17,41 @@ CATEGORY_SETS: dict = {
     # Few-shot COCO detection, 8 classes (Table 3).
     "coco_fewshot_8": ("bus", "train", "fire hydrant", "stop sign", "cat", "dog", "bed", "toilet"),
     # Open-vocabulary COCO: the 15 novel classes evaluated by the script (Table 5, mAP_n).
-    "ov_coco_novel_15": ("mouse", "fork", "hot dog", "cat", "airplane", "suitcase", "parking meter",
-                         "sandwich", "train", "hair drier", "toilet", "toaster", "snowboard",
-                         "frisbee", "bear"),
+    "ov_coco_novel_15": (
+        "mouse",
+        "fork",
+        "hot dog",
+        "cat",
+        "airplane",
+        "suitcase",
+        "parking meter",
+        "sandwich",
+        "train",
+        "hair drier",
+        "toilet",
+        "toaster",
+        "snowboard",
+        "frisbee",
+        "bear",
+    ),
     # Few-shot LVIS, 6 rare classes (Table 4).
     "lvis_fewshot_6": ("horse_buggy", "die", "kitchen_table", "omelet", "papaya", "stepladder"),
     # Open-vocabulary LVIS, 13 rare classes (Table 6).
-    "lvis_ov_rare_13": ("casserole", "die", "egg_roll", "futon", "garbage", "handsaw", "hippopotamus",
-                        "kitchen_table", "mallet", "omelet", "shot_glass", "stepladder", "sugar_bowl"),
+    "lvis_ov_rare_13": (
+        "casserole",
+        "die",
+        "egg_roll",
+        "futon",
+        "garbage",
+        "handsaw",
+        "hippopotamus",
+        "kitchen_table",
+        "mallet",
+        "omelet",
+        "shot_glass",
+        "stepladder",
+        "sugar_bowl",
+    ),
 }
 
 _PUNCT = str.maketrans("", "", string.punctuation.replace("_", ""))
@@ -66,15 +93,18 @@ class CategoryMapper:
         name (ambiguous).
     """
 
-    def __init__(self, cat_ids: Sequence[int], cat_names: Sequence[str],
-                 synonyms: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(
+        self, cat_ids: Sequence[int], cat_names: Sequence[str], synonyms: Optional[Mapping[str, Any]] = None
+    ) -> None:
         self.exact = {str(n): int(c) for c, n in zip(cat_ids, cat_names)}
         self.normalized: dict = {}
         for c, n in zip(cat_ids, cat_names):
             key = normalize_category_name(n)
             if key in self.normalized and self.normalized[key] != int(c):
-                raise ValueError(f"categories {self.normalized[key]} and {int(c)} have the same "
-                                 f"normalised name {key!r}; pass exact names")
+                raise ValueError(
+                    f"categories {self.normalized[key]} and {int(c)} have the same "
+                    f"normalised name {key!r}; pass exact names"
+                )
             self.normalized[key] = int(c)
         self.synonyms: dict = {}
         ids = set(int(c) for c in cat_ids)
@@ -115,8 +145,11 @@ class CategoryMapper:
         """
         arr = np.array(["" if n is None else str(n) for n in names], dtype=object)
         missing = np.array([n is None for n in names], dtype=bool)
-        uniq, inverse = np.unique(arr.astype(str), return_inverse=True) if len(arr) else (
-            np.array([], dtype=str), np.zeros(0, dtype=np.int64))
+        uniq, inverse = (
+            np.unique(arr.astype(str), return_inverse=True)
+            if len(arr)
+            else (np.array([], dtype=str), np.zeros(0, dtype=np.int64))
+        )
         uniq_ids = np.empty(len(uniq), dtype=np.int64)
         uniq_rule = []
         for k, name in enumerate(uniq.tolist()):  # one lookup per distinct label
@@ -125,8 +158,7 @@ class CategoryMapper:
         ids = uniq_ids[inverse] if len(arr) else np.zeros(0, dtype=np.int64)
         ids[missing] = -1
         per_uniq = np.bincount(inverse[~missing], minlength=len(uniq)) if len(arr) else np.zeros(0, int)
-        stats = {"exact": 0, "normalized": 0, "synonym": 0, "unmatched": 0,
-                 "missing": int(missing.sum())}
+        stats = {"exact": 0, "normalized": 0, "synonym": 0, "unmatched": 0, "missing": int(missing.sum())}
         unmatched = {}
         for name, rule, n in zip(uniq.tolist(), uniq_rule, per_uniq.tolist()):
             if n == 0:
@@ -150,8 +182,9 @@ def resolve_category_set(spec: Any, mapper: CategoryMapper) -> tuple[list, list]
         Entries that are not categories of the ground truth.
     """
     if isinstance(spec, str):
-        items: list = list(CATEGORY_SETS[spec]) if spec in CATEGORY_SETS else [
-            s.strip() for s in spec.split(",") if s.strip()]
+        items: list = (
+            list(CATEGORY_SETS[spec]) if spec in CATEGORY_SETS else [s.strip() for s in spec.split(",") if s.strip()]
+        )
     else:
         items = list(spec)
     ids: list = []

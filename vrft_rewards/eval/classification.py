@@ -12,9 +12,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .._options import CLASSIFICATION_MODES, check_option
 from ..parsing import parse_completions
-from ..rewards.classification_rewards import (DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION,
-                                              ClassificationReward)
+from ..rewards.classification_rewards import DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION, ClassificationReward
 from .parse_stats import parse_statistics
 from .records import SkipLog, load_json_file, load_records, scorable_records
 from .report import EvalReport
@@ -36,16 +36,25 @@ def _gt_labels(gt: Any) -> dict:
                 raise ValueError(f"classification ground truth entry {i} must be an object with 'id' and 'label'")
             out[str(r["id"])] = r["label"]
         return out
-    raise TypeError("classification ground truth must map id -> label (a JSON object or a list of "
-                    f"{{'id', 'label'}} records), got {type(data).__name__}")
+    raise TypeError(
+        "classification ground truth must map id -> label (a JSON object or a list of "
+        f"{{'id', 'label'}} records), got {type(data).__name__}"
+    )
 
 
-def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact",
-                            classes: Optional[Sequence[str]] = None,
-                            aliases: Optional[Mapping[str, Sequence[str]]] = None,
-                            require_tags: bool = True, strict: bool = False,
-                            source: Optional[str] = None, lines: Optional[Sequence[int]] = None,
-                            show_progress: Optional[bool] = False) -> EvalReport:
+def evaluate_classification(
+    records: Any,
+    gt: Any = None,
+    *,
+    mode: str = "exact",
+    classes: Optional[Sequence[str]] = None,
+    aliases: Optional[Mapping[str, Sequence[str]]] = None,
+    require_tags: bool = True,
+    strict: bool = False,
+    source: Optional[str] = None,
+    lines: Optional[Sequence[int]] = None,
+    show_progress: Optional[bool] = False,
+) -> EvalReport:
     """Accuracy of class-name answers, overall and per class, and the confusion matrix.
 
     Parameters
@@ -88,11 +97,9 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
     >>> evaluate_classification(recs).metrics["accuracy"]
     0.5
     """
-    if mode not in ("exact", "substring", "choice"):
-        raise ValueError(f"mode must be 'exact', 'substring' or 'choice', got {mode!r}")
+    check_option(mode, CLASSIFICATION_MODES, "mode")
     skips = SkipLog(strict=strict)
-    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source,
-                                   show_progress=show_progress)
+    recs, nums, src = load_records(records, skips=skips, lines=lines, source=source, show_progress=show_progress)
     labels_of = _gt_labels(gt) if gt is not None else None
     comps, truth, where = [], [], []
     for line, rec in scorable_records(recs, nums, src, skips):
@@ -105,8 +112,12 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
                 continue
             label = labels_of[str(rec["id"])]
         else:
-            skips.skip(src, line, "record has no 'label'" + (" and no 'id'" if labels_of is not None else
-                                                              " (and no --gt to look its 'id' up)"))
+            skips.skip(
+                src,
+                line,
+                "record has no 'label'"
+                + (" and no 'id'" if labels_of is not None else " (and no --gt to look its 'id' up)"),
+            )
             continue
         if not isinstance(label, str) or not label.strip():
             skips.skip(src, line, "'label' must be a non-empty string", repr(label)[:40])
@@ -123,14 +134,16 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
     norm = VISUAL_RFT_NORMALIZATION if mode == "substring" else DEFAULT_NORMALIZATION
     parsed = parse_completions(comps, require_tags=require_tags, invalid="empty")
     answers = np.array(parsed.normalized_answers(**norm), dtype=object).astype(str)
-    truth_norm = np.array(parse_completions(truth, require_tags=False, invalid="empty")
-                          .normalized_answers(**norm), dtype=object).astype(str)
+    truth_norm = np.array(
+        parse_completions(truth, require_tags=False, invalid="empty").normalized_answers(**norm), dtype=object
+    ).astype(str)
     class_names = list(dict.fromkeys(classes)) if classes is not None else sorted(set(truth))
     if classes is not None:
         extra = sorted(set(truth) - set(class_names))
         class_names += extra
-    cls_norm = np.array(parse_completions(class_names, require_tags=False, invalid="empty")
-                        .normalized_answers(**norm), dtype=object).astype(str)
+    cls_norm = np.array(
+        parse_completions(class_names, require_tags=False, invalid="empty").normalized_answers(**norm), dtype=object
+    ).astype(str)
     # Normalised name -> class index (first class wins on collisions); vectorised lookups.
     order = np.argsort(cls_norm, kind="stable")
     sorted_norm = cls_norm[order]
@@ -152,27 +165,54 @@ def evaluate_classification(records: Any, gt: Any = None, *, mode: str = "exact"
     np.add.at(confusion, (t_idx, p_col), 1)
     n_per = np.bincount(t_idx, minlength=k)
     c_per = np.bincount(t_idx, weights=correct.astype(np.float64), minlength=k).astype(np.int64)
-    per_class = [{"class": name, "n": int(n), "correct": int(c),
-                  "accuracy": float(c / n) if n else float("nan")}
-                 for name, n, c in zip(class_names, n_per, c_per)]
+    per_class = [
+        {"class": name, "n": int(n), "correct": int(c), "accuracy": float(c / n) if n else float("nan")}
+        for name, n, c in zip(class_names, n_per, c_per)
+    ]
     acc = float(correct.mean())
     parse = parse_statistics(parsed, comps, where=where)
     notes = []
     if mode == "substring":
-        notes.append("mode 'substring' is Visual-RFT's rule: an empty answer, a truncated name or a "
-                     "list of classes count as correct unless --classes enables the guard")
+        notes.append(
+            "mode 'substring' is Visual-RFT's rule: an empty answer, a truncated name or a "
+            "list of classes count as correct unless --classes enables the guard"
+        )
     n_empty = int((answers == "").sum())
     if n_empty:
         notes.append(f"{n_empty} answers are empty after normalisation")
-    metrics = {"mode": mode, "n": int(len(comps)), "correct": int(correct.sum()), "accuracy": acc,
-               "mean_class_accuracy": float(np.nanmean([r["accuracy"] for r in per_class])),
-               "per_class": per_class, "classes": class_names, "confusion": confusion.tolist()}
-    tables = [("Classification", ["metric", "value"],
-               [["accuracy", acc], ["mean per-class accuracy", metrics["mean_class_accuracy"]],
-                ["correct", int(correct.sum())], ["records", int(len(comps))]]),
-              ("Per class", ["class", "n", "correct", "accuracy"],
-               [[r["class"], r["n"], r["correct"], r["accuracy"]] for r in per_class])]
-    return EvalReport(task="classification", metrics=metrics, tables=tables, parse=parse,
-                      skipped=skips, notes=notes,
-                      arrays={"confusion": confusion, "classes": class_names + [OTHER],
-                              "correct": correct})
+    metrics = {
+        "mode": mode,
+        "n": int(len(comps)),
+        "correct": int(correct.sum()),
+        "accuracy": acc,
+        "mean_class_accuracy": float(np.nanmean([r["accuracy"] for r in per_class])),
+        "per_class": per_class,
+        "classes": class_names,
+        "confusion": confusion.tolist(),
+    }
+    tables = [
+        (
+            "Classification",
+            ["metric", "value"],
+            [
+                ["accuracy", acc],
+                ["mean per-class accuracy", metrics["mean_class_accuracy"]],
+                ["correct", int(correct.sum())],
+                ["records", int(len(comps))],
+            ],
+        ),
+        (
+            "Per class",
+            ["class", "n", "correct", "accuracy"],
+            [[r["class"], r["n"], r["correct"], r["accuracy"]] for r in per_class],
+        ),
+    ]
+    return EvalReport(
+        task="classification",
+        metrics=metrics,
+        tables=tables,
+        parse=parse,
+        skipped=skips,
+        notes=notes,
+        arrays={"confusion": confusion, "classes": class_names + [OTHER], "correct": correct},
+    )

@@ -24,9 +24,14 @@ def _text(completion: Any) -> str:
     return repr(completion)
 
 
-def parse_statistics(parsed: ParsedBatch, completions: Sequence[Any], *,
-                     where: Optional[Sequence[str]] = None, n_examples: int = 3,
-                     max_chars: int = 160) -> dict:
+def parse_statistics(
+    parsed: ParsedBatch,
+    completions: Sequence[Any],
+    *,
+    where: Optional[Sequence[str]] = None,
+    n_examples: int = 3,
+    max_chars: int = 160,
+) -> dict:
     """Counts of parse outcomes and a few examples of the bad ones.
 
     Parameters
@@ -58,13 +63,27 @@ def parse_statistics(parsed: ParsedBatch, completions: Sequence[Any], *,
     >>> s["status"]["ok"], s["malformed"], s["examples"]["malformed"][0]["where"]
     (1, 1, '1')
     """
-    return status_statistics(parsed.status, parsed.n_dropped, int(parsed.offsets[-1]), completions,
-                             where=where, n_examples=n_examples, max_chars=max_chars)
+    return status_statistics(
+        parsed.status,
+        parsed.n_dropped,
+        int(parsed.offsets[-1]),
+        completions,
+        where=where,
+        n_examples=n_examples,
+        max_chars=max_chars,
+    )
 
 
-def status_statistics(status_codes: np.ndarray, n_dropped: np.ndarray, n_boxes: int,
-                      completions: Sequence[Any], *, where: Optional[Sequence[str]] = None,
-                      n_examples: int = 3, max_chars: int = 160) -> dict:
+def status_statistics(
+    status_codes: np.ndarray,
+    n_dropped: np.ndarray,
+    n_boxes: int,
+    completions: Sequence[Any],
+    *,
+    where: Optional[Sequence[str]] = None,
+    n_examples: int = 3,
+    max_chars: int = 160,
+) -> dict:
     """:func:`parse_statistics` from the per-completion ``status`` and ``n_dropped`` arrays
     (what sharded parsing returns), ``n_boxes`` kept boxes in all."""
     status_codes = np.asarray(status_codes)

@@ -13,8 +13,8 @@ import numpy as np
 
 __all__ = ["have_matplotlib", "make_plots", "FIG_SIZE", "DPI"]
 
-FIG_SIZE = (8.0, 5.0)   # inches
-DPI = 100               # -> 800 x 500 pixels
+FIG_SIZE = (8.0, 5.0)  # inches
+DPI = 100  # -> 800 x 500 pixels
 
 
 def have_matplotlib() -> bool:
@@ -41,11 +41,10 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def pr_curves(precision: np.ndarray, rec_thrs: np.ndarray, iou_thrs: np.ndarray, names: list,
-              path: Path) -> Path:
+def pr_curves(precision: np.ndarray, rec_thrs: np.ndarray, iou_thrs: np.ndarray, names: list, path: Path) -> Path:
     """Precision-recall curve per category at IoU 0.5 (solid) and averaged over IoU thresholds
     (dashed), area 'all', last maxDets; categories without GT are left out."""
-    p = precision if precision.ndim == 4 else precision[..., -1]          # (T, R, K, A)
+    p = precision if precision.ndim == 4 else precision[..., -1]  # (T, R, K, A)
     t50 = np.flatnonzero(np.asarray(iou_thrs) == 0.5)
     fig = _figure()
     ax = fig.add_subplot(1, 1, 1)
@@ -59,8 +58,13 @@ def pr_curves(precision: np.ndarray, rec_thrs: np.ndarray, iou_thrs: np.ndarray,
             ax.plot(rec_thrs, np.clip(curve[t50[0]], 0, None), color=color, label=f"{name} @.5")
         mean = np.where(curve > -1, curve, np.nan)
         with np.errstate(invalid="ignore"):
-            ax.plot(rec_thrs, np.nanmean(mean, axis=0) if np.isfinite(mean).any() else rec_thrs * 0,
-                    color=color, linestyle="--", linewidth=1)
+            ax.plot(
+                rec_thrs,
+                np.nanmean(mean, axis=0) if np.isfinite(mean).any() else rec_thrs * 0,
+                color=color,
+                linestyle="--",
+                linewidth=1,
+            )
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
@@ -127,8 +131,15 @@ def confusion(matrix: np.ndarray, labels: list, path: Path) -> Path:
         for i in range(k):
             for j in range(m.shape[1]):
                 if m[i, j]:
-                    ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=7,
-                            color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(int(m[i, j])),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("truth")
     ax.set_title("Confusion matrix")
@@ -142,25 +153,29 @@ def make_plots(report: Any, out_dir: Path) -> list:
     a = report.arrays
     paths = []
     if report.task in ("coco", "lvis") and "precision" in a:
-        paths.append(pr_curves(a["precision"], a["rec_thrs"], a["iou_thrs"], a["cat_names"],
-                               out_dir / "pr_curves.png"))
+        paths.append(pr_curves(a["precision"], a["rec_thrs"], a["iou_thrs"], a["cat_names"], out_dir / "pr_curves.png"))
         paths.append(ap_bars(a["per_category"], out_dir / "ap_per_category.png"))
         if len(a.get("scores", ())):
-            paths.append(histogram(a["scores"], out_dir / "score_histogram.png",
-                                   title="Detection confidence", xlabel="score"))
+            paths.append(
+                histogram(a["scores"], out_dir / "score_histogram.png", title="Detection confidence", xlabel="score")
+            )
         if len(a.get("record_iou", ())):
-            paths.append(histogram(a["record_iou"], out_dir / "iou_reward_histogram.png",
-                                   title="Per-prompt IoU reward", xlabel="reward"))
+            paths.append(
+                histogram(
+                    a["record_iou"],
+                    out_dir / "iou_reward_histogram.png",
+                    title="Per-prompt IoU reward",
+                    xlabel="reward",
+                )
+            )
     if report.task == "classification" and "confusion" in a:
         paths.append(confusion(a["confusion"], a["classes"], out_dir / "confusion_matrix.png"))
     if report.task == "grounding":
         paths.append(histogram(a["iou"], out_dir / "iou_histogram.png", title="Box IoU", xlabel="IoU"))
         if "mask_iou" in a:
-            paths.append(histogram(a["mask_iou"], out_dir / "mask_iou_histogram.png",
-                                   title="Mask IoU", xlabel="IoU"))
+            paths.append(histogram(a["mask_iou"], out_dir / "mask_iou_histogram.png", title="Mask IoU", xlabel="IoU"))
     if report.task == "score" and "rewards" in a:
         for name, values in a["rewards"].items():
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
-            paths.append(histogram(values, out_dir / f"reward_{safe}.png", title=f"Reward {name}",
-                                   xlabel="reward"))
+            paths.append(histogram(values, out_dir / f"reward_{safe}.png", title=f"Reward {name}", xlabel="reward"))
     return paths

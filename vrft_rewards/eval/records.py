@@ -13,7 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
-__all__ = ["RecordError", "SkipLog", "read_jsonl", "load_json_file", "progress"]
+from .._json import strict_loads
+
+__all__ = ["RecordError", "SkipLog", "check_input_file", "load_json_file", "progress", "read_jsonl"]
 
 _EXAMPLES = 5
 
@@ -74,8 +76,9 @@ class SkipLog:
         return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}
 
 
-def progress(iterable: Iterable, *, total: Optional[int] = None, desc: str = "",
-             enabled: Optional[bool] = None) -> Iterable:
+def progress(
+    iterable: Iterable, *, total: Optional[int] = None, desc: str = "", enabled: Optional[bool] = None
+) -> Iterable:
     """Wrap ``iterable`` in a tqdm bar on stderr when tqdm is installed and stderr is a terminal.
 
     ``enabled=None`` (default) lets tqdm decide (off when not a TTY); False never shows a bar.
@@ -86,21 +89,14 @@ def progress(iterable: Iterable, *, total: Optional[int] = None, desc: str = "",
         from tqdm.auto import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, total=total, desc=desc, disable=None if enabled is None else not enabled,
-                leave=False, unit=" rec")
+    return tqdm(
+        iterable, total=total, desc=desc, disable=None if enabled is None else not enabled, leave=False, unit=" rec"
+    )
 
 
-def _loads() -> Any:
-    try:
-        import orjson
-
-        return orjson.loads, orjson.JSONDecodeError
-    except ImportError:  # pragma: no cover - orjson is optional
-        return json.loads, json.JSONDecodeError
-
-
-def read_jsonl(path: Any, *, skips: Optional[SkipLog] = None, show_progress: Optional[bool] = False
-               ) -> tuple[list, list]:
+def read_jsonl(
+    path: Any, *, skips: Optional[SkipLog] = None, show_progress: Optional[bool] = False
+) -> tuple[list, list]:
     """Read a JSONL file: one JSON object per non-blank line.
 
     Parameters
@@ -133,16 +129,16 @@ def read_jsonl(path: Any, *, skips: Optional[SkipLog] = None, show_progress: Opt
         raise RecordError(name, None, "is a directory, expected a JSONL file") from None
     except OSError as e:
         raise RecordError(name, None, f"cannot read: {e.strerror or e}") from None
-    loads, decode_error = _loads()
     lines = raw.split(b"\n")
     records, numbers = [], []
-    for i, line in enumerate(progress(lines, total=len(lines), desc=f"reading {os.path.basename(name)}",
-                                      enabled=show_progress), start=1):
+    for i, line in enumerate(
+        progress(lines, total=len(lines), desc=f"reading {os.path.basename(name)}", enabled=show_progress), start=1
+    ):
         if not line.strip():
             continue
         try:
-            obj = loads(line)
-        except (decode_error, UnicodeDecodeError, ValueError) as e:
+            obj = strict_loads(line)
+        except (UnicodeDecodeError, ValueError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             skips.skip(name, i, "line is not valid JSON", msg[:120])
             continue
@@ -182,8 +178,14 @@ def load_json_file(path: Any, what: str = "ground truth") -> Any:
         raise RecordError(name, None, f"{what} is not UTF-8 text: {e.reason}") from None
 
 
-def load_records(records: Any, *, skips: SkipLog, lines: Optional[Sequence[int]] = None,
-                 source: Optional[str] = None, show_progress: Optional[bool] = False) -> tuple:
+def load_records(
+    records: Any,
+    *,
+    skips: SkipLog,
+    lines: Optional[Sequence[int]] = None,
+    source: Optional[str] = None,
+    show_progress: Optional[bool] = False,
+) -> tuple:
     """``(records, line_numbers, source_name)`` from a JSONL path or an in-memory list of dicts."""
     if isinstance(records, (str, os.PathLike)):
         recs, nums = read_jsonl(records, skips=skips, show_progress=show_progress)
@@ -206,8 +208,9 @@ def completion_problem(rec: Any) -> Optional[str]:
     return None
 
 
-def scorable_records(recs: Sequence[Any], nums: Optional[Sequence[int]], source: str,
-                     skips: SkipLog) -> Iterator[tuple[int, dict]]:
+def scorable_records(
+    recs: Sequence[Any], nums: Optional[Sequence[int]], source: str, skips: SkipLog
+) -> Iterator[tuple[int, dict]]:
     """``(line, record)`` of each record with a completion to score (:func:`completion_problem`
     is None), in order; the others are counted in ``skips`` under their line (``nums[i]``, or
     the index ``i`` of an in-memory list when ``nums`` is None)."""
@@ -218,3 +221,11 @@ def scorable_records(recs: Sequence[Any], nums: Optional[Sequence[int]], source:
             skips.skip(source, line, problem)
             continue
         yield line, rec
+
+
+def check_input_file(path: str, flag: str) -> None:
+    """Raise :class:`RecordError` unless ``path`` (given with the command-line ``flag``) is a file."""
+    if not os.path.exists(path):
+        raise RecordError(path, None, f"no such file ({flag})")
+    if os.path.isdir(path):
+        raise RecordError(path, None, f"is a directory ({flag} expects a file)")

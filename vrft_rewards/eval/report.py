@@ -52,8 +52,15 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         """``{"task", "metrics", "parse", "skipped", "notes"}``, JSON-serialisable (NaN -> None)."""
-        return _jsonable({"task": self.task, "metrics": self.metrics, "parse": self.parse,
-                          "skipped": self.skipped.to_dict(), "notes": list(self.notes)})
+        return _jsonable(
+            {
+                "task": self.task,
+                "metrics": self.metrics,
+                "parse": self.parse,
+                "skipped": self.skipped.to_dict(),
+                "notes": list(self.notes),
+            }
+        )
 
     def text(self) -> str:
         """The terminal rendering: every table, the parse and skip summaries, the notes."""
@@ -61,8 +68,10 @@ class EvalReport:
         for title, headers, rows in self.tables:
             parts.append(f"== {title} ==\n{format_table(headers, rows)}")
         parts.append("== Parsing ==\n" + format_table(*_parse_table(self.parse)))
-        parts.append(f"skipped records: {self.skipped.total}" + (
-            "".join(f"\n  {r}: {n}" for r, n in self.skipped.counts.items())))
+        parts.append(
+            f"skipped records: {self.skipped.total}"
+            + ("".join(f"\n  {r}: {n}" for r, n in self.skipped.counts.items()))
+        )
         if self.notes:
             parts.append("notes:\n" + "\n".join(f"  - {n}" for n in self.notes))
         return "\n\n".join(parts)
@@ -92,8 +101,11 @@ class EvalReport:
 
 
 def _parse_table(parse: dict) -> tuple[list, list]:
-    keys = [k for k in ("total", "malformed", "repaired", "empty", "no_answer", "no_objects",
-                        "boxes", "dropped_boxes") if k in parse]
+    keys = [
+        k
+        for k in ("total", "malformed", "repaired", "empty", "no_answer", "no_objects", "boxes", "dropped_boxes")
+        if k in parse
+    ]
     return keys, [[parse[k] for k in keys]]
 
 
@@ -117,8 +129,7 @@ def format_table(headers: list, rows: list) -> str:
     """
     cells = [[str(h) for h in headers]] + [[_cell(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in cells]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
 
@@ -126,8 +137,7 @@ def format_table(headers: list, rows: list) -> str:
 def markdown_table(headers: list, rows: list) -> str:
     """GitHub-flavoured Markdown table (``|`` in cells escaped)."""
     esc = lambda s: _cell(s).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(esc(h) for h in headers) + " |",
-             "| " + " | ".join("---" for _ in headers) + " |"]
+    lines = ["| " + " | ".join(esc(h) for h in headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
     lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -182,5 +192,9 @@ def write_report(report: EvalReport, out_dir: Any, *, plots: bool = True) -> dic
         md += f"\nPlots not drawn: {skipped_reason}.\n"
     report_path = out / "report.md"
     report_path.write_text(md, encoding="utf-8")
-    return {"metrics": str(metrics_path), "report": str(report_path),
-            "plots": [str(p) for p in plot_paths], "plots_skipped": skipped_reason}
+    return {
+        "metrics": str(metrics_path),
+        "report": str(report_path),
+        "plots": [str(p) for p in plot_paths],
+        "plots_skipped": skipped_reason,
+    }

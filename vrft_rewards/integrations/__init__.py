@@ -6,10 +6,12 @@ by path):
 * :mod:`.trl` - ``trl_reward_funcs`` / ``trl_reward_weights`` for ``GRPOTrainer``;
 * :mod:`.verl` - ``compute_score`` (per-sample and batch forms) and ``compute_score_async``;
 * :mod:`.easyr1` - batch ``compute_score`` with ``REWARD_TYPE = "batch"``;
-* :mod:`.openrlhf` - ``reward_func(queries, prompts, labels)`` and ``make_reward_func``.
+* :mod:`.openrlhf` - ``reward_func(queries, prompts, labels)`` and ``make_reward_func``;
+* :mod:`.server` - the HTTP reward server (OpenRLHF's ``/get_reward`` and a JSON ``/score``),
+  public as :mod:`vrft_rewards.serve`.
 
-The HTTP server (:mod:`vrft_rewards.serve`) and Ray scoring (:mod:`vrft_rewards.distributed`)
-live beside this package. ``docs/integrations.md`` has a copy-paste example for each.
+Ray scoring (:mod:`vrft_rewards.distributed`) lives beside this package. ``docs/integrations.md``
+has a copy-paste example for each.
 """
 
 from __future__ import annotations

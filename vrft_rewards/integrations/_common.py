@@ -12,14 +12,23 @@ from typing import Any
 
 import numpy as np
 
+from vrft_rewards._options import RESERVED_COLUMNS
 from vrft_rewards.rewards.combine import RewardSet
 from vrft_rewards.rewards.registry import resolve_reward_set
 
-__all__ = ["RESERVED_COLUMNS", "MetricLog", "cached_reward_set", "check_none_score", "check_rows", "clear_cache", "group_rows", "merge_columns",
-           "rows_to_columns", "take", "take_columns"]
-
-#: Keyword names reward functions receive from the trainer itself: never dataset columns.
-RESERVED_COLUMNS = frozenset({"completions", "log_metric", "log_extra", "trainer_state"})
+__all__ = [
+    "RESERVED_COLUMNS",
+    "MetricLog",
+    "cached_reward_set",
+    "check_none_score",
+    "check_rows",
+    "clear_cache",
+    "group_rows",
+    "merge_columns",
+    "rows_to_columns",
+    "take",
+    "take_columns",
+]
 
 _CACHE: dict[Any, RewardSet] = {}
 _CACHE_LOCK = threading.Lock()

@@ -41,9 +41,15 @@ REWARD_NAME = "vrft_rewards"
 _FORMAT_NAMES = ("format", "format_reward")
 
 
-def compute_score(reward_inputs: Sequence[Mapping[str, Any]], task: Any = None, *,
-                  preset_kwargs: Mapping[str, Any] | None = None, none_score: float = 0.0,
-                  format_name: str | None = None, log_metrics: bool = True) -> list[dict[str, float]]:
+def compute_score(
+    reward_inputs: Sequence[Mapping[str, Any]],
+    task: Any = None,
+    *,
+    preset_kwargs: Mapping[str, Any] | None = None,
+    none_score: float = 0.0,
+    format_name: str | None = None,
+    log_metrics: bool = True,
+) -> list[dict[str, float]]:
     """Score an EasyR1 batch with one call per reward function.
 
     Parameters
@@ -98,13 +104,16 @@ def compute_score(reward_inputs: Sequence[Mapping[str, Any]], task: Any = None, 
     """
     none_score = check_none_score(none_score)
     if task is None:
-        raise TypeError("compute_score needs task=...: set worker.reward.reward_function_kwargs="
-                        "'{\"task\": \"detection\"}' (or another preset name)")
+        raise TypeError(
+            "compute_score needs task=...: set worker.reward.reward_function_kwargs="
+            '\'{"task": "detection"}\' (or another preset name)'
+        )
     rows = check_rows(reward_inputs, None, "reward_inputs")
     for i, r in enumerate(rows):
         if not isinstance(r, Mapping):
-            raise TypeError(f"reward_inputs[{i}] must be a dict with 'response' and 'ground_truth', "
-                            f"got {type(r).__name__}")
+            raise TypeError(
+                f"reward_inputs[{i}] must be a dict with 'response' and 'ground_truth', got {type(r).__name__}"
+            )
         if "response" not in r:
             raise KeyError(f"reward_inputs[{i}] has no 'response' key (keys: {sorted(r)})")
     rs = cached_reward_set(task, preset_kwargs)

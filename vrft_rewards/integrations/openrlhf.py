@@ -35,8 +35,14 @@ from vrft_rewards.integrations._common import (
 )
 from vrft_rewards.rewards.combine import RewardSetResult
 
-__all__ = ["DEFAULT_EOS_TOKENS", "TASK_ENV", "OpenRLHFRewardFunc", "completions_from_queries",
-           "make_reward_func", "reward_func"]
+__all__ = [
+    "DEFAULT_EOS_TOKENS",
+    "TASK_ENV",
+    "OpenRLHFRewardFunc",
+    "completions_from_queries",
+    "make_reward_func",
+    "reward_func",
+]
 
 #: Environment variable read by the module-level :func:`reward_func`.
 TASK_ENV = "VRFT_REWARDS_TASK"
@@ -44,12 +50,23 @@ TASK_ENV = "VRFT_REWARDS_TASK"
 #: End-of-turn / end-of-text / padding markers stripped from the end of each query, since
 #: OpenRLHF decodes with ``skip_special_tokens=False`` (Qwen, Llama 3, Llama 2/Mistral, Gemma,
 #: Phi-3, DeepSeek spellings).
-DEFAULT_EOS_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>",
-                      "<end_of_turn>", "<eos>", "<|end|>", "<pad>", "<\uff5cend\u2581of\u2581sentence\uff5c>")
+DEFAULT_EOS_TOKENS = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<end_of_turn>",
+    "<eos>",
+    "<|end|>",
+    "<pad>",
+    "<\uff5cend\u2581of\u2581sentence\uff5c>",
+)
 
 
-def completions_from_queries(queries: Sequence[str], prompts: Sequence[str] | None = None, *,
-                             eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS) -> list[str]:
+def completions_from_queries(
+    queries: Sequence[str], prompts: Sequence[str] | None = None, *, eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS
+) -> list[str]:
     """Recover the responses from OpenRLHF queries (prompt + response + end markers).
 
     Parameters
@@ -88,11 +105,11 @@ def completions_from_queries(queries: Sequence[str], prompts: Sequence[str] | No
         if prompts is not None and isinstance(prompts[i], str) and prompts[i]:
             p = prompts[i]
             if q.startswith(p):
-                q = q[len(p):]
+                q = q[len(p) :]
             else:
                 k = q.rfind(p)
                 if k >= 0:
-                    q = q[k + len(p):]
+                    q = q[k + len(p) :]
         while True:  # drop trailing markers and the whitespace between/after them, not the response's own
             tail = q.rstrip()
             t = next((t for t in eos if tail.endswith(t)), None)
@@ -137,9 +154,17 @@ class OpenRLHFRewardFunc:
 
     __name__ = "reward_func"
 
-    def __init__(self, task: Any, *, preset_kwargs: Mapping[str, Any] | None = None,
-                 label_column: str = "solution", eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS,
-                 none_score: float = 0.0, as_tensors: bool | None = None, log_metrics: bool = False) -> None:
+    def __init__(
+        self,
+        task: Any,
+        *,
+        preset_kwargs: Mapping[str, Any] | None = None,
+        label_column: str = "solution",
+        eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS,
+        none_score: float = 0.0,
+        as_tensors: bool | None = None,
+        log_metrics: bool = False,
+    ) -> None:
         if task is None:
             raise TypeError(f"task must be a preset name or reward functions, got None (set {TASK_ENV}?)")
         if not isinstance(label_column, str) or not label_column:
@@ -155,8 +180,15 @@ class OpenRLHFRewardFunc:
         self.log_metrics = bool(log_metrics)
         cached_reward_set(task, self.preset_kwargs)  # fail early on an unknown task
 
-    def score(self, queries: Sequence[str], prompts: Sequence[str] | None = None,
-              labels: Sequence[Any] | None = None, *, log_metric: Any = None, **kwargs: Any) -> RewardSetResult:
+    def score(
+        self,
+        queries: Sequence[str],
+        prompts: Sequence[str] | None = None,
+        labels: Sequence[Any] | None = None,
+        *,
+        log_metric: Any = None,
+        **kwargs: Any,
+    ) -> RewardSetResult:
         """Score the batch and return the raw :class:`RewardSetResult` (``None`` kept as NaN).
 
         ``kwargs`` that are lists with one entry per query become further columns; other
@@ -168,8 +200,12 @@ class OpenRLHFRewardFunc:
         if labels is not None:
             columns = rows_to_columns(check_rows(labels, n, "labels"), default_key=self.label_column, arg="labels")
         for key, value in kwargs.items():
-            if isinstance(value, (list, tuple)) and len(value) == n and key not in columns \
-                    and key not in RESERVED_COLUMNS:
+            if (
+                isinstance(value, (list, tuple))
+                and len(value) == n
+                and key not in columns
+                and key not in RESERVED_COLUMNS
+            ):
                 columns[key] = list(value)
         if prompts is not None:
             columns.setdefault("prompts", list(prompts))
@@ -178,8 +214,9 @@ class OpenRLHFRewardFunc:
         rs = cached_reward_set(self.task, self.preset_kwargs)
         return rs(completions, **columns)
 
-    def to_payload(self, result: RewardSetResult, *, as_tensors: bool,
-                   metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
+    def to_payload(
+        self, result: RewardSetResult, *, as_tensors: bool, metrics: Mapping[str, float] | None = None
+    ) -> dict[str, Any]:
         """OpenRLHF's ``{"rewards", "scores", "extra_logs"}`` from a result (plus batch metrics)."""
         overall, matrix = result.filled(self.none_score)
         pos = float(np.sum(np.clip(result.weights, 0.0, None)))
@@ -193,17 +230,25 @@ class OpenRLHFRewardFunc:
             def conv(a: np.ndarray) -> Any:
                 return torch.tensor(a, dtype=torch.float32)
         else:
+
             def conv(a: np.ndarray) -> Any:
                 return a.tolist()
+
         return {"rewards": conv(overall), "scores": conv(scores), "extra_logs": {k: conv(v) for k, v in logs.items()}}
 
-    def __call__(self, queries: Sequence[str], prompts: Sequence[str] | None = None,
-                 labels: Sequence[Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    def __call__(
+        self,
+        queries: Sequence[str],
+        prompts: Sequence[str] | None = None,
+        labels: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         """Score OpenRLHF queries: see the class docs for the returned dict."""
         as_tensors = self.as_tensors
         if as_tensors is None:
             try:
                 import torch  # noqa: F401
+
                 as_tensors = True
             except ImportError:
                 as_tensors = False
@@ -230,8 +275,9 @@ def make_reward_func(task: Any, **options: Any) -> OpenRLHFRewardFunc:
     return OpenRLHFRewardFunc(task, **options)
 
 
-def reward_func(queries: Sequence[str], prompts: Sequence[str] | None = None,
-                labels: Sequence[Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+def reward_func(
+    queries: Sequence[str], prompts: Sequence[str] | None = None, labels: Sequence[Any] | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """OpenRLHF entry point when this file itself is the ``--reward.remote_url``.
 
     The task is ``kwargs["task"]`` if given, else the environment variable ``VRFT_REWARDS_TASK``
@@ -244,8 +290,10 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str] | None = None,
     """
     task = kwargs.pop("task", None) or os.environ.get(TASK_ENV)
     if not task:
-        raise ValueError(f"no task: set the environment variable {TASK_ENV} (e.g. {TASK_ENV}=detection) or "
-                         "write a file with reward_func = make_reward_func('detection')")
+        raise ValueError(
+            f"no task: set the environment variable {TASK_ENV} (e.g. {TASK_ENV}=detection) or "
+            "write a file with reward_func = make_reward_func('detection')"
+        )
     return _module_func(task)(queries, prompts, labels, **kwargs)
 
 

@@ -63,8 +63,8 @@ class NamedReward:
         inner = func
         while isinstance(inner, functools.partial):
             inner = inner.func
-        is_async = inspect.iscoroutinefunction(inner) or inspect.iscoroutinefunction(
-            getattr(type(inner), "__call__", None))
+        call = getattr(type(inner), "__call__", None)  # noqa: B004 - the method itself: is it async?
+        is_async = inspect.iscoroutinefunction(inner) or inspect.iscoroutinefunction(call)
         return (AsyncNamedReward if is_async else NamedReward)(func, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -48,8 +48,13 @@ _log = logging.getLogger(__name__)
 _WARNED: set[frozenset[str]] = set()
 
 
-def _task_of(data_source: Any, extra_info: Any, task: Any, task_map: Mapping[str, Any] | None,
-             presets: Callable[[], list[str]] = available_presets) -> Any:
+def _task_of(
+    data_source: Any,
+    extra_info: Any,
+    task: Any,
+    task_map: Mapping[str, Any] | None,
+    presets: Callable[[], list[str]] = available_presets,
+) -> Any:
     if task is not None:
         return task
     if isinstance(extra_info, Mapping) and extra_info.get("task") is not None:
@@ -65,8 +70,15 @@ def _task_of(data_source: Any, extra_info: Any, task: Any, task_map: Mapping[str
     )
 
 
-def _prepare(data_sources: list[Any], solution_strs: list[Any], ground_truths: list[Any],
-             extra_infos: list[Any], task: Any, task_map: Any, kwargs: dict[str, Any]):
+def _prepare(
+    data_sources: list[Any],
+    solution_strs: list[Any],
+    ground_truths: list[Any],
+    extra_infos: list[Any],
+    task: Any,
+    task_map: Any,
+    kwargs: dict[str, Any],
+):
     if task_map is not None and not isinstance(task_map, Mapping):
         raise TypeError(f"task_map must be a mapping data_source -> task, got {type(task_map).__name__}")
     if kwargs:
@@ -83,8 +95,9 @@ def _prepare(data_sources: list[Any], solution_strs: list[Any], ground_truths: l
     return tasks, merge_columns(gt_cols, extra_cols)
 
 
-def _to_dicts(parts: list[tuple[list[int], RewardSetResult, dict[str, float]]], n: int,
-              none_score: float) -> list[dict[str, float]]:
+def _to_dicts(
+    parts: list[tuple[list[int], RewardSetResult, dict[str, float]]], n: int, none_score: float
+) -> list[dict[str, float]]:
     out: list[dict[str, float]] = [{}] * n
     for idx, res, metrics in parts:
         overall, matrix = res.filled(none_score)
@@ -107,8 +120,9 @@ def _unpack(single: tuple[Any, Any, Any, Any], batch: tuple[Any, Any, Any, Any])
             raise TypeError("compute_score needs solution_str (per-sample form) or solution_strs (batch form)")
         return False, [data_source], [solution_str], [ground_truth], [extra_info]
     if solution_str is not None or ground_truth is not None:
-        raise TypeError("pass either the per-sample arguments (solution_str, ...) or the batch ones "
-                        "(solution_strs, ...), not both")
+        raise TypeError(
+            "pass either the per-sample arguments (solution_str, ...) or the batch ones (solution_strs, ...), not both"
+        )
     strs = check_rows(solution_strs, None, "solution_strs")
     n = len(strs)
     ds = check_rows(data_sources, n, "data_sources") if data_sources is not None else [None] * n
@@ -117,15 +131,29 @@ def _unpack(single: tuple[Any, Any, Any, Any], batch: tuple[Any, Any, Any, Any])
     return True, ds, strs, gts, eis
 
 
-def _plan(data_source, solution_str, ground_truth, extra_info, data_sources, solution_strs,
-          ground_truths, extra_infos, task, task_map, preset_kwargs, log_metrics, kwargs):
+def _plan(
+    data_source,
+    solution_str,
+    ground_truth,
+    extra_info,
+    data_sources,
+    solution_strs,
+    ground_truths,
+    extra_infos,
+    task,
+    task_map,
+    preset_kwargs,
+    log_metrics,
+    kwargs,
+):
     """Shared by the sync and async entry points: normalise the call forms and group rows by task.
 
     Returns ``(batch, n, groups)`` with one ``(row indices, RewardSet, completions, columns,
     MetricLog)`` per task, so that each reward function is called once per task group.
     """
-    batch, ds, strs, gts, eis = _unpack((data_source, solution_str, ground_truth, extra_info),
-                                        (data_sources, solution_strs, ground_truths, extra_infos))
+    batch, ds, strs, gts, eis = _unpack(
+        (data_source, solution_str, ground_truth, extra_info), (data_sources, solution_strs, ground_truths, extra_infos)
+    )
     tasks, columns = _prepare(ds, strs, gts, eis, task, task_map, kwargs)
     n = len(strs)
     groups = []
@@ -138,13 +166,23 @@ def _plan(data_source, solution_str, ground_truth, extra_info, data_sources, sol
     return batch, n, groups
 
 
-def compute_score(data_source: Any = None, solution_str: str | None = None, ground_truth: Any = None,
-                  extra_info: Mapping[str, Any] | None = None, *, data_sources: Sequence[Any] | None = None,
-                  solution_strs: Sequence[str] | None = None, ground_truths: Sequence[Any] | None = None,
-                  extra_infos: Sequence[Any] | None = None, task: Any = None,
-                  task_map: Mapping[str, Any] | None = None, preset_kwargs: Mapping[str, Any] | None = None,
-                  none_score: float = 0.0, log_metrics: bool = False,
-                  **kwargs: Any) -> dict[str, float] | list[dict[str, float]]:
+def compute_score(
+    data_source: Any = None,
+    solution_str: str | None = None,
+    ground_truth: Any = None,
+    extra_info: Mapping[str, Any] | None = None,
+    *,
+    data_sources: Sequence[Any] | None = None,
+    solution_strs: Sequence[str] | None = None,
+    ground_truths: Sequence[Any] | None = None,
+    extra_infos: Sequence[Any] | None = None,
+    task: Any = None,
+    task_map: Mapping[str, Any] | None = None,
+    preset_kwargs: Mapping[str, Any] | None = None,
+    none_score: float = 0.0,
+    log_metrics: bool = False,
+    **kwargs: Any,
+) -> dict[str, float] | list[dict[str, float]]:
     """Score verl samples, per sample or as a batch.
 
     Parameters
@@ -211,23 +249,43 @@ def compute_score(data_source: Any = None, solution_str: str | None = None, grou
     [{'score': 1.0, 'exact': 1.0}, {'score': 0.0, 'exact': 0.0}]
     """
     none_score = check_none_score(none_score)
-    batch, n, groups = _plan(data_source, solution_str, ground_truth, extra_info, data_sources,
-                             solution_strs, ground_truths, extra_infos, task, task_map,
-                             preset_kwargs, log_metrics, kwargs)
+    batch, n, groups = _plan(
+        data_source,
+        solution_str,
+        ground_truth,
+        extra_info,
+        data_sources,
+        solution_strs,
+        ground_truths,
+        extra_infos,
+        task,
+        task_map,
+        preset_kwargs,
+        log_metrics,
+        kwargs,
+    )
     parts = [(idx, rs(strs, **cols), log.values) for idx, rs, strs, cols, log in groups]
     out = _to_dicts(parts, n, none_score)
     return out if batch else out[0]
 
 
-async def compute_score_async(data_source: Any = None, solution_str: str | None = None, ground_truth: Any = None,
-                              extra_info: Mapping[str, Any] | None = None, *,
-                              data_sources: Sequence[Any] | None = None,
-                              solution_strs: Sequence[str] | None = None,
-                              ground_truths: Sequence[Any] | None = None, extra_infos: Sequence[Any] | None = None,
-                              task: Any = None, task_map: Mapping[str, Any] | None = None,
-                              preset_kwargs: Mapping[str, Any] | None = None, none_score: float = 0.0,
-                              log_metrics: bool = False,
-                              **kwargs: Any) -> dict[str, float] | list[dict[str, float]]:
+async def compute_score_async(
+    data_source: Any = None,
+    solution_str: str | None = None,
+    ground_truth: Any = None,
+    extra_info: Mapping[str, Any] | None = None,
+    *,
+    data_sources: Sequence[Any] | None = None,
+    solution_strs: Sequence[str] | None = None,
+    ground_truths: Sequence[Any] | None = None,
+    extra_infos: Sequence[Any] | None = None,
+    task: Any = None,
+    task_map: Mapping[str, Any] | None = None,
+    preset_kwargs: Mapping[str, Any] | None = None,
+    none_score: float = 0.0,
+    log_metrics: bool = False,
+    **kwargs: Any,
+) -> dict[str, float] | list[dict[str, float]]:
     """Async twin of :func:`compute_score` (same arguments and results).
 
     verl's Reward Loop awaits an ``async def`` function directly on its event loop; here the sync
@@ -236,11 +294,21 @@ async def compute_score_async(data_source: Any = None, solution_str: str | None 
     Point ``reward.custom_reward_function.name`` at ``compute_score_async`` to use it.
     """
     none_score = check_none_score(none_score)
-    batch, n, groups = _plan(data_source, solution_str, ground_truth, extra_info, data_sources,
-                             solution_strs, ground_truths, extra_infos, task, task_map,
-                             preset_kwargs, log_metrics, kwargs)
-    parts = [(idx, await rs.ascore(strs, **cols), log.values)
-             for idx, rs, strs, cols, log in groups]
+    batch, n, groups = _plan(
+        data_source,
+        solution_str,
+        ground_truth,
+        extra_info,
+        data_sources,
+        solution_strs,
+        ground_truths,
+        extra_infos,
+        task,
+        task_map,
+        preset_kwargs,
+        log_metrics,
+        kwargs,
+    )
+    parts = [(idx, await rs.ascore(strs, **cols), log.values) for idx, rs, strs, cols, log in groups]
     out = _to_dicts(parts, n, none_score)
     return out if batch else out[0]
-

@@ -12,11 +12,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["BatchReward", "MissingColumnsError", "to_reward_list"]
+from .._options import TRAINER_KWARGS
 
-#: Keyword arguments trainers pass that are never dataset columns.
-TRAINER_KWARGS = frozenset({"prompts", "completion_ids", "trainer_state", "log_extra",
-                            "log_metric", "environments"})
+__all__ = ["BatchReward", "MissingColumnsError", "to_reward_list"]
 
 
 class MissingColumnsError(ValueError):
@@ -76,14 +74,8 @@ def require_one_of(columns: dict, names: Sequence[str], reward: str, hint: str) 
             return name
     given = sorted(k for k in columns if k not in TRAINER_KWARGS)
     raise MissingColumnsError(
-        f"{reward} needs one of the dataset columns {', '.join(map(repr, names))} ({hint}); "
-        f"got columns {given}"
+        f"{reward} needs one of the dataset columns {', '.join(map(repr, names))} ({hint}); got columns {given}"
     )
-
-
-def check_choice(value: Any, allowed: Sequence[Any], name: str) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 def check_unit_interval(value: Any, name: str) -> float:

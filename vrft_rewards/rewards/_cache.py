@@ -70,8 +70,7 @@ class RecentResults:
         """The stored value for ``owners`` (compared by identity) and ``key``, else None."""
         with self._lock:
             for stored, k, value in self._entries:
-                if len(stored) == len(owners) and all(a is b for a, b in zip(stored, owners)) \
-                        and k == key:
+                if len(stored) == len(owners) and all(a is b for a, b in zip(stored, owners)) and k == key:
                     return value
         return None
 

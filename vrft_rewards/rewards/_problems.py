@@ -15,13 +15,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .._ext import _C
+from .._options import ANSWER_BLOCKS, FRAMES, TRAINER_KWARGS, check_option
 from ..parsing import ParsedBatch, boxes_to_pixels
-from ._base import MissingColumnsError, TRAINER_KWARGS, check_choice, require_one_of
+from ._base import MissingColumnsError, require_one_of
 from ._cache import RecentResults, cached_parse
 
 __all__ = ["BoxProblems", "FRAMES", "box_problems", "image_sizes_from_columns"]
 
-FRAMES = ("abs", "norm1000", "norm1")
 _BOX_FORMATS = np.array([False, True, True, True, True, False, False])  # FORMAT_NAMES with boxes
 
 
@@ -36,16 +36,16 @@ class BoxProblems:
     """
 
     parsed: ParsedBatch
-    pred_ok: np.ndarray          # bool (B,)
-    gt_ok: np.ndarray            # bool (B,)
-    pred: np.ndarray             # float64 (P, 4) xyxy, in the common frame
-    pred_offsets: np.ndarray     # int64 (B + 1,)
-    pred_source: np.ndarray      # int64 (P,): index of each kept box in parsed.boxes
-    confidences: np.ndarray      # float64 (P,), NaN where absent
-    gt: np.ndarray               # float64 (G, 4)
-    gt_offsets: np.ndarray       # int64 (B + 1,)
+    pred_ok: np.ndarray  # bool (B,)
+    gt_ok: np.ndarray  # bool (B,)
+    pred: np.ndarray  # float64 (P, 4) xyxy, in the common frame
+    pred_offsets: np.ndarray  # int64 (B + 1,)
+    pred_source: np.ndarray  # int64 (P,): index of each kept box in parsed.boxes
+    confidences: np.ndarray  # float64 (P,), NaN where absent
+    gt: np.ndarray  # float64 (G, 4)
+    gt_offsets: np.ndarray  # int64 (B + 1,)
     pred_labels: Optional[np.ndarray] = None  # object (P,): str or None
-    gt_labels: Optional[np.ndarray] = None    # object (G,)
+    gt_labels: Optional[np.ndarray] = None  # object (G,)
 
     @property
     def n_pred(self) -> np.ndarray:
@@ -58,10 +58,10 @@ class BoxProblems:
 
 def check_box_options(coord_frame: str, gt_frame: Optional[str], answer: str) -> None:
     """Validate the frame and answer options every box reward takes."""
-    check_choice(coord_frame, ("same",) + FRAMES, "coord_frame")
+    check_option(coord_frame, ("same",) + FRAMES, "coord_frame")
     if gt_frame is not None:
-        check_choice(gt_frame, FRAMES, "gt_frame")
-    check_choice(answer, ("last", "first"), "answer")
+        check_option(gt_frame, FRAMES, "gt_frame")
+    check_option(answer, ANSWER_BLOCKS, "answer")
 
 
 def _object_array(items: list) -> np.ndarray:
@@ -89,8 +89,9 @@ def image_sizes_from_columns(columns: dict, n: int, reward: str) -> np.ndarray:
     if columns.get("image_size") is not None:
         sizes = np.asarray(columns["image_size"], dtype=np.float64)
     elif columns.get("width") is not None and columns.get("height") is not None:
-        sizes = np.stack([np.asarray(columns["width"], dtype=np.float64),
-                          np.asarray(columns["height"], dtype=np.float64)], axis=1)
+        sizes = np.stack(
+            [np.asarray(columns["width"], dtype=np.float64), np.asarray(columns["height"], dtype=np.float64)], axis=1
+        )
     else:
         given = sorted(k for k in columns if k not in TRAINER_KWARGS)
         raise MissingColumnsError(
@@ -98,13 +99,15 @@ def image_sizes_from_columns(columns: dict, n: int, reward: str) -> np.ndarray:
             f"'image_size' column of (width, height) or 'width' and 'height' columns; got {given}"
         )
     if sizes.shape != (n, 2):
-        raise ValueError(f"{reward}: image sizes must give (width, height) for each of the {n} "
-                         f"rows, got shape {sizes.shape}")
+        raise ValueError(
+            f"{reward}: image sizes must give (width, height) for each of the {n} rows, got shape {sizes.shape}"
+        )
     return sizes
 
 
-def _structured_truth(rows: Sequence[Any], label_rows: Optional[Sequence[Any]], n: int,
-                      reward: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[list]]:
+def _structured_truth(
+    rows: Sequence[Any], label_rows: Optional[Sequence[Any]], n: int, reward: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[list]]:
     """gt_boxes column (one (k, 4) list/array per row, None = unusable) and the optional
     gt_labels column (one list of k names per row) -> flat boxes, offsets, row ok, flat labels."""
     if len(rows) != n:
@@ -125,8 +128,12 @@ def _structured_truth(rows: Sequence[Any], label_rows: Optional[Sequence[Any]], 
         if arr.ndim == 1 and arr.size == 4:
             arr = arr.reshape(1, 4)
         names = label_rows[i] if label_rows is not None else None
-        if row is None or arr.ndim != 2 or arr.shape[1] != 4 or (
-                label_rows is not None and (names is None or len(names) != arr.shape[0])):
+        if (
+            row is None
+            or arr.ndim != 2
+            or arr.shape[1] != 4
+            or (label_rows is not None and (names is None or len(names) != arr.shape[0]))
+        ):
             ok[i] = False
             continue
         counts[i] = arr.shape[0]
@@ -142,10 +149,18 @@ def _structured_truth(rows: Sequence[Any], label_rows: Optional[Sequence[Any]], 
 _RECENT = RecentResults(4)
 
 
-def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
-                 coord_frame: str = "same", gt_frame: Optional[str] = None,
-                 answer: str = "last", dedupe: bool = False, want_labels: bool = False,
-                 scale: Optional[float] = None) -> BoxProblems:
+def box_problems(
+    completions: Sequence[Any],
+    columns: dict,
+    *,
+    reward: str,
+    coord_frame: str = "same",
+    gt_frame: Optional[str] = None,
+    answer: str = "last",
+    dedupe: bool = False,
+    want_labels: bool = False,
+    scale: Optional[float] = None,
+) -> BoxProblems:
     """Build the batch of box problems a box reward scores (see the module docstring).
 
     ``coord_frame`` is the frame of the model's boxes and ``gt_frame`` that of the ground truth
@@ -154,18 +169,19 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
     coordinate afterwards (Visual-RFT's LISA reward works on ``x / 1000``).
     """
     n = len(completions)
-    parsed = cached_parse(completions, schema="auto", answer=answer, require_tags=True,
-                          invalid="raise")
-    source = require_one_of(columns, ("solution", "gt_boxes"), reward,
-                            "ground truth: an answer-format 'solution' string or per-row "
-                            "'gt_boxes' lists of [x1, y1, x2, y2]")
+    parsed = cached_parse(completions, schema="auto", answer=answer, require_tags=True, invalid="raise")
+    source = require_one_of(
+        columns,
+        ("solution", "gt_boxes"),
+        reward,
+        "ground truth: an answer-format 'solution' string or per-row 'gt_boxes' lists of [x1, y1, x2, y2]",
+    )
     gt_labels = None
     if source == "solution":
         sol = columns["solution"]
         if len(sol) != n:
             raise ValueError(f"{reward}: solution has {len(sol)} rows for {n} completions")
-        truth = cached_parse(sol, schema="auto", answer="last", require_tags=False,
-                             invalid="empty")
+        truth = cached_parse(sol, schema="auto", answer="last", require_tags=False, invalid="empty")
         # Cacheable only without a frame conversion: then nothing but the two parses and the
         # options decides the result (image-size columns are not part of the key).
         key = (coord_frame, gt_frame, answer, dedupe, want_labels, scale)
@@ -180,7 +196,8 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
         default_gt_frame = coord_frame
     else:
         gt_all, gt_off_all, gt_ok, gt_labels = _structured_truth(
-            columns["gt_boxes"], columns.get("gt_labels") if want_labels else None, n, reward)
+            columns["gt_boxes"], columns.get("gt_labels") if want_labels else None, n, reward
+        )
         default_gt_frame = "abs"
     gt_frame = default_gt_frame if gt_frame is None else gt_frame
 
@@ -196,8 +213,9 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
     # predicted box with x2 < x1 or y2 < y1 collapsed to zero size at its first corner (it still
     # counts as a prediction but overlaps nothing; frame scaling keeps it collapsed).
     pred, pred_off, pred_src = _C.select_segment_boxes(parsed.boxes, parsed.offsets, rows, dedupe, True)
-    gt, gt_off, gt_src = _C.select_segment_boxes(np.ascontiguousarray(gt_all, dtype=np.float64),
-                                                 gt_off_all, rows, False, False)
+    gt, gt_off, gt_src = _C.select_segment_boxes(
+        np.ascontiguousarray(gt_all, dtype=np.float64), gt_off_all, rows, False, False
+    )
 
     if coord_frame != "same" and gt_frame != coord_frame:
         sizes = image_sizes_from_columns(columns, n, reward)
@@ -213,10 +231,19 @@ def box_problems(completions: Sequence[Any], columns: dict, *, reward: str,
         pred_labels = _object_array(labels)[pred_src]
         if gt_labels is not None:
             gt_labels = _object_array(gt_labels)[gt_src]
-    problems = BoxProblems(parsed=parsed, pred_ok=pred_ok, gt_ok=gt_ok, pred=pred,
-                           pred_offsets=pred_off, pred_source=pred_src,
-                           confidences=parsed.confidences[pred_src], gt=gt, gt_offsets=gt_off,
-                           pred_labels=pred_labels, gt_labels=gt_labels)
+    problems = BoxProblems(
+        parsed=parsed,
+        pred_ok=pred_ok,
+        gt_ok=gt_ok,
+        pred=pred,
+        pred_offsets=pred_off,
+        pred_source=pred_src,
+        confidences=parsed.confidences[pred_src],
+        gt=gt,
+        gt_offsets=gt_off,
+        pred_labels=pred_labels,
+        gt_labels=gt_labels,
+    )
     if source == "solution" and cacheable:
         _RECENT.put((parsed, truth), key, problems)
     return problems

@@ -21,52 +21,72 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._ext import _C
+from .._options import IOU_KINDS, MATCH_METHODS, check_option
+from ..cocoeval.params import COCO_IOU_THRS, COCO_MAX_DETS, COCO_REC_THRS
 from ..matching import match_boxes
-from ._base import BatchReward, check_choice, check_unit_interval
+from ._base import BatchReward, check_unit_interval
 from ._cache import RecentResults
 from ._problems import BoxProblems, box_problems, check_box_options
 
 __all__ = [
-    "APReward", "ConfidenceReward", "F1Reward", "IoUReward",
-    "ap_reward", "confidence_reward", "f1_reward", "iou_reward",
-    "get_ap_reward", "get_confidence_reward", "get_f1_reward", "get_iou_reward",
+    "APReward",
+    "ConfidenceReward",
+    "F1Reward",
+    "IoUReward",
+    "ap_reward",
+    "confidence_reward",
+    "f1_reward",
+    "iou_reward",
+    "get_ap_reward",
+    "get_confidence_reward",
+    "get_f1_reward",
+    "get_iou_reward",
 ]
-
-_METHODS = ("hungarian", "greedy")
-_KINDS = ("iou", "giou", "diou", "ciou")
-# pycocotools' params: iouThrs = linspace(.5, .95, 10), recThrs = linspace(0, 1, 101), computed
-# the way COCOeval.Params does so that the thresholds are the same doubles.
-COCO_IOU_THRS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
-COCO_REC_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
 
 
 class _MatchedBoxes:
-    """Matching of a BoxProblems batch plus the per-row sums the rewards need."""
+    """Matching of flat problems (boxes + offsets) plus the per-row sums the rewards need."""
 
-    def __init__(self, problems: BoxProblems, reward: "_BoxReward") -> None:
-        p = problems
-        self.problems = p
-        n_rows = len(p.pred_offsets) - 1
-        self.owner = np.repeat(np.arange(n_rows), p.n_pred)
-        conf = p.confidences
+    def __init__(
+        self,
+        pred: np.ndarray,
+        pred_offsets: np.ndarray,
+        gt: np.ndarray,
+        gt_offsets: np.ndarray,
+        confidences: np.ndarray,
+        *,
+        method: str,
+        iou_threshold: float,
+        kind: str,
+        strict: bool,
+    ) -> None:
+        n_rows = len(pred_offsets) - 1
+        self.owner = np.repeat(np.arange(n_rows), np.diff(pred_offsets))
         # Greedy matching visits predictions by descending confidence; rows without
         # confidences keep their written order (missing values sort last).
-        scores = np.where(np.isnan(conf), -np.inf, conf)
-        self.result = match_boxes(p.pred, p.gt, pred_offsets=p.pred_offsets,
-                                  gt_offsets=p.gt_offsets, scores=scores, method=reward.method,
-                                  iou_threshold=reward.iou_threshold, kind=reward.kind,
-                                  strict=reward.strict)
+        scores = np.where(np.isnan(confidences), -np.inf, confidences)
+        self.result = match_boxes(
+            pred,
+            gt,
+            pred_offsets=pred_offsets,
+            gt_offsets=gt_offsets,
+            scores=scores,
+            method=method,
+            iou_threshold=iou_threshold,
+            kind=kind,
+            strict=strict,
+        )
         # Visit order (the order Visual-RFT adds its terms in): by descending score within a
         # row for greedy, written order for Hungarian.
-        n = p.pred.shape[0]
-        if reward.method == "greedy":
-            self.visit = _C.segment_stable_argsort_desc(scores, p.pred_offsets)
+        n = pred.shape[0]
+        if method == "greedy":
+            self.visit = _C.segment_stable_argsort_desc(scores, pred_offsets)
             rank = np.empty(n, dtype=np.int64)
             rank[self.visit] = np.arange(n)
             pair_order = np.argsort(rank[self.result.pred_global], kind="stable")
             self.sum_matched = _C.segment_sum_sequential(
-                np.ascontiguousarray(self.result.iou[pair_order], dtype=np.float64),
-                self.result.offsets)
+                np.ascontiguousarray(self.result.iou[pair_order], dtype=np.float64), self.result.offsets
+            )
         else:
             self.visit = np.arange(n)
             # Written order is the order the core already added the matched values in.
@@ -75,6 +95,47 @@ class _MatchedBoxes:
     @property
     def matched(self) -> np.ndarray:
         return self.result.matched_gt >= 0
+
+
+def _iou_values(sum_matched: np.ndarray, n_pred: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+    """Visual-RFT's ``R_iou`` of each row: ``min(1, sum of matched IoU / max(N_gt, N_pred))``."""
+    denom = np.maximum(np.maximum(n_gt, n_pred), 1).astype(np.float64)
+    return np.minimum(1.0, sum_matched / denom)
+
+
+def matched_iou_reward(
+    pred: np.ndarray,
+    pred_offsets: np.ndarray,
+    gt: np.ndarray,
+    gt_offsets: np.ndarray,
+    confidences: np.ndarray,
+    *,
+    method: str = "hungarian",
+    iou_threshold: float = 0.5,
+    kind: str = "iou",
+    strict: bool = False,
+    empty_score: float = 1.0,
+) -> np.ndarray:
+    """:class:`IoUReward`'s value of each row of flat, scorable problems (its formula, its matching
+    and its order of additions); a row with neither predictions nor ground truth gets
+    ``empty_score``.
+
+    ``pred`` / ``gt`` are xyxy boxes with offsets, ``confidences`` one per prediction (NaN: none).
+    The evaluation pipeline scores its per-prompt records with it.
+    """
+    m = _MatchedBoxes(
+        pred,
+        pred_offsets,
+        gt,
+        gt_offsets,
+        confidences,
+        method=method,
+        iou_threshold=iou_threshold,
+        kind=kind,
+        strict=strict,
+    )
+    n_pred, n_gt = np.diff(pred_offsets), np.diff(gt_offsets)
+    return np.where((n_pred == 0) & (n_gt == 0), empty_score, _iou_values(m.sum_matched, n_pred, n_gt))
 
 
 _RECENT_MATCHES = RecentResults(4)
@@ -86,7 +147,18 @@ def matched_boxes(problems: BoxProblems, reward: "_BoxReward") -> _MatchedBoxes:
     key = (reward.method, reward.iou_threshold, reward.kind, reward.strict)
     m = _RECENT_MATCHES.get((problems,), key)
     if m is None:
-        m = _MatchedBoxes(problems, reward)
+        p = problems
+        m = _MatchedBoxes(
+            p.pred,
+            p.pred_offsets,
+            p.gt,
+            p.gt_offsets,
+            p.confidences,
+            method=reward.method,
+            iou_threshold=reward.iou_threshold,
+            kind=reward.kind,
+            strict=reward.strict,
+        )
         _RECENT_MATCHES.put((problems,), key, m)
     return m
 
@@ -94,12 +166,22 @@ def matched_boxes(problems: BoxProblems, reward: "_BoxReward") -> _MatchedBoxes:
 class _BoxReward(BatchReward):
     """Options shared by the matching-based box rewards."""
 
-    def __init__(self, *, name: str, method: str = "hungarian", iou_threshold: float = 0.5,
-                 strict: bool = False, kind: str = "iou", coord_frame: str = "same",
-                 gt_frame: str | None = None, dedupe: bool = False, empty_score: float = 1.0,
-                 answer: str = "last") -> None:
-        check_choice(method, _METHODS, "method")
-        check_choice(kind, _KINDS, "kind")
+    def __init__(
+        self,
+        *,
+        name: str,
+        method: str = "hungarian",
+        iou_threshold: float = 0.5,
+        strict: bool = False,
+        kind: str = "iou",
+        coord_frame: str = "same",
+        gt_frame: str | None = None,
+        dedupe: bool = False,
+        empty_score: float = 1.0,
+        answer: str = "last",
+    ) -> None:
+        check_option(method, MATCH_METHODS, "method")
+        check_option(kind, IOU_KINDS, "kind")
         check_box_options(coord_frame, gt_frame, answer)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty str, got {name!r}")
@@ -115,9 +197,16 @@ class _BoxReward(BatchReward):
         self.answer = answer
 
     def _problems(self, completions: Sequence[Any], columns: dict, **extra: Any) -> BoxProblems:
-        return box_problems(completions, columns, reward=self.__name__,
-                            coord_frame=self.coord_frame, gt_frame=self.gt_frame,
-                            answer=self.answer, dedupe=self.dedupe, **extra)
+        return box_problems(
+            completions,
+            columns,
+            reward=self.__name__,
+            coord_frame=self.coord_frame,
+            gt_frame=self.gt_frame,
+            answer=self.answer,
+            dedupe=self.dedupe,
+            **extra,
+        )
 
     def _finish(self, values: np.ndarray, p: BoxProblems, both_empty_ok: bool = True) -> np.ndarray:
         """Apply the shared row outcomes (module docstring) to per-row ``values``."""
@@ -159,9 +248,7 @@ class IoUReward(_BoxReward):
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         p = self._problems(completions, columns)
         m = matched_boxes(p, self)
-        denom = np.maximum(np.maximum(p.n_gt, p.n_pred), 1).astype(np.float64)
-        values = np.minimum(1.0, m.sum_matched / denom)
-        return self._finish(values, p), self._metrics(p, m)
+        return self._finish(_iou_values(m.sum_matched, p.n_pred, p.n_gt), p), self._metrics(p, m)
 
 
 class ConfidenceReward(_BoxReward):
@@ -201,7 +288,7 @@ class F1Reward(_BoxReward):
     """
 
     def __init__(self, *, name: str = "f1_reward", metric: str = "f1", **options: Any) -> None:
-        check_choice(metric, ("f1", "precision", "recall"), "metric")
+        check_option(metric, ("f1", "precision", "recall"), "metric")
         super().__init__(name=name, **options)
         self.metric = metric
 
@@ -229,19 +316,28 @@ class APReward(_BoxReward):
     (tests/test_rewards_ap.py), without building a COCO object per sample.
     """
 
-    def __init__(self, *, name: str = "ap_reward", iou_thresholds: Any = "50:95",
-                 use_labels: bool = False, score_fallback: float = 1.0, max_dets: int = 100,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        name: str = "ap_reward",
+        iou_thresholds: Any = "50:95",
+        use_labels: bool = False,
+        score_fallback: float = 1.0,
+        max_dets: int = COCO_MAX_DETS[-1],
+        **options: Any,
+    ) -> None:
         options.pop("method", None)  # AP does its own COCO matching
         super().__init__(name=name, **options)
         if isinstance(iou_thresholds, str):
-            check_choice(iou_thresholds, ("50:95", "50", "75"), "iou_thresholds")
+            check_option(iou_thresholds, ("50:95", "50", "75"), "iou_thresholds")
             thrs = {"50:95": COCO_IOU_THRS, "50": np.array([0.5]), "75": np.array([0.75])}[iou_thresholds]
         else:
             thrs = np.asarray(iou_thresholds, dtype=np.float64).reshape(-1)
             if thrs.size == 0 or not np.all((thrs > 0) & (thrs <= 1)):
-                raise ValueError("iou_thresholds must be '50:95', '50', '75' or a non-empty list of "
-                                 f"values in (0, 1], got {iou_thresholds!r}")
+                raise ValueError(
+                    "iou_thresholds must be '50:95', '50', '75' or a non-empty list of "
+                    f"values in (0, 1], got {iou_thresholds!r}"
+                )
         self.iou_thresholds = iou_thresholds
         self._thrs = np.ascontiguousarray(thrs)
         self.use_labels = bool(use_labels)
@@ -258,14 +354,26 @@ class APReward(_BoxReward):
             gt_names = p.gt_labels if p.gt_labels is not None else np.empty(0, dtype=object)
             names = np.concatenate([p.pred_labels, gt_names])
             names[names == None] = ""  # noqa: E711 - elementwise: boxes without a label
-            ids = (np.unique(names.astype(str), return_inverse=True)[1].astype(np.int64)
-                   if len(names) else np.zeros(0, np.int64))
-            pred_cat, gt_cat = ids[: p.pred.shape[0]], ids[p.pred.shape[0]:]
+            ids = (
+                np.unique(names.astype(str), return_inverse=True)[1].astype(np.int64)
+                if len(names)
+                else np.zeros(0, np.int64)
+            )
+            pred_cat, gt_cat = ids[: p.pred.shape[0]], ids[p.pred.shape[0] :]
             if gt_cat.shape[0] != p.gt.shape[0]:  # rows without GT labels: class-agnostic
                 pred_cat = gt_cat = None
-        ap = _C.completion_ap(np.ascontiguousarray(p.pred), np.ascontiguousarray(scores), pred_cat,
-                              p.pred_offsets, np.ascontiguousarray(p.gt), gt_cat, p.gt_offsets,
-                              self._thrs, COCO_REC_THRS, self.max_dets)
+        ap = _C.completion_ap(
+            np.ascontiguousarray(p.pred),
+            np.ascontiguousarray(scores),
+            pred_cat,
+            p.pred_offsets,
+            np.ascontiguousarray(p.gt),
+            gt_cat,
+            p.gt_offsets,
+            self._thrs,
+            COCO_REC_THRS,
+            self.max_dets,
+        )
         # -1 means "no ground truth": no predictions either -> empty_score, else 0.
         values = np.where(ap < 0, 0.0, ap)
         return self._finish(values, p), self._metrics(p)

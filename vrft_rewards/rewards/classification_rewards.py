@@ -10,13 +10,13 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ._base import BatchReward, check_choice, require_one_of
+from .._options import CLASSIFICATION_MODES, check_option
+from ._base import BatchReward, require_one_of
 from ._cache import cached_parse
 from ._problems import _object_array, _offsets
 
 __all__ = ["ClassificationReward", "classification_reward", "get_classification_reward"]
 
-_MODES = ("exact", "substring", "choice")
 # Visual-RFT's normalisation: spaces and underscores removed, lower-cased.
 VISUAL_RFT_NORMALIZATION = dict(lower=True, punctuation=False, underscores="drop", whitespace="drop")
 # Default: lower-case, no ASCII punctuation, underscores as spaces, whitespace collapsed.
@@ -27,8 +27,7 @@ _NO_NAMES = np.empty(0, dtype=object)
 
 
 def _normalized(texts: Sequence[Any], norm: dict, *, require_tags: bool, invalid: str) -> list:
-    parsed = cached_parse(texts, schema="auto", answer="last", require_tags=require_tags,
-                          invalid=invalid)
+    parsed = cached_parse(texts, schema="auto", answer="last", require_tags=require_tags, invalid=invalid)
     return parsed.normalized_answers(**norm)
 
 
@@ -53,14 +52,22 @@ class ClassificationReward(BatchReward):
     (``None``).
     """
 
-    def __init__(self, *, name: str = "classification_reward", mode: str = "exact",
-                 aliases: Optional[Mapping[str, Sequence[str]] | str] = None,
-                 classes: Optional[Sequence[str]] = None, normalization: Optional[dict] = None,
-                 require_tags: bool = True) -> None:
-        check_choice(mode, _MODES, "mode")
+    def __init__(
+        self,
+        *,
+        name: str = "classification_reward",
+        mode: str = "exact",
+        aliases: Optional[Mapping[str, Sequence[str]] | str] = None,
+        classes: Optional[Sequence[str]] = None,
+        normalization: Optional[dict] = None,
+        require_tags: bool = True,
+    ) -> None:
+        check_option(mode, CLASSIFICATION_MODES, "mode")
         if aliases is not None and not isinstance(aliases, (str, Mapping)):
-            raise TypeError("aliases must be a mapping of class name -> accepted names, or the "
-                            f"name of a per-row column, got {type(aliases).__name__}")
+            raise TypeError(
+                "aliases must be a mapping of class name -> accepted names, or the "
+                f"name of a per-row column, got {type(aliases).__name__}"
+            )
         self.__name__ = name
         self.mode = mode
         self.aliases = dict(aliases) if isinstance(aliases, Mapping) else aliases
@@ -74,9 +81,12 @@ class ClassificationReward(BatchReward):
         self._class_table: Optional[tuple] = None
 
     def _truth_texts(self, columns: dict, n: int) -> list:
-        column = require_one_of(columns, ("solution", "label"), self.__name__,
-                                "the ground-truth class: an answer-format 'solution' or a plain "
-                                "'label' name")
+        column = require_one_of(
+            columns,
+            ("solution", "label"),
+            self.__name__,
+            "the ground-truth class: an answer-format 'solution' or a plain 'label' name",
+        )
         texts = columns[column]
         if len(texts) != n:
             raise ValueError(f"{self.__name__}: {column} has {len(texts)} rows for {n} completions")
@@ -86,18 +96,20 @@ class ClassificationReward(BatchReward):
         n = len(completions)
         truth_texts = self._truth_texts(columns, n)
         if self.mode == "choice":
-            pred = cached_parse(completions, schema="auto", answer="last",
-                                require_tags=self.require_tags, invalid="raise").choices
-            truth = cached_parse(truth_texts, schema="auto", answer="last", require_tags=False,
-                                 invalid="empty").choices
+            pred = cached_parse(
+                completions, schema="auto", answer="last", require_tags=self.require_tags, invalid="raise"
+            ).choices
+            truth = cached_parse(truth_texts, schema="auto", answer="last", require_tags=False, invalid="empty").choices
             values = ((pred == truth) & (pred >= 0)).astype(np.float64)
             values = np.where(truth >= 0, values, np.nan)
             return values, {"frac_no_choice": float(np.mean(pred < 0)) if n else 0.0}
 
-        answers = np.array(_normalized(completions, self.normalization,
-                                       require_tags=self.require_tags, invalid="raise"), dtype=object)
-        truth = np.array(_normalized(truth_texts, self.normalization, require_tags=False,
-                                     invalid="empty"), dtype=object)
+        answers = np.array(
+            _normalized(completions, self.normalization, require_tags=self.require_tags, invalid="raise"), dtype=object
+        )
+        truth = np.array(
+            _normalized(truth_texts, self.normalization, require_tags=False, invalid="empty"), dtype=object
+        )
         truth_ok = truth != ""
         if self.mode == "substring":
             a, t = answers.astype(str), truth.astype(str)
@@ -124,8 +136,9 @@ class ClassificationReward(BatchReward):
             counts = np.array([0 if r is None else len(r) for r in rows], dtype=np.int64)
             flat = [str(x) for r in rows if r is not None for x in r]
             owners.append(np.repeat(np.arange(n), counts))
-            names.append(np.array(_normalized(flat, self.normalization, require_tags=False,
-                                              invalid="empty"), dtype=object))
+            names.append(
+                np.array(_normalized(flat, self.normalization, require_tags=False, invalid="empty"), dtype=object)
+            )
         elif self.aliases:
             # Each distinct class of the batch looks up its accepted names once; the rows then
             # gather them with flat index arithmetic.
@@ -147,12 +160,13 @@ class ClassificationReward(BatchReward):
             keys = list(self.aliases)
             alts = [[str(x) for x in self.aliases[key]] for key in keys]
             key_norm = _normalized(keys, self.normalization, require_tags=False, invalid="empty")
-            alt_norm = _normalized([a for group in alts for a in group], self.normalization,
-                                   require_tags=False, invalid="empty")
+            alt_norm = _normalized(
+                [a for group in alts for a in group], self.normalization, require_tags=False, invalid="empty"
+            )
             pooled: dict = {}
             pos = 0
             for key_n, group in zip(key_norm, alts):
-                pooled.setdefault(key_n, []).extend(alt_norm[pos:pos + len(group)])
+                pooled.setdefault(key_n, []).extend(alt_norm[pos : pos + len(group)])
                 pos += len(group)
             self._alias_table = {k: _object_array(v) for k, v in pooled.items()}
         return self._alias_table
@@ -161,14 +175,15 @@ class ClassificationReward(BatchReward):
         """How many distinct classes each answer names (a class contained in another mentioned
         class's name does not count separately)."""
         if self._class_table is None:
-            cls = np.array(_normalized(self.classes, self.normalization, require_tags=False,
-                                       invalid="empty"), dtype=str)
+            cls = np.array(
+                _normalized(self.classes, self.normalization, require_tags=False, invalid="empty"), dtype=str
+            )
             cls = cls[cls != ""]
             inside = (np.strings.find(cls[:, None], cls[None, :]) >= 0) & (cls[:, None] != cls[None, :])
             self._class_table = (cls, inside)
         cls, inside = self._class_table
-        found = np.strings.find(answers[:, None], cls[None, :]) >= 0             # (B, C)
-        dominated = (found.astype(np.int64) @ inside.astype(np.int64)) > 0      # (B, C)
+        found = np.strings.find(answers[:, None], cls[None, :]) >= 0  # (B, C)
+        dominated = (found.astype(np.int64) @ inside.astype(np.int64)) > 0  # (B, C)
         return np.sum(found & ~dominated, axis=1)
 
 

@@ -57,7 +57,7 @@ def _is_async_callable(func: Callable[..., Any]) -> bool:
         func = func.func
     if inspect.iscoroutinefunction(func):
         return True
-    call = getattr(type(func), "__call__", None)
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - the method itself: is it async?
     return call is not None and inspect.iscoroutinefunction(call)
 
 
@@ -120,8 +120,10 @@ class RewardSetResult:
 
     def filled(self, none_score: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """``(overall, matrix)`` with every NaN replaced by ``none_score``, for trainers without ``None``."""
-        return (np.where(np.isnan(self.overall), none_score, self.overall),
-                np.where(np.isnan(self.matrix), none_score, self.matrix))
+        return (
+            np.where(np.isnan(self.overall), none_score, self.overall),
+            np.where(np.isnan(self.matrix), none_score, self.matrix),
+        )
 
     @classmethod
     def concat(cls, parts: Sequence[RewardSetResult]) -> RewardSetResult:
@@ -141,9 +143,12 @@ class RewardSetResult:
                     f"parts must come from the same RewardSet: names {list(first.names)} with weights "
                     f"{first.weights.tolist()} vs {list(p.names)} with {p.weights.tolist()}"
                 )
-        return cls(first.names, first.weights,
-                   np.concatenate([p.matrix for p in parts], axis=0),
-                   np.concatenate([p.overall for p in parts], axis=0))
+        return cls(
+            first.names,
+            first.weights,
+            np.concatenate([p.matrix for p in parts], axis=0),
+            np.concatenate([p.overall for p in parts], axis=0),
+        )
 
 
 class RewardSet:
@@ -200,8 +205,12 @@ class RewardSet:
     {'overall': [1.5, 0.0], 'has_answer': [1.0, 0.0], 'exact': [1.0, None]}
     """
 
-    def __init__(self, funcs: Sequence[Callable[..., Any]], weights: Sequence[float] | None = None,
-                 names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        funcs: Sequence[Callable[..., Any]],
+        weights: Sequence[float] | None = None,
+        names: Sequence[str] | None = None,
+    ) -> None:
         if callable(funcs) or isinstance(funcs, (str, bytes, Mapping)) or not isinstance(funcs, Sequence):
             raise TypeError(f"funcs must be a sequence of reward callables, got {type(funcs).__name__}")
         funcs = tuple(funcs)
@@ -326,11 +335,9 @@ class RewardSet:
             return [_call(self._funcs[j], completions, kwargs) for j in sync_idx]
 
         async def run_async() -> list[Any]:
-            return list(await asyncio.gather(*(self._funcs[j](completions=completions, **kwargs)
-                                               for j in async_idx)))
+            return list(await asyncio.gather(*(self._funcs[j](completions=completions, **kwargs) for j in async_idx)))
 
-        sync_out, async_out = await asyncio.gather(
-            asyncio.to_thread(run_sync) if sync_idx else _empty(), run_async())
+        sync_out, async_out = await asyncio.gather(asyncio.to_thread(run_sync) if sync_idx else _empty(), run_async())
         outs: list[Any] = [None] * len(self._funcs)
         for j, o in zip(sync_idx, sync_out):
             outs[j] = await o if inspect.isawaitable(o) else o
@@ -392,20 +399,26 @@ def _as_column(out: Any, n: int, name: str) -> np.ndarray:
     if isinstance(out, (str, bytes, Mapping)) or not hasattr(out, "__len__"):
         raise TypeError(f"reward {name!r} must return a list of float | None, got {type(out).__name__}")
     if len(out) != n:
-        raise ValueError(f"reward {name!r} returned {len(out)} rewards for {n} completions; expected one per completion")
+        raise ValueError(
+            f"reward {name!r} returned {len(out)} rewards for {n} completions; expected one per completion"
+        )
     if hasattr(out, "detach") and hasattr(out, "cpu"):  # a torch tensor, without importing torch
         out = out.detach().cpu().numpy()
     try:
-        raw = out if isinstance(out, np.ndarray) else np.asarray(out if isinstance(out, list) else list(out),
-                                                                  dtype=object if n == 0 else None)
+        raw = (
+            out
+            if isinstance(out, np.ndarray)
+            else np.asarray(out if isinstance(out, list) else list(out), dtype=object if n == 0 else None)
+        )
     except (TypeError, ValueError):  # ragged nesting
         raise TypeError(f"reward {name!r} must return a flat list of float | None") from None
     # numpy would parse numeric strings ("1.0") under dtype=float64; a reward returning text is a bug.
     if raw.dtype.kind not in "biuf":
         items = raw.ravel().tolist()
         # exact-type scan first (fast); the ABC check only if something unusual shows up
-        if not all(v is None or type(v) in _PLAIN_NUMBERS for v in items) and \
-                not all(_is_number_or_none(v) for v in items):
+        if not all(v is None or type(v) in _PLAIN_NUMBERS for v in items) and not all(
+            _is_number_or_none(v) for v in items
+        ):
             bad = next((v for v in items if not _is_number_or_none(v)), raw.dtype)
             raise TypeError(f"reward {name!r} must return float | None per completion, got {bad!r}")
     # numpy maps None to NaN under dtype=float64 in one C pass.

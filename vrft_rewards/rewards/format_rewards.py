@@ -10,7 +10,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._base import BatchReward, check_choice
+from .._options import check_option
+from ._base import BatchReward
 from ._cache import cached_parse
 
 __all__ = ["FormatReward", "format_reward", "get_format_reward"]
@@ -34,21 +35,30 @@ class FormatReward(BatchReward):
     """
 
     def __init__(self, *, name: str = "format_reward", mode: str = "strict") -> None:
-        check_choice(mode, _MODES, "mode")
+        check_option(mode, _MODES, "mode")
         self.__name__ = name
         self.mode = mode
 
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
-        p = cached_parse(completions, schema="auto", answer="last", require_tags=True,
-                         invalid="raise")
+        p = cached_parse(completions, schema="auto", answer="last", require_tags=True, invalid="raise")
         if self.mode == "strict":
             values = p.strict_format.astype(np.float64)
         elif self.mode == "tags":
-            values = 0.25 * ((p.n_think_open == 1).astype(np.float64) + (p.n_think_close == 1)
-                             + (p.n_answer_open == 1) + (p.n_answer_close == 1))
+            values = 0.25 * (
+                (p.n_think_open == 1).astype(np.float64)
+                + (p.n_think_close == 1)
+                + (p.n_answer_open == 1)
+                + (p.n_answer_close == 1)
+            )
         else:
-            values = ((p.n_answer_open == 1) & (p.n_answer_close == 1) & p.answer_closed
-                      & (p.n_think_open == 0) & (p.n_think_close == 0) & ~p.text_outside).astype(np.float64)
+            values = (
+                (p.n_answer_open == 1)
+                & (p.n_answer_close == 1)
+                & p.answer_closed
+                & (p.n_think_open == 0)
+                & (p.n_think_close == 0)
+                & ~p.text_outside
+            ).astype(np.float64)
         return values, {"frac_ok": float(np.mean(values == 1.0)) if len(values) else 0.0}
 
 

@@ -10,10 +10,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._options import check_option
 from ..boxes import paired_box_iou
 from ..parsing import boxes_to_pixels
 from ..polygons import _shapely, paired_polygon_iou, polygon_regions
-from ._base import BatchReward, check_choice, require_one_of
+from ._base import BatchReward, require_one_of
 from ._cache import cached_parse
 from ._problems import answer_is_boxes, box_problems, check_box_options, image_sizes_from_columns
 
@@ -49,11 +50,19 @@ class GroundingReward(BatchReward):
     polygon is missing or unreadable are skipped (``None``).
     """
 
-    def __init__(self, *, name: str = "grounding_reward", variant: str = "iou",
-                 coord_frame: str = "same", gt_frame: str | None = None,
-                 exact_match_score: float | None = None, scale: float | None = None,
-                 answer: str = "last", gt_polygons: str | None = None) -> None:
-        check_choice(variant, _VARIANTS, "variant")
+    def __init__(
+        self,
+        *,
+        name: str = "grounding_reward",
+        variant: str = "iou",
+        coord_frame: str = "same",
+        gt_frame: str | None = None,
+        exact_match_score: float | None = None,
+        scale: float | None = None,
+        answer: str = "last",
+        gt_polygons: str | None = None,
+    ) -> None:
+        check_option(variant, _VARIANTS, "variant")
         if gt_polygons is not None:
             if not isinstance(gt_polygons, str):
                 raise TypeError(f"gt_polygons must be the name of a column, got {type(gt_polygons).__name__}")
@@ -70,14 +79,14 @@ class GroundingReward(BatchReward):
         self.gt_polygons = gt_polygons
 
     def _score_polygons(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
-        require_one_of(columns, (self.gt_polygons,), self.__name__,
-                       "the ground-truth region: per-row polygons in pixels")
+        require_one_of(
+            columns, (self.gt_polygons,), self.__name__, "the ground-truth region: per-row polygons in pixels"
+        )
         n = len(completions)
         rows = columns[self.gt_polygons]
         if len(rows) != n:
             raise ValueError(f"{self.__name__}: {self.gt_polygons} has {len(rows)} rows for {n} completions")
-        parsed = cached_parse(completions, schema="auto", answer=self.answer, require_tags=True,
-                              invalid="raise")
+        parsed = cached_parse(completions, schema="auto", answer=self.answer, require_tags=True, invalid="raise")
         counts = np.diff(parsed.offsets)
         has = answer_is_boxes(parsed) & (counts > 0)
         regions, gt_ok = polygon_regions(rows, self.gt_polygons)
@@ -92,8 +101,11 @@ class GroundingReward(BatchReward):
         b = first[pos]
         b = np.column_stack([b[:, 0], b[:, 1], np.maximum(b[:, 2], b[:, 0]), np.maximum(b[:, 3], b[:, 1])])
         shapely = _shapely()
-        v = paired_polygon_iou(list(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])),
-                               list(regions[rows_ok])) if len(rows_ok) else np.zeros(0)
+        v = (
+            paired_polygon_iou(list(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])), list(regions[rows_ok]))
+            if len(rows_ok)
+            else np.zeros(0)
+        )
         if self.variant == "iou_squared":
             v = v * v
         values = np.zeros(n)
@@ -105,8 +117,15 @@ class GroundingReward(BatchReward):
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         if self.gt_polygons is not None:
             return self._score_polygons(completions, columns)
-        p = box_problems(completions, columns, reward=self.__name__, coord_frame=self.coord_frame,
-                         gt_frame=self.gt_frame, answer=self.answer, scale=self.scale)
+        p = box_problems(
+            completions,
+            columns,
+            reward=self.__name__,
+            coord_frame=self.coord_frame,
+            gt_frame=self.gt_frame,
+            answer=self.answer,
+            scale=self.scale,
+        )
         has_pred = p.pred_ok & (p.n_pred > 0) & (p.n_gt > 0)
         rows = np.flatnonzero(has_pred)
         kind = {"iou": "iou", "iou_squared": "iou", "giou_plus_one": "giou"}.get(self.variant, self.variant)
@@ -120,8 +139,7 @@ class GroundingReward(BatchReward):
         values[rows] = v
         if self.exact_match_score is not None and "solution" in columns:
             answers = np.array(p.parsed.answer_text, dtype=object)
-            truth = cached_parse(columns["solution"], schema="auto", answer="last",
-                                 require_tags=False, invalid="empty")
+            truth = cached_parse(columns["solution"], schema="auto", answer="last", require_tags=False, invalid="empty")
             same = (answers == np.array(truth.answer_text, dtype=object)) & (answers != None)  # noqa: E711
             values = np.where(same, self.exact_match_score, values)
         values = np.where(p.gt_ok, values, np.nan)

@@ -61,16 +61,21 @@ def visual_rft_rewards(task: str) -> list:
     """
     match = dict(method="greedy", iou_threshold=0.5, strict=True, dedupe=True, empty_score=0.0)
     if task == "detection":
-        return [IoUReward(name="accuracy_reward_iou", **match),
-                ConfidenceReward(name="accuracy_reward_confidence", **match),
-                FormatReward(name="format_reward")]
+        return [
+            IoUReward(name="accuracy_reward_iou", **match),
+            ConfidenceReward(name="accuracy_reward_confidence", **match),
+            FormatReward(name="format_reward"),
+        ]
     if task == "classification":
-        return [ClassificationReward(name="accuracy_reward", mode="substring", require_tags=False),
-                FormatReward(name="format_reward")]
+        return [
+            ClassificationReward(name="accuracy_reward", mode="substring", require_tags=False),
+            FormatReward(name="format_reward"),
+        ]
     if task == "grounding":
-        return [GroundingReward(name="accuracy_reward", variant="giou_plus_one", scale=1000.0,
-                                exact_match_score=2.0),
-                FormatReward(name="format_reward")]
+        return [
+            GroundingReward(name="accuracy_reward", variant="giou_plus_one", scale=1000.0, exact_match_score=2.0),
+            FormatReward(name="format_reward"),
+        ]
     raise ValueError(f"task must be one of {', '.join(map(repr, TASKS))}, got {task!r}")
 
 
@@ -105,7 +110,7 @@ def get_preset(task: str, **options: Any) -> list:
         if task.startswith(prefix):
             if options:
                 raise ValueError(f"the Visual-RFT presets take no options, got {sorted(options)}")
-            return visual_rft_rewards(task[len(prefix):])
+            return visual_rft_rewards(task[len(prefix) :])
     return _recommended(task, **options)
 
 

@@ -125,8 +125,10 @@ def _from_name(task: str, preset_kwargs: dict[str, Any]) -> PresetResult:
             pass  # unknown to the module as well: fall through to the error below
     known = available_presets()
     hint = "" if mod is not None else f" (the built-in presets module {PRESETS_MODULE} is not available)"
-    raise ValueError(f"task must name a known preset {known}, got {task!r}{hint}; "
-                     "register one with vrft_rewards.rewards.register_preset(name, factory)")
+    raise ValueError(
+        f"task must name a known preset {known}, got {task!r}{hint}; "
+        "register one with vrft_rewards.rewards.register_preset(name, factory)"
+    )
 
 
 def _from_import_path(spec: str) -> PresetResult:
@@ -146,12 +148,15 @@ def _from_import_path(spec: str) -> PresetResult:
         return obj
     if callable(obj):
         return [obj]
-    raise TypeError(f"task {spec!r} must name a RewardSet, a list of reward callables or one reward callable, "
-                    f"got {type(obj).__name__}")
+    raise TypeError(
+        f"task {spec!r} must name a RewardSet, a list of reward callables or one reward callable, "
+        f"got {type(obj).__name__}"
+    )
 
 
-def resolve_reward_set(task_or_funcs: str | RewardSet | Callable[..., Any] | Sequence[Callable[..., Any]],
-                       **preset_kwargs: Any) -> RewardSet:
+def resolve_reward_set(
+    task_or_funcs: str | RewardSet | Callable[..., Any] | Sequence[Callable[..., Any]], **preset_kwargs: Any
+) -> RewardSet:
     """Turn a task name, a reward function, a list of them, or a RewardSet into a RewardSet.
 
     Parameters
@@ -193,13 +198,16 @@ def resolve_reward_set(task_or_funcs: str | RewardSet | Callable[..., Any] | Seq
             return built
         if isinstance(built, Sequence) and not isinstance(built, (str, bytes)):
             return RewardSet(built)
-        raise TypeError(f"preset {task_or_funcs!r} must build a RewardSet or a list of reward callables, "
-                        f"got {type(built).__name__}")
+        raise TypeError(
+            f"preset {task_or_funcs!r} must build a RewardSet or a list of reward callables, got {type(built).__name__}"
+        )
     if preset_kwargs:
         raise TypeError(f"preset options {sorted(preset_kwargs)} only apply to a task name, not to reward functions")
     if callable(task_or_funcs):
         return RewardSet([task_or_funcs])
     if isinstance(task_or_funcs, Sequence) and not isinstance(task_or_funcs, bytes):
         return RewardSet(task_or_funcs)
-    raise TypeError("task_or_funcs must be a task name, a RewardSet, a reward callable or a list of them, "
-                    f"got {type(task_or_funcs).__name__}")
+    raise TypeError(
+        "task_or_funcs must be a task name, a RewardSet, a reward callable or a list of them, "
+        f"got {type(task_or_funcs).__name__}"
+    )

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ._columns import box_column, check_finite, flag_column, float_column, int_column
-from ._json import load_json
+from .._json import load_json
+from .columns import box_column, check_finite, flag_column, float_column, int_column, positions
 
 __all__ = ["GroundTruth", "as_ground_truth"]
 
@@ -90,16 +90,15 @@ class GroundTruth:
 
     def has_image(self, ids: np.ndarray) -> np.ndarray:
         """Boolean mask: which of ``ids`` are images of this dataset."""
-        from ._engine import positions
-
         return positions(ids, self._sorted_image_ids)[1]
 
     def __len__(self) -> int:
         return len(self.ann_id)
 
     def __repr__(self) -> str:
-        return (f"GroundTruth(images={len(self.image_ids)}, categories={len(self.cat_ids)}, "
-                f"annotations={len(self.ann_id)})")
+        return (
+            f"GroundTruth(images={len(self.image_ids)}, categories={len(self.cat_ids)}, annotations={len(self.ann_id)})"
+        )
 
 
 def as_ground_truth(gt: Any) -> GroundTruth:

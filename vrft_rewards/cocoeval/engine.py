@@ -1,7 +1,8 @@
-"""Bridge between the column data and the native engine (csrc/eval), plus the exact summaries.
+"""The engine: COCO / LVIS evaluate + accumulate on column data, through the native core (csrc/eval).
 
 Everything here is vectorised numpy over whole columns; the per-(image, category) work happens
-in one native call (``_C.eval_evaluate``) and one more for the accumulation.
+in one native call (``_C.eval_evaluate``, or a sharded matcher: :mod:`.sharding`) and one more
+for the accumulation.
 """
 
 from __future__ import annotations
@@ -9,39 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._ext import _C
-from ._gt import GroundTruth
-from ._results import Detections
-from ._shards import evaluate_columns
+from .columns import positions
+from .detections import Detections
+from .ground_truth import GroundTruth
 
-__all__ = ["positions", "run_coco", "accumulate_coco", "run_lvis", "cap_per_image", "mean_valid",
-           "check_image_ids"]
+__all__ = ["accumulate_coco", "cap_per_image", "check_image_ids", "evaluate_columns", "run_coco", "run_lvis"]
 
 _NO_CAP = np.iinfo(np.int64).max
-
-
-def positions(ids: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each of ``ids`` in ``table`` (first occurrence) and a mask of those found.
-
-    Dense id ranges (the usual case) use a lookup table, O(n); others a sorted search.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    table = np.asarray(table, dtype=np.int64)
-    if len(table) == 0:
-        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
-    lo, hi = int(table.min()), int(table.max())
-    if hi - lo <= 8 * len(table) + 4096:
-        lut = np.full(hi - lo + 2, -1, dtype=np.int64)  # last cell: "outside the range"
-        lut[(table - lo)[::-1]] = np.arange(len(table) - 1, -1, -1)  # first occurrence wins
-        off = ids - lo
-        off[(off < 0) | (off > hi - lo)] = hi - lo + 1
-        pos = lut[off]
-        found = pos >= 0
-        return np.where(found, pos, 0), found
-    sorter = np.argsort(table, kind="stable")
-    st = table[sorter]
-    pos = np.minimum(np.searchsorted(st, ids), len(st) - 1)
-    found = st[pos] == ids
-    return sorter[pos].astype(np.int64), found
 
 
 def check_image_ids(gt: GroundTruth, dets: Detections, what: str = "results") -> None:
@@ -49,17 +24,32 @@ def check_image_ids(gt: GroundTruth, dets: Detections, what: str = "results") ->
     ok = gt.has_image(dets.image_id)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        raise ValueError(f"{what}[{i}]['image_id'] = {int(dets.image_id[i])} is not an image of "
-                         "the ground truth (pycocotools: 'Results do not correspond to current "
-                         "coco set')")
+        raise ValueError(
+            f"{what}[{i}]['image_id'] = {int(dets.image_id[i])} is not an image of "
+            "the ground truth (pycocotools: 'Results do not correspond to current "
+            "coco set')"
+        )
 
 
-def mean_valid(s: np.ndarray):
-    """``np.mean(s[s > -1])`` or -1 when empty: pycocotools' and lvis-api's summary mean."""
-    v = s[s > -1]
-    if len(v) == 0:
-        return -1
-    return np.mean(v)
+def evaluate_columns(
+    gt_cols: dict,
+    dt_cols: dict,
+    num_images: int,
+    num_categories: int,
+    iou_thrs: np.ndarray,
+    area_rng: np.ndarray,
+    cap: int,
+):
+    """One native evaluation (``_C.eval_evaluate``) of prepared columns: the unsharded matcher."""
+    return _C.eval_evaluate(
+        gt_cols,
+        dt_cols,
+        int(num_images),
+        int(num_categories),
+        np.ascontiguousarray(iou_thrs, dtype=np.float64),
+        np.ascontiguousarray(area_rng, dtype=np.float64).reshape(-1, 2),
+        int(cap),
+    )
 
 
 def _contig(a, dtype):
@@ -69,33 +59,51 @@ def _contig(a, dtype):
 def _gt_columns(gt: GroundTruth, rows, image, category, *, ignore, crowd) -> dict:
     """The native evaluation's GT columns of annotations ``rows`` (positions already taken)."""
     return {
-        "image": image, "category": category, "box": _contig(gt.ann_box[rows], np.float64),
-        "area": _contig(gt.ann_area[rows], np.float64), "ignore": _contig(ignore, np.uint8),
-        "crowd": _contig(crowd, np.uint8), "id_nonzero": _contig(gt.ann_id[rows] != 0, np.uint8),
+        "image": image,
+        "category": category,
+        "box": _contig(gt.ann_box[rows], np.float64),
+        "area": _contig(gt.ann_area[rows], np.float64),
+        "ignore": _contig(ignore, np.uint8),
+        "crowd": _contig(crowd, np.uint8),
+        "id_nonzero": _contig(gt.ann_id[rows] != 0, np.uint8),
     }
 
 
 def _dt_columns(dets: Detections, rows, image, category) -> dict:
     """The native evaluation's detection columns of ``rows`` (LVIS adds ``not_exhaustive``)."""
     return {
-        "image": image, "category": category, "box": _contig(dets.box[rows], np.float64),
-        "area": _contig(dets.area[rows], np.float64), "score": _contig(dets.score[rows], np.float64),
+        "image": image,
+        "category": category,
+        "box": _contig(dets.box[rows], np.float64),
+        "area": _contig(dets.area[rows], np.float64),
+        "score": _contig(dets.score[rows], np.float64),
         "id_positive": _contig(dets.ids[rows] > 0, np.uint8),
     }
 
 
-def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
-             max_dets, area_rng, use_cats: bool, matcher=None):
+def run_coco(
+    gt: GroundTruth,
+    dets: Detections,
+    *,
+    img_ids,
+    cat_ids,
+    iou_thrs,
+    rec_thrs,
+    max_dets,
+    area_rng,
+    use_cats: bool,
+    matcher=None,
+):
     """pycocotools COCOeval.evaluate + accumulate.  ``img_ids`` sorted unique; ``cat_ids`` sorted
     unique when ``use_cats`` (pooled in the given order otherwise); ``max_dets`` sorted.
 
     ``matcher`` replaces the one native per-image evaluation (:func:`evaluate_columns`), e.g. by
-    a :class:`~vrft_rewards.eval._shards.ShardedMatcher` that runs image shards on Ray.
+    a :class:`~vrft_rewards.cocoeval.sharding.ShardedMatcher` that runs image shards on Ray.
     """
     img_ids = np.asarray(img_ids, dtype=np.int64)
     cat_ids = np.asarray(cat_ids, dtype=np.int64)
     max_dets = np.asarray(max_dets, dtype=np.int64)
-    I, K = len(img_ids), (len(cat_ids) if use_cats else 1)
+    n_img, n_cat = len(img_ids), (len(cat_ids) if use_cats else 1)
 
     def select(image_id, category_id):
         ip, iok = positions(image_id, img_ids)
@@ -118,7 +126,7 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     gt_cols = _gt_columns(gt, gi, g_img, g_cat, ignore=crowd, crowd=crowd)
     dt_cols = _dt_columns(dets, di, d_img, d_cat)
     cap = int(max_dets[-1])
-    state = (matcher or evaluate_columns)(gt_cols, dt_cols, I, K, iou_thrs, area_rng, cap)
+    state = (matcher or evaluate_columns)(gt_cols, dt_cols, n_img, n_cat, iou_thrs, area_rng, cap)
     if rec_thrs is None:  # evaluate() only; accumulate later with accumulate_coco
         return state
     return accumulate_coco(state, rec_thrs, max_dets) + (state,)
@@ -126,12 +134,12 @@ def run_coco(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
 
 def accumulate_coco(state, rec_thrs, max_dets):
     """(precision, recall, scores) of a native evaluation state."""
-    return _C.eval_accumulate(state, _contig(rec_thrs, np.float64),
-                              _contig(np.asarray(max_dets, dtype=np.int64), np.int64))
+    return _C.eval_accumulate(
+        state, _contig(rec_thrs, np.float64), _contig(np.asarray(max_dets, dtype=np.int64), np.int64)
+    )
 
 
-def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs,
-             area_rng, matcher=None):
+def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, rec_thrs, area_rng, matcher=None):
     """lvis-api 0.5.3 LVISEval.evaluate + accumulate on detections already capped per image.
 
     ``matcher``: as for :func:`run_coco`.
@@ -140,7 +148,7 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     """
     img_ids = np.asarray(img_ids, dtype=np.int64)
     cat_ids = np.asarray(cat_ids, dtype=np.int64)
-    I, K = len(img_ids), len(cat_ids)
+    n_img, n_cat = len(img_ids), len(cat_ids)
 
     def select(image_id, category_id, area):
         ip, iok = positions(image_id, img_ids)
@@ -155,7 +163,7 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     # Federated filter: keep a detection only when its category is annotated in the image as
     # present (a kept GT) or absent (neg_category_ids).
     neg_img, neg_cat, nel_img, nel_cat = gt.lvis_lists()
-    stride = np.int64(K + 1)
+    stride = np.int64(n_cat + 1)
 
     def pair_keys(img_pos, cat_pos):
         return img_pos.astype(np.int64) * stride + cat_pos.astype(np.int64)
@@ -175,13 +183,11 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     not_exhaustive = np.isin(dkey[di], list_keys(nel_img, nel_cat))
 
     # LVIS respects the `ignore` field and forces iscrowd = 0.
-    gt_cols = _gt_columns(gt, gi, g_img[gi], g_cat[gi], ignore=gt.ann_ignore[gi],
-                          crowd=np.zeros(len(gi), np.uint8))
+    gt_cols = _gt_columns(gt, gi, g_img[gi], g_cat[gi], ignore=gt.ann_ignore[gi], crowd=np.zeros(len(gi), np.uint8))
     dt_cols = _dt_columns(dets, di, d_img[di], d_cat[di])
     dt_cols["not_exhaustive"] = _contig(not_exhaustive, np.uint8)
-    state = (matcher or evaluate_columns)(gt_cols, dt_cols, I, K, iou_thrs, area_rng, -1)
-    precision, recall, scores = _C.eval_accumulate(
-        state, _contig(rec_thrs, np.float64), np.array([_NO_CAP], np.int64))
+    state = (matcher or evaluate_columns)(gt_cols, dt_cols, n_img, n_cat, iou_thrs, area_rng, -1)
+    precision, recall, scores = _C.eval_accumulate(state, _contig(rec_thrs, np.float64), np.array([_NO_CAP], np.int64))
     return precision[..., 0], recall[..., 0], scores[..., 0], state
 
 

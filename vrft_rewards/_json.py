@@ -1,4 +1,4 @@
-"""JSON loading for annotation and result files: orjson when installed, the stdlib otherwise."""
+"""JSON loading for annotation, result and record files: orjson when installed, the stdlib otherwise."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ try:  # optional speed-up (``pip install vrft-rewards[fast-json]``)
 except ImportError:  # pragma: no cover - exercised only where orjson is absent
     _orjson = None
 
-__all__ = ["load_json", "loads_json"]
+__all__ = ["load_json", "loads_json", "strict_loads"]
+
+#: The fastest available ``loads`` as is (orjson, which rejects NaN / Infinity, or the stdlib's);
+#: its decode errors are ``ValueError``s.  For line-by-line JSONL, where a line it rejects is skipped.
+strict_loads = json.loads if _orjson is None else _orjson.loads
 
 
 def load_json(path: str | os.PathLike) -> Any:

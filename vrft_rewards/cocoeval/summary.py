@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._engine import mean_valid
+__all__ = ["coco_summary", "lvis_summary", "lvis_summary_lines", "mean_valid"]
 
-__all__ = ["coco_summary", "lvis_summary", "lvis_summary_lines"]
+
+def mean_valid(s: np.ndarray):
+    """``np.mean(s[s > -1])`` or -1 when empty: pycocotools' and lvis-api's summary mean."""
+    v = s[s > -1]
+    if len(v) == 0:
+        return -1
+    return np.mean(v)
+
 
 _COCO_LINE = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}"
-_LVIS_LINE = (" {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} catIds={:>3s}] = "
-              "{:0.3f}")
+_LVIS_LINE = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} catIds={:>3s}] = {:0.3f}"
 
 
 def _sel(idx: list):
@@ -19,8 +25,7 @@ def _sel(idx: list):
     return slice(idx[0], idx[0] + 1) if len(idx) == 1 else idx
 
 
-def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None,
-              areaRng="all", maxDets=100):
+def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None, areaRng="all", maxDets=100):
     """COCOeval.summarize._summarize: the same indexing, so the same numpy reductions."""
     aind = [i for i, a in enumerate(area_lbl) if a == areaRng]
     mind = [i for i, m in enumerate(max_dets) if m == maxDets]
@@ -45,8 +50,7 @@ def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None
     value = mean_valid(s)
     title = "Average Precision" if ap == 1 else "Average Recall"
     kind = "(AP)" if ap == 1 else "(AR)"
-    iou_str = ("{:0.2f}:{:0.2f}".format(iou_thrs[0], iou_thrs[-1]) if iouThr is None
-               else "{:0.2f}".format(iouThr))
+    iou_str = "{:0.2f}:{:0.2f}".format(iou_thrs[0], iou_thrs[-1]) if iouThr is None else "{:0.2f}".format(iouThr)
     return value, _COCO_LINE.format(title, kind, iou_str, areaRng, maxDets, value)
 
 

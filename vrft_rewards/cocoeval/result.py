@@ -7,12 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ._engine import mean_valid
+from .summary import mean_valid
 
 __all__ = ["EvalResult", "per_category_table"]
 
-COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl",
-                   "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
 def per_category_table(precision, recall, iou_thrs, cat_ids, cat_names) -> list[dict]:
@@ -27,13 +26,16 @@ def per_category_table(precision, recall, iou_thrs, cat_ids, cat_names) -> list[
     t75 = np.where(0.75 == thr)[0]
     rows = []
     for k, (cid, name) in enumerate(zip(cat_ids, cat_names)):
-        rows.append({
-            "category_id": int(cid), "name": name,
-            "AP": float(mean_valid(p[:, :, k, 0])),
-            "AP50": float(mean_valid(p[t50, :, k, 0])),
-            "AP75": float(mean_valid(p[t75, :, k, 0])),
-            "AR": float(mean_valid(r[:, k, 0])),
-        })
+        rows.append(
+            {
+                "category_id": int(cid),
+                "name": name,
+                "AP": float(mean_valid(p[:, :, k, 0])),
+                "AP50": float(mean_valid(p[t50, :, k, 0])),
+                "AP75": float(mean_valid(p[t75, :, k, 0])),
+                "AR": float(mean_valid(r[:, k, 0])),
+            }
+        )
     return rows
 
 
@@ -76,9 +78,9 @@ class EvalResult:
         """Per-category AP / AP50 / AP75 / AR rows (computed on first access)."""
         if self._per_category is None:
             cat_ids = self.params["cat_ids"] if self.params.get("use_cats", True) else [-1]
-            self._per_category = per_category_table(self.precision, self.recall,
-                                                    self.params["iou_thrs"], cat_ids,
-                                                    self.category_names)
+            self._per_category = per_category_table(
+                self.precision, self.recall, self.params["iou_thrs"], cat_ids, self.category_names
+            )
         return self._per_category
 
     def summary(self) -> str:
@@ -91,7 +93,5 @@ class EvalResult:
             stats = {k: float(v) for k, v in self.results.items()}
         else:
             stats = {name: float(v) for name, v in zip(COCO_STAT_NAMES, self.stats)}
-        params = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v)
-                  for k, v in self.params.items()}
-        return {"kind": self.kind, "stats": stats, "per_category": list(self.per_category),
-                "params": params}
+        params = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in self.params.items()}
+        return {"kind": self.kind, "stats": stats, "per_category": list(self.per_category), "params": params}

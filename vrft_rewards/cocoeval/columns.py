@@ -1,4 +1,4 @@
-"""Per-record field extraction into flat numpy columns, with errors that name the record.
+"""Flat numpy columns: per-record field extraction (errors name the record) and id lookups.
 
 Loading is the one place where Python touches each annotation / result dict (once); everything
 after works on the columns.  A missing or malformed field raises ``ValueError`` naming the list,
@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["int_column", "float_column", "box_column", "flag_column", "check_finite"]
+__all__ = ["box_column", "check_finite", "flag_column", "float_column", "int_column", "positions"]
 
 
 def _locate_missing(records: Sequence[dict], key: str, where: str) -> None:
@@ -62,13 +62,16 @@ def int_column(records: Sequence[dict], key: str, where: str, default: Any = Non
     if arr.ndim == 1 and arr.dtype.kind in "iu":
         return arr.astype(np.int64, copy=False)
     if arr.ndim == 1 and arr.dtype.kind == "f":
-        ok = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0 ** 63)
+        ok = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2.0**63)
         if ok.all():
             return arr.astype(np.int64)
     for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer, float, np.floating)) or (
-            isinstance(v, (float, np.floating)) and not (np.isfinite(v) and float(v).is_integer())
-        ) or not (-(2 ** 63) <= int(v) < 2 ** 63):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, np.integer, float, np.floating))
+            or (isinstance(v, (float, np.floating)) and not (np.isfinite(v) and float(v).is_integer()))
+            or not (-(2**63) <= int(v) < 2**63)
+        ):
             raise ValueError(f"{where}[{i}][{key!r}] must be an integer id, got {v!r}")
     raise ValueError(f"{where}: {key!r} must hold integer ids")  # pragma: no cover
 
@@ -102,3 +105,28 @@ def check_finite(arr: np.ndarray, where: str, key: str) -> None:
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise ValueError(f"{where}[{i}][{key!r}] must be finite, got {arr[i].tolist()!r}")
+
+
+def positions(ids: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each of ``ids`` in ``table`` (first occurrence) and a mask of those found.
+
+    Dense id ranges (the usual case) use a lookup table, O(n); others a sorted search.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    table = np.asarray(table, dtype=np.int64)
+    if len(table) == 0:
+        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+    lo, hi = int(table.min()), int(table.max())
+    if hi - lo <= 8 * len(table) + 4096:
+        lut = np.full(hi - lo + 2, -1, dtype=np.int64)  # last cell: "outside the range"
+        lut[(table - lo)[::-1]] = np.arange(len(table) - 1, -1, -1)  # first occurrence wins
+        off = ids - lo
+        off[(off < 0) | (off > hi - lo)] = hi - lo + 1
+        pos = lut[off]
+        found = pos >= 0
+        return np.where(found, pos, 0), found
+    sorter = np.argsort(table, kind="stable")
+    st = table[sorter]
+    pos = np.minimum(np.searchsorted(st, ids), len(st) - 1)
+    found = st[pos] == ids
+    return sorter[pos].astype(np.int64), found

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ._columns import box_column, check_finite, float_column, int_column
 from .._ext import _C
-from ._json import loads_json
+from .._json import loads_json
+from .columns import box_column, check_finite, float_column, int_column
 
 __all__ = ["Detections", "as_detections"]
 
@@ -31,20 +31,26 @@ class Detections:
         if not (len(self.image_id) == len(self.category_id) == len(self.box) == n):
             raise ValueError("results columns must have the same length")
         # loadRes: ann['area'] = bb[2] * bb[3]
-        self.area = (self.box[:, 2] * self.box[:, 3] if area is None
-                     else np.ascontiguousarray(area, dtype=np.float64))
+        self.area = self.box[:, 2] * self.box[:, 3] if area is None else np.ascontiguousarray(area, dtype=np.float64)
         self.ids = np.arange(1, n + 1, dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
 
     def __len__(self) -> int:
         return len(self.score)
 
     def subset(self, mask: np.ndarray) -> "Detections":
-        return Detections(self.image_id[mask], self.category_id[mask], self.box[mask],
-                          self.score[mask], self.area[mask], self.ids[mask])
+        return Detections(
+            self.image_id[mask],
+            self.category_id[mask],
+            self.box[mask],
+            self.score[mask],
+            self.area[mask],
+            self.ids[mask],
+        )
 
     @classmethod
-    def from_records(cls, records: list, where: str = "results", *, use_area: bool = False,
-                     use_ids: bool = False) -> "Detections":
+    def from_records(
+        cls, records: list, where: str = "results", *, use_area: bool = False, use_ids: bool = False
+    ) -> "Detections":
         """From result dicts ``{"image_id", "category_id", "bbox", "score"}`` (one loop, at load)."""
         if not isinstance(records, (list, tuple)):
             raise TypeError(f"{where} must be a list of dicts, got {type(records).__name__}")
@@ -63,8 +69,9 @@ class Detections:
         """From an (N, 7) array ``[image_id, x, y, w, h, score, category_id]`` (loadNumpyAnnotations)."""
         a = np.asarray(arr)
         if a.ndim != 2 or a.shape[1] != 7:
-            raise ValueError(f"{where} array must have shape (N, 7) [image_id, x, y, w, h, score, "
-                             f"category_id], got {a.shape}")
+            raise ValueError(
+                f"{where} array must have shape (N, 7) [image_id, x, y, w, h, score, category_id], got {a.shape}"
+            )
         a = a.astype(np.float64, copy=False)
         for col, key in ((0, "image_id"), (6, "category_id")):
             bad = ~np.isfinite(a[:, col]) | (a[:, col] != np.round(a[:, col]))
@@ -113,12 +120,13 @@ def as_detections(results: Any) -> Detections:
             return cached[1]  # the same annotation list as last time (re-evaluation)
         has_area = bool(anns) and all("area" in a for a in anns)
         has_ids = bool(anns) and all("id" in a for a in anns)
-        dets = Detections.from_records(anns, "cocoDt.dataset['annotations']", use_area=has_area,
-                                       use_ids=has_ids)
+        dets = Detections.from_records(anns, "cocoDt.dataset['annotations']", use_area=has_area, use_ids=has_ids)
         try:
             results._vrft_detections = (key, dets)
         except AttributeError:  # pragma: no cover - slotted objects
             pass
         return dets
-    raise TypeError("results must be a path to a results json, a list of result dicts, an (N, 7) "
-                    f"array or a pycocotools COCO results object, got {type(results).__name__}")
+    raise TypeError(
+        "results must be a path to a results json, a list of result dicts, an (N, 7) "
+        f"array or a pycocotools COCO results object, got {type(results).__name__}"
+    )
