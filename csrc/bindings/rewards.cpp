@@ -1,4 +1,4 @@
-// _C bindings of the reward kernels: ragged per-segment operations (csrc/rewards/), numpy's
+// _C bindings of the reward kernels: ragged per-segment operations (csrc/segments/), numpy's
 // pairwise sum (csrc/common/) and the per-completion COCO AP (csrc/eval/completion_ap.h); the
 // Python callers are the box rewards in vrft_rewards/rewards/.
 //
@@ -14,7 +14,7 @@
 #include "bindings/args.h"
 #include "common/numpy_sum.h"
 #include "eval/completion_ap.h"
-#include "rewards/segments.h"
+#include "segments/segments.h"
 
 namespace vrft::bindings {
 namespace {

@@ -1,4 +1,4 @@
-#include "rewards/segments.h"
+#include "segments/segments.h"
 
 #include <algorithm>
 
