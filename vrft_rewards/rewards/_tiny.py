@@ -1,0 +1,105 @@
+"""Tiny batches on the calling thread: the detection and format rewards of trainers that call a
+reward one sample at a time.
+
+verl's Reward Loop, OpenRLHF and ms-swift call each reward with one completion.  The batch path
+(a cached native parse into ~26 numpy arrays, ``box_problems``, ``match_boxes``, numpy reductions,
+metrics) costs a few hundred microseconds for that one completion, almost all of it Python and
+numpy overhead.  For a batch of at most :data:`TINY_BATCH` completions whose ground truth is
+text, the box and format rewards instead make one native call (``_C.score_detection_rows``,
+``csrc/rewards/detection.h``): parse, match and every reward value of each completion, returned
+as Python floats; no numpy arrays, no parse cache, and metrics only when the trainer passes
+``log_metric``.  The values are bit-identical to the batch path's (``tests/test_rewards_tiny.py``
+compares both on random and adversarial completions under every option combination).
+
+Sibling rewards.  A preset's rewards are called one after another on the same sample (TRL,
+verl, ms-swift call each function separately): the last result is kept in a one-entry memo, so
+the siblings of the first reward reuse its native call.  The memo is keyed by content: the
+completions' answer texts (the strs themselves, compared by value, so an in-place edit of a chat
+message changes the text and misses), a snapshot of the solutions, the options and the frame
+factors; it holds references to all of them, so no identity can be recycled under it.  A format
+reward computes the whole row under the options of the previous detection call, so that a preset
+listing the format reward first (``get_preset("detection")``) still makes one call per sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from .._ext import _C
+
+__all__ = ["TINY_BATCH", "box_metrics", "detection_result", "format_result", "text_solutions"]
+
+#: Largest batch scored by the tiny path.  Measured with bench/bench_rewards.py's ``tiny-vs-batch-*``
+#: groups (docs/performance.md, "Rewards by calling pattern"): per completion the tiny path costs
+#: the same at every B (one serial native call per completion, ~5 us of CPU for the three
+#: detection rewards), while the batch path carries ~300 us of fixed Python / numpy cost per call of
+#: the three rewards and spreads the rest over the pool.  At B = 32 the batch path is still 2.5-4x
+#: slower per completion; between 32 and 128 the crossover depends on the core count (with many
+#: cores the batch path's per-completion share shrinks), so 32 keeps every larger batch, TRL's
+#: included, on the unchanged batch path.
+TINY_BATCH = 32
+
+# Fused-call options (answer_first, method, kind, iou_threshold, strict, dedupe) used when only
+# the format values are wanted and no detection call came before.
+_FORMAT_ONLY = (False, 0, 0, 0.5, False, False)
+
+# (texts, solutions, options, frame factors as bytes, result) of the last fused call.
+_last: Optional[tuple] = None
+
+
+def text_solutions(columns: dict, n: int) -> Optional[tuple]:
+    """The ``solution`` column as a tuple when it holds one str (or None) per completion, else None
+    (ground truth given as data, or a column of the wrong length: the batch path handles those)."""
+    sol = columns.get("solution")
+    if type(sol) is not list and type(sol) is not tuple or len(sol) != n:
+        return None
+    for s in sol:
+        if type(s) is not str and s is not None:
+            return None
+    return tuple(sol)
+
+
+def detection_result(completions: Sequence[Any], solutions: tuple, options: tuple, frames: Any = None) -> tuple:
+    """``(rows, pair_sum, n_pairs)`` of ``_C.score_detection_rows`` for these completions, from the
+    memo when the last call had the same texts, solutions, options and frames."""
+    global _last
+    texts = _C.completion_texts(completions, "raise")
+    frames_key = None if frames is None else frames.tobytes()
+    last = _last
+    if last is not None and last[2] == options and last[3] == frames_key and last[0] == texts and last[1] == solutions:
+        return last[4]
+    result = _C.score_detection_rows(texts, solutions, *options, frames)
+    _last = (texts, solutions, options, frames_key, result)
+    return result
+
+
+def format_result(completions: Sequence[Any], solutions: Optional[tuple]) -> tuple:
+    """The fused rows of these completions for a format reward (parsed with the last answer
+    block): the memo's when its texts match, else one call that also scores the solutions (when
+    given) under the last detection call's options, for the siblings to find."""
+    global _last
+    texts = _C.completion_texts(completions, "raise")
+    last = _last
+    if last is not None and not last[2][0] and last[0] == texts:
+        return last[4]
+    options = _FORMAT_ONLY if last is None else (False,) + last[2][1:]
+    # Without frames: a format reward does not know them (a sibling that converts calls again).
+    result = _C.score_detection_rows(texts, solutions, *options, None)
+    _last = (texts, solutions, options, None, result)
+    return result
+
+
+def box_metrics(rows: tuple, pair_sum: float, n_pairs: int, matched: bool = True) -> dict:
+    """The box rewards' batch metrics from fused rows, equal to ``_BoxReward._metrics``' numpy
+    means (integer counts divided once; the matched IoU summed in numpy's pairwise order)."""
+    n = len(rows)
+    scored = [r for r in rows if r[1]]
+    boxes = [r[2] for r in scored if r[0]]
+    metrics = {
+        "frac_malformed": (len(scored) - len(boxes)) / len(scored) if scored else 0.0,
+        "frac_gt_invalid": (n - len(scored)) / n if n else 0.0,
+        "mean_pred_count": sum(boxes) / len(boxes) if boxes else 0.0,
+    }
+    if matched:
+        metrics["mean_matched_iou"] = pair_sum / n_pairs if n_pairs else 0.0
+    return metrics
