@@ -154,14 +154,30 @@ def _solution(rng, gt):
     return body if rng.random() < 0.2 else "<answer>" + body + "</answer>"
 
 
-def _case(seed, n=48):
+def _data_row(rng, gt):
+    """The ground truth as data, in one of the shapes _truth.py reads."""
+    r = rng.random()
+    if r < 0.05:
+        return None
+    if r < 0.1:
+        return []
+    if r < 0.15 and len(gt):
+        bad = gt.astype(float).copy()
+        bad[0] = [1e200, 0, 2e200, 1] if rng.random() < 0.5 else bad[0][[2, 3, 0, 1]]  # unusable
+        return bad.tolist()
+    if r < 0.5:
+        return gt.tolist()
+    return [{"bbox_2d": b.tolist(), "label": "dog"} for b in gt]
+
+
+def _case(seed, n=48, data=False):
     rng = np.random.default_rng(seed)
     completions, solutions = [], []
     for _ in range(n // 4):
         k = int(rng.integers(0, 8))
         xy = rng.integers(0, 800, (k, 2))
         gt = np.concatenate([xy, xy + rng.integers(1, 200, (k, 2))], axis=1)
-        sol = _solution(rng, gt)
+        sol = _data_row(rng, gt) if data else _solution(rng, gt)
         for _ in range(4):
             text = _completion(rng, gt)
             completions.append(text if rng.random() < 0.5 else [{"role": "assistant", "content": text}])
@@ -210,7 +226,7 @@ def _rewards(i, method, kind, strict, dedupe):
 
 
 def _by_paths(reward, completions, columns):
-    """(batch path, one per call, in chunks of 3) values and the metrics logged by each."""
+    """(batch path, one per call, in chunks of 5) values and the metrics logged by each."""
     n = len(completions)
     assert n > TINY_BATCH
     clear_parse_cache()
@@ -238,11 +254,17 @@ def _by_paths(reward, completions, columns):
 )
 def test_tiny_path_equals_batch_path_for_every_option_combination(i, combo):
     completions, solutions, sizes = _case(i)
-    columns = dict(solution=solutions, image_size=sizes)
-    for reward in _rewards(i, *combo):
-        batch, single, chunks, _ = _by_paths(reward, completions, columns)
-        assert _bits(single) == _bits(batch), reward
-        assert _bits(chunks) == _bits(batch), reward
+    _, data, _ = _case(i, data=True)
+    # Text solutions, then the ground truth as data: gt_boxes (pixels by default) or a parsed list
+    # in the solution column, in turn.
+    for columns in (
+        dict(solution=solutions, image_size=sizes),
+        {("gt_boxes", "solution")[i % 2]: data, "image_size": sizes},
+    ):
+        for reward in _rewards(i, *combo):
+            batch, single, chunks, logs = _by_paths(reward, completions, columns)
+            assert _bits(single) == _bits(batch), reward
+            assert _bits(chunks) == _bits(batch), reward
 
 
 @pytest.mark.parametrize("mode", ["strict", "tags", "answer"])

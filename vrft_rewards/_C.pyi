@@ -129,7 +129,7 @@ def rasterize_boxes(boxes: typing.Any, height: typing.SupportsInt | typing.Suppo
     ...
 def rle_decode(text: bytes) -> numpy.typing.NDArray[numpy.int64]:
     ...
-def score_detection_rows(texts: typing.Any, solutions: typing.Any, answer_first: bool, method: typing.SupportsInt | typing.SupportsIndex, kind: typing.SupportsInt | typing.SupportsIndex, iou_threshold: typing.SupportsFloat | typing.SupportsIndex, strict: bool, dedupe: bool, frames: typing.Any) -> tuple:
+def score_detection_rows(texts: typing.Any, solutions: typing.Any, answer_first: bool, method: typing.SupportsInt | typing.SupportsIndex, kind: typing.SupportsInt | typing.SupportsIndex, iou_threshold: typing.SupportsFloat | typing.SupportsIndex, strict: bool, dedupe: bool, frames: typing.Any, gt: typing.Any) -> tuple:
     """
     Fused per-completion detection and format rewards of a small batch: (rows, pair_sum, n_pairs).
     """

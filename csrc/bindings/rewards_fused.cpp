@@ -64,12 +64,34 @@ py::tuple row_tuple(const vrft::rewards::DetectionRow& r) {
                         r.format_answer);
 }
 
+// Ground truth given as data: (boxes float64 (G, 4), offsets int64 (n + 1), usable uint8 (n)).
+struct DataTruth {
+  py::array_t<double> boxes;
+  py::array_t<int64_t> offsets;
+  py::array_t<uint8_t> usable;
+};
+
+DataTruth data_truth(const py::handle& obj, int64_t n) {
+  if (!PyTuple_Check(obj.ptr()) || PyTuple_GET_SIZE(obj.ptr()) != 3) {
+    throw py::type_error("gt must be None or a tuple (boxes, offsets, usable)");
+  }
+  auto t = py::reinterpret_borrow<py::tuple>(obj);
+  DataTruth d;
+  d.boxes = require_array<double>(t[0], "gt boxes");
+  require_boxes_shape(d.boxes, "gt boxes");
+  d.offsets = require_offsets(t[1], "gt offsets", n, d.boxes.shape(0), "gt boxes");
+  d.usable = require_column<uint8_t>(t[2], "gt usable", n);
+  return d;
+}
+
 // (rows, sum of matched values, number of matched pairs): rows is a tuple of one tuple per
 // completion; the sum is numpy's pairwise sum of the pairs in MatchResult order (batch metric
-// mean_matched_iou = sum / count).
+// mean_matched_iou = sum / count).  The ground truth is `solutions` (texts) or `gt` (data), or
+// neither (format values only).
 py::tuple score_detection_rows(const py::handle& texts_obj, const py::handle& solutions_obj,
                                bool answer_first, int method, int kind, double iou_threshold,
-                               bool strict, bool dedupe, const py::handle& frames_obj) {
+                               bool strict, bool dedupe, const py::handle& frames_obj,
+                               const py::handle& gt_obj) {
   const auto opt = detection_options(answer_first, method, kind, iou_threshold, strict, dedupe);
   py::tuple texts = snapshot(texts_obj, "texts");
   const Py_ssize_t n = PyTuple_GET_SIZE(texts.ptr());
@@ -104,6 +126,12 @@ py::tuple score_detection_rows(const py::handle& texts_obj, const py::handle& so
       has_sol[static_cast<size_t>(i)] = 1;
     }
   }
+  DataTruth data;
+  const bool has_data = !gt_obj.is_none();
+  if (has_data) {
+    if (!solutions_obj.is_none()) throw std::invalid_argument("pass solutions or gt, not both");
+    data = data_truth(gt_obj, n);
+  }
   // Frames: None, or float64 (n, 8): the prediction's then the ground truth's dx, dy, sx, sy.
   py::array_t<double> frames_keep;
   const double* frames = nullptr;
@@ -129,7 +157,17 @@ py::tuple score_detection_rows(const py::handle& texts_obj, const py::handle& so
           f.gt[j] = frames[8 * i + 4 + j];
         }
       }
-      vrft::rewards::score_detection(views[k], has_sol[k] ? &sol_views[k] : nullptr, opt,
+      vrft::rewards::GroundTruth truth;
+      if (has_data) {
+        const int64_t lo = data.offsets.data()[i], hi = data.offsets.data()[i + 1];
+        truth.boxes = data.boxes.data() + 4 * lo;
+        truth.count = hi - lo;
+        truth.usable = data.usable.data()[i] != 0;
+      } else if (has_sol[k]) {
+        truth.text = &sol_views[k];
+      }
+      const bool any_truth = has_data || has_sol[k];
+      vrft::rewards::score_detection(views[k], any_truth ? &truth : nullptr, opt,
                                      frames != nullptr ? &f : nullptr, scratch, &rows[k], &pairs);
     }
     n_pairs = static_cast<int64_t>(pairs.size());
@@ -147,7 +185,7 @@ py::tuple score_detection_rows(const py::handle& texts_obj, const py::handle& so
 void bind_rewards_fused(py::module_& m) {
   m.def("score_detection_rows", &score_detection_rows, py::arg("texts"), py::arg("solutions"),
         py::arg("answer_first"), py::arg("method"), py::arg("kind"), py::arg("iou_threshold"),
-        py::arg("strict"), py::arg("dedupe"), py::arg("frames"),
+        py::arg("strict"), py::arg("dedupe"), py::arg("frames"), py::arg("gt"),
         "Fused per-completion detection and format rewards of a small batch: (rows, pair_sum, "
         "n_pairs).");
 }

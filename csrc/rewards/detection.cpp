@@ -45,9 +45,9 @@ bool answer_is_boxes(const OneCompletion& c) {
 
 // box_problems' bad_gt: a ground-truth box that is not finite, is beyond the safe range, or is
 // inverted makes the row's ground truth unusable.
-bool ground_truth_boxes_ok(const std::vector<double>& boxes) {
-  for (size_t i = 0; i + 3 < boxes.size(); i += 4) {
-    const double* b = boxes.data() + i;
+bool ground_truth_boxes_ok(const double* boxes, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double* b = boxes + 4 * i;
     if (!within_safe_range(b) || b[2] < b[0] || b[3] < b[1]) return false;
   }
   return true;
@@ -153,7 +153,7 @@ void reward_values(const DetectionOptions& opt, DetectionScratch& s, DetectionRo
 
 }  // namespace
 
-void score_detection(const parse::Text& completion, const parse::Text* solution,
+void score_detection(const parse::Text& completion, const GroundTruth* truth,
                      const DetectionOptions& options, const RowFrames* frames, DetectionScratch& s,
                      DetectionRow* row, std::vector<double>* pair_values) {
   *row = DetectionRow();
@@ -166,21 +166,30 @@ void score_detection(const parse::Text& completion, const parse::Text* solution,
   parse::parse_one(completion, popt, pred.columns(), 0, &s.pred_parsed);
   format_values(pred, row);
   row->pred_ok = answer_is_boxes(pred);
-  if (solution == nullptr) return;
+  if (truth == nullptr) return;
 
-  // The solution: the last block, tags optional.
-  OneCompletion truth;
-  parse::Options gopt;
-  gopt.require_tags = false;
-  clear(&s.gt_parsed);
-  parse::parse_one(*solution, gopt, truth.columns(), 0, &s.gt_parsed);
-  row->gt_ok = answer_is_boxes(truth) && ground_truth_boxes_ok(s.gt_parsed.boxes);
+  if (truth->text != nullptr) {  // a solution text: the last block, tags optional
+    OneCompletion sol;
+    parse::Options gopt;
+    gopt.require_tags = false;
+    clear(&s.gt_parsed);
+    parse::parse_one(*truth->text, gopt, sol.columns(), 0, &s.gt_parsed);
+    row->gt_ok = answer_is_boxes(sol) &&
+                 ground_truth_boxes_ok(s.gt_parsed.boxes.data(),
+                                       static_cast<int64_t>(s.gt_parsed.confidences.size()));
+  } else {
+    row->gt_ok = truth->usable && ground_truth_boxes_ok(truth->boxes, truth->count);
+  }
   if (!(row->pred_ok && row->gt_ok)) return;
 
   // Boxes of the row: predictions deduplicated on request, inverted or out-of-range ones made
   // non-overlapping; the ground truth as read.
   select(s.pred_parsed, options.dedupe, true, &s.pred, &s.conf, &s.visit);
-  select(s.gt_parsed, false, false, &s.gt, nullptr, &s.visit);
+  if (truth->text != nullptr) {
+    select(s.gt_parsed, false, false, &s.gt, nullptr, &s.visit);
+  } else {
+    s.gt.assign(truth->boxes, truth->boxes + 4 * truth->count);
+  }
   if (frames != nullptr) {
     convert(&s.pred, frames->pred);
     convert(&s.gt, frames->gt);

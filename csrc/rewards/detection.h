@@ -1,4 +1,4 @@
-// Fused per-completion detection rewards: one completion and its solution text in, every value
+// Fused per-completion detection rewards: one completion and its ground truth in, every value
 // the box and format rewards need out, on the calling thread, with no allocation once the
 // scratch has grown.
 //
@@ -51,6 +51,15 @@ struct DetectionRow {
   double format_strict = 0.0, format_tags = 0.0, format_answer = 0.0;
 };
 
+// One row's ground truth: a solution text to parse (the last block, tags optional), or boxes given
+// as data (row-major (count, 4), as _truth.py reads a gt_boxes row or a parsed list).
+struct GroundTruth {
+  const parse::Text* text = nullptr;  // the solution, or null for boxes given as data
+  const double* boxes = nullptr;
+  int64_t count = 0;
+  bool usable = false;  // boxes given as data: false for a missing row (None)
+};
+
 // Scratch of score_detection, reused across calls (one per thread).
 struct DetectionScratch {
   parse::BoxColumns pred_parsed, gt_parsed;
@@ -60,11 +69,11 @@ struct DetectionScratch {
   MatchWorkspace<double> match;
 };
 
-// Scores one completion against one solution text (`solution` null: no ground truth; only the
-// format values are then meaningful and gt_ok is false).  `frames` null: no conversion.  The
-// matched pairs' values are appended to `pair_values` in prediction order (the order of
-// MatchResult.iou, whose mean is the mean_matched_iou metric).
-void score_detection(const parse::Text& completion, const parse::Text* solution,
+// Scores one completion against its ground truth (`truth` null: none; only the format values are
+// then meaningful and gt_ok is false).  `frames` null: no conversion.  The matched pairs' values
+// are appended to `pair_values` in prediction order (the order of MatchResult.iou, whose mean is
+// the mean_matched_iou metric).
+void score_detection(const parse::Text& completion, const GroundTruth* truth,
                      const DetectionOptions& options, const RowFrames* frames,
                      DetectionScratch& scratch, DetectionRow* row,
                      std::vector<double>* pair_values);

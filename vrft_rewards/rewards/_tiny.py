@@ -25,9 +25,12 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from .._ext import _C
+import numpy as np
 
-__all__ = ["TINY_BATCH", "box_metrics", "detection_result", "format_result", "text_solutions"]
+from .._ext import _C
+from ._truth import read_truth_rows
+
+__all__ = ["TINY_BATCH", "box_metrics", "detection_result", "format_result", "ground_truth", "text_solutions"]
 
 #: Largest batch scored by the tiny path.  Measured with bench/bench_rewards.py's ``tiny-vs-batch-*``
 #: groups (docs/performance.md, "Rewards by calling pattern"): per completion the tiny path costs
@@ -59,17 +62,45 @@ def text_solutions(columns: dict, n: int) -> Optional[tuple]:
     return tuple(sol)
 
 
-def detection_result(completions: Sequence[Any], solutions: tuple, options: tuple, frames: Any = None) -> tuple:
+def ground_truth(columns: dict, n: int, reward: str) -> Optional[tuple]:
+    """``(solutions, data, column)`` for the fused call: the ``solution`` texts (``data`` None), or
+    the ground truth given as data (``solutions`` None; ``data`` = boxes, offsets, usable, read as
+    the batch path reads it, refusing the same rows); None when the batch path must decide
+    (a column missing or of the wrong length, texts mixed with data)."""
+    sol = columns.get("solution")
+    if sol is not None:
+        texts = text_solutions(columns, n)
+        if texts is not None:
+            return texts, None, "solution"
+        if type(sol) is not list and type(sol) is not tuple or len(sol) != n or any(type(s) is str for s in sol):
+            return None
+        rows, column = sol, "solution"
+    else:
+        rows, column = columns.get("gt_boxes"), "gt_boxes"
+        if type(rows) is not list and type(rows) is not tuple or len(rows) != n:
+            return None
+    blocks, usable, _ = read_truth_rows(rows, None, range(n), reward, column)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in blocks], out=offsets[1:])
+    boxes = np.ascontiguousarray(np.concatenate(blocks), dtype=np.float64)
+    return None, (boxes, offsets, usable.astype(np.uint8)), column
+
+
+def detection_result(
+    completions: Sequence[Any], solutions: Optional[tuple], options: tuple, frames: Any = None, data: Any = None
+) -> tuple:
     """``(rows, pair_sum, n_pairs)`` of ``_C.score_detection_rows`` for these completions, from the
-    memo when the last call had the same texts, solutions, options and frames."""
+    memo when the last call had the same texts, ground truth (solution texts, or the bytes of the
+    data: an in-place edit of a list is seen), options and frames."""
     global _last
     texts = _C.completion_texts(completions, "raise")
     frames_key = None if frames is None else frames.tobytes()
+    truth_key = solutions if data is None else tuple(a.tobytes() for a in data)
     last = _last
-    if last is not None and last[2] == options and last[3] == frames_key and last[0] == texts and last[1] == solutions:
+    if last is not None and last[2] == options and last[3] == frames_key and last[0] == texts and last[1] == truth_key:
         return last[4]
-    result = _C.score_detection_rows(texts, solutions, *options, frames)
-    _last = (texts, solutions, options, frames_key, result)
+    result = _C.score_detection_rows(texts, solutions, *options, frames, data)
+    _last = (texts, truth_key, options, frames_key, result)
     return result
 
 
@@ -84,7 +115,7 @@ def format_result(completions: Sequence[Any], solutions: Optional[tuple]) -> tup
         return last[4]
     options = _FORMAT_ONLY if last is None else (False,) + last[2][1:]
     # Without frames: a format reward does not know them (a sibling that converts calls again).
-    result = _C.score_detection_rows(texts, solutions, *options, None)
+    result = _C.score_detection_rows(texts, solutions, *options, None, None)
     _last = (texts, solutions, options, None, result)
     return result
 

@@ -27,7 +27,7 @@ from ..matching import match_boxes
 from ._base import BatchReward, check_unit_interval
 from ._cache import RecentResults
 from ._problems import BoxProblems, box_problems, check_box_options, conversion_factors
-from ._tiny import box_metrics, detection_result, text_solutions
+from ._tiny import box_metrics, detection_result, ground_truth
 
 __all__ = [
     "APReward",
@@ -203,11 +203,9 @@ class _BoxReward(BatchReward):
         self.answer = answer
         self.min_pixels = min_pixels
         self.max_pixels = max_pixels
-        # The fused path's options (_C.score_detection_rows) and whether rows convert frames
-        # (solution rows default to the model's frame).
+        # The fused path's options (_C.score_detection_rows).
         self._fused = (answer == "first", MATCH_METHODS.index(method), IOU_KINDS.index(kind), self.iou_threshold,
                        self.strict, self.dedupe)  # fmt: skip
-        self._converts = coord_frame != "same" and gt_frame not in (None, coord_frame)
 
     def _problems(self, completions: Sequence[Any], columns: dict, **extra: Any) -> BoxProblems:
         return box_problems(
@@ -229,16 +227,19 @@ class _BoxReward(BatchReward):
         if self._field is None:
             return None
         n = len(completions)
-        solutions = text_solutions(columns, n)
-        if solutions is None:
+        truth = ground_truth(columns, n, self.__name__)
+        if truth is None:
             return None
+        solutions, data, column = truth
+        # As box_problems: solution rows default to the model's frame, gt_boxes rows to pixels.
+        gt_frame = self.gt_frame if self.gt_frame is not None else "abs" if column == "gt_boxes" else self.coord_frame
         frames = None
-        if self._converts:
+        if self.coord_frame != "same" and gt_frame != self.coord_frame:
             pred, gt = conversion_factors(
-                columns, n, self.__name__, self.coord_frame, self.gt_frame, (self.min_pixels, self.max_pixels)
+                columns, n, self.__name__, self.coord_frame, gt_frame, (self.min_pixels, self.max_pixels)
             )
             frames = np.ascontiguousarray(np.concatenate([pred, gt], axis=1))
-        rows, pair_sum, n_pairs = detection_result(completions, solutions, self._fused, frames)
+        rows, pair_sum, n_pairs = detection_result(completions, solutions, self._fused, frames, data)
         # The row outcomes of _finish: no ground truth -> NaN, not a box answer -> 0, both empty
         # -> empty_score, else the reward's value.
         k, empty, nan = self._field, self.empty_score, float("nan")
