@@ -4,8 +4,9 @@ reward one sample at a time.
 verl's Reward Loop, OpenRLHF and ms-swift call each reward with one completion.  The batch path
 (a cached native parse into ~26 numpy arrays, ``box_problems``, ``match_boxes``, numpy reductions,
 metrics) costs a few hundred microseconds for that one completion, almost all of it Python and
-numpy overhead.  For a batch of at most :data:`TINY_BATCH` completions whose ground truth is
-text, the box and format rewards instead make one native call (``_C.score_detection_rows``,
+numpy overhead.  For a batch of at most :data:`TINY_BATCH` completions (ground truth as
+``solution`` texts or as data: ``gt_boxes`` rows, parsed lists), the box and format rewards
+instead make one native call (``_C.score_detection_rows``,
 ``csrc/rewards/detection.h``): parse, match and every reward value of each completion, returned
 as Python floats; no numpy arrays, no parse cache, and metrics only when the trainer passes
 ``log_metric``.  The values are bit-identical to the batch path's (``tests/test_rewards_tiny.py``
@@ -15,8 +16,9 @@ Sibling rewards.  A preset's rewards are called one after another on the same sa
 verl, ms-swift call each function separately): the last result is kept in a one-entry memo, so
 the siblings of the first reward reuse its native call.  The memo is keyed by content: the
 completions' answer texts (the strs themselves, compared by value, so an in-place edit of a chat
-message changes the text and misses), a snapshot of the solutions, the options and the frame
-factors; it holds references to all of them, so no identity can be recycled under it.  A format
+message changes the text and misses), a snapshot of the solutions (or the bytes of the ground
+truth given as data), the options and the frame factors; it holds references to all of them, so no
+identity can be recycled under it.  A format
 reward computes the whole row under the options of the previous detection call, so that a preset
 listing the format reward first (``get_preset("detection")``) still makes one call per sample.
 """
@@ -32,21 +34,22 @@ from ._truth import read_truth_rows
 
 __all__ = ["TINY_BATCH", "box_metrics", "detection_result", "format_result", "ground_truth", "text_solutions"]
 
-#: Largest batch scored by the tiny path.  Measured with bench/bench_rewards.py's ``tiny-vs-batch-*``
-#: groups (docs/performance.md, "Rewards by calling pattern"): per completion the tiny path costs
-#: the same at every B (one serial native call per completion, ~5 us of CPU for the three
-#: detection rewards), while the batch path carries ~300 us of fixed Python / numpy cost per call of
-#: the three rewards and spreads the rest over the pool.  At B = 32 the batch path is still 2.5-4x
-#: slower per completion; between 32 and 128 the crossover depends on the core count (with many
-#: cores the batch path's per-completion share shrinks), so 32 keeps every larger batch, TRL's
-#: included, on the unchanged batch path.
+#: Largest batch scored by the tiny path.  Measured with bench/bench_rewards.py's ``tiny-vs-batch-B``
+#: groups (docs/performance.md, "Rewards by calling pattern"; 2,000 Visual-RFT samples, the three
+#: detection rewards, 2-vCPU VM): the tiny path costs the same per completion at every B (13-27 us
+#: wall under load, one serial native call per completion), the batch path ~300 us of fixed
+#: Python / numpy cost per call of the three rewards plus a per-completion share that the thread
+#: pool splits: 23x slower than the tiny path at B = 1, 2.7x at 32, 2.0x at 64, 1.5x at 128 there.
+#: The batch path's edge is that split, which a loaded 2-vCPU machine cannot show and a 16-core
+#: trainer node shows fully; 32 keeps the tiny path where it wins on any machine (per-sample
+#: trainers, B = 1) and every TRL-sized batch on the unchanged, multi-threaded batch path.
 TINY_BATCH = 32
 
 # Fused-call options (answer_first, method, kind, iou_threshold, strict, dedupe) used when only
 # the format values are wanted and no detection call came before.
 _FORMAT_ONLY = (False, 0, 0, 0.5, False, False)
 
-# (texts, solutions, options, frame factors as bytes, result) of the last fused call.
+# (texts, ground-truth key, options, frame factors as bytes, result) of the last fused call.
 _last: Optional[tuple] = None
 
 
@@ -120,17 +123,15 @@ def format_result(completions: Sequence[Any], solutions: Optional[tuple]) -> tup
     return result
 
 
-def box_metrics(rows: tuple, pair_sum: float, n_pairs: int, matched: bool = True) -> dict:
+def box_metrics(rows: tuple, pair_sum: float, n_pairs: int) -> dict:
     """The box rewards' batch metrics from fused rows, equal to ``_BoxReward._metrics``' numpy
     means (integer counts divided once; the matched IoU summed in numpy's pairwise order)."""
     n = len(rows)
     scored = [r for r in rows if r[1]]
     boxes = [r[2] for r in scored if r[0]]
-    metrics = {
+    return {
         "frac_malformed": (len(scored) - len(boxes)) / len(scored) if scored else 0.0,
         "frac_gt_invalid": (n - len(scored)) / n if n else 0.0,
         "mean_pred_count": sum(boxes) / len(boxes) if boxes else 0.0,
+        "mean_matched_iou": pair_sum / n_pairs if n_pairs else 0.0,
     }
-    if matched:
-        metrics["mean_matched_iou"] = pair_sum / n_pairs if n_pairs else 0.0
-    return metrics
