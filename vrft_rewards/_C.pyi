@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'MaskSet', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'rle_decode', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'MaskSet', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'rle_decode', 'score_detection_rows', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     def __getstate__(self) -> tuple:
         ...
@@ -60,6 +60,10 @@ class MaskSet:
 def completion_ap(pred: typing.Any, scores: typing.Any, pred_categories: typing.Any, pred_offsets: typing.Any, gt: typing.Any, gt_categories: typing.Any, gt_offsets: typing.Any, iou_thresholds: typing.Any, rec_thresholds: typing.Any, max_dets: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     """
     Per-completion COCO AP (pycocotools per-sample stats), -1 without ground truth.
+    """
+def completion_texts(completions: typing.Any, invalid: str) -> tuple:
+    """
+    The answer text of each completion (a str, or the final assistant message's content).
     """
 def convert_boxes_f32(boxes: typing.Any, src: str, dst: str, out: typing.Any) -> None:
     """
@@ -125,6 +129,10 @@ def rasterize_boxes(boxes: typing.Any, height: typing.SupportsInt | typing.Suppo
     ...
 def rle_decode(text: bytes) -> numpy.typing.NDArray[numpy.int64]:
     ...
+def score_detection_rows(texts: typing.Any, solutions: typing.Any, answer_first: bool, method: typing.SupportsInt | typing.SupportsIndex, kind: typing.SupportsInt | typing.SupportsIndex, iou_threshold: typing.SupportsFloat | typing.SupportsIndex, strict: bool, dedupe: bool, frames: typing.Any, gt: typing.Any) -> tuple:
+    """
+    Fused per-completion detection and format rewards of a small batch: (rows, pair_sum, n_pairs).
+    """
 def segment_stable_argsort_desc(scores: typing.Any, offsets: typing.Any) -> numpy.typing.NDArray[numpy.int64]:
     """
     Global indices sorted by descending score within each segment, ties in input order.

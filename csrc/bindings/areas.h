@@ -15,4 +15,7 @@ void bind_eval(pybind11::module_& m);      // eval.cpp: COCO / LVIS engine, resu
 void bind_masks(pybind11::module_& m);     // masks.cpp: ground-truth mask sets
 void bind_rewards(pybind11::module_& m);   // rewards.cpp: reward kernels, per-completion AP
 
+// rewards_fused.cpp: the fused per-completion rewards (the tiny-batch path)
+void bind_rewards_fused(pybind11::module_& m);
+
 }  // namespace vrft::bindings

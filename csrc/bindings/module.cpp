@@ -19,4 +19,5 @@ PYBIND11_MODULE(_C, m) {
   bind_eval(m);
   bind_masks(m);
   bind_rewards(m);
+  bind_rewards_fused(m);
 }
