@@ -19,4 +19,6 @@ PYBIND11_MODULE(_C, m) {
   bind_eval(m);
   bind_masks(m);
   bind_rewards(m);
+  bind_loading(m);
+  bind_eval_select(m);
 }

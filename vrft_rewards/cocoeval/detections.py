@@ -9,7 +9,7 @@ import numpy as np
 
 from .._ext import _C
 from .._json import loads_json
-from .columns import box_column, check_finite, float_column, int_column
+from .columns import box_column, check_finite, float_column, int_column, optional_column
 
 __all__ = ["Detections", "as_detections"]
 
@@ -18,8 +18,10 @@ class Detections:
     """Detection results as columns: ``image_id``, ``category_id``, ``box`` (xywh), ``score``.
 
     ``area`` is ``w * h`` (as pycocotools' ``loadRes`` sets it) unless the source carried its own
-    (a pycocotools ``COCO`` results object); ``id`` is 1..N in input order unless the source
-    carried ids.
+    (a pycocotools ``COCO`` results object); ``ids`` are 1..N in input order unless the source
+    carried ids.  Neither is stored unless given: both are derived when read (``area_at`` /
+    ``id_positive_at`` derive only the rows asked for), which keeps 16 bytes per detection out of
+    memory at LVIS scale.
     """
 
     def __init__(self, image_id, category_id, box, score, area=None, ids=None) -> None:
@@ -30,9 +32,51 @@ class Detections:
         n = len(self.score)
         if not (len(self.image_id) == len(self.category_id) == len(self.box) == n):
             raise ValueError("results columns must have the same length")
-        # loadRes: ann['area'] = bb[2] * bb[3]
-        self.area = self.box[:, 2] * self.box[:, 3] if area is None else np.ascontiguousarray(area, dtype=np.float64)
-        self.ids = np.arange(1, n + 1, dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
+        self.area = area
+        self.ids = ids
+
+    # -- area and ids: given, or derived ------------------------------------------------------------
+    @property
+    def area(self) -> np.ndarray:
+        """Per-detection area: the source's, else ``w * h`` (loadRes: ``ann['area'] = bb[2] * bb[3]``)."""
+        return self.box[:, 2] * self.box[:, 3] if self._area is None else self._area
+
+    @area.setter
+    def area(self, value) -> None:
+        self._area = None if value is None else self._column(value, np.float64, "area")
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Per-detection id: the source's, else 1..N in input order (loadRes' ``id = i + 1``)."""
+        return np.arange(1, len(self) + 1, dtype=np.int64) if self._ids is None else self._ids
+
+    @ids.setter
+    def ids(self, value) -> None:
+        self._ids = None if value is None else self._column(value, np.int64, "ids")
+
+    @property
+    def given_area(self) -> np.ndarray | None:
+        """The source's own per-detection area, or None when ``area`` is derived (``w * h``)."""
+        return self._area
+
+    def _column(self, value, dtype, name: str) -> np.ndarray:
+        arr = np.ascontiguousarray(value, dtype=dtype)
+        if arr.shape != (len(self),):
+            raise ValueError(f"results {name} must have shape ({len(self)},), got {arr.shape}")
+        return arr
+
+    def area_at(self, rows) -> np.ndarray:
+        """``area[rows]`` without deriving the other rows' areas."""
+        if self._area is not None:
+            return self._area[rows]
+        box = self.box[rows]
+        return box[:, 2] * box[:, 3]
+
+    def id_positive_at(self, rows) -> np.ndarray:
+        """``ids[rows] > 0`` as uint8 (the only use of the id: pycocotools tests ``gtm > 0``)."""
+        if self._ids is None:
+            return np.ones(len(self.score[rows]), np.uint8)
+        return (self._ids[rows] > 0).astype(np.uint8)
 
     def __len__(self) -> int:
         return len(self.score)
@@ -43,8 +87,8 @@ class Detections:
             self.category_id[mask],
             self.box[mask],
             self.score[mask],
-            self.area[mask],
-            self.ids[mask],
+            None if self._area is None else self._area[mask],
+            None if self._ids is None else self._ids[mask],
         )
 
     @classmethod
@@ -87,15 +131,15 @@ def load_results_file(path) -> Detections:
     """A results JSON file: native fast path (no dict per detection), else the general loader.
 
     The fast path takes the usual layout (a list of objects with integer ``image_id`` /
-    ``category_id``, a 4-number ``bbox`` and a numeric ``score``; other keys skipped); anything
-    else, including every malformed file, goes through ``load_json`` + ``from_records``, which
-    raise the errors naming the record.
+    ``category_id``, a 4-number ``bbox`` and a numeric ``score``; other keys skipped) and reads
+    the file in blocks straight into the final columns; anything else, including every malformed
+    file, goes through ``load_json`` + ``from_records``, which raise the errors naming the record.
     """
-    with open(path, "rb") as f:
-        data = f.read()
-    cols = _C.eval_parse_results(data)
+    cols = _C.eval_read_results(os.fsencode(path))
     if cols is not None:
         return Detections(cols["image_id"], cols["category_id"], cols["bbox"], cols["score"])
+    with open(path, "rb") as f:
+        data = f.read()
     return Detections.from_records(loads_json(data), "results")
 
 
@@ -113,18 +157,13 @@ def as_detections(results: Any) -> Detections:
         return Detections.from_records(list(results), "results")
     dataset = getattr(results, "dataset", None)
     if isinstance(dataset, dict) and "annotations" in dataset:
+        # Read at every call, never cached on the object: its annotations may have been replaced
+        # or edited in place since the last evaluation (pycocotools reads them in _prepare).
         anns = dataset["annotations"]
-        key = (id(anns), len(anns))
-        cached = getattr(results, "_vrft_detections", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]  # the same annotation list as last time (re-evaluation)
-        has_area = bool(anns) and all("area" in a for a in anns)
-        has_ids = bool(anns) and all("id" in a for a in anns)
-        dets = Detections.from_records(anns, "cocoDt.dataset['annotations']", use_area=has_area, use_ids=has_ids)
-        try:
-            results._vrft_detections = (key, dets)
-        except AttributeError:  # pragma: no cover - slotted objects
-            pass
+        where = "cocoDt.dataset['annotations']"
+        dets = Detections.from_records(anns, where)
+        dets.area = optional_column(anns, "area", where, float_column)
+        dets.ids = optional_column(anns, "id", where, int_column)
         return dets
     raise TypeError(
         "results must be a path to a results json, a list of result dicts, an (N, 7) "
