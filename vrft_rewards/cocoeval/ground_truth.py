@@ -41,8 +41,12 @@ class GroundTruth:
 
     Notes
     -----
-    Python visits each annotation once here; evaluations only slice these columns.  Ids must be
-    integers (pycocotools accepts any hashable id; string ids are not supported).
+    Every per-annotation column is an attribute named ``ann_*`` holding a row-aligned array
+    (:meth:`take` slices them all).  A ``GroundTruth`` is a snapshot: it does not see later changes
+    to the dict it was read from (pass the dict or the ``COCO`` object itself to have it read at
+    every evaluation).  Each annotation field is read once here; evaluations only slice these
+    columns.  Ids must be integers (pycocotools accepts any hashable id; string ids are not
+    supported).
     """
 
     def __init__(self, dataset: dict) -> None:
@@ -101,6 +105,20 @@ class GroundTruth:
         Images without these keys contribute no pairs (lvis-api would raise ``KeyError``).
         """
         return self._lvis_lists
+
+    def take(self, rows, lvis_lists: tuple | None = None) -> "GroundTruth":
+        """The annotations ``rows`` (in that order) as a ``GroundTruth`` with the same images and
+        categories: every per-annotation column (the ``ann_*`` attributes, row-aligned arrays) is
+        sliced.  ``lvis_lists`` replaces the LVIS image lists (default: kept whole).  Used by the
+        streaming evaluation to evaluate a batch of images against their annotations only."""
+        out = object.__new__(GroundTruth)
+        out.__dict__.update(self.__dict__)
+        for name, value in self.__dict__.items():
+            if name.startswith("ann_"):
+                setattr(out, name, value[rows])
+        if lvis_lists is not None:
+            out._lvis_lists = tuple(lvis_lists)
+        return out
 
     def has_image(self, ids: np.ndarray) -> np.ndarray:
         """Boolean mask: which of ``ids`` are images of this dataset."""
