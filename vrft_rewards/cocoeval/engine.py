@@ -13,7 +13,7 @@ from .._ext import _C
 from .columns import positions
 from .detections import Detections
 from .ground_truth import GroundTruth
-from .selection import lvis_detection_rows
+from .selection import lvis_detection_rows, lvis_gt_rows
 
 __all__ = ["accumulate_coco", "cap_per_image", "check_image_ids", "evaluate_columns", "run_coco", "run_lvis"]
 
@@ -151,21 +151,16 @@ def run_lvis(gt: GroundTruth, dets: Detections, *, img_ids, cat_ids, iou_thrs, r
     cat_ids = np.asarray(cat_ids, dtype=np.int64)
     n_img, n_cat = len(img_ids), len(cat_ids)
 
-    def select(image_id, category_id, area):
-        ip, iok = positions(image_id, img_ids)
-        cp, cok = positions(category_id, cat_ids)
-        # LVIS.get_ann_ids(img_ids, cat_ids) also keeps only 0 < area < inf (strict bounds).
-        keep = iok & cok & (area > 0) & (area < np.inf)
-        return keep, ip, cp
-
-    gkeep, g_img, g_cat = select(gt.ann_image_id, gt.ann_category_id, gt.ann_area)
-    gi = np.flatnonzero(gkeep)
-    # The same area rule, the federated filter (a detection counts only where its category is
-    # annotated in the image as present or absent) and the not-exhaustive flags, natively.
-    di, d_img, d_cat, not_exhaustive = lvis_detection_rows(dets, gt, img_ids, cat_ids, g_img[gi], g_cat[gi])
+    # LVIS.get_ann_ids(img_ids, cat_ids) keeps only 0 < area < inf (strict bounds); the same rule,
+    # the federated filter (a detection counts only where its category is annotated in the image
+    # as present or absent) and the not-exhaustive flags select the detections, natively.
+    gi, g_img, g_cat = lvis_gt_rows(gt, img_ids, cat_ids)
+    di, d_img, d_cat, not_exhaustive = lvis_detection_rows(dets, gt, img_ids, cat_ids, g_img, g_cat)
+    if len(di) == len(dets):  # every detection evaluated (evaluate_lvis drops the others first)
+        di = slice(None)
 
     # LVIS respects the `ignore` field and forces iscrowd = 0.
-    gt_cols = _gt_columns(gt, gi, g_img[gi], g_cat[gi], ignore=gt.ann_ignore[gi], crowd=np.zeros(len(gi), np.uint8))
+    gt_cols = _gt_columns(gt, gi, g_img, g_cat, ignore=gt.ann_ignore[gi], crowd=np.zeros(len(gi), np.uint8))
     dt_cols = _dt_columns(dets, di, d_img, d_cat)
     dt_cols["not_exhaustive"] = not_exhaustive
     state = (matcher or evaluate_columns)(gt_cols, dt_cols, n_img, n_cat, iou_thrs, area_rng, -1)

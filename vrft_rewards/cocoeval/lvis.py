@@ -26,6 +26,7 @@ from .params import (
     recall_thresholds,
 )
 from .result import EvalResult
+from .selection import evaluated_lvis_detections
 from .sharding import matcher_for
 from .summary import lvis_summary, lvis_summary_lines
 
@@ -167,6 +168,10 @@ def evaluate_lvis(
     check_image_ids(gt_index, dets)
     dets = cap_per_image(dets, int(max_dets), gt_index)
     cats = _cat_ids(gt_index, cat_ids)
+    # Frees the detections no rule evaluates (half of a file's columns) before the evaluation.
+    dets = evaluated_lvis_detections(
+        dets, gt_index, np.unique(gt_index.image_ids if img_ids is None else img_ids), cats
+    )
     iou_thrs_a = iou_thresholds() if iou_thrs is None else float_vector(iou_thrs, "iou_thrs")
     rec_thrs_a = recall_thresholds() if rec_thrs is None else float_vector(rec_thrs, "rec_thrs")
     area = area_ranges_array(default_area_ranges() if area_ranges is None else area_ranges)
