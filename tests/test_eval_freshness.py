@@ -265,3 +265,16 @@ def test_lvis_sees_every_change(lvis_api, change, seed):
     constructed_before.run()
     assert dict(constructed_before.results) == dict(ref.results)
     assert np.array_equal(constructed_before.eval["precision"], ref.eval["precision"])
+
+
+def test_lvis_files_are_read_by_the_constructor_once(tmp_path):
+    gt, results = make_dataset(41_000, lvis=True, n_images=15, n_cats=5)
+    gt_path, res_path = tmp_path / "gt.json", tmp_path / "res.json"
+    gt_path.write_text(json.dumps(gt))
+    res_path.write_text(json.dumps(results))
+    E = LVISeval(str(gt_path), str(res_path), "bbox")
+    with pytest.raises(RuntimeError, match="evaluate"):
+        E.accumulate()
+    res_path.write_text("[]")  # read already: not seen
+    E.run()
+    assert dict(E.results) == dict(evaluate_lvis(gt, results).results)

@@ -254,6 +254,7 @@ class LVISeval:
         image_ids, cat_ids = ground_truth_ids(self._gt or lvis_gt)
         self.params.img_ids = sorted(image_ids.tolist())
         self.params.cat_ids = sorted(cat_ids.tolist())
+        self._arrays = None
 
     def _read_dets(self, gt: GroundTruth | None) -> Detections:
         gt = as_ground_truth(self.lvis_gt) if gt is None else gt
@@ -262,7 +263,6 @@ class LVISeval:
             return dets  # already capped by LVISResults
         check_image_ids(gt, dets, "lvis_dt")
         return cap_per_image(dets, self._cap, gt)
-        self._arrays = None
 
     def evaluate(self) -> None:
         self.logger.info("Running per image evaluation.")
