@@ -1,8 +1,9 @@
 """Loading evaluation data into columns: the native readers give exactly the general loader's
 values, and every input off their fast path goes to that loader (which names a bad record).
 
-- ``_C.records_column`` (one field of a list of dicts, used by ``GroundTruth`` and ``Detections``)
-  against the numpy conversion of ``vrft_rewards/cocoeval/columns.py`` on adversarial values;
+- ``_C.records_columns`` (fields of a list of dicts in one pass, used by ``GroundTruth`` and
+  ``Detections``) against the numpy conversion of ``vrft_rewards/cocoeval/columns.py`` on
+  adversarial values, one field at a time and several at once;
 - ``_C.eval_read_results`` (a results file read in blocks into the final arrays) against
   ``json.loads`` + ``Detections.from_records``, with blocks small enough to cut records, strings
   and numbers at every place.
@@ -26,14 +27,14 @@ from vrft_rewards.cocoeval.detections import Detections, load_results_file
 
 def python_path(fn, records, key, *args):
     """The column as the numpy conversion makes it (the native reader switched off)."""
-    saved = columns._native
-    columns._native = lambda *a, **k: None
+    saved = columns._read_native
+    columns._read_native = lambda records, specs: [None] * len(specs)
     try:
         return fn(records, key, "recs", *args)
     except (ValueError, TypeError) as exc:
         return type(exc), str(exc)
     finally:
-        columns._native = saved
+        columns._read_native = saved
 
 
 def both_paths(fn, records, key, *args):
@@ -100,10 +101,50 @@ def test_records_that_are_not_plain_dicts_take_the_python_path():
     d["x"] = 1
     for recs in ([OrderedDict(id=3), {"id": 4}], [d], [{"id": 1}, ["id", 2]], ({"id": 5},)):
         assert_same(*both_paths(columns.int_column, recs, "id"))
-    assert _C.records_column([OrderedDict(id=3)], "id", "int") is None
-    assert _C.records_column(({"id": 5},), "id", "int").tolist() == [5]
+    assert _C.records_columns([OrderedDict(id=3)], [("id", "int", None)])[0] is None
+    assert _C.records_columns(({"id": 5},), [("id", "int", None)])[0].tolist() == [5]
     with pytest.raises(ValueError, match="kind"):
-        _C.records_column([], "id", "uint")
+        _C.records_columns([], [("id", "uint", None)])
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "image_id": st.sampled_from(INT_VALUES + ODD_IDS),
+                "area": st.sampled_from(FLOATS + ODD_FLOATS),
+                "iscrowd": st.sampled_from([0, 1, 0.0, True, None, "x"]),
+                "bbox": st.sampled_from(BOXES),
+            },
+        ),
+        max_size=6,
+    )
+)
+def test_one_pass_over_several_fields_equals_each_field_alone(records):
+    fields = columns.RecordFields(
+        records, "recs", {"image_id": "int", "area": "float", "iscrowd": "flag", "bbox": "box"}
+    )
+    for key, fn in (
+        ("image_id", columns.int_column),
+        ("area", columns.float_column),
+        ("iscrowd", columns.flag_column),
+        ("bbox", columns.box_column),
+    ):
+        try:
+            got = fields[key]
+        except (ValueError, TypeError) as exc:
+            got = (type(exc), str(exc))
+        assert_same(got, python_path(fn, records, key))
+    for key, kind in (("image_id", "int"), ("area", "float")):
+        if not records or any(key not in r for r in records):
+            assert fields.optional(key) is None
+            continue
+
+        def optional(recs, k, where, kind=kind):
+            return columns.RecordFields(recs, where, {k: kind}).optional(k)
+
+        assert_same(*both_paths(optional, records, key))
 
 
 def test_empty_lists_give_empty_columns_of_the_right_shape():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'MaskSet', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_select_lvis', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'records_column', 'rle_decode', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'MaskSet', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_select_lvis', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'records_columns', 'rle_decode', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     def __getstate__(self) -> tuple:
         ...
@@ -135,9 +135,9 @@ def parse_completions(completions: typing.Any, schema: str, answer: str, require
     ...
 def rasterize_boxes(boxes: typing.Any, height: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
     ...
-def records_column(records: typing.Any, key: str, kind: str, default: typing.Any = None) -> typing.Any:
+def records_columns(records: typing.Any, fields: list) -> list:
     """
-    One field of every record dict as a numpy column (int64 / float64 / uint8 flag / (N, 4) float64 box), or None when a record is off the fast path (Python then converts it).
+    Fields of every record dict, in one pass: for each (key, kind, default) of fields (kind: 'int' int64, 'float' float64, 'flag' uint8 truthiness, 'box' (N, 4) float64; default None: required), its numpy column, or None when a record is off the fast path for it (Python then converts that field).
     """
 def rle_decode(text: bytes) -> numpy.typing.NDArray[numpy.int64]:
     ...

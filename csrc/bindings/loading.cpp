@@ -1,7 +1,7 @@
 // _C bindings that load evaluation data into columns: one field of a list of record dicts
 // (annotations, results) and results JSON files read in blocks straight into their final arrays.
 //
-// records_column walks Python objects, so it runs with the GIL held and touches only exact
+// records_columns walks Python objects, so it runs with the GIL held and touches only exact
 // built-in types (list / tuple, dict, int, float, bool): no Python code runs while it reads, so
 // the list cannot change under it.  Anything else (a dict subclass, a numpy scalar, a string, a
 // missing field, an id that is not integral) is not converted here: the function returns None and
@@ -106,74 +106,96 @@ Value as_box(PyObject* v, double* out) {
   return Value::kOk;
 }
 
-// Calls read(i, value) for every record's field; false when a record is not an exact dict or
-// lacks the field (and there is no default), or read() refuses a value.
-template <typename Read>
-bool for_each_value(PyObject* records, PyObject* key, PyObject* default_value, Read read) {
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(records);
-  PyObject** items = PySequence_Fast_ITEMS(records);
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    PyObject* rec = items[i];
-    if (!PyDict_CheckExact(rec)) return false;
-    PyObject* v = PyDict_GetItemWithError(rec, key);  // borrowed; a str key: no Python code runs
-    if (v == nullptr) {
-      if (PyErr_Occurred()) {
-        PyErr_Clear();
-        return false;
-      }
-      if (default_value == nullptr) return false;
-      v = default_value;
+// One field being read: its key, kind, default, output column and whether it is still on the
+// fast path (a field that leaves it stops being read; the others go on).
+struct FieldReader {
+  enum Kind { kInt, kFloat, kFlag, kBox } kind = kInt;
+  PyObject* key = nullptr;            // borrowed from the fields list
+  PyObject* default_value = nullptr;  // borrowed, or nullptr: the field is required
+  py::array column;
+  void* data = nullptr;
+  IdReader ids;
+  bool ok = true;
+
+  Value read(Py_ssize_t i, PyObject* v) {
+    switch (kind) {
+      case kInt:
+        return ids(v, static_cast<int64_t*>(data) + i);
+      case kFloat:
+        return as_double(v, static_cast<double*>(data) + i);
+      case kFlag:
+        return as_flag(v, static_cast<uint8_t*>(data) + i);
+      case kBox:
+        return as_box(v, static_cast<double*>(data) + 4 * i);
     }
-    if (read(i, v) != Value::kOk) return false;
+    return Value::kFallback;
   }
-  return true;
+};
+
+FieldReader make_reader(const py::handle& spec, Py_ssize_t n) {
+  const auto t = spec.cast<py::tuple>();
+  if (t.size() != 3 || !PyUnicode_CheckExact(t[0].ptr())) {
+    throw std::invalid_argument("each field must be a (str key, kind, default) tuple");
+  }
+  const auto kind = t[1].cast<std::string>();
+  FieldReader r;
+  r.key = t[0].ptr();
+  r.default_value = t[2].is_none() ? nullptr : t[2].ptr();
+  if (kind == "int") {
+    r.kind = FieldReader::kInt;
+    r.column = new_array<int64_t>(n);
+  } else if (kind == "float") {
+    r.kind = FieldReader::kFloat;
+    r.column = new_array<double>(n);
+  } else if (kind == "flag") {
+    r.kind = FieldReader::kFlag;
+    r.column = new_array<uint8_t>(n);
+  } else if (kind == "box") {
+    r.kind = FieldReader::kBox;
+    r.column = py::array_t<double>({n, static_cast<Py_ssize_t>(4)});
+  } else {
+    throw std::invalid_argument("kind must be 'int', 'float', 'flag' or 'box', got '" + kind + "'");
+  }
+  r.data = r.column.mutable_data();
+  return r;
 }
 
-py::object records_column(const py::handle& records, const py::str& key, const std::string& kind,
-                          const py::object& default_value) {
+// Several fields of every record, in one pass over the records (each dict is visited once, which
+// is what costs at 500k records): per field, its column, or None when some record is off the
+// fast path for that field (not an exact dict, the field missing without a default, a value of
+// another type).
+py::list records_columns(const py::handle& records, const py::list& fields) {
   PyObject* seq = records.ptr();
-  if (!PyList_CheckExact(seq) && !PyTuple_CheckExact(seq)) return py::none();
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-  PyObject* dflt = default_value.is_none() ? nullptr : default_value.ptr();
-  PyObject* k = key.ptr();
-  if (kind == "int") {
-    auto out = new_array<int64_t>(n);
-    int64_t* p = out.mutable_data();
-    IdReader reader;
-    if (!for_each_value(seq, k, dflt,
-                        [&](Py_ssize_t i, PyObject* v) { return reader(v, p + i); })) {
-      return py::none();
-    }
-    return out;
+  const bool plain = PyList_CheckExact(seq) || PyTuple_CheckExact(seq);
+  const Py_ssize_t n = plain ? PySequence_Fast_GET_SIZE(seq) : 0;
+  std::vector<FieldReader> readers;
+  for (const auto& spec : fields) readers.push_back(make_reader(spec, n));
+  size_t live = readers.size();
+  if (!plain) {
+    for (auto& r : readers) r.ok = false;
+    live = 0;
   }
-  if (kind == "float") {
-    auto out = new_array<double>(n);
-    double* p = out.mutable_data();
-    if (!for_each_value(seq, k, dflt,
-                        [p](Py_ssize_t i, PyObject* v) { return as_double(v, p + i); })) {
-      return py::none();
+  PyObject** items = plain ? PySequence_Fast_ITEMS(seq) : nullptr;
+  for (Py_ssize_t i = 0; i < n && live > 0; ++i) {
+    PyObject* rec = items[i];
+    for (auto& r : readers) {
+      if (!r.ok) continue;
+      PyObject* v = nullptr;
+      if (PyDict_CheckExact(rec)) {
+        // Borrowed; a str key looked up in a dict runs no Python code.
+        v = PyDict_GetItemWithError(rec, r.key);
+        if (v == nullptr && PyErr_Occurred()) PyErr_Clear();
+        if (v == nullptr) v = r.default_value;
+      }
+      if (v == nullptr || r.read(i, v) != Value::kOk) {
+        r.ok = false;
+        --live;
+      }
     }
-    return out;
   }
-  if (kind == "flag") {
-    auto out = new_array<uint8_t>(n);
-    uint8_t* p = out.mutable_data();
-    if (!for_each_value(seq, k, dflt,
-                        [p](Py_ssize_t i, PyObject* v) { return as_flag(v, p + i); })) {
-      return py::none();
-    }
-    return out;
-  }
-  if (kind == "box") {
-    py::array_t<double> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(4)});
-    double* p = out.mutable_data();
-    if (!for_each_value(seq, k, dflt,
-                        [p](Py_ssize_t i, PyObject* v) { return as_box(v, p + 4 * i); })) {
-      return py::none();
-    }
-    return out;
-  }
-  throw std::invalid_argument("kind must be 'int', 'float', 'flag' or 'box', got '" + kind + "'");
+  py::list out;
+  for (auto& r : readers) out.append(r.ok ? py::object(r.column) : py::object(py::none()));
+  return out;
 }
 
 // A results JSON file read natively into columns (a dict of numpy arrays that own the parser's
@@ -207,10 +229,11 @@ py::object eval_read_results(const py::bytes& path_bytes, int64_t block_bytes) {
 }  // namespace
 
 void bind_loading(py::module_& m) {
-  m.def("records_column", &records_column, py::arg("records"), py::arg("key"), py::arg("kind"),
-        py::arg("default") = py::none(),
-        "One field of every record dict as a numpy column (int64 / float64 / uint8 flag / (N, 4) "
-        "float64 box), or None when a record is off the fast path (Python then converts it).");
+  m.def("records_columns", &records_columns, py::arg("records"), py::arg("fields"),
+        "Fields of every record dict, in one pass: for each (key, kind, default) of fields "
+        "(kind: 'int' int64, 'float' float64, 'flag' uint8 truthiness, 'box' (N, 4) float64; "
+        "default None: required), its numpy column, or None when a record is off the fast path "
+        "for it (Python then converts that field).");
   m.def("eval_read_results", &eval_read_results, py::arg("path"),
         py::arg("block_bytes") = int64_t{32} << 20,
         "A results JSON file (path as bytes) read into columns in blocks of block_bytes (at least "

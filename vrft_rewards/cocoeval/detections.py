@@ -9,9 +9,12 @@ import numpy as np
 
 from .._ext import _C
 from .._json import loads_json
-from .columns import box_column, check_finite, float_column, int_column, optional_column
+from .columns import RecordFields, check_finite
 
 __all__ = ["Detections", "as_detections"]
+
+# The fields of a result record (one native pass reads them all) and their kinds.
+_RESULT_FIELDS = {"image_id": "int", "category_id": "int", "bbox": "box", "score": "float"}
 
 
 class Detections:
@@ -95,18 +98,25 @@ class Detections:
     def from_records(
         cls, records: list, where: str = "results", *, use_area: bool = False, use_ids: bool = False
     ) -> "Detections":
-        """From result dicts ``{"image_id", "category_id", "bbox", "score"}`` (one loop, at load)."""
+        """From result dicts ``{"image_id", "category_id", "bbox", "score"}`` (one native pass).
+
+        ``use_area`` / ``use_ids``: take the records' ``area`` / ``id`` when every record has one
+        (a pycocotools results object: loadRes put them there), else derive them."""
         if not isinstance(records, (list, tuple)):
             raise TypeError(f"{where} must be a list of dicts, got {type(records).__name__}")
-        image_id = int_column(records, "image_id", where)
-        category_id = int_column(records, "category_id", where)
-        box = box_column(records, "bbox", where)
-        score = float_column(records, "score", where)
-        area = float_column(records, "area", where) if use_area else None
-        ids = int_column(records, "id", where) if use_ids else None
+        kinds = dict(_RESULT_FIELDS, **({"area": "float"} if use_area else {}), **({"id": "int"} if use_ids else {}))
+        fields = RecordFields(records, where, kinds)
+        box, score = fields["bbox"], fields["score"]
         check_finite(box, where, "bbox")
         check_finite(score, where, "score")
-        return cls(image_id, category_id, box, score, area, ids)
+        return cls(
+            fields["image_id"],
+            fields["category_id"],
+            box,
+            score,
+            fields.optional("area") if use_area else None,
+            fields.optional("id") if use_ids else None,
+        )
 
     @classmethod
     def from_array(cls, arr: Any, where: str = "results") -> "Detections":
@@ -159,12 +169,9 @@ def as_detections(results: Any) -> Detections:
     if isinstance(dataset, dict) and "annotations" in dataset:
         # Read at every call, never cached on the object: its annotations may have been replaced
         # or edited in place since the last evaluation (pycocotools reads them in _prepare).
-        anns = dataset["annotations"]
-        where = "cocoDt.dataset['annotations']"
-        dets = Detections.from_records(anns, where)
-        dets.area = optional_column(anns, "area", where, float_column)
-        dets.ids = optional_column(anns, "id", where, int_column)
-        return dets
+        return Detections.from_records(
+            dataset["annotations"], "cocoDt.dataset['annotations']", use_area=True, use_ids=True
+        )
     raise TypeError(
         "results must be a path to a results json, a list of result dicts, an (N, 7) "
         f"array or a pycocotools COCO results object, got {type(results).__name__}"

@@ -9,9 +9,20 @@ from typing import Any
 import numpy as np
 
 from .._json import load_json
-from .columns import box_column, check_finite, flag_column, float_column, int_column, positions
+from .columns import RecordFields, check_finite, int_column, positions
 
 __all__ = ["GroundTruth", "as_ground_truth", "ground_truth_ids", "snapshot_ground_truth"]
+
+# The annotation fields read into ``ann_*`` columns (one native pass reads them all) and their kinds.
+_ANNOTATION_FIELDS = {
+    "image_id": "int",
+    "category_id": "int",
+    "id": "int",
+    "bbox": "box",
+    "area": "float",
+    "iscrowd": "flag",
+    "ignore": "flag",
+}
 
 
 class GroundTruth:
@@ -64,13 +75,14 @@ class GroundTruth:
         self.cat_ids = int_column(cats, "id", "gt['categories']")
         self.cat_names = [str(c.get("name", c["id"])) for c in cats]
         self.cat_frequency = [c.get("frequency") for c in cats]
-        self.ann_image_id = int_column(anns, "image_id", "gt['annotations']")
-        self.ann_category_id = int_column(anns, "category_id", "gt['annotations']")
-        self.ann_id = int_column(anns, "id", "gt['annotations']")
-        self.ann_box = box_column(anns, "bbox", "gt['annotations']")
-        self.ann_area = float_column(anns, "area", "gt['annotations']")
-        self.ann_iscrowd = flag_column(anns, "iscrowd", "gt['annotations']")
-        self.ann_ignore = flag_column(anns, "ignore", "gt['annotations']")
+        fields = RecordFields(anns, "gt['annotations']", _ANNOTATION_FIELDS)
+        self.ann_image_id = fields["image_id"]
+        self.ann_category_id = fields["category_id"]
+        self.ann_id = fields["id"]
+        self.ann_box = fields["bbox"]
+        self.ann_area = fields["area"]
+        self.ann_iscrowd = fields["iscrowd"]
+        self.ann_ignore = fields["ignore"]
         check_finite(self.ann_box, "gt['annotations']", "bbox")
         self._sorted_image_ids = np.unique(self.image_ids)
         # Read now, with the columns: a later change to the dict must not show in one and not
