@@ -20,4 +20,6 @@ PYBIND11_MODULE(_C, m) {
   bind_masks(m);
   bind_rewards(m);
   bind_rewards_fused(m);
+  bind_loading(m);
+  bind_eval_select(m);
 }

@@ -9,7 +9,8 @@ Modules, bottom up: :mod:`.params` (thresholds, area ranges, max-dets, ``Params`
 :mod:`.columns` (record fields -> numpy columns), :mod:`.ground_truth`, :mod:`.detections`,
 :mod:`.engine` (evaluate + accumulate through the native core), :mod:`.sharding` (per-image
 matching split into image shards, in process or on Ray, merged exactly), :mod:`.summary`,
-:mod:`.result`, and the front ends :mod:`.coco` and :mod:`.lvis`.  The engine imports nothing
+:mod:`.result`, the front ends :mod:`.coco` and :mod:`.lvis`, and :mod:`.streaming` (batch by
+batch for training loops, merged across processes).  The engine imports nothing
 from the model-output pipeline (:mod:`vrft_rewards.eval`), the rewards or the integrations;
 :mod:`vrft_rewards.eval` re-exports its public names.
 """
@@ -22,6 +23,7 @@ from .ground_truth import GroundTruth
 from .lvis import LVISeval, evaluate_lvis
 from .params import LVISParams, Params
 from .result import EvalResult
+from .streaming import StreamingEvaluator, gather_evaluator
 
 __all__ = [
     "COCOeval",
@@ -31,6 +33,8 @@ __all__ = [
     "LVISParams",
     "LVISeval",
     "Params",
+    "StreamingEvaluator",
     "evaluate_coco",
     "evaluate_lvis",
+    "gather_evaluator",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 
 from .detections import Detections, as_detections
 from .engine import accumulate_coco, check_image_ids, run_coco
-from .ground_truth import GroundTruth, as_ground_truth
+from .ground_truth import GroundTruth, as_ground_truth, ground_truth_ids, snapshot_ground_truth
 from .params import (
     AREA_LABELS,
     COCO_MAX_DETS,
@@ -233,11 +233,12 @@ class COCOeval:
         self.eval: dict = {}
         self.stats: Any = []
         self._paramsEval = None
-        self._gt_index: GroundTruth | None = None
+        # A file / GroundTruth is read once; a user's dict or COCO object again at evaluate().
+        self._gt_snapshot = (cocoGt, snapshot_ground_truth(cocoGt))
         if cocoGt is not None:
-            self._gt_index = as_ground_truth(cocoGt)
-            self.params.imgIds = sorted(self._gt_index.image_ids.tolist())
-            self.params.catIds = sorted(self._gt_index.cat_ids.tolist())
+            image_ids, cat_ids = ground_truth_ids(self._gt_snapshot[1] or cocoGt)
+            self.params.imgIds = sorted(image_ids.tolist())
+            self.params.catIds = sorted(cat_ids.tolist())
         self._state = None
 
     def evaluate(self) -> None:
@@ -254,13 +255,13 @@ class COCOeval:
             p.catIds = list(np.unique(p.catIds))
         p.maxDets = sorted(p.maxDets)
         self.params = p
-        if self._gt_index is None:
-            self._gt_index = as_ground_truth(self.cocoGt)
+        source, snapshot = self._gt_snapshot
+        gt_index = snapshot if snapshot is not None and source is self.cocoGt else as_ground_truth(self.cocoGt)
         dets = as_detections(self.cocoDt)
-        check_image_ids(self._gt_index, dets, "cocoDt")
+        check_image_ids(gt_index, dets, "cocoDt")
         pe = copy.deepcopy(self.params)
         self._state = run_coco(
-            self._gt_index,
+            gt_index,
             dets,
             img_ids=np.asarray(pe.imgIds, dtype=np.int64),
             cat_ids=np.asarray(pe.catIds, dtype=np.int64),

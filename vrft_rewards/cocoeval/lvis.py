@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from .detections import Detections, as_detections
 from .engine import cap_per_image, check_image_ids, run_lvis
-from .ground_truth import GroundTruth, as_ground_truth
+from .ground_truth import GroundTruth, as_ground_truth, ground_truth_ids, snapshot_ground_truth
 from .params import (
     AREA_LABELS,
     FREQUENCY_LABELS,
@@ -25,6 +26,7 @@ from .params import (
     recall_thresholds,
 )
 from .result import EvalResult
+from .selection import evaluated_lvis_detections
 from .sharding import matcher_for
 from .summary import lvis_summary, lvis_summary_lines
 
@@ -166,6 +168,10 @@ def evaluate_lvis(
     check_image_ids(gt_index, dets)
     dets = cap_per_image(dets, int(max_dets), gt_index)
     cats = _cat_ids(gt_index, cat_ids)
+    # Frees the detections no rule evaluates (half of a file's columns) before the evaluation.
+    dets = evaluated_lvis_detections(
+        dets, gt_index, np.unique(gt_index.image_ids if img_ids is None else img_ids), cats
+    )
     iou_thrs_a = iou_thresholds() if iou_thrs is None else float_vector(iou_thrs, "iou_thrs")
     rec_thrs_a = recall_thresholds() if rec_thrs is None else float_vector(rec_thrs, "rec_thrs")
     area = area_ranges_array(default_area_ranges() if area_ranges is None else area_ranges)
@@ -236,20 +242,27 @@ class LVISeval:
             raise ValueError("iou_type: {} is not supported.".format(iou_type))
         self.lvis_gt = lvis_gt
         self.lvis_dt = lvis_dt
-        self._gt = as_ground_truth(lvis_gt)
-        if type(lvis_dt).__name__ == "LVISResults":
-            self._dets = as_detections(lvis_dt)  # already capped by LVISResults
-        else:
-            self._dets = as_detections(lvis_dt)
-            check_image_ids(self._gt, self._dets, "lvis_dt")
-            self._dets = cap_per_image(self._dets, int(max_dets), self._gt)
+        self._cap = int(max_dets)
+        # Files and GroundTruth objects are read once; a user's LVIS / LVISResults object or list
+        # again at evaluate(), as lvis-api reads them in _prepare.
+        self._gt = snapshot_ground_truth(lvis_gt)
+        self._dets = self._read_dets(self._gt) if isinstance(lvis_dt, (str, os.PathLike)) else None
         self.eval: dict = {}
         self.params = LVISParams(iou_type=iou_type)
         self.params.max_dets = int(max_dets)
         self.results: OrderedDict = OrderedDict()
-        self.params.img_ids = sorted(self._gt.image_ids.tolist())
-        self.params.cat_ids = sorted(self._gt.cat_ids.tolist())
+        image_ids, cat_ids = ground_truth_ids(self._gt or lvis_gt)
+        self.params.img_ids = sorted(image_ids.tolist())
+        self.params.cat_ids = sorted(cat_ids.tolist())
         self._arrays = None
+
+    def _read_dets(self, gt: GroundTruth | None) -> Detections:
+        gt = as_ground_truth(self.lvis_gt) if gt is None else gt
+        dets = as_detections(self.lvis_dt)
+        if type(self.lvis_dt).__name__ == "LVISResults":
+            return dets  # already capped by LVISResults
+        check_image_ids(gt, dets, "lvis_dt")
+        return cap_per_image(dets, self._cap, gt)
 
     def evaluate(self) -> None:
         self.logger.info("Running per image evaluation.")
@@ -259,10 +272,12 @@ class LVISeval:
             raise NotImplementedError("use_cats=0 is not supported (lvis-api 0.5.3 returns empty results for it)")
         self.params.img_ids = list(np.unique(self.params.img_ids))
         p = self.params
-        cats = _cat_ids(self._gt, p.cat_ids)
+        gt = self._gt if self._gt is not None else as_ground_truth(self.lvis_gt)
+        dets = self._dets if self._dets is not None else self._read_dets(gt)
+        cats = _cat_ids(gt, p.cat_ids)
         img_ids, precision, recall, scores, res, groups = _run(
-            self._gt,
-            self._dets,
+            gt,
+            dets,
             img_ids=p.img_ids,
             cat_ids=cats,
             iou_thrs=float_vector(p.iou_thrs, "params.iou_thrs"),

@@ -15,7 +15,17 @@ over Ray with identical results.
 
 from __future__ import annotations
 
-from ..cocoeval import COCOeval, Detections, EvalResult, GroundTruth, LVISeval, evaluate_coco, evaluate_lvis
+from ..cocoeval import (
+    COCOeval,
+    Detections,
+    EvalResult,
+    GroundTruth,
+    LVISeval,
+    StreamingEvaluator,
+    evaluate_coco,
+    evaluate_lvis,
+    gather_evaluator,
+)
 from .categories import CATEGORY_SETS, CategoryMapper, normalize_category_name
 from .classification import evaluate_classification
 from .detection import evaluate_detection, evaluate_detection_ray
@@ -47,4 +57,6 @@ __all__ = [
     "LVISeval",
     "evaluate_coco",
     "evaluate_lvis",
+    "StreamingEvaluator",
+    "gather_evaluator",
 ]
