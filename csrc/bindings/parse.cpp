@@ -58,11 +58,16 @@ py::object completion_text(PyObject* item, std::string* why) {
                std::to_string(k);
         return py::object();
       }
-      PyObject* role = PyDict_GetItemString(msg, "role");  // borrowed
+      // Interned keys: no temporary str per lookup (this runs for every message of a batch).
+      static PyObject* const role_key = PyUnicode_InternFromString("role");
+      static PyObject* const content_key = PyUnicode_InternFromString("content");
+      PyObject* role = PyDict_GetItemWithError(msg, role_key);  // borrowed
+      if (!role && PyErr_Occurred()) throw py::error_already_set();
       if (!role || !PyUnicode_Check(role) ||
           PyUnicode_CompareWithASCIIString(role, "assistant") != 0)
         continue;
-      PyObject* content = PyDict_GetItemString(msg, "content");
+      PyObject* content = PyDict_GetItemWithError(msg, content_key);
+      if (!content && PyErr_Occurred()) throw py::error_already_set();
       if (content && PyUnicode_Check(content)) return py::reinterpret_borrow<py::object>(content);
       *why = "the last assistant message's content to be a str, got " +
              (content ? type_name(content) : std::string("no 'content' key"));
@@ -185,6 +190,41 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
   return d;
 }
 
+// The text parse_completions reads from each completion (the str, the last assistant message's
+// content, or "" for an invalid entry with invalid="empty"), as a tuple of str: an immutable
+// snapshot of exactly what a parse depends on, which the parse cache keys on (chat messages may be
+// edited in place after a parse).
+py::tuple completion_texts(const py::handle& completions, const std::string& invalid) {
+  if (invalid != "raise" && invalid != "empty") {
+    throw std::invalid_argument("invalid must be 'raise' or 'empty', got '" + invalid + "'");
+  }
+  if (!PyList_Check(completions.ptr()) && !PyTuple_Check(completions.ptr())) {
+    throw py::type_error("completions must be a list or tuple, got " +
+                         type_name(completions.ptr()));
+  }
+  auto items = py::reinterpret_steal<py::tuple>(PySequence_Tuple(completions.ptr()));
+  if (!items) throw py::error_already_set();
+  const Py_ssize_t n = PyTuple_GET_SIZE(items.ptr());
+  py::tuple out(n);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* item = PyTuple_GET_ITEM(items.ptr(), i);
+    py::object s = py::reinterpret_borrow<py::object>(item);
+    if (!PyUnicode_Check(item)) {
+      std::string why;
+      s = completion_text(item, &why);
+      if (!s) {
+        if (invalid == "raise") {
+          throw py::type_error("completions[" + std::to_string(i) + "] must be " + why +
+                               " (pass invalid='empty' to read such entries as empty text)");
+        }
+        s = py::str("");
+      }
+    }
+    PyTuple_SET_ITEM(out.ptr(), i, s.release().ptr());  // the fresh tuple takes our reference
+  }
+  return out;
+}
+
 // Checks (index, start, end) byte spans against `sources` before any text is touched.
 void check_spans(const py::list& sources, const py::array_t<int64_t>& index,
                  const py::array_t<int64_t>& start, const py::array_t<int64_t>& end,
@@ -282,6 +322,8 @@ py::list normalize_texts(const py::list& sources,
 void bind_parse(py::module_& m) {
   m.def("parse_completions", &parse_completions_impl, py::arg("completions"), py::arg("schema"),
         py::arg("answer"), py::arg("require_tags"), py::arg("invalid"));
+  m.def("completion_texts", &completion_texts, py::arg("completions"), py::arg("invalid"),
+        "The text parse_completions reads from each completion, as a tuple of str.");
   m.def("slice_texts", &slice_texts, py::arg("sources"), py::arg("index"), py::arg("start"),
         py::arg("end"));
   m.def("normalize_texts", &normalize_texts, py::arg("sources"), py::arg("start"), py::arg("end"),

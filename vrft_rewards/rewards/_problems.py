@@ -144,6 +144,18 @@ def _structured_truth(
     return flat, _offsets(counts), ok, labels
 
 
+#: Largest coordinate magnitude the geometry accepts (2**510, its float64 overflow guard); the
+#: parser drops boxes beyond it like non-finite ones (docs/parsing.md).
+MAX_COORDINATE = 2.0**510
+
+
+def _rows_beyond_guard(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """bool (B,): rows with a box whose coordinate is not finite or beyond MAX_COORDINATE."""
+    bad = ~np.all(np.abs(boxes) <= MAX_COORDINATE, axis=1)
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    return np.bincount(owner[bad], minlength=len(offsets) - 1).astype(bool)
+
+
 # The last few BoxProblems, so that several box rewards scoring the same batch (IoU and
 # confidence of one preset) build them once; keyed on the two cached parses and the options.
 _RECENT = RecentResults(4)
@@ -201,29 +213,42 @@ def box_problems(
         default_gt_frame = "abs"
     gt_frame = default_gt_frame if gt_frame is None else gt_frame
 
-    # Ground truth that is not finite or inverted is a dataset error: skip the row.
-    bad_gt = ~np.all(np.isfinite(gt_all), axis=1) | (gt_all[:, 2] < gt_all[:, 0]) | (gt_all[:, 3] < gt_all[:, 1])
+    # Ground truth that is not finite, beyond the geometry's overflow guard or inverted is a
+    # dataset error: skip the row.
+    bad_gt = ~np.all(np.abs(gt_all) <= MAX_COORDINATE, axis=1)
+    bad_gt |= (gt_all[:, 2] < gt_all[:, 0]) | (gt_all[:, 3] < gt_all[:, 1])
     if bad_gt.any():
         owner = np.repeat(np.arange(n), np.diff(gt_off_all))
         gt_ok = gt_ok & ~np.bincount(owner[bad_gt], minlength=n).astype(bool)
 
     pred_ok = answer_is_boxes(parsed)
-    rows = (pred_ok & gt_ok).astype(np.uint8)
-    # One native pass: the boxes of scorable rows, exact duplicates dropped on request, and a
-    # predicted box with x2 < x1 or y2 < y1 collapsed to zero size at its first corner (it still
-    # counts as a prediction but overlaps nothing; frame scaling keeps it collapsed).
-    pred, pred_off, pred_src = _C.select_segment_boxes(parsed.boxes, parsed.offsets, rows, dedupe, True)
-    gt, gt_off, gt_src = _C.select_segment_boxes(
-        np.ascontiguousarray(gt_all, dtype=np.float64), gt_off_all, rows, False, False
-    )
+    gt_all = np.ascontiguousarray(gt_all, dtype=np.float64)
+    for _ in range(2):
+        rows = (pred_ok & gt_ok).astype(np.uint8)
+        # One native pass: the boxes of scorable rows, exact duplicates dropped on request, and a
+        # predicted box with x2 < x1 or y2 < y1 collapsed to zero size at its first corner (it still
+        # counts as a prediction but overlaps nothing; frame scaling keeps it collapsed).
+        pred, pred_off, pred_src = _C.select_segment_boxes(parsed.boxes, parsed.offsets, rows, dedupe, True)
+        gt, gt_off, gt_src = _C.select_segment_boxes(gt_all, gt_off_all, rows, False, False)
 
-    if coord_frame != "same" and gt_frame != coord_frame:
-        sizes = image_sizes_from_columns(columns, n, reward)
-        pred = boxes_to_pixels(pred, pred_off, sizes, coord_frame)
-        gt = boxes_to_pixels(gt, gt_off, sizes, gt_frame)
-    if scale is not None:
-        pred = pred / scale
-        gt = gt / scale
+        converted = (coord_frame != "same" and gt_frame != coord_frame) or scale is not None
+        if coord_frame != "same" and gt_frame != coord_frame:
+            sizes = image_sizes_from_columns(columns, n, reward)
+            with np.errstate(over="ignore"):
+                pred = boxes_to_pixels(pred, pred_off, sizes, coord_frame)
+                gt = boxes_to_pixels(gt, gt_off, sizes, gt_frame)
+        if scale is not None:
+            pred = pred / scale
+            gt = gt / scale
+        # The parser keeps coordinates up to the overflow guard; a frame conversion can carry one
+        # past it.  Such a row is scored like a malformed answer (prediction) or skipped (ground
+        # truth), as if its boxes had been unreadable; the other rows are unchanged.
+        if not converted:
+            break
+        over_pred, over_gt = _rows_beyond_guard(pred, pred_off), _rows_beyond_guard(gt, gt_off)
+        if not (over_pred.any() or over_gt.any()):
+            break
+        pred_ok, gt_ok = pred_ok & ~over_pred, gt_ok & ~over_gt
 
     pred_labels = None
     if want_labels:
