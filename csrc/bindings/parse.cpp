@@ -225,54 +225,60 @@ py::tuple completion_texts(const py::handle& completions, const std::string& inv
   return out;
 }
 
-// Checks (index, start, end) byte spans against `sources` before any text is touched.
-void check_spans(const py::list& sources, const py::array_t<int64_t>& index,
-                 const py::array_t<int64_t>& start, const py::array_t<int64_t>& end,
-                 std::vector<vrft::parse::Text>* texts, std::vector<py::object>* keep) {
-  const py::ssize_t n = sources.size();
+// (index, start, end) byte spans over `sources`, checked before any text is touched.  The spans
+// are owned copies and the texts are viewed through a tuple snapshot of `sources` (which holds
+// every str), so the checks stay true without the GIL whatever the caller does meanwhile.
+struct Spans {
+  py::tuple sources;
+  std::vector<vrft::parse::Text> texts;
+  std::vector<py::object> keep;  // UTF-8 copies of strs with lone surrogates
+  std::vector<int64_t> index, start, end;
+};
+
+Spans check_spans(const py::list& sources, const py::array_t<int64_t>& index,
+                  const py::array_t<int64_t>& start, const py::array_t<int64_t>& end) {
   if (index.ndim() != 1 || start.ndim() != 1 || end.ndim() != 1 ||
       index.shape(0) != start.shape(0) || start.shape(0) != end.shape(0)) {
     throw std::invalid_argument("index, start and end must be 1-D arrays of one length");
   }
-  texts->resize(static_cast<size_t>(n));
+  Spans sp;
+  sp.sources = py::tuple(sources);
+  const py::ssize_t n = sp.sources.size();
+  sp.texts.resize(static_cast<size_t>(n));
   for (py::ssize_t i = 0; i < n; ++i) {
-    PyObject* s = PyList_GET_ITEM(sources.ptr(), i);
+    PyObject* s = PyTuple_GET_ITEM(sp.sources.ptr(), i);
     if (!PyUnicode_Check(s)) throw py::type_error("sources must hold only str");
-    (*texts)[static_cast<size_t>(i)] = utf8_of(s, keep);
+    sp.texts[static_cast<size_t>(i)] = utf8_of(s, &sp.keep);
   }
-  const int64_t* ix = index.data();
-  const int64_t* lo = start.data();
-  const int64_t* hi = end.data();
-  for (py::ssize_t k = 0; k < index.shape(0); ++k) {
-    if (lo[k] < 0) continue;  // absent span
-    if (ix[k] < 0 || ix[k] >= n || hi[k] < lo[k] ||
-        hi[k] > (*texts)[static_cast<size_t>(ix[k])].size) {
+  sp.index = owned(require_array<int64_t>(index, "index"));
+  sp.start = owned(require_array<int64_t>(start, "start"));
+  sp.end = owned(require_array<int64_t>(end, "end"));
+  for (size_t k = 0; k < sp.index.size(); ++k) {
+    const int64_t ix = sp.index[k], lo = sp.start[k], hi = sp.end[k];
+    if (lo < 0) continue;  // absent span
+    if (ix < 0 || ix >= n || hi < lo || hi > sp.texts[static_cast<size_t>(ix)].size) {
       throw std::invalid_argument("span " + std::to_string(k) + " is out of range of its text");
     }
   }
+  return sp;
 }
 
 // list[str | None] of the byte spans (None where start < 0).
 py::list slice_texts(const py::list& sources, const py::array_t<int64_t, py::array::c_style>& index,
                      const py::array_t<int64_t, py::array::c_style>& start,
                      const py::array_t<int64_t, py::array::c_style>& end) {
-  std::vector<vrft::parse::Text> texts;
-  std::vector<py::object> keep;
-  check_spans(sources, index, start, end, &texts, &keep);
-  const py::ssize_t m = index.shape(0);
+  const Spans sp = check_spans(sources, index, start, end);
+  const auto m = static_cast<py::ssize_t>(sp.index.size());
   py::list out(m);
-  const int64_t* ix = index.data();
-  const int64_t* lo = start.data();
-  const int64_t* hi = end.data();
   for (py::ssize_t k = 0; k < m; ++k) {
     PyObject* o;
-    if (lo[k] < 0) {
+    const int64_t lo = sp.start[k], hi = sp.end[k];
+    if (lo < 0) {
       o = Py_None;
       Py_INCREF(o);
     } else {
-      const auto& t = texts[static_cast<size_t>(ix[k])];
-      o = PyUnicode_DecodeUTF8(t.data + lo[k], static_cast<Py_ssize_t>(hi[k] - lo[k]),
-                               "surrogatepass");
+      const auto& t = sp.texts[static_cast<size_t>(sp.index[k])];
+      o = PyUnicode_DecodeUTF8(t.data + lo, static_cast<Py_ssize_t>(hi - lo), "surrogatepass");
       if (!o) throw py::error_already_set();
     }
     PyList_SET_ITEM(out.ptr(), k, o);
@@ -281,7 +287,8 @@ py::list slice_texts(const py::list& sources, const py::array_t<int64_t, py::arr
 }
 
 // list[str] of normalised answers (see vrft::parse::normalize_text); the text work runs without
-// the GIL, only the final str objects are made with it.
+// the GIL on the owned spans and the snapshot's texts, only the final str objects are made with
+// it.
 py::list normalize_texts(const py::list& sources,
                          const py::array_t<int64_t, py::array::c_style>& start,
                          const py::array_t<int64_t, py::array::c_style>& end, bool lower,
@@ -289,9 +296,10 @@ py::list normalize_texts(const py::list& sources,
   const py::ssize_t n = sources.size();
   py::array_t<int64_t> index(n);
   for (py::ssize_t i = 0; i < n; ++i) index.mutable_data()[i] = i;
-  std::vector<vrft::parse::Text> texts;
-  std::vector<py::object> keep;
-  check_spans(sources, index, start, end, &texts, &keep);
+  const Spans sp = check_spans(sources, index, start, end);
+  if (static_cast<py::ssize_t>(sp.texts.size()) != n) {
+    throw std::invalid_argument("sources changed length while being read");
+  }
   vrft::parse::NormalizeOptions opt;
   opt.lower = lower;
   opt.strip_punct = strip_punct;
@@ -300,11 +308,10 @@ py::list normalize_texts(const py::list& sources,
   opt.drop_space = drop_space;
   std::string buf;
   std::vector<size_t> cuts(static_cast<size_t>(n) + 1, 0);
-  const int64_t* lo = start.data();
-  const int64_t* hi = end.data();
   {
-    py::gil_scoped_release release;  // reads the checked UTF-8 views, writes buf and cuts
-    vrft::parse::normalize_batch(texts.data(), lo, hi, n, opt, &buf, cuts.data());
+    py::gil_scoped_release release;  // reads the owned spans and the snapshot's UTF-8 views
+    vrft::parse::normalize_batch(sp.texts.data(), sp.start.data(), sp.end.data(), n, opt, &buf,
+                                 cuts.data());
   }
   py::list out(n);
   for (py::ssize_t i = 0; i < n; ++i) {
