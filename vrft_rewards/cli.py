@@ -10,10 +10,11 @@ prints them as one line on stderr and returns 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
+
+from ._json import JSONTooDeepError, loads_text
 
 __all__ = ["CLIError", "main"]
 
@@ -330,7 +331,9 @@ def _parse_options(items: Sequence[str]) -> dict[str, Any]:
         if key in options:
             raise CLIError(f"--option {key} given twice")
         try:
-            options[key] = json.loads(raw)
+            options[key] = loads_text(raw)
+        except JSONTooDeepError:
+            raise CLIError(f"--option {key}: the value is JSON nested too deeply") from None
         except ValueError:
             options[key] = raw
     return options
