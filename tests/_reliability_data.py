@@ -4,6 +4,7 @@ non-finite coordinates, and a runner for the command line in a fresh interpreter
 Written against the public API only (``vrft_rewards.cli.main``, ``python -m vrft_rewards``,
 ``vrft_rewards.rewards``, ``vrft_rewards.serve``), so the tests survive moving modules around.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,12 @@ from pathlib import Path
 
 import vrft_rewards
 
-ROOT = Path(vrft_rewards.__file__).resolve().parent.parent   # the package under test
+ROOT = Path(vrft_rewards.__file__).resolve().parent.parent  # the package under test
 
 # A finite coordinate above 2**510 ~ 3.4e153 (areas overflow float64): must be read like a
 # non-finite one (the box is dropped, the row gets the documented reward), never raise for a batch.
 HUGE = "1e200"
-NONFINITE = "1e400"        # parses to inf: the documented behaviour the huge case must equal
+NONFINITE = "1e400"  # parses to inf: the documented behaviour the huge case must equal
 
 GOOD_DET = "<think>x</think><answer>[{'Position': [0, 0, 10, 10], 'Confidence': 1.0}]</answer>"
 SOLUTION = "<answer>[{'Position': [0, 0, 10, 10], 'Confidence': 1}]</answer>"
@@ -34,10 +35,14 @@ def solution(x2: str = "10", y2: str = "10") -> str:
 
 
 def coco_gt(lvis: bool = False) -> dict:
-    gt = {"images": [{"id": i, "width": 100, "height": 100} for i in (1, 2, 3)],
-          "categories": [{"id": 1, "name": "dog"}, {"id": 2, "name": "cat"}],
-          "annotations": [{"id": k, "image_id": i, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400,
-                           "iscrowd": 0} for k, i in enumerate((1, 2, 3), start=1)]}
+    gt = {
+        "images": [{"id": i, "width": 100, "height": 100} for i in (1, 2, 3)],
+        "categories": [{"id": 1, "name": "dog"}, {"id": 2, "name": "cat"}],
+        "annotations": [
+            {"id": k, "image_id": i, "category_id": 1, "bbox": [10, 10, 20, 20], "area": 400, "iscrowd": 0}
+            for k, i in enumerate((1, 2, 3), start=1)
+        ],
+    }
     if lvis:
         for im in gt["images"]:
             im["neg_category_ids"], im["not_exhaustive_category_ids"] = [], []
@@ -57,12 +62,22 @@ def run_cli(args, *, no_orjson: bool = False, timeout: float = 300, cwd=None, pr
 
     ``no_orjson=True`` hides orjson (an optional speed-up), so that the stdlib json path runs.
     """
-    code = ("import sys\n"
-            + ("sys.modules['orjson'] = None\n" if no_orjson else "")
-            + "from vrft_rewards.cli import main\nraise SystemExit(main(sys.argv[1:]))\n")
+    code = (
+        "import sys\n"
+        + ("sys.modules['orjson'] = None\n" if no_orjson else "")
+        + "from vrft_rewards.cli import main\nraise SystemExit(main(sys.argv[1:]))\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], check=False, capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env, preexec_fn=preexec_fn)
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+        preexec_fn=preexec_fn,
+    )
 
 
 def one_line_error(stderr: str) -> str:

@@ -6,13 +6,14 @@ a non-finite coordinate (1e400, parsed as inf, dropped by the parser) gives it: 
 ``None`` ("missing / unreadable / inverted or non-finite boxes -> None", docs/rewards.md).
 Item 6: the parse cache must never hand back the parse of chat messages that were edited in place.
 """
+
 from __future__ import annotations
 
 import copy
 
 import pytest
-from _reliability_data import HUGE, NONFINITE, det, solution
 
+from _reliability_data import HUGE, NONFINITE, det, solution
 from vrft_rewards.rewards import (
     RewardSet,
     ap_reward,
@@ -30,13 +31,22 @@ from vrft_rewards.rewards import (
 )
 
 # (name, reward) for every box reward, the Visual-RFT presets' functions included.
-BOX_REWARDS = [("iou_reward", iou_reward), ("confidence_reward", confidence_reward),
-               ("f1_reward", f1_reward), ("grounding_reward", grounding_reward),
-               ("grounding_giou_plus_one", get_grounding_reward(variant="giou_plus_one")),
-               ("ap_reward", ap_reward), ("iou_reward_greedy", get_iou_reward(method="greedy")),
-               ("iou_reward_giou", get_iou_reward(kind="giou"))]
-BOX_REWARDS += [(f"visual_rft/{task}:{f.__name__}", f) for task in ("detection", "grounding")
-                for f in visual_rft_rewards(task) if f.__name__ != "format_reward"]
+BOX_REWARDS = [
+    ("iou_reward", iou_reward),
+    ("confidence_reward", confidence_reward),
+    ("f1_reward", f1_reward),
+    ("grounding_reward", grounding_reward),
+    ("grounding_giou_plus_one", get_grounding_reward(variant="giou_plus_one")),
+    ("ap_reward", ap_reward),
+    ("iou_reward_greedy", get_iou_reward(method="greedy")),
+    ("iou_reward_giou", get_iou_reward(kind="giou")),
+]
+BOX_REWARDS += [
+    (f"visual_rft/{task}:{f.__name__}", f)
+    for task in ("detection", "grounding")
+    for f in visual_rft_rewards(task)
+    if f.__name__ != "format_reward"
+]
 
 
 @pytest.fixture(autouse=True)
@@ -54,24 +64,25 @@ def _batch(bad_x: str):
 @pytest.mark.parametrize("name, reward", BOX_REWARDS, ids=[n for n, _ in BOX_REWARDS])
 def test_huge_predicted_coordinate_only_changes_its_own_row(name, reward):
     completions, sol = _batch(HUGE)
-    got = reward(completions, solution=sol)          # today: ValueError "pred[1] is invalid ..."
+    got = reward(completions, solution=sol)  # today: ValueError "pred[1] is invalid ..."
     want = reward(_batch(NONFINITE)[0], solution=sol)
     assert got == want
     alone = reward([completions[0], completions[2]], solution=[sol[0], sol[2]])
-    assert [got[0], got[2]] == alone                  # the other rows are untouched
+    assert [got[0], got[2]] == alone  # the other rows are untouched
 
 
 @pytest.mark.parametrize("name, reward", BOX_REWARDS, ids=[n for n, _ in BOX_REWARDS])
 def test_huge_ground_truth_coordinate_gives_none(name, reward):
     completions = [det(), det(), det("8", "9", "0.7")]
     sol = [solution(), solution(HUGE, HUGE), solution()]
-    got = reward(completions, solution=sol)          # today: ValueError "gt[1] ..." (ap_reward: 0.0)
+    got = reward(completions, solution=sol)  # today: ValueError "gt[1] ..." (ap_reward: 0.0)
     assert got[1] is None
     assert got == reward(completions, solution=[solution(), solution(NONFINITE, NONFINITE), solution()])
 
 
-@pytest.mark.parametrize("reward", [iou_reward, confidence_reward, f1_reward, ap_reward],
-                         ids=["iou", "confidence", "f1", "ap"])
+@pytest.mark.parametrize(
+    "reward", [iou_reward, confidence_reward, f1_reward, ap_reward], ids=["iou", "confidence", "f1", "ap"]
+)
 def test_huge_gt_boxes_column_gives_none(reward):
     completions = [det(), det()]
     got = reward(completions, gt_boxes=[[[0, 0, 10, 10]], [[0, 0, 1e200, 1e200]]])
@@ -83,7 +94,7 @@ def test_reward_set_scores_a_batch_with_a_huge_coordinate(task):
     rs = resolve_reward_set(task)
     assert isinstance(rs, RewardSet)
     completions, sol = _batch(HUGE)
-    got = rs(completions, solution=sol)              # today: ValueError for the whole batch
+    got = rs(completions, solution=sol)  # today: ValueError for the whole batch
     want = rs(_batch(NONFINITE)[0], solution=sol)
     assert got.per_function() == want.per_function()
     assert got.column("overall") == want.column("overall")
@@ -101,8 +112,8 @@ def test_parse_cache_is_not_fooled_by_a_chat_message_edited_in_place():
     assert classification_reward([msgs], label=["cat"]) == [1.0]
     msgs[0]["content"] = "<answer>dog</answer>"
     fresh = [[{"role": "assistant", "content": "<answer>dog</answer>"}]]
-    assert classification_reward(fresh, label=["cat"]) == [0.0]      # today: 1.0 (stale parse of "cat")
-    assert classification_reward([msgs], label=["cat"]) == [0.0]     # today: 1.0
+    assert classification_reward(fresh, label=["cat"]) == [0.0]  # today: 1.0 (stale parse of "cat")
+    assert classification_reward([msgs], label=["cat"]) == [0.0]  # today: 1.0
 
 
 def test_parse_cache_edited_boxes_in_chat_messages():
@@ -138,6 +149,10 @@ def test_coordinate_pushed_past_the_guard_by_a_frame_conversion_fails_only_its_r
     alone = reward([completions[0], completions[2]], solution=sol[:2], width=[100, 100], height=[100, 100])
     assert [got[0], got[2]] == alone
     gt_frame = get_iou_reward(coord_frame="abs", gt_frame="norm1000")
-    got = gt_frame([det("5", "5")] * 3, solution=[solution("50", "50"), solution(big, big), solution("50", "50")],
-                   width=[100, 5000, 100], height=[100, 5000, 100])
+    got = gt_frame(
+        [det("5", "5")] * 3,
+        solution=[solution("50", "50"), solution(big, big), solution("50", "50")],
+        width=[100, 5000, 100],
+        height=[100, 5000, 100],
+    )
     assert got[1] is None and got[0] == got[2] == 1.0
