@@ -50,7 +50,10 @@ class Server:
     def __init__(self, root: str, *flags: str) -> None:
         env = dict(os.environ, PYTHONPATH=os.path.abspath(root))
         cmd = [sys.executable, "-m", "vrft_rewards", "serve", "--task", "detection", "--port", "0", *flags]
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+        # cwd too: `python -m` puts the working directory first on sys.path, before PYTHONPATH.
+        self.proc = subprocess.Popen(
+            cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=os.path.abspath(root)
+        )
         for line in iter(self.proc.stderr.readline, b""):
             m = re.search(rb"http://([\d.]+):(\d+)", line)
             if m:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'MaskSet', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'rle_decode', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'MaskSet', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'rle_decode', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     def __getstate__(self) -> tuple:
         ...
@@ -61,6 +61,10 @@ def completion_ap(pred: typing.Any, scores: typing.Any, pred_categories: typing.
     """
     Per-completion COCO AP (pycocotools per-sample stats), -1 without ground truth.
     """
+def completion_texts(completions: typing.Any, invalid: str) -> tuple:
+    """
+    The text parse_completions reads from each completion, as a tuple of str.
+    """
 def convert_boxes_f32(boxes: typing.Any, src: str, dst: str, out: typing.Any) -> None:
     """
     out = torchvision box_convert(boxes, src, dst); rejects NaN/inf.
@@ -69,7 +73,7 @@ def convert_boxes_f64(boxes: typing.Any, src: str, dst: str, out: typing.Any) ->
     """
     out = torchvision box_convert(boxes, src, dst); rejects NaN/inf.
     """
-def eval_accumulate(state: EvalState, rec_thrs: typing.Any, max_dets: typing.Any) -> tuple:
+def eval_accumulate(state: typing.Any, rec_thrs: typing.Any, max_dets: typing.Any) -> tuple:
     ...
 def eval_evaluate(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thrs: typing.Any, area_rng: typing.Any, max_dets_per_group: typing.SupportsInt | typing.SupportsIndex) -> EvalState:
     ...

@@ -87,6 +87,15 @@ void check_evaluation(const Evaluation& ev) {
   for (uint8_t s : ev.dt_state) require(s <= kIgnored, "dt_state value");
   require(product(static_cast<int64_t>(G), A, &positives) && ev.num_positive_gt.size() == positives,
           "num_positive_gt length");
+  // A group's positive GT count at an area range is at most its GT count (accumulate sizes
+  // buffers by it).
+  for (size_t g = 0; g < G; ++g) {
+    const int64_t gt_count = ev.gt_offsets[g + 1] - ev.gt_offsets[g];
+    for (int64_t a = 0; a < A; ++a) {
+      const int64_t n = ev.num_positive_gt[g * static_cast<size_t>(A) + static_cast<size_t>(a)];
+      require(n >= 0 && n <= gt_count, "num_positive_gt value");
+    }
+  }
 }
 
 Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {

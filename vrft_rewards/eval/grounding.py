@@ -97,7 +97,8 @@ def evaluate_grounding(
         elif isinstance(data, dict):
             gt_of = {str(k): v for k, v in data.items()}
         else:
-            raise TypeError("grounding ground truth must map id -> {width, height, box, segmentation}")
+            name = os.fspath(gt) if isinstance(gt, (str, os.PathLike)) else "grounding ground truth"
+            raise TypeError(f"{name}: grounding ground truth must map id -> {{width, height, box, segmentation}}")
     comps, where, sizes, gt_boxes, segs, kept_lines = [], [], [], [], [], []
     for line, rec in scorable_records(recs, nums, src, skips):
         c = rec["completion"]
