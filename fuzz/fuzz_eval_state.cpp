@@ -1,5 +1,5 @@
 // libFuzzer harness for the evaluation state a Ray / multiprocessing worker sends back pickled
-// (vrft::eval::Evaluation; fuzz/README.md): arbitrary sizes and arrays go through
+// (vrft::eval::Evaluation; docs/reliability.md): arbitrary sizes and arrays go through
 // check_evaluation(), exactly what EvalState.__setstate__ does; a state it accepts is then
 // accumulated and merged, which must neither crash nor read out of bounds.  Sizes are read as raw
 // int64 so extreme values (2**62, INT64_MAX, negatives) reach the size arithmetic.

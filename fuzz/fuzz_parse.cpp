@@ -1,6 +1,6 @@
 // libFuzzer harness for the completion parser (vrft::parse), the code every reward runs on model
-// output (fuzz/README.md).  Input: byte 0 picks the options, the rest is split on 0x01 into up to
-// 16 completions.  Texts are made valid UTF-8 first (Python hands the core UTF-8 only: str ->
+// output (docs/reliability.md).  Input: byte 0 picks the options, the rest is split on 0x01 into up
+// to 16 completions.  Texts are made valid UTF-8 first (Python hands the core UTF-8 only: str ->
 // UTF-8, lone surrogates as 3-byte sequences), so every finding is reachable from Python.
 // Besides ASan/UBSan findings it checks the documented output invariants (docs/parsing.md) and
 // aborts on a breach.
