@@ -113,6 +113,7 @@ class HTTPServer:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)  # a wake-up from a signal handler must never block
         self._selector.register(self.socket, selectors.EVENT_READ, "accept")
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._reading: collections.deque = collections.deque()  # by deadline (= accept order)
@@ -318,10 +319,11 @@ class HTTPServer:
                 "(--max-body-bytes); split the batch",
             )
         conn.head = (method, path, headers)
-        body = conn.buf[end + 4 : end + 4 + n]  # what came with the headers
-        conn.body = body + bytearray(n - len(body)) if len(body) < n else body
+        got = conn.buf[end + 4 : end + 4 + n]  # what came with the headers
+        conn.body = bytearray(n)  # the one buffer the body is read into
+        conn.body[: len(got)] = got
         conn.view = memoryview(conn.body)
-        conn.got = len(body)
+        conn.got = len(got)
         conn.buf = bytearray()
 
     def _dispatch(self, conn: _Conn) -> None:
