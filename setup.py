@@ -9,6 +9,9 @@ Environment knobs:
   VRFT_CUDA_ARCHS="80;90" CUDA architectures (default: 80;90)
   VRFT_BUILD_TYPE        CMake build type (default: Release)
   VRFT_WERROR=1          warnings as errors (CI)
+  VRFT_SANITIZE=address,undefined  sanitizer build for tests (default build type RelWithDebInfo;
+                         load it with the runtime preloaded: docs/reliability.md, tools/sanitize.sh)
+  VRFT_SANITIZE_RECOVER=1  report every sanitizer finding and go on (survey runs)
   CMAKE_ARGS             extra arguments passed to the CMake configure step
   CMAKE_BUILD_PARALLEL_LEVEL  parallel compile jobs
 """
@@ -67,7 +70,9 @@ class CMakeBuild(build_ext):
             # and skips it quietly when absent.
             return
         extdir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
-        build_type = os.environ.get("VRFT_BUILD_TYPE", "Debug" if self.debug else "Release")
+        sanitize = os.environ.get("VRFT_SANITIZE", "")
+        default_type = "Debug" if self.debug else ("RelWithDebInfo" if sanitize else "Release")
+        build_type = os.environ.get("VRFT_BUILD_TYPE", default_type)
         cmake_args = [
             f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={extdir}{os.sep}",
             f"-DPython_EXECUTABLE={sys.executable}",
@@ -75,6 +80,8 @@ class CMakeBuild(build_ext):
             f"-DVRFT_CUDA={'OFF' if os.environ.get('VRFT_CUDA', '1') in ('0', 'OFF', 'off', 'false') else 'ON'}",
             f"-DVRFT_CUDA_ARCHS={os.environ.get('VRFT_CUDA_ARCHS', '80;90')}",
             f"-DVRFT_WERROR={'ON' if os.environ.get('VRFT_WERROR', '0') == '1' else 'OFF'}",
+            f"-DVRFT_SANITIZE={sanitize}",
+            f"-DVRFT_SANITIZE_RECOVER={'ON' if os.environ.get('VRFT_SANITIZE_RECOVER', '0') == '1' else 'OFF'}",
         ]
         try:
             import pybind11

@@ -63,7 +63,7 @@ def completion_ap(pred: typing.Any, scores: typing.Any, pred_categories: typing.
     """
 def completion_texts(completions: typing.Any, invalid: str) -> tuple:
     """
-    The answer text of each completion (a str, or the final assistant message's content).
+    The text parse_completions reads from each completion, as a tuple of str.
     """
 def convert_boxes_f32(boxes: typing.Any, src: str, dst: str, out: typing.Any) -> None:
     """
@@ -73,7 +73,7 @@ def convert_boxes_f64(boxes: typing.Any, src: str, dst: str, out: typing.Any) ->
     """
     out = torchvision box_convert(boxes, src, dst); rejects NaN/inf.
     """
-def eval_accumulate(state: EvalState, rec_thrs: typing.Any, max_dets: typing.Any) -> tuple:
+def eval_accumulate(state: typing.Any, rec_thrs: typing.Any, max_dets: typing.Any) -> tuple:
     ...
 def eval_evaluate(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thrs: typing.Any, area_rng: typing.Any, max_dets_per_group: typing.SupportsInt | typing.SupportsIndex) -> EvalState:
     ...

@@ -42,11 +42,12 @@ def _input_dtype(x: Any, name: str) -> np.dtype | None:
             raise TypeError(f"{name} must hold real numbers, got a torch.{text} tensor")
         return _F64  # integer tensors
     if isinstance(x, np.ndarray):
-        if x.dtype == np.float32 or x.dtype == np.float16:
+        dt = x.dtype if x.dtype.isnative else x.dtype.newbyteorder("=")  # big-endian: converted
+        if dt == np.float32 or dt == np.float16:
             return _F32
-        if x.dtype == np.float64:
+        if dt == np.float64:
             return _F64
-        if x.dtype.kind in "iu":
+        if dt.kind in "iu":
             return _F64
         raise TypeError(f"{name} must hold real numbers (float or integer), got dtype {x.dtype}")
     return None
@@ -113,6 +114,8 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
             raise ValueError("out must be C-contiguous")
         arr = out.detach().numpy()
     elif isinstance(out, np.ndarray):
+        if out.dtype != dtype and out.dtype.newbyteorder("=") == dtype:
+            raise TypeError(f"out must have dtype {dtype.name} in native byte order, got {out.dtype} (big-endian)")
         if out.dtype != dtype:
             raise TypeError(f"out must have dtype {dtype.name} (the result dtype of the inputs), got {out.dtype}")
         arr = out
@@ -124,6 +127,8 @@ def _check_out(out: Any, shape: tuple, dtype: np.dtype, inputs: tuple[np.ndarray
         raise ValueError("out must be C-contiguous")
     if not arr.flags.writeable:
         raise ValueError("out must be writeable")
+    if not arr.flags.aligned:
+        raise ValueError("out must be aligned to its dtype (a view at an odd byte offset cannot be written in place)")
     for x in inputs:
         if arr.size and x.size and np.may_share_memory(arr, x):
             raise ValueError("out must not share memory with boxes1 or boxes2")

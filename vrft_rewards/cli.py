@@ -10,10 +10,11 @@ prints them as one line on stderr and returns 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
+
+from ._json import JSONTooDeepError, loads_text
 
 __all__ = ["CLIError", "main"]
 
@@ -61,6 +62,16 @@ def _add_serve_parser(subparsers: Any) -> None:
         metavar="N",
         help="reject larger requests with 413 (default: %(default)s)",
     )
+    limits = (
+        ("--backlog", _positive_int, 1024, "N", "listen queue for bursts of connections"),
+        ("--workers", _positive_int, 8, "N", "threads that score complete requests"),
+        ("--max-connections", _positive_int, 1024, "N", "connections open at once; more get 503"),
+        ("--read-timeout", _positive_float, 30.0, "S", "seconds a client has to send its request (408 after)"),
+        ("--shutdown-timeout", _positive_float, 10.0, "S", "seconds SIGTERM waits for requests being scored"),
+        ("--max-json-values", _positive_int, 1_000_000, "N", "JSON values a body may hold (413 beyond)"),
+    )
+    for flag, kind, default, metavar, text in limits:
+        p.add_argument(flag, type=kind, default=default, metavar=metavar, help=text + " (default: %(default)s)")
     p.add_argument(
         "--option",
         action="append",
@@ -111,6 +122,12 @@ def _run_serve(args: argparse.Namespace) -> int:
         none_score=args.none_score,
         label_column=args.label_column,
         log_metrics=args.log_metrics,
+        backlog=args.backlog,
+        workers=args.workers,
+        max_connections=args.max_connections,
+        read_timeout=args.read_timeout,
+        shutdown_timeout=args.shutdown_timeout,
+        max_json_values=args.max_json_values,
     )
     return 0
 
@@ -313,6 +330,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _int(text: str, what: str) -> int:
     try:
         return int(text)
@@ -330,7 +357,9 @@ def _parse_options(items: Sequence[str]) -> dict[str, Any]:
         if key in options:
             raise CLIError(f"--option {key} given twice")
         try:
-            options[key] = json.loads(raw)
+            options[key] = loads_text(raw)
+        except JSONTooDeepError:
+            raise CLIError(f"--option {key}: the value is JSON nested too deeply") from None
         except ValueError:
             options[key] = raw
     return options

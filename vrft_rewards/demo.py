@@ -18,6 +18,7 @@ from typing import Any, Optional, TextIO
 
 import numpy as np
 
+from ._atomic import StagedFiles
 from .parsing import STATUS_NAMES, boxes_to_pixels, parse_completions
 
 __all__ = ["run_demo", "demo_data_path"]
@@ -100,9 +101,10 @@ def _qwen_report() -> Any:
     )
 
 
-def _write_reports(out: Path, gt: dict, outputs: list, qwen: Any) -> str:
+def _write_reports(out: Path, gt: dict, outputs: list, qwen: Any) -> tuple[str, list]:
     """Full evaluation reports (tables, parse statistics, plots when matplotlib is installed)
-    in ``out/visual_rft_format`` and ``out/qwen_format``; appended to ``out/report.md``."""
+    in ``out/visual_rft_format`` and ``out/qwen_format``; returns the summary and the lines that
+    link them from ``out/report.md``."""
     from .eval import evaluate_detection, write_report
 
     vrft = evaluate_detection(gt, outputs, source="demo_outputs.jsonl", lines=list(range(1, len(outputs) + 1)))
@@ -116,9 +118,7 @@ def _write_reports(out: Path, gt: dict, outputs: list, qwen: Any) -> str:
             + (f" (plots not drawn: {written['plots_skipped']})" if written["plots_skipped"] else "")
         )
         lines += [f"  ![{Path(p).stem}]({name}/{Path(p).name})" for p in written["plots"]]
-    with open(out / "report.md", "a", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return f", full reports in {out / 'visual_rft_format'} and {out / 'qwen_format'} ({n_plots} plots)"
+    return f", full reports in {out / 'visual_rft_format'} and {out / 'qwen_format'} ({n_plots} plots)", lines
 
 
 def run_demo(out_dir: Optional[str] = None, stream: Optional[TextIO] = None) -> dict:
@@ -183,15 +183,18 @@ def run_demo(out_dir: Optional[str] = None, stream: Optional[TextIO] = None) -> 
     metrics["qwen"] = qwen.to_dict()
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        (out / "report.md").write_text(
-            "# vrft-rewards demo report\n\n## Rewards of one GRPO step\n\n```\n"
-            + _table(rows, ["preset", "reward", "mean", "std", "min", "max"])
-            + "\n```\n\n## COCO evaluation\n\n```\n"
-            + result.summary()
-            + "\n```\n"
-        )
-        extra = _write_reports(out, gt, outputs, qwen)
+        extra, links = _write_reports(out, gt, outputs, qwen)
+        with StagedFiles(out) as stage:  # both or neither (a full disk leaves the previous ones)
+            stage.write_text("metrics.json", json.dumps(metrics, indent=1) + "\n")
+            stage.write_text(
+                "report.md",
+                "# vrft-rewards demo report\n\n## Rewards of one GRPO step\n\n```\n"
+                + _table(rows, ["preset", "reward", "mean", "std", "min", "max"])
+                + "\n```\n\n## COCO evaluation\n\n```\n"
+                + result.summary()
+                + "\n```\n"
+                + "\n".join(links)
+                + "\n",
+            )
         say(f"\nwrote {out / 'metrics.json'} and {out / 'report.md'}" + extra)
     return metrics

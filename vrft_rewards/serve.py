@@ -6,6 +6,6 @@ with ``vrft-rewards serve --task <preset>``.
 
 from __future__ import annotations
 
-from .integrations.server import DEFAULT_MAX_BODY_BYTES, RewardServer, make_server, serve
+from .integrations.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_VALUES, RewardServer, make_server, serve
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "RewardServer", "make_server", "serve"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_JSON_VALUES", "RewardServer", "make_server", "serve"]

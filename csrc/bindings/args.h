@@ -3,6 +3,22 @@
 // GIL held, or raises TypeError / ValueError naming the argument and what was wrong.  Nothing
 // here computes a result; the two output helpers at the end only wrap C++ values as arrays.
 //
+// Caller memory and the GIL.  A binding releases the GIL for the core's work, and from then on
+// any other Python thread may write any byte of the caller's arrays (numpy does not stop it).  So:
+//   * whatever decides where the core reads or writes (sizes, offsets, indices, categories, row
+//     maps, shapes, thresholds) and whatever the core orders or searches (sort keys: a comparator
+//     that sees a value change can walk out of its range) is copied here with the GIL held and
+//     validated on the copy: `owned`, `owned_offsets`, `require_offsets`, `owned_no_nan`;
+//   * arrays of values that only feed arithmetic (box coordinates into an overlap, values into a
+//     sum) are read in place, kept alive by the binding's py::array handle, their shape fixed
+//     when checked: those kernels are written so that any value, changing at any time, gives that
+//     call an unspecified number (as numpy's own GIL-free loops do), never an out-of-bounds
+//     access or a hang;
+//   * strings are read through references the binding holds (a tuple snapshot of a list), never
+//     through the caller's list.
+// Every array is also read aligned: numpy allows views at any byte offset (np.frombuffer), which
+// `require_array` copies, and `require_output` refuses.
+//
 // Only pybind11 and the standard library are included: _C_cuda shares this header without _C
 // learning anything of CUDA (the dependency points from the CUDA module to this header, never
 // back).
@@ -14,6 +30,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -22,16 +39,69 @@ namespace py = pybind11;
 
 namespace vrft::bindings {
 
+// What is wrong with `obj` when it is not a C-contiguous array of dtype `want`: its type, its
+// dtype (with the byte order named when only that differs), or its layout.
+inline std::string array_mismatch(const py::handle& obj, const py::dtype& want) {
+  if (!py::isinstance<py::array>(obj)) return py::str(py::type::of(obj)).cast<std::string>();
+  const py::dtype got = py::reinterpret_borrow<py::array>(obj).dtype();
+  const std::string name = py::str(got).cast<std::string>();
+  if (got.kind() == want.kind() && got.itemsize() == want.itemsize() &&
+      !got.attr("isnative").cast<bool>()) {
+    return "dtype " + name + " in non-native byte order (big-endian); convert it with .astype(" +
+           py::str(want).cast<std::string>() + ")";
+  }
+  if (!got.attr("__eq__")(want).cast<bool>()) return "dtype " + name;
+  return "an array that is not C-contiguous";
+}
+
+template <typename T>
+bool is_aligned(const py::array_t<T>& arr) {
+  return arr.size() == 0 || reinterpret_cast<std::uintptr_t>(arr.data()) % alignof(T) == 0;
+}
+
 // A C-contiguous array of exactly dtype T: refuses silent casts (the Python layer converts lists
-// and chooses the dtype on purpose before calling in).
+// and chooses the dtype on purpose before calling in).  A misaligned view is copied (reading it
+// in place would be undefined behaviour); the copy is a fresh, aligned numpy array.
 template <typename T>
 py::array_t<T> require_array(const py::handle& obj, const char* arg) {
   if (!py::array_t<T, py::array::c_style>::check_(obj)) {
     throw py::type_error(std::string(arg) + " must be a C-contiguous " +
                          py::str(py::dtype::of<T>()).cast<std::string>() + " numpy array, got " +
-                         py::str(py::type::of(obj)).cast<std::string>());
+                         array_mismatch(obj, py::dtype::of<T>()));
   }
-  return py::reinterpret_borrow<py::array_t<T>>(obj);
+  auto arr = py::reinterpret_borrow<py::array_t<T>>(obj);
+  if (is_aligned(arr)) return arr;
+  py::array_t<T> copy(std::vector<py::ssize_t>(arr.shape(), arr.shape() + arr.ndim()));
+  std::memcpy(copy.mutable_data(), arr.data(), static_cast<size_t>(arr.nbytes()));
+  return copy;
+}
+
+// An output array the core writes: as require_array, but it must be the caller's own memory, so
+// a misaligned or read-only one is refused instead of copied.
+template <typename T>
+py::array_t<T> require_output(const py::handle& obj, const char* arg) {
+  if (!py::array_t<T, py::array::c_style>::check_(obj)) {
+    throw py::type_error(std::string(arg) + " must be a C-contiguous " +
+                         py::str(py::dtype::of<T>()).cast<std::string>() + " numpy array, got " +
+                         array_mismatch(obj, py::dtype::of<T>()));
+  }
+  auto arr = py::reinterpret_borrow<py::array_t<T>>(obj);
+  if (!is_aligned(arr)) {
+    throw std::invalid_argument(std::string(arg) + " must be aligned to its dtype (a view at an " +
+                                "odd byte offset cannot be written in place)");
+  }
+  if (!arr.writeable())
+    throw std::invalid_argument(std::string(arg) + " must be a writeable array");
+  return arr;
+}
+
+// The elements of `arr` (C order) copied with the GIL held: the core may read them without the
+// GIL whatever other threads do to the caller's array meanwhile.
+template <typename T>
+std::vector<T> owned(const py::array_t<T>& arr) {
+  std::vector<T> v(static_cast<size_t>(arr.size()));
+  if (!v.empty()) std::memcpy(v.data(), arr.data(), v.size() * sizeof(T));
+  return v;
 }
 
 // "(2, 3)" / "(5,)": an array's shape as Python prints it, for error messages.
@@ -72,22 +142,16 @@ inline void require_count(int64_t n, const char* arg) {
   }
 }
 
-template <typename T>
-T* writable_output(py::array_t<T>& out) {
-  if (!out.writeable()) throw std::invalid_argument("out must be a writeable array");
-  return out.mutable_data();
-}
-
-// Offsets of a ragged batch: int64, (B+1,), start at 0, non-decreasing, end at `total` (the
-// length of `boxes_arg`, the array they split).
-inline const int64_t* check_offsets(const py::array_t<int64_t>& off, int64_t total, const char* arg,
-                                    const char* boxes_arg) {
+// Offsets of a ragged batch, owned and checked on the copy: int64, (B+1,), start at 0,
+// non-decreasing, end at `total` (the length of `boxes_arg`, the array they split).
+inline std::vector<int64_t> owned_offsets(const py::array_t<int64_t>& off, int64_t total,
+                                          const char* arg, const char* boxes_arg) {
   if (off.ndim() != 1 || off.shape(0) < 1) {
     throw std::invalid_argument(std::string(arg) + " must have shape (B + 1,), got " +
                                 shape_text(off));
   }
-  const int64_t* o = off.data();
-  const int64_t n = off.shape(0);
+  std::vector<int64_t> o = owned(off);
+  const auto n = static_cast<int64_t>(o.size());
   if (o[0] != 0) {
     throw std::invalid_argument(std::string(arg) + "[0] must be 0, got " + std::to_string(o[0]));
   }
@@ -106,16 +170,22 @@ inline const int64_t* check_offsets(const py::array_t<int64_t>& off, int64_t tot
 }
 
 // Offsets of exactly `count` segments (`count` + 1 values from 0 to `total`), e.g. pieces per
-// sample or coordinates per polygon.
-inline py::array_t<int64_t> require_offsets(const py::handle& obj, const char* arg, int64_t count,
+// sample or coordinates per polygon; owned, like owned_offsets.
+inline std::vector<int64_t> require_offsets(const py::handle& obj, const char* arg, int64_t count,
                                             int64_t total, const char* of) {
   auto off = require_array<int64_t>(obj, arg);
   if (off.ndim() != 1 || off.shape(0) != count + 1) {
     throw std::invalid_argument(std::string(arg) + " must have shape (" +
                                 std::to_string(count + 1) + ",), got " + shape_text(off));
   }
-  check_offsets(off, total, arg, of);
-  return off;
+  return owned_offsets(off, total, arg, of);
+}
+
+// Values the core sorts or compares as keys, owned and checked on the copy for NaN.
+inline std::vector<double> owned_no_nan(const py::array_t<double>& arr, const char* arg) {
+  std::vector<double> v = owned(arr);
+  require_no_nan(v.data(), static_cast<int64_t>(v.size()), arg);
+  return v;
 }
 
 // A column of n rows: shape (n,) when width == 0, else (n, width).

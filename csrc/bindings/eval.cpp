@@ -2,11 +2,13 @@
 // the EvalState pickle) and the fast results-JSON reader.
 //
 // The Python layer (vrft_rewards/eval) loads the JSON, filters and prepares flat columns; these
-// bindings check lengths and dtypes, then run the whole evaluation without the GIL.  Pattern:
-// every column is checked with the GIL held and its pointer taken; the GIL is then released for
-// the core, which is safe because the core reads only those columns (kept alive by the py::array
-// handles of this frame) and C++ state objects (kept alive by the shared_ptrs held here), and
-// touches no Python object.
+// bindings check lengths and dtypes, then run the whole evaluation without the GIL.  Pattern
+// (args.h, "Caller memory and the GIL"): every column is checked with the GIL held; the image and
+// category positions (indices), the thresholds, area ranges, maxDets and row maps are owned
+// copies; the value columns (boxes, areas, scores, flags) are read in place exactly once, when the
+// core gathers them into group order, so a concurrent write can change a number but never a
+// bound.  C++ state objects are kept alive by the shared_ptrs held here.  The core touches no
+// Python object.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -30,20 +32,42 @@ struct PyEvaluation {
   vrft::eval::Evaluation ev;
 };
 
+// The state behind an EvalState argument.  An EvalState made by EvalState.__new__ alone (what a
+// pickle cut before its BUILD step leaves) has no C++ object yet: it is refused, never read.
+std::shared_ptr<PyEvaluation> state_of(const py::handle& obj, const std::string& arg) {
+  if (!py::isinstance<PyEvaluation>(obj)) {
+    throw py::type_error(arg + " must be an EvalState, got " +
+                         py::str(py::type::of(obj)).cast<std::string>());
+  }
+  std::shared_ptr<PyEvaluation> s;
+  try {
+    s = obj.cast<std::shared_ptr<PyEvaluation>>();
+  } catch (const py::cast_error&) {
+    s = nullptr;
+  }
+  if (!s) {
+    throw std::invalid_argument(arg + " is an EvalState that was never given a state (made by " +
+                                "EvalState.__new__ alone, or unpickled from a cut pickle)");
+  }
+  return s;
+}
+
 std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, int64_t num_images,
                                             int64_t num_categories, const py::handle& iou_thrs_obj,
                                             const py::handle& area_rng_obj,
                                             int64_t max_dets_per_group) {
-  const int64_t ng = py::len(gt_cols["image"]);
-  const int64_t nd = py::len(dt_cols["image"]);
-  auto g_image = require_column<int64_t>(gt_cols["image"], "gt image", ng);
+  // Each column once: a dict lookup may run Python code (and let other threads run).
+  const py::object gt_image_obj = gt_cols["image"], dt_image_obj = dt_cols["image"];
+  const int64_t ng = py::len(gt_image_obj);
+  const int64_t nd = py::len(dt_image_obj);
+  auto g_image = require_column<int64_t>(gt_image_obj, "gt image", ng);
   auto g_cat = require_column<int64_t>(gt_cols["category"], "gt category", ng);
   auto g_box = require_column<double>(gt_cols["box"], "gt box", ng, 4);
   auto g_area = require_column<double>(gt_cols["area"], "gt area", ng);
   auto g_ignore = require_column<uint8_t>(gt_cols["ignore"], "gt ignore", ng);
   auto g_crowd = require_column<uint8_t>(gt_cols["crowd"], "gt crowd", ng);
   auto g_idnz = require_column<uint8_t>(gt_cols["id_nonzero"], "gt id_nonzero", ng);
-  auto d_image = require_column<int64_t>(dt_cols["image"], "detection image", nd);
+  auto d_image = require_column<int64_t>(dt_image_obj, "detection image", nd);
   auto d_cat = require_column<int64_t>(dt_cols["category"], "detection category", nd);
   auto d_box = require_column<double>(dt_cols["box"], "detection box", nd, 4);
   auto d_area = require_column<double>(dt_cols["area"], "detection area", nd);
@@ -60,10 +84,15 @@ std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, 
     throw std::invalid_argument("area_rng must have shape (A, 2)");
   }
 
+  // Indices and parameters the core bounds its reads by: owned (checked by the core on the copy).
+  const std::vector<int64_t> g_image_owned = owned(g_image), g_cat_owned = owned(g_cat);
+  const std::vector<int64_t> d_image_owned = owned(d_image), d_cat_owned = owned(d_cat);
+  const std::vector<double> iou_thrs_owned = owned(iou_thrs), area_rng_owned = owned(area_rng);
+
   vrft::eval::GtColumns gt;
   gt.n = ng;
-  gt.image = g_image.data();
-  gt.category = g_cat.data();
+  gt.image = g_image_owned.data();
+  gt.category = g_cat_owned.data();
   gt.box = g_box.data();
   gt.area = g_area.data();
   gt.ignore = g_ignore.data();
@@ -71,8 +100,8 @@ std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, 
   gt.id_nonzero = g_idnz.data();
   vrft::eval::DtColumns dt;
   dt.n = nd;
-  dt.image = d_image.data();
-  dt.category = d_cat.data();
+  dt.image = d_image_owned.data();
+  dt.category = d_cat_owned.data();
   dt.box = d_box.data();
   dt.area = d_area.data();
   dt.score = d_score.data();
@@ -81,9 +110,9 @@ std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, 
   vrft::eval::MatchParams params;
   params.num_images = num_images;
   params.num_categories = num_categories;
-  params.iou_thrs = iou_thrs.data();
+  params.iou_thrs = iou_thrs_owned.data();
   params.num_iou_thrs = iou_thrs.shape(0);
-  params.area_rng = area_rng.data();
+  params.area_rng = area_rng_owned.data();
   params.num_area_rngs = area_rng.shape(0);
   params.max_dets_per_group = max_dets_per_group;
 
@@ -93,22 +122,25 @@ std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, 
   return out;
 }
 
-py::tuple eval_accumulate(const PyEvaluation& state, const py::handle& rec_thrs_obj,
+py::tuple eval_accumulate(const py::handle& state_obj, const py::handle& rec_thrs_obj,
                           const py::handle& max_dets_obj) {
+  const std::shared_ptr<PyEvaluation> state = state_of(state_obj, "state");
   auto rec_thrs = require_array<double>(rec_thrs_obj, "rec_thrs");
   auto max_dets = require_array<int64_t>(max_dets_obj, "max_dets");
   if (rec_thrs.ndim() != 1) throw std::invalid_argument("rec_thrs must be 1-D");
   if (max_dets.ndim() != 1) throw std::invalid_argument("max_dets must be 1-D");
-  const auto& ev = state.ev;
+  const auto& ev = state->ev;
   const py::ssize_t T = ev.num_iou_thrs, R = rec_thrs.shape(0), K = ev.num_categories,
                     A = ev.num_area_rngs, M = max_dets.shape(0);
   py::array_t<double> precision({T, R, K, A, M});
   py::array_t<double> scores({T, R, K, A, M});
   py::array_t<double> recall({T, K, A, M});
+  const std::vector<double> rec_thrs_owned = owned(rec_thrs);
+  const std::vector<int64_t> max_dets_owned = owned(max_dets);
   vrft::eval::AccumulateParams params;
-  params.rec_thrs = rec_thrs.data();
+  params.rec_thrs = rec_thrs_owned.data();
   params.num_rec_thrs = R;
-  params.max_dets = max_dets.data();
+  params.max_dets = max_dets_owned.data();
   params.num_max_dets = M;
   double* p = precision.mutable_data();
   double* r = recall.mutable_data();
@@ -156,8 +188,8 @@ void vector_from_numpy(const py::handle& obj, const char* field, V& out) {
   std::copy(arr.data(), arr.data() + arr.shape(0), out.begin());
 }
 
-py::tuple eval_state_getstate(const PyEvaluation& s) {
-  const auto& e = s.ev;
+py::tuple eval_state_getstate(const py::handle& self) {
+  const auto& e = state_of(self, "self")->ev;
   return py::make_tuple(kEvalStateVersion, e.num_images, e.num_categories, e.num_iou_thrs,
                         e.num_area_rngs, to_numpy(e.group_image), to_numpy(e.group_category),
                         to_numpy(e.category_groups), to_numpy(e.gt_offsets), to_numpy(e.gt_index),
@@ -194,31 +226,32 @@ std::shared_ptr<PyEvaluation> eval_state_setstate(const py::tuple& t) {
 // (None: the shard was given the caller's rows unchanged).
 std::shared_ptr<PyEvaluation> eval_merge(const py::list& states, const py::list& gt_rows,
                                          const py::list& dt_rows) {
-  const size_t n = py::len(states);
-  if (py::len(gt_rows) != n || py::len(dt_rows) != n) {
+  const py::tuple states_t(states), gt_rows_t(gt_rows), dt_rows_t(dt_rows);  // snapshots
+  const size_t n = states_t.size();
+  if (gt_rows_t.size() != n || dt_rows_t.size() != n) {
     throw std::invalid_argument("states, gt_rows and dt_rows must have the same length");
   }
   if (n == 0) throw std::invalid_argument("states must hold at least one evaluation state");
   std::vector<std::shared_ptr<PyEvaluation>> keep;  // holds the states while the GIL is released
-  std::vector<py::array_t<int64_t>> maps;           // and the row maps
+  std::vector<std::vector<int64_t>> maps;           // owned copies of the row maps
+  // (a vector that moves keeps its buffer, so the pointers in parts stay valid)
   std::vector<vrft::eval::EvaluationPart> parts(n);
-  // A row map: None, or a 1-D int64 array (its data outlives the vector's moves of the handle).
+  // A row map: None, or a 1-D int64 array.
   auto row_map = [&maps](const py::handle& obj, const std::string& arg, const int64_t** rows,
                          int64_t* count) {
     if (obj.is_none()) return;
-    maps.push_back(require_array<int64_t>(obj, arg.c_str()));
-    if (maps.back().ndim() != 1) {
-      throw std::invalid_argument(arg + " must be 1-D, got " + shape_text(maps.back()));
-    }
+    auto arr = require_array<int64_t>(obj, arg.c_str());
+    if (arr.ndim() != 1) throw std::invalid_argument(arg + " must be 1-D, got " + shape_text(arr));
+    maps.push_back(owned(arr));
     *rows = maps.back().data();
-    *count = maps.back().shape(0);
+    *count = static_cast<int64_t>(maps.back().size());
   };
   for (size_t i = 0; i < n; ++i) {
-    keep.push_back(states[i].cast<std::shared_ptr<PyEvaluation>>());
-    parts[i].ev = &keep.back()->ev;
     const std::string at = "[" + std::to_string(i) + "]";
-    row_map(gt_rows[i], "gt_rows" + at, &parts[i].gt_rows, &parts[i].num_gt_rows);
-    row_map(dt_rows[i], "dt_rows" + at, &parts[i].dt_rows, &parts[i].num_dt_rows);
+    keep.push_back(state_of(states_t[i], "states" + at));
+    parts[i].ev = &keep.back()->ev;
+    row_map(gt_rows_t[i], "gt_rows" + at, &parts[i].gt_rows, &parts[i].num_gt_rows);
+    row_map(dt_rows_t[i], "dt_rows" + at, &parts[i].dt_rows, &parts[i].num_dt_rows);
   }
   auto out = std::make_shared<PyEvaluation>();
   py::gil_scoped_release release;  // only the C++ objects held above are read
@@ -229,7 +262,7 @@ std::shared_ptr<PyEvaluation> eval_merge(const py::list& states, const py::list&
 // The getter of an EvalState property: a copy of one array of the Evaluation.
 template <typename V>
 auto state_array(V vrft::eval::Evaluation::* field) {
-  return [field](const PyEvaluation& s) { return to_numpy(s.ev.*field); };
+  return [field](const py::handle& self) { return to_numpy(state_of(self, "self")->ev.*field); };
 }
 
 }  // namespace
@@ -238,8 +271,9 @@ void bind_eval(py::module_& m) {
   using vrft::eval::Evaluation;
   m.def("eval_parse_results", &eval_parse_results, py::arg("data"));
   py::class_<PyEvaluation, std::shared_ptr<PyEvaluation>>(m, "EvalState")
-      .def_property_readonly("num_groups",
-                             [](const PyEvaluation& s) { return s.ev.group_image.size(); })
+      .def_property_readonly(
+          "num_groups",
+          [](const py::handle& self) { return state_of(self, "self")->ev.group_image.size(); })
       .def_property_readonly("group_image", state_array(&Evaluation::group_image))
       .def_property_readonly("group_category", state_array(&Evaluation::group_category))
       .def_property_readonly("gt_offsets", state_array(&Evaluation::gt_offsets))

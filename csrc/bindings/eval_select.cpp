@@ -1,9 +1,13 @@
 // _C bindings of csrc/eval/select.h: id -> position lookups and lvis-api's detection selection
 // (evaluated image / category, 0 < area < inf, federated filter, not-exhaustive flags).
 //
-// Pattern: every column is checked with the GIL held and its pointer taken; the GIL is then
-// released for the core, which reads only those arrays (kept alive by the handles of this frame)
-// and writes fresh outputs, handed to numpy without a copy.
+// Pattern: every column is checked with the GIL held.  What the core indexes with or builds an
+// index over (the id tables, the present pairs) is copied first and checked on the copy
+// (csrc/bindings/args.h, "Caller memory and the GIL"): another thread rewriting the caller's
+// array cannot move a read or write out of bounds.  The per-detection columns are only read as
+// values, looked up in those owned indexes, and are read in place (no copy of millions of rows).
+// The GIL is then released for the core, which writes fresh outputs, handed to numpy without a
+// copy.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -34,12 +38,12 @@ py::array_t<T> vector_arg(const py::handle& obj, const char* arg) {
 
 py::array_t<int64_t> eval_positions(const py::handle& ids_obj, const py::handle& table_obj) {
   auto ids = vector_arg<int64_t>(ids_obj, "ids");
-  auto table = vector_arg<int64_t>(table_obj, "table");
+  const std::vector<int64_t> table = owned(vector_arg<int64_t>(table_obj, "table"));
   auto pos = new_array<int64_t>(ids.shape(0));
   const int64_t *i = ids.data(), *t = table.data();
   int64_t* p = pos.mutable_data();
-  const int64_t n = ids.shape(0), m = table.shape(0);
-  py::gil_scoped_release release;  // reads the two checked arrays, writes the fresh one
+  const int64_t n = ids.shape(0), m = static_cast<int64_t>(table.size());
+  py::gil_scoped_release release;  // indexes the owned table; ids are only looked up
   vrft::eval::id_positions(t, m, i, n, p);
   return pos;
 }
@@ -56,18 +60,20 @@ py::tuple eval_select_lvis(const py::handle& image_id, const py::handle& categor
   auto d_box = require_column<double>(box, "box", n, 4);
   py::array_t<double> d_area;
   if (!area.is_none()) d_area = require_column<double>(area, "area", n);
-  auto imgs = vector_arg<int64_t>(img_ids, "img_ids");
-  auto cats = vector_arg<int64_t>(cat_ids, "cat_ids");
-  auto pi = vector_arg<int64_t>(present_image, "present_image");
-  auto pc = require_column<int64_t>(present_category, "present_category", pi.shape(0));
+  const std::vector<int64_t> imgs = owned(vector_arg<int64_t>(img_ids, "img_ids"));
+  const std::vector<int64_t> cats = owned(vector_arg<int64_t>(cat_ids, "cat_ids"));
+  const std::vector<int64_t> pi = owned(vector_arg<int64_t>(present_image, "present_image"));
+  const auto n_present = static_cast<int64_t>(pi.size());
+  const std::vector<int64_t> pc =
+      owned(require_column<int64_t>(present_category, "present_category", n_present));
   auto ai = vector_arg<int64_t>(absent_image_id, "absent_image_id");
   auto ac = require_column<int64_t>(absent_category_id, "absent_category_id", ai.shape(0));
   auto ni = vector_arg<int64_t>(nel_image_id, "nel_image_id");
   auto nc = require_column<int64_t>(nel_category_id, "nel_category_id", ni.shape(0));
-  const int64_t num_images = imgs.shape(0), num_categories = cats.shape(0);
-  for (int64_t i = 0; i < pi.shape(0); ++i) {  // positions index per-image tables below
-    if (pi.data()[i] < 0 || pi.data()[i] >= num_images || pc.data()[i] < 0 ||
-        pc.data()[i] >= num_categories) {
+  const auto num_images = static_cast<int64_t>(imgs.size());
+  const auto num_categories = static_cast<int64_t>(cats.size());
+  for (size_t i = 0; i < pi.size(); ++i) {  // positions index per-image tables below
+    if (pi[i] < 0 || pi[i] >= num_images || pc[i] < 0 || pc[i] >= num_categories) {
       throw std::invalid_argument("present pair " + std::to_string(i) + " is out of range");
     }
   }
@@ -81,13 +87,13 @@ py::tuple eval_select_lvis(const py::handle& image_id, const py::handle& categor
   in.num_images = num_images;
   in.cat_ids = cats.data();
   in.num_categories = num_categories;
-  in.present = {pi.data(), pc.data(), pi.shape(0)};
+  in.present = {pi.data(), pc.data(), n_present};
   in.absent = {ai.data(), ac.data(), ai.shape(0)};
   in.not_exhaustive = {ni.data(), nc.data(), ni.shape(0)};
   if (max_bitset_bits >= 0) in.max_bitset_bits = static_cast<uint64_t>(max_bitset_bits);
   vrft::eval::LvisDetectionRows rows;
   {
-    py::gil_scoped_release release;  // reads the checked arrays held by this frame
+    py::gil_scoped_release release;  // owned indexes; detection columns read as values only
     rows = vrft::eval::select_lvis_detections(in);
   }
   return py::make_tuple(adopt_vector(std::move(rows.rows)), adopt_vector(std::move(rows.image)),

@@ -1,11 +1,12 @@
 // _C bindings of csrc/geometry/: pairwise / paired IoU-family overlaps and box format conversion,
 // each for float32 and float64 (the Python facade is vrft_rewards/boxes.py).
 //
-// Pattern: the arrays are checked with the GIL held (dtype, C order, shapes, a writeable `out`,
-// then every box), and the GIL is released for the kernel.  That is safe because the kernel reads
-// and writes only those checked buffers, kept alive by the py::array handles of this frame, and
-// touches no Python object.  Box validation itself also runs without the GIL (it only reads the
-// boxes); its error is raised after the GIL is taken back.
+// Pattern: the arrays are checked with the GIL held (dtype, C order, alignment, shapes, a
+// writeable aligned `out`), and the GIL is released for box validation and the kernel.  The boxes
+// are read in place (args.h, "Caller memory and the GIL"): they are values that only feed
+// arithmetic, every bound comes from the shapes checked here, and the kernels stay memory-safe
+// whatever another thread writes into them meanwhile (such a call gets unspecified numbers; the
+// validation's error is raised after the GIL is taken back).
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -40,7 +41,7 @@ void pairwise_iou_impl(const py::handle& a_obj, const py::handle& b_obj,
                        const py::handle& out_obj, bool clamp) {
   auto a = require_array<T>(a_obj, "boxes1");
   auto b = require_array<T>(b_obj, "boxes2");
-  auto out = require_array<T>(out_obj, "out");
+  auto out = require_output<T>(out_obj, "out");
   require_boxes_shape(a, "boxes1");
   require_boxes_shape(b, "boxes2");
   const auto fmt = vrft::parse_box_format(fmt_name, "fmt");
@@ -50,7 +51,7 @@ void pairwise_iou_impl(const py::handle& a_obj, const py::handle& b_obj,
     throw std::invalid_argument("out must have shape (" + std::to_string(n) + ", " +
                                 std::to_string(m) + ")");
   }
-  T* out_ptr = writable_output(out);
+  T* out_ptr = out.mutable_data();
   check_boxes_valid(a, fmt, clamp, "boxes1");
   check_boxes_valid(b, fmt, clamp, "boxes2");
   py::gil_scoped_release release;
@@ -62,7 +63,7 @@ void paired_iou_impl(const py::handle& a_obj, const py::handle& b_obj, const std
                      const std::string& kind_name, const py::handle& out_obj, bool clamp) {
   auto a = require_array<T>(a_obj, "boxes1");
   auto b = require_array<T>(b_obj, "boxes2");
-  auto out = require_array<T>(out_obj, "out");
+  auto out = require_output<T>(out_obj, "out");
   require_boxes_shape(a, "boxes1");
   require_boxes_shape(b, "boxes2");
   const auto fmt = vrft::parse_box_format(fmt_name, "fmt");
@@ -75,7 +76,7 @@ void paired_iou_impl(const py::handle& a_obj, const py::handle& b_obj, const std
   if (out.ndim() != 1 || out.shape(0) != n) {
     throw std::invalid_argument("out must have shape (" + std::to_string(n) + ",)");
   }
-  T* out_ptr = writable_output(out);
+  T* out_ptr = out.mutable_data();
   check_boxes_valid(a, fmt, clamp, "boxes1");
   check_boxes_valid(b, fmt, clamp, "boxes2");
   py::gil_scoped_release release;
@@ -86,7 +87,7 @@ template <typename T>
 void convert_boxes_impl(const py::handle& in_obj, const std::string& src_name,
                         const std::string& dst_name, const py::handle& out_obj) {
   auto in = require_array<T>(in_obj, "boxes");
-  auto out = require_array<T>(out_obj, "out");
+  auto out = require_output<T>(out_obj, "out");
   require_boxes_shape(in, "boxes");
   const auto src = vrft::parse_box_format(src_name, "src");
   const auto dst = vrft::parse_box_format(dst_name, "dst");
@@ -94,7 +95,7 @@ void convert_boxes_impl(const py::handle& in_obj, const std::string& src_name,
   if (out.ndim() != 2 || out.shape(0) != n || out.shape(1) != 4) {
     throw std::invalid_argument("out must have shape (" + std::to_string(n) + ", 4)");
   }
-  T* out_ptr = writable_output(out);
+  T* out_ptr = out.mutable_data();
   int64_t bad;
   {
     py::gil_scoped_release release;

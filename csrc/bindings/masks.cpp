@@ -3,10 +3,11 @@
 //
 // The Python layer turns every sample's segmentation into compressed-RLE pieces (pycocotools
 // rasterises polygons); these bindings decode and unite them once and compute the paired
-// overlaps with predicted boxes without the GIL.  Pattern: sizes, offsets and polygon coordinates
-// are checked and the bytes objects viewed with the GIL held; the GIL is then released for the
-// decoding, which is safe because it reads only those arrays and views (kept alive by the handles
-// of this frame and the caller's list) and the C++ MaskSet, and touches no Python object.
+// overlaps with predicted boxes without the GIL.  Pattern (args.h, "Caller memory and the GIL"):
+// sizes, offsets and polygon coordinates are copied and checked on the copies, and the RLE bytes
+// are viewed through a tuple snapshot of the list (which holds them), all with the GIL held; the
+// GIL is then released for the decoding, which reads only those.  box_overlap reads the boxes and
+// flags in place: every value, changing at any time, rasterises to a box clamped to the image.
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -34,46 +35,49 @@ std::shared_ptr<PyMaskSet> make_mask_set(const py::handle& heights_obj,
                                          const py::handle& coords_obj,
                                          const py::handle& coord_offsets_obj,
                                          const py::handle& polygon_offsets_obj) {
-  auto heights = require_array<int64_t>(heights_obj, "heights");
-  auto widths = require_array<int64_t>(widths_obj, "widths");
-  if (heights.ndim() != 1 || widths.ndim() != 1 || widths.shape(0) != heights.shape(0)) {
+  auto heights_arr = require_array<int64_t>(heights_obj, "heights");
+  auto widths_arr = require_array<int64_t>(widths_obj, "widths");
+  if (heights_arr.ndim() != 1 || widths_arr.ndim() != 1 ||
+      widths_arr.shape(0) != heights_arr.shape(0)) {
     throw std::invalid_argument("heights and widths must be 1-D arrays of the same length");
   }
-  const int64_t n = heights.shape(0);
-  auto coords = require_array<double>(coords_obj, "coords");
-  if (coords.ndim() != 1) throw std::invalid_argument("coords must be 1-D");
-  auto rle_offsets =
-      require_offsets(rle_offsets_obj, "rle_offsets", n, static_cast<int64_t>(py::len(rle)), "rle");
+  const std::vector<int64_t> heights = owned(heights_arr), widths = owned(widths_arr);
+  const auto n = static_cast<int64_t>(heights.size());
+  auto coords_arr = require_array<double>(coords_obj, "coords");
+  if (coords_arr.ndim() != 1) throw std::invalid_argument("coords must be 1-D");
+  const std::vector<double> coords = owned(coords_arr);
+  const py::tuple pieces(rle);  // holds every bytes object while the GIL is released
+  const std::vector<int64_t> rle_offsets = require_offsets(
+      rle_offsets_obj, "rle_offsets", n, static_cast<int64_t>(pieces.size()), "rle");
   auto coord_offsets_arr = require_array<int64_t>(coord_offsets_obj, "coord_offsets");
   if (coord_offsets_arr.ndim() != 1 || coord_offsets_arr.shape(0) < 1) {
     throw std::invalid_argument("coord_offsets must have shape (P + 1,)");
   }
   const int64_t num_polygons = coord_offsets_arr.shape(0) - 1;
-  auto coord_offsets =
-      require_offsets(coord_offsets_obj, "coord_offsets", num_polygons, coords.shape(0), "coords");
-  auto polygon_offsets = require_offsets(polygon_offsets_obj, "polygon_offsets", n, num_polygons,
-                                         "coord_offsets[:-1]");
-  const int64_t* h = heights.data();
-  const int64_t* w = widths.data();
+  const std::vector<int64_t> coord_offsets =
+      require_offsets(coord_offsets_obj, "coord_offsets", num_polygons,
+                      static_cast<int64_t>(coords.size()), "coords");
+  const std::vector<int64_t> polygon_offsets = require_offsets(
+      polygon_offsets_obj, "polygon_offsets", n, num_polygons, "coord_offsets[:-1]");
   for (int64_t i = 0; i < n; ++i) {
-    if (h[i] <= 0 || w[i] <= 0) {
+    const int64_t h = heights[i], w = widths[i];
+    if (h <= 0 || w <= 0) {
       throw std::invalid_argument("heights[" + std::to_string(i) + "] and widths[" +
                                   std::to_string(i) + "] must be positive");
     }
-    if (h[i] > (int64_t{1} << 24) || w[i] > (int64_t{1} << 24)) {
+    if (h > (int64_t{1} << 24) || w > (int64_t{1} << 24)) {
       throw std::invalid_argument("mask " + std::to_string(i) +
                                   " is larger than 2**24 pixels a side");
     }
-    const double limit = vrft::masks::polygon_coordinate_limit(h[i], w[i]);
-    for (int64_t p = polygon_offsets.data()[i]; p < polygon_offsets.data()[i + 1]; ++p) {
-      const int64_t c0 = coord_offsets.data()[p], c1 = coord_offsets.data()[p + 1];
+    const double limit = vrft::masks::polygon_coordinate_limit(h, w);
+    for (int64_t p = polygon_offsets[i]; p < polygon_offsets[i + 1]; ++p) {
+      const int64_t c0 = coord_offsets[p], c1 = coord_offsets[p + 1];
       if ((c1 - c0) % 2) {
         throw std::invalid_argument("polygon " + std::to_string(p) +
                                     " has an odd number of coordinates");
       }
       for (int64_t c = c0; c < c1; ++c) {
-        const double v = coords.data()[c];
-        if (!(std::fabs(v) <= limit)) {
+        if (!(std::fabs(coords[c]) <= limit)) {
           throw std::invalid_argument(
               "polygon " + std::to_string(p) + " of mask " + std::to_string(i) +
               " has a coordinate that is not finite or lies far outside the image");
@@ -81,10 +85,10 @@ std::shared_ptr<PyMaskSet> make_mask_set(const py::handle& heights_obj,
       }
     }
   }
-  // Views into the bytes objects, which the list keeps alive for the whole call.
+  // Views into the bytes objects, which the snapshot keeps alive for the whole call.
   std::vector<std::string_view> views;
-  views.reserve(py::len(rle));
-  for (const py::handle& piece : rle) {
+  views.reserve(pieces.size());
+  for (const py::handle& piece : pieces) {
     if (!PyBytes_Check(piece.ptr())) {
       throw py::type_error("rle must be a list of bytes (compressed RLE counts)");
     }
@@ -93,15 +97,15 @@ std::shared_ptr<PyMaskSet> make_mask_set(const py::handle& heights_obj,
   }
   vrft::masks::MaskSources src;
   src.num_samples = n;
-  src.heights = h;
-  src.widths = w;
+  src.heights = heights.data();
+  src.widths = widths.data();
   src.rle = &views;
   src.rle_offsets = rle_offsets.data();
   src.coords = coords.data();
   src.coord_offsets = coord_offsets.data();
   src.polygon_offsets = polygon_offsets.data();
   auto out = std::make_shared<PyMaskSet>();
-  py::gil_scoped_release release;  // only the arrays, views and list held above are read
+  py::gil_scoped_release release;  // only the owned copies and the views held above are read
   out->set = vrft::masks::decode_mask_set(src);
   return out;
 }

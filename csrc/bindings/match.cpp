@@ -3,12 +3,16 @@
 // vrft_rewards/matching.py).
 //
 // Pattern: cost matrices, boxes, offsets and scores are checked with the GIL held and the output
-// arrays allocated; then the GIL is released for the solver.  That is safe because the solver
-// reads the caller's arrays (kept alive by the py::array handles of this frame, or by the list the
-// caller holds for the whole call) and writes only the fresh outputs; it touches no Python object.
-// Errors found by the solver (a status, an invalid box) are raised after the GIL is back.
+// arrays allocated; then the GIL is released for the solver, which touches no Python object and
+// writes only the fresh outputs.  What it reads follows args.h ("Caller memory and the GIL"): the
+// cost matrices, offsets, shapes and scores are owned copies made and validated here (a solver
+// or a sort that sees its input change could walk out of its range or never end); the boxes of
+// match_boxes are read in place, because they only feed the overlap values, from which the core
+// builds its own finite costs.  Errors found by the solver (a status, an invalid box) are raised
+// after the GIL is back.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -38,13 +42,14 @@ py::tuple lsap_single(const py::handle& cost_obj, bool maximize) {
   }
   const int64_t nr = cost.shape(0), nc = cost.shape(1);
   const int64_t k = std::min(nr, nc);
+  const std::vector<double> owned_cost = owned(cost);
   py::array_t<int64_t> rows(k), cols(k);
   int status;
   {
     py::gil_scoped_release release;
     vrft::LsapWorkspace ws;
-    status = vrft::linear_sum_assignment(cost.data(), nr, nc, nc, maximize, rows.mutable_data(),
-                                         cols.mutable_data(), nullptr, ws);
+    status = vrft::linear_sum_assignment(owned_cost.data(), nr, nc, nc, maximize,
+                                         rows.mutable_data(), cols.mutable_data(), nullptr, ws);
   }
   if (status != vrft::kLsapOk) throw_lsap_status(status, "");
   return py::make_tuple(rows, cols);
@@ -64,8 +69,8 @@ py::tuple lsap_batch_run(std::vector<const double*>& ptrs, std::vector<int64_t>&
   std::vector<int> statuses(static_cast<size_t>(b));
   int64_t first_bad;
   {
-    // Safe without the GIL: only the buffers above and the caller's arrays (kept alive by the
-    // Python objects the caller holds for the whole call) are touched.
+    // Safe without the GIL: the problems are owned copies (the callers below), and only the
+    // buffers above are written.
     py::gil_scoped_release release;
     first_bad = vrft::batched_linear_sum_assignment(
         b, ptrs.data(), nrows.data(), ncols.data(), lds.data(), maximize, off, rows.mutable_data(),
@@ -78,25 +83,32 @@ py::tuple lsap_batch_run(std::vector<const double*>& ptrs, std::vector<int64_t>&
   return py::make_tuple(rows, cols, offsets, totals);
 }
 
-// A Python list of C-contiguous float64 matrices, borrowed without copying.
+// A Python list of C-contiguous float64 matrices, copied into one owned buffer.
 py::tuple lsap_batch_list(const py::list& costs, bool maximize) {
-  const auto b = static_cast<size_t>(py::len(costs));
-  std::vector<const double*> ptrs(b);
-  std::vector<int64_t> nrows(b), ncols(b), lds(b);
+  const py::tuple items(costs);  // a snapshot: the list may change while it is read
+  const auto b = static_cast<size_t>(items.size());
+  std::vector<int64_t> nrows(b), ncols(b), lds(b), start(b + 1, 0);
   std::vector<py::array_t<double>> keep;
   keep.reserve(b);
   for (size_t i = 0; i < b; ++i) {
     const std::string name = "costs[" + std::to_string(i) + "]";
-    keep.push_back(require_array<double>(costs[i], name.c_str()));
+    keep.push_back(require_array<double>(items[i], name.c_str()));
     const auto& a = keep.back();
     if (a.ndim() != 2) {
       throw std::invalid_argument(name + ": expected a matrix (2-D array), got a " +
                                   std::to_string(a.ndim()) + " array");
     }
-    ptrs[i] = a.data();
     nrows[i] = a.shape(0);
     ncols[i] = a.shape(1);
     lds[i] = a.shape(1);
+    start[i + 1] = start[i] + a.size();
+  }
+  std::vector<double> owned_costs(static_cast<size_t>(start[b]));
+  std::vector<const double*> ptrs(b);
+  for (size_t i = 0; i < b; ++i) {
+    double* dst = owned_costs.data() + start[i];
+    if (keep[i].size()) std::memcpy(dst, keep[i].data(), static_cast<size_t>(keep[i].nbytes()));
+    ptrs[i] = dst;
   }
   return lsap_batch_run(ptrs, nrows, ncols, lds, maximize, "costs");
 }
@@ -116,9 +128,9 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
     throw std::invalid_argument("shapes must have shape (" + std::to_string(b) + ", 2), got " +
                                 shape_text(shapes));
   }
-  const int64_t* sh = shapes.data();
-  std::vector<const double*> ptrs(static_cast<size_t>(b));
-  std::vector<int64_t> nrows(ptrs.size()), ncols(ptrs.size()), lds(ptrs.size(), m);
+  const std::vector<int64_t> sh = owned(shapes);
+  const auto nb = static_cast<size_t>(b);
+  std::vector<int64_t> nrows(nb), ncols(nb), lds(nb), start(nb + 1, 0);
   for (int64_t i = 0; i < b; ++i) {
     const int64_t r = sh[2 * i], c = sh[2 * i + 1];
     if (r < 0 || r > n || c < 0 || c > m) {
@@ -127,9 +139,22 @@ py::tuple lsap_batch_padded(const py::handle& costs_obj, const py::handle& shape
                                   std::to_string(r) + ", " + std::to_string(c) + ")");
     }
     const auto k = static_cast<size_t>(i);
-    ptrs[k] = costs.data() + i * n * m;
     nrows[k] = r;
     ncols[k] = c;
+    lds[k] = c;
+    start[k + 1] = start[k] + r * c;
+  }
+  // Each problem's r x c block, copied densely (the padding is never read).
+  std::vector<double> owned_costs(static_cast<size_t>(start[nb]));
+  std::vector<const double*> ptrs(nb);
+  for (size_t k = 0; k < nb; ++k) {
+    double* dst = owned_costs.data() + start[k];
+    const double* src = costs.data() + static_cast<int64_t>(k) * n * m;
+    for (int64_t row = 0; row < nrows[k]; ++row) {
+      std::memcpy(dst + row * ncols[k], src + row * m,
+                  static_cast<size_t>(ncols[k]) * sizeof(double));
+    }
+    ptrs[k] = dst;
   }
   return lsap_batch_run(ptrs, nrows, ncols, lds, maximize, "costs");
 }
@@ -148,8 +173,10 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   require_boxes_shape(gt, "gt");
   const vrft::MatchOptions opt = vrft::make_match_options(method, kind, fmt, iou_threshold, strict);
   const int64_t n_pred = pred.shape(0), n_gt = gt.shape(0);
-  const int64_t* po = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
-  const int64_t* go = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  const std::vector<int64_t> po_owned = owned_offsets(pred_off, n_pred, "pred_offsets", "pred");
+  const std::vector<int64_t> go_owned = owned_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  const int64_t* po = po_owned.data();
+  const int64_t* go = go_owned.data();
   if (pred_off.shape(0) != gt_off.shape(0)) {
     throw std::invalid_argument(
         "pred_offsets and gt_offsets must describe the same number of problems, got " +
@@ -157,15 +184,15 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   }
   const int64_t b = pred_off.shape(0) - 1;
   const double* scores_ptr = nullptr;
-  py::array_t<double> scores;
+  std::vector<double> scores_owned;  // the sort key of greedy matching
   if (!scores_obj.is_none()) {
-    scores = require_array<double>(scores_obj, "scores");
+    auto scores = require_array<double>(scores_obj, "scores");
     if (scores.ndim() != 1 || scores.shape(0) != n_pred) {
       throw std::invalid_argument("scores must have shape (" + std::to_string(n_pred) +
                                   ",) like pred, got " + shape_text(scores));
     }
-    scores_ptr = scores.data();
-    require_no_nan(scores_ptr, n_pred, "scores");
+    scores_owned = owned_no_nan(scores, "scores");
+    scores_ptr = scores_owned.data();
   }
   py::array_t<int64_t> matched_gt(n_pred), matched_pred(n_gt), n_matched(b);
   py::array_t<T> matched_value(n_pred);
@@ -188,8 +215,8 @@ py::dict match_boxes_impl(const py::handle& pred_obj, const py::handle& pred_off
   {
     py::gil_scoped_release release;  // only the buffers above are touched
     // Boxes are validated inside, per problem (parallel, while in cache); any invalid box
-    // raises below, before a result is built.  The offsets were checked above, so every box
-    // belongs to exactly one problem and no read leaves the arrays.
+    // raises below, before a result is built.  The offsets are owned and were checked above, so
+    // every box belongs to exactly one problem and no read leaves the arrays.
     vrft::match_boxes(pred_ptr, po, gt_ptr, go, b, scores_ptr, opt, out);
     n_pairs = vrft::count_matched_pairs(po, go, b, out.n_matched, poff, upred, ugt);
   }

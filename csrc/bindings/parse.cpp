@@ -59,11 +59,16 @@ py::object completion_text(PyObject* item, std::string* why) {
                std::to_string(k);
         return py::object();
       }
-      PyObject* role = PyDict_GetItemString(msg, "role");  // borrowed
+      // Interned keys: no temporary str per lookup (this runs for every message of a batch).
+      static PyObject* const role_key = PyUnicode_InternFromString("role");
+      static PyObject* const content_key = PyUnicode_InternFromString("content");
+      PyObject* role = PyDict_GetItemWithError(msg, role_key);  // borrowed
+      if (!role && PyErr_Occurred()) throw py::error_already_set();
       if (!role || !PyUnicode_Check(role) ||
           PyUnicode_CompareWithASCIIString(role, "assistant") != 0)
         continue;
-      PyObject* content = PyDict_GetItemString(msg, "content");
+      PyObject* content = PyDict_GetItemWithError(msg, content_key);
+      if (!content && PyErr_Occurred()) throw py::error_already_set();
       if (content && PyUnicode_Check(content)) return py::reinterpret_borrow<py::object>(content);
       *why = "the last assistant message's content to be a str, got " +
              (content ? type_name(content) : std::string("no 'content' key"));
@@ -186,101 +191,10 @@ py::dict parse_completions_impl(const py::handle& completions, const std::string
   return d;
 }
 
-// Checks (index, start, end) byte spans against `sources` before any text is touched.
-void check_spans(const py::list& sources, const py::array_t<int64_t>& index,
-                 const py::array_t<int64_t>& start, const py::array_t<int64_t>& end,
-                 std::vector<vrft::parse::Text>* texts, std::vector<py::object>* keep) {
-  const py::ssize_t n = sources.size();
-  if (index.ndim() != 1 || start.ndim() != 1 || end.ndim() != 1 ||
-      index.shape(0) != start.shape(0) || start.shape(0) != end.shape(0)) {
-    throw std::invalid_argument("index, start and end must be 1-D arrays of one length");
-  }
-  texts->resize(static_cast<size_t>(n));
-  for (py::ssize_t i = 0; i < n; ++i) {
-    PyObject* s = PyList_GET_ITEM(sources.ptr(), i);
-    if (!PyUnicode_Check(s)) throw py::type_error("sources must hold only str");
-    (*texts)[static_cast<size_t>(i)] = utf8_of(s, keep);
-  }
-  const int64_t* ix = index.data();
-  const int64_t* lo = start.data();
-  const int64_t* hi = end.data();
-  for (py::ssize_t k = 0; k < index.shape(0); ++k) {
-    if (lo[k] < 0) continue;  // absent span
-    if (ix[k] < 0 || ix[k] >= n || hi[k] < lo[k] ||
-        hi[k] > (*texts)[static_cast<size_t>(ix[k])].size) {
-      throw std::invalid_argument("span " + std::to_string(k) + " is out of range of its text");
-    }
-  }
-}
-
-// list[str | None] of the byte spans (None where start < 0).
-py::list slice_texts(const py::list& sources, const py::array_t<int64_t, py::array::c_style>& index,
-                     const py::array_t<int64_t, py::array::c_style>& start,
-                     const py::array_t<int64_t, py::array::c_style>& end) {
-  std::vector<vrft::parse::Text> texts;
-  std::vector<py::object> keep;
-  check_spans(sources, index, start, end, &texts, &keep);
-  const py::ssize_t m = index.shape(0);
-  py::list out(m);
-  const int64_t* ix = index.data();
-  const int64_t* lo = start.data();
-  const int64_t* hi = end.data();
-  for (py::ssize_t k = 0; k < m; ++k) {
-    PyObject* o;
-    if (lo[k] < 0) {
-      o = Py_None;
-      Py_INCREF(o);
-    } else {
-      const auto& t = texts[static_cast<size_t>(ix[k])];
-      o = PyUnicode_DecodeUTF8(t.data + lo[k], static_cast<Py_ssize_t>(hi[k] - lo[k]),
-                               "surrogatepass");
-      if (!o) throw py::error_already_set();
-    }
-    PyList_SET_ITEM(out.ptr(), k, o);
-  }
-  return out;
-}
-
-// list[str] of normalised answers (see vrft::parse::normalize_text); the text work runs without
-// the GIL, only the final str objects are made with it.
-py::list normalize_texts(const py::list& sources,
-                         const py::array_t<int64_t, py::array::c_style>& start,
-                         const py::array_t<int64_t, py::array::c_style>& end, bool lower,
-                         bool strip_punct, int underscores, bool collapse_space, bool drop_space) {
-  const py::ssize_t n = sources.size();
-  py::array_t<int64_t> index(n);
-  for (py::ssize_t i = 0; i < n; ++i) index.mutable_data()[i] = i;
-  std::vector<vrft::parse::Text> texts;
-  std::vector<py::object> keep;
-  check_spans(sources, index, start, end, &texts, &keep);
-  vrft::parse::NormalizeOptions opt;
-  opt.lower = lower;
-  opt.strip_punct = strip_punct;
-  opt.underscores = underscores;
-  opt.collapse_space = collapse_space;
-  opt.drop_space = drop_space;
-  std::string buf;
-  std::vector<size_t> cuts(static_cast<size_t>(n) + 1, 0);
-  const int64_t* lo = start.data();
-  const int64_t* hi = end.data();
-  {
-    py::gil_scoped_release release;  // reads the checked UTF-8 views, writes buf and cuts
-    vrft::parse::normalize_batch(texts.data(), lo, hi, n, opt, &buf, cuts.data());
-  }
-  py::list out(n);
-  for (py::ssize_t i = 0; i < n; ++i) {
-    const size_t a = cuts[static_cast<size_t>(i)], z = cuts[static_cast<size_t>(i) + 1];
-    PyObject* o =
-        PyUnicode_DecodeUTF8(buf.data() + a, static_cast<Py_ssize_t>(z - a), "surrogatepass");
-    if (!o) throw py::error_already_set();
-    PyList_SET_ITEM(out.ptr(), i, o);
-  }
-  return out;
-}
-
-// The answer texts of a batch of completions (completion_text of each), as a tuple; invalid
-// entries raise as in parse_completions or, with invalid="empty", read as ''.  The tiny-batch
-// rewards key their memo on these texts (vrft_rewards/rewards/_tiny.py).
+// The text parse_completions reads from each completion (the str, the last assistant message's
+// content, or "" for an invalid entry with invalid="empty"), as a tuple of str: an immutable
+// snapshot of exactly what a parse depends on, which the parse cache and the tiny-batch memo
+// (vrft_rewards/rewards/_tiny.py) key on (chat messages may be edited in place after a parse).
 py::tuple completion_texts(const py::handle& completions, const std::string& invalid) {
   if (invalid != "raise" && invalid != "empty") {
     throw std::invalid_argument("invalid must be 'raise' or 'empty', got '" + invalid + "'");
@@ -289,21 +203,124 @@ py::tuple completion_texts(const py::handle& completions, const std::string& inv
     throw py::type_error("completions must be a list or tuple, got " +
                          type_name(completions.ptr()));
   }
-  py::tuple snapshot = py::reinterpret_steal<py::tuple>(PySequence_Tuple(completions.ptr()));
-  if (!snapshot) throw py::error_already_set();
-  const Py_ssize_t n = PyTuple_GET_SIZE(snapshot.ptr());
+  auto items = py::reinterpret_steal<py::tuple>(PySequence_Tuple(completions.ptr()));
+  if (!items) throw py::error_already_set();
+  const Py_ssize_t n = PyTuple_GET_SIZE(items.ptr());
   py::tuple out(n);
   for (Py_ssize_t i = 0; i < n; ++i) {
-    std::string why;
-    py::object s = completion_text(PyTuple_GET_ITEM(snapshot.ptr(), i), &why);
-    if (!s) {
-      if (invalid == "raise") {
-        throw py::type_error("completions[" + std::to_string(i) + "] must be " + why +
-                             " (pass invalid='empty' to read such entries as empty text)");
+    PyObject* item = PyTuple_GET_ITEM(items.ptr(), i);
+    py::object s = py::reinterpret_borrow<py::object>(item);
+    if (!PyUnicode_Check(item)) {
+      std::string why;
+      s = completion_text(item, &why);
+      if (!s) {
+        if (invalid == "raise") {
+          throw py::type_error("completions[" + std::to_string(i) + "] must be " + why +
+                               " (pass invalid='empty' to read such entries as empty text)");
+        }
+        s = py::str("");
       }
-      s = py::str("");
     }
-    PyTuple_SET_ITEM(out.ptr(), i, s.release().ptr());
+    PyTuple_SET_ITEM(out.ptr(), i, s.release().ptr());  // the fresh tuple takes our reference
+  }
+  return out;
+}
+
+// (index, start, end) byte spans over `sources`, checked before any text is touched.  The spans
+// are owned copies and the texts are viewed through a tuple snapshot of `sources` (which holds
+// every str), so the checks stay true without the GIL whatever the caller does meanwhile.
+struct Spans {
+  py::tuple sources;
+  std::vector<vrft::parse::Text> texts;
+  std::vector<py::object> keep;  // UTF-8 copies of strs with lone surrogates
+  std::vector<int64_t> index, start, end;
+};
+
+Spans check_spans(const py::list& sources, const py::array_t<int64_t>& index,
+                  const py::array_t<int64_t>& start, const py::array_t<int64_t>& end) {
+  if (index.ndim() != 1 || start.ndim() != 1 || end.ndim() != 1 ||
+      index.shape(0) != start.shape(0) || start.shape(0) != end.shape(0)) {
+    throw std::invalid_argument("index, start and end must be 1-D arrays of one length");
+  }
+  Spans sp;
+  sp.sources = py::tuple(sources);
+  const py::ssize_t n = sp.sources.size();
+  sp.texts.resize(static_cast<size_t>(n));
+  for (py::ssize_t i = 0; i < n; ++i) {
+    PyObject* s = PyTuple_GET_ITEM(sp.sources.ptr(), i);
+    if (!PyUnicode_Check(s)) throw py::type_error("sources must hold only str");
+    sp.texts[static_cast<size_t>(i)] = utf8_of(s, &sp.keep);
+  }
+  sp.index = owned(require_array<int64_t>(index, "index"));
+  sp.start = owned(require_array<int64_t>(start, "start"));
+  sp.end = owned(require_array<int64_t>(end, "end"));
+  for (size_t k = 0; k < sp.index.size(); ++k) {
+    const int64_t ix = sp.index[k], lo = sp.start[k], hi = sp.end[k];
+    if (lo < 0) continue;  // absent span
+    if (ix < 0 || ix >= n || hi < lo || hi > sp.texts[static_cast<size_t>(ix)].size) {
+      throw std::invalid_argument("span " + std::to_string(k) + " is out of range of its text");
+    }
+  }
+  return sp;
+}
+
+// list[str | None] of the byte spans (None where start < 0).
+py::list slice_texts(const py::list& sources, const py::array_t<int64_t, py::array::c_style>& index,
+                     const py::array_t<int64_t, py::array::c_style>& start,
+                     const py::array_t<int64_t, py::array::c_style>& end) {
+  const Spans sp = check_spans(sources, index, start, end);
+  const auto m = static_cast<py::ssize_t>(sp.index.size());
+  py::list out(m);
+  for (py::ssize_t k = 0; k < m; ++k) {
+    PyObject* o;
+    const int64_t lo = sp.start[k], hi = sp.end[k];
+    if (lo < 0) {
+      o = Py_None;
+      Py_INCREF(o);
+    } else {
+      const auto& t = sp.texts[static_cast<size_t>(sp.index[k])];
+      o = PyUnicode_DecodeUTF8(t.data + lo, static_cast<Py_ssize_t>(hi - lo), "surrogatepass");
+      if (!o) throw py::error_already_set();
+    }
+    PyList_SET_ITEM(out.ptr(), k, o);
+  }
+  return out;
+}
+
+// list[str] of normalised answers (see vrft::parse::normalize_text); the text work runs without
+// the GIL on the owned spans and the snapshot's texts, only the final str objects are made with
+// it.
+py::list normalize_texts(const py::list& sources,
+                         const py::array_t<int64_t, py::array::c_style>& start,
+                         const py::array_t<int64_t, py::array::c_style>& end, bool lower,
+                         bool strip_punct, int underscores, bool collapse_space, bool drop_space) {
+  const py::ssize_t n = sources.size();
+  py::array_t<int64_t> index(n);
+  for (py::ssize_t i = 0; i < n; ++i) index.mutable_data()[i] = i;
+  const Spans sp = check_spans(sources, index, start, end);
+  if (static_cast<py::ssize_t>(sp.texts.size()) != n) {
+    throw std::invalid_argument("sources changed length while being read");
+  }
+  vrft::parse::NormalizeOptions opt;
+  opt.lower = lower;
+  opt.strip_punct = strip_punct;
+  opt.underscores = underscores;
+  opt.collapse_space = collapse_space;
+  opt.drop_space = drop_space;
+  std::string buf;
+  std::vector<size_t> cuts(static_cast<size_t>(n) + 1, 0);
+  {
+    py::gil_scoped_release release;  // reads the owned spans and the snapshot's UTF-8 views
+    vrft::parse::normalize_batch(sp.texts.data(), sp.start.data(), sp.end.data(), n, opt, &buf,
+                                 cuts.data());
+  }
+  py::list out(n);
+  for (py::ssize_t i = 0; i < n; ++i) {
+    const size_t a = cuts[static_cast<size_t>(i)], z = cuts[static_cast<size_t>(i) + 1];
+    PyObject* o =
+        PyUnicode_DecodeUTF8(buf.data() + a, static_cast<Py_ssize_t>(z - a), "surrogatepass");
+    if (!o) throw py::error_already_set();
+    PyList_SET_ITEM(out.ptr(), i, o);
   }
   return out;
 }
@@ -317,10 +334,10 @@ vrft::parse::Text utf8_view(PyObject* str, std::vector<py::object>* keep) {
 void bind_parse(py::module_& m) {
   m.def("parse_completions", &parse_completions_impl, py::arg("completions"), py::arg("schema"),
         py::arg("answer"), py::arg("require_tags"), py::arg("invalid"));
+  m.def("completion_texts", &completion_texts, py::arg("completions"), py::arg("invalid"),
+        "The text parse_completions reads from each completion, as a tuple of str.");
   m.def("slice_texts", &slice_texts, py::arg("sources"), py::arg("index"), py::arg("start"),
         py::arg("end"));
-  m.def("completion_texts", &completion_texts, py::arg("completions"), py::arg("invalid"),
-        "The answer text of each completion (a str, or the final assistant message's content).");
   m.def("normalize_texts", &normalize_texts, py::arg("sources"), py::arg("start"), py::arg("end"),
         py::arg("lower"), py::arg("strip_punct"), py::arg("underscores"), py::arg("collapse_space"),
         py::arg("drop_space"));

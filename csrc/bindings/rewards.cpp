@@ -3,12 +3,14 @@
 // Python callers are the box rewards in vrft_rewards/rewards/.
 //
 // Pattern: values, boxes and offsets are checked with the GIL held and the outputs allocated; the
-// GIL is then released for the kernel, which is safe because it reads only those checked arrays
-// (kept alive by the py::array handles of this frame) and writes only the fresh outputs, touching
-// no Python object.
+// GIL is then released for the kernel, which touches no Python object and writes only the fresh
+// outputs.  What it reads follows args.h ("Caller memory and the GIL"): offsets, categories,
+// thresholds and sort keys (scores) are owned copies validated here; values that only feed
+// arithmetic or equality tests (boxes, the values summed, keep flags) are read in place.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bindings/areas.h"
 #include "bindings/args.h"
@@ -26,12 +28,12 @@ py::array_t<double> segment_sum_binding(const py::handle& values_obj,
   if (values.ndim() != 1) {
     throw std::invalid_argument("values must be 1-D, got " + shape_text(values));
   }
-  const int64_t* off = check_offsets(offsets, values.shape(0), "offsets", "values");
+  const std::vector<int64_t> off = owned_offsets(offsets, values.shape(0), "offsets", "values");
   const int64_t b = offsets.shape(0) - 1;
   py::array_t<double> out(b);
   double* out_ptr = out.mutable_data();
   py::gil_scoped_release release;
-  vrft::segment_sum_sequential(values.data(), off, b, out_ptr);
+  vrft::segment_sum_sequential(values.data(), off.data(), b, out_ptr);
   return out;
 }
 
@@ -43,15 +45,16 @@ double pairwise_sum_binding(const py::handle& values_obj) {
   return vrft::numpy_pairwise_sum(values.data(), values.shape(0));
 }
 
-// Optional per-box category column: None or int64 (n,).
+// Optional per-box category column: None or int64 (n,), owned in `keep`.
 const int64_t* optional_categories(const py::handle& obj, int64_t n, const char* arg,
-                                   py::array_t<int64_t>& keep) {
+                                   std::vector<int64_t>& keep) {
   if (obj.is_none()) return nullptr;
-  keep = require_array<int64_t>(obj, arg);
-  if (keep.ndim() != 1 || keep.shape(0) != n) {
+  auto arr = require_array<int64_t>(obj, arg);
+  if (arr.ndim() != 1 || arr.shape(0) != n) {
     throw std::invalid_argument(std::string(arg) + " must have shape (" + std::to_string(n) +
-                                ",), got " + shape_text(keep));
+                                ",), got " + shape_text(arr));
   }
+  keep = owned(arr);
   return keep.data();
 }
 
@@ -80,24 +83,30 @@ py::array_t<double> completion_ap_binding(const py::handle& pred_obj, const py::
     throw std::invalid_argument("max_dets must be >= 1, got " + std::to_string(max_dets));
   }
   vrft::eval::CompletionApInput in;
-  in.pred_offsets = check_offsets(pred_off, n_pred, "pred_offsets", "pred");
-  in.gt_offsets = check_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  const std::vector<int64_t> pred_off_owned =
+      owned_offsets(pred_off, n_pred, "pred_offsets", "pred");
+  const std::vector<int64_t> gt_off_owned = owned_offsets(gt_off, n_gt, "gt_offsets", "gt");
+  in.pred_offsets = pred_off_owned.data();
+  in.gt_offsets = gt_off_owned.data();
   if (pred_off.shape(0) != gt_off.shape(0)) {
     throw std::invalid_argument(
         "pred_offsets and gt_offsets must describe the same number of completions, got " +
         std::to_string(pred_off.shape(0) - 1) + " and " + std::to_string(gt_off.shape(0) - 1));
   }
-  py::array_t<int64_t> pred_cat_keep, gt_cat_keep;
+  std::vector<int64_t> pred_cat_keep, gt_cat_keep;
   in.pred_category = optional_categories(pred_cat_obj, n_pred, "pred_categories", pred_cat_keep);
   in.gt_category = optional_categories(gt_cat_obj, n_gt, "gt_categories", gt_cat_keep);
+  // Scores are the detections' sort key, thresholds are searched: owned, like the offsets.
+  const std::vector<double> score_owned = owned_no_nan(score, "scores");
+  const std::vector<double> iou_thrs_owned = owned(iou_thrs), rec_thrs_owned = owned(rec_thrs);
   in.num_completions = pred_off.shape(0) - 1;
   in.pred = pred.data();
-  in.pred_score = score.data();
+  in.pred_score = score_owned.data();
   in.gt = gt.data();
-  in.iou_thrs = iou_thrs.data();
-  in.num_iou_thrs = iou_thrs.size();
-  in.rec_thrs = rec_thrs.data();
-  in.num_rec_thrs = rec_thrs.size();
+  in.iou_thrs = iou_thrs_owned.data();
+  in.num_iou_thrs = static_cast<int64_t>(iou_thrs_owned.size());
+  in.rec_thrs = rec_thrs_owned.data();
+  in.num_rec_thrs = static_cast<int64_t>(rec_thrs_owned.size());
   in.max_dets = max_dets;
   py::array_t<double> out(in.num_completions);
   double* out_ptr = out.mutable_data();
@@ -113,12 +122,12 @@ py::array_t<int64_t> argsort_desc_binding(const py::handle& scores_obj,
     throw std::invalid_argument("scores must be 1-D, got " + shape_text(scores));
   }
   auto offsets = require_array<int64_t>(offsets_obj, "offsets");
-  const int64_t* off = check_offsets(offsets, scores.shape(0), "offsets", "scores");
-  require_no_nan(scores.data(), scores.shape(0), "scores");
+  const std::vector<int64_t> off = owned_offsets(offsets, scores.shape(0), "offsets", "scores");
+  const std::vector<double> keys = owned_no_nan(scores, "scores");
   py::array_t<int64_t> order(scores.shape(0));
   int64_t* order_ptr = order.mutable_data();
   py::gil_scoped_release release;
-  vrft::segment_stable_argsort_desc(scores.data(), off, offsets.shape(0) - 1, order_ptr);
+  vrft::segment_stable_argsort_desc(keys.data(), off.data(), offsets.shape(0) - 1, order_ptr);
   return order;
 }
 
@@ -127,7 +136,7 @@ py::tuple select_boxes_binding(const py::handle& boxes_obj, const py::handle& of
   auto boxes = require_array<double>(boxes_obj, "boxes");
   require_boxes_shape(boxes, "boxes");
   auto offsets = require_array<int64_t>(offsets_obj, "offsets");
-  const int64_t* off = check_offsets(offsets, boxes.shape(0), "offsets", "boxes");
+  const std::vector<int64_t> off = owned_offsets(offsets, boxes.shape(0), "offsets", "boxes");
   auto keep = require_array<uint8_t>(keep_obj, "keep_segment");
   const int64_t b = offsets.shape(0) - 1;
   if (keep.ndim() != 1 || keep.shape(0) != b) {
@@ -143,8 +152,8 @@ py::tuple select_boxes_binding(const py::handle& boxes_obj, const py::handle& of
   int64_t n;
   {
     py::gil_scoped_release release;
-    n = vrft::select_segment_boxes(boxes.data(), off, b, keep.data(), dedupe, collapse_inverted, ob,
-                                   os, oo);
+    n = vrft::select_segment_boxes(boxes.data(), off.data(), b, keep.data(), dedupe,
+                                   collapse_inverted, ob, os, oo);
   }
   out_boxes.resize({n, static_cast<int64_t>(4)});
   out_source.resize({n});

@@ -4,10 +4,10 @@
 //
 // Pattern: with the GIL held, the texts (strs; the caller extracted them from chat messages with
 // completion_texts) are snapshotted into a tuple that owns them and turned into UTF-8 views, and
-// the options and per-row frames are checked.  The GIL is then released for the scoring, which
-// reads only those views and the checked frame array (kept alive by this frame's handles) and
-// writes only C++ locals; the Python results are built after the GIL is back.  Small batches run
-// on the calling thread: no pool, no numpy output, plain Python floats.
+// the options, per-row frames and ground-truth arrays are copied and checked on the copies
+// (csrc/bindings/args.h).  The GIL is then released for the scoring, which reads only those
+// views and copies and writes only C++ locals; the Python results are built after the GIL is back.
+// Small batches run on the calling thread: no pool, no numpy output, plain Python floats.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -64,11 +64,12 @@ py::tuple row_tuple(const vrft::rewards::DetectionRow& r) {
                         r.format_answer);
 }
 
-// Ground truth given as data: (boxes float64 (G, 4), offsets int64 (n + 1), usable uint8 (n)).
+// Ground truth given as data: (boxes float64 (G, 4), offsets int64 (n + 1), usable uint8 (n)),
+// owned copies checked with the GIL held (the scoring reads them without it).
 struct DataTruth {
-  py::array_t<double> boxes;
-  py::array_t<int64_t> offsets;
-  py::array_t<uint8_t> usable;
+  std::vector<double> boxes;
+  std::vector<int64_t> offsets;
+  std::vector<uint8_t> usable;
 };
 
 DataTruth data_truth(const py::handle& obj, int64_t n) {
@@ -77,10 +78,11 @@ DataTruth data_truth(const py::handle& obj, int64_t n) {
   }
   auto t = py::reinterpret_borrow<py::tuple>(obj);
   DataTruth d;
-  d.boxes = require_array<double>(t[0], "gt boxes");
-  require_boxes_shape(d.boxes, "gt boxes");
-  d.offsets = require_offsets(t[1], "gt offsets", n, d.boxes.shape(0), "gt boxes");
-  d.usable = require_column<uint8_t>(t[2], "gt usable", n);
+  const auto boxes = require_array<double>(t[0], "gt boxes");
+  require_boxes_shape(boxes, "gt boxes");
+  d.boxes = owned(boxes);
+  d.offsets = require_offsets(t[1], "gt offsets", n, boxes.shape(0), "gt boxes");
+  d.usable = owned(require_column<uint8_t>(t[2], "gt usable", n));
   return d;
 }
 
@@ -133,10 +135,10 @@ py::tuple score_detection_rows(const py::handle& texts_obj, const py::handle& so
     data = data_truth(gt_obj, n);
   }
   // Frames: None, or float64 (n, 8): the prediction's then the ground truth's dx, dy, sx, sy.
-  py::array_t<double> frames_keep;
+  std::vector<double> frames_keep;
   const double* frames = nullptr;
   if (!frames_obj.is_none()) {
-    frames_keep = require_column<double>(frames_obj, "frames", n, 8);
+    frames_keep = owned(require_column<double>(frames_obj, "frames", n, 8));
     frames = frames_keep.data();
   }
 
@@ -159,10 +161,10 @@ py::tuple score_detection_rows(const py::handle& texts_obj, const py::handle& so
       }
       vrft::rewards::GroundTruth truth;
       if (has_data) {
-        const int64_t lo = data.offsets.data()[i], hi = data.offsets.data()[i + 1];
+        const int64_t lo = data.offsets[k], hi = data.offsets[k + 1];
         truth.boxes = data.boxes.data() + 4 * lo;
         truth.count = hi - lo;
-        truth.usable = data.usable.data()[i] != 0;
+        truth.usable = data.usable[k] != 0;
       } else if (has_sol[k]) {
         truth.text = &sol_views[k];
       }

@@ -1,6 +1,7 @@
 #include "eval/merge.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -11,10 +12,27 @@ namespace {
 
 // Where one group of the merged evaluation comes from.
 struct GroupSource {
-  int64_t key;    // category * I + image: the order evaluate_images() leaves its groups in
-  int64_t part;   // index into parts
-  int64_t group;  // group index inside that part
+  int64_t category, image;  // (category, image): the order evaluate_images() leaves groups in
+  int64_t part;             // index into parts
+  int64_t group;            // group index inside that part
 };
+
+// (category, image) order, compared as a pair: category * I + image could overflow int64 for
+// the sizes an unpickled state may claim.
+bool before(int64_t cat_a, int64_t img_a, int64_t cat_b, int64_t img_b) {
+  return cat_a < cat_b || (cat_a == cat_b && img_a < img_b);
+}
+
+// a * b as size_t, or false when the product is negative or does not fit.
+bool product(int64_t a, int64_t b, size_t* out) {
+  uint64_t p;
+  if (a < 0 || b < 0 ||
+      __builtin_mul_overflow(static_cast<uint64_t>(a), static_cast<uint64_t>(b), &p)) {
+    return false;
+  }
+  *out = static_cast<size_t>(p);
+  return true;
+}
 
 int64_t translate(const int64_t* rows, int64_t num_rows, int64_t local, const char* what,
                   size_t part) {
@@ -44,26 +62,40 @@ bool offsets_ok(const std::vector<int64_t>& off, size_t groups, size_t total) {
 void check_evaluation(const Evaluation& ev) {
   const int64_t I = ev.num_images, K = ev.num_categories, T = ev.num_iou_thrs, A = ev.num_area_rngs;
   require(I >= 0 && K >= 0 && T >= 0 && A >= 0, "negative sizes");
+  // evaluate_images keys groups by category * I + image: no state it makes has larger sizes.
+  require(K == 0 || I <= INT64_MAX / K, "sizes: num_categories * num_images exceeds int64");
   const size_t G = ev.group_image.size();
   require(ev.group_category.size() == G, "group_category length");
-  int64_t prev = -1;
   for (size_t g = 0; g < G; ++g) {
     require(ev.group_image[g] >= 0 && ev.group_image[g] < I, "group_image out of range");
     require(ev.group_category[g] >= 0 && ev.group_category[g] < K, "group_category out of range");
-    const int64_t key = ev.group_category[g] * I + ev.group_image[g];
-    require(key > prev, "groups not in (category, image) order");
-    prev = key;
+    require(g == 0 || before(ev.group_category[g - 1], ev.group_image[g - 1], ev.group_category[g],
+                             ev.group_image[g]),
+            "groups not in (category, image) order");
   }
-  require(ev.category_groups.size() == static_cast<size_t>(K + 1), "category_groups length");
+  require(ev.category_groups.size() - 1 == static_cast<uint64_t>(K), "category_groups length");
   require(category_group_offsets(ev.group_category, K) == ev.category_groups,
           "category_groups do not count the groups");
   require(offsets_ok(ev.gt_offsets, G, ev.gt_index.size()), "gt_offsets");
   const size_t slots = ev.dt_index.size();
   require(offsets_ok(ev.dt_offsets, G, slots), "dt_offsets");
   require(ev.dt_score.size() == slots && ev.dt_any_tp.size() == slots, "per-slot lengths");
-  require(ev.dt_state.size() == slots * static_cast<size_t>(A * T), "dt_state length");
+  size_t per_slot = 0, states = 0, positives = 0;
+  require(product(A, T, &per_slot) && product(static_cast<int64_t>(slots), per_slot, &states) &&
+              ev.dt_state.size() == states,
+          "dt_state length");
   for (uint8_t s : ev.dt_state) require(s <= kIgnored, "dt_state value");
-  require(ev.num_positive_gt.size() == G * static_cast<size_t>(A), "num_positive_gt length");
+  require(product(static_cast<int64_t>(G), A, &positives) && ev.num_positive_gt.size() == positives,
+          "num_positive_gt length");
+  // A group's positive GT count at an area range is at most its GT count (accumulate sizes
+  // buffers by it).
+  for (size_t g = 0; g < G; ++g) {
+    const int64_t gt_count = ev.gt_offsets[g + 1] - ev.gt_offsets[g];
+    for (int64_t a = 0; a < A; ++a) {
+      const int64_t n = ev.num_positive_gt[g * static_cast<size_t>(A) + static_cast<size_t>(a)];
+      require(n >= 0 && n <= gt_count, "num_positive_gt value");
+    }
+  }
 }
 
 Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
@@ -93,20 +125,21 @@ Evaluation merge_evaluations(const std::vector<EvaluationPart>& parts) {
   for (size_t p = 0; p < parts.size(); ++p) {
     const Evaluation& e = *parts[p].ev;
     for (size_t g = 0; g < e.group_image.size(); ++g) {
-      order.push_back({e.group_category[g] * I + e.group_image[g], static_cast<int64_t>(p),
+      order.push_back({e.group_category[g], e.group_image[g], static_cast<int64_t>(p),
                        static_cast<int64_t>(g)});
     }
   }
   // Each part's groups are already sorted; a stable sort of the concatenation is then a merge.
-  std::stable_sort(order.begin(), order.end(),
-                   [](const GroupSource& a, const GroupSource& b) { return a.key < b.key; });
+  std::stable_sort(order.begin(), order.end(), [](const GroupSource& a, const GroupSource& b) {
+    return before(a.category, a.image, b.category, b.image);
+  });
   const int64_t G = static_cast<int64_t>(order.size());
   for (int64_t g = 1; g < G; ++g) {
-    if (order[g].key == order[g - 1].key) {
+    if (order[g].category == order[g - 1].category && order[g].image == order[g - 1].image) {
       throw std::invalid_argument(
           "parts " + std::to_string(order[g - 1].part) + " and " + std::to_string(order[g].part) +
-          " both evaluated image position " + std::to_string(order[g].key % I) +
-          " (category position " + std::to_string(order[g].key / I) +
+          " both evaluated image position " + std::to_string(order[g].image) +
+          " (category position " + std::to_string(order[g].category) +
           "): shards must hold disjoint images");
     }
   }

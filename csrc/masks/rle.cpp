@@ -16,14 +16,17 @@ bool decode_rle_string(std::string_view text, std::vector<int64_t>& counts) {
       if (p >= text.size()) return false;  // the last group still announced "more"
       const int c = static_cast<unsigned char>(text[p++]) - 48;
       if (c < 0 || c > 63) return false;
-      if (shift > 60) return false;  // more groups than an int64 holds: not a real count
+      // More than 12 groups (a value of 2^60 or more): not a real count.  Bounding the shift
+      // here keeps every shift below and the sign's 2^shift inside int64.
+      if (shift >= 60) return false;
       value |= static_cast<int64_t>(c & 0x1f) << shift;
       shift += 5;
       more = (c & 0x20) != 0;
       if (!more && (c & 0x10)) value -= int64_t{1} << shift;  // sign of the last group
     }
     const size_t m = counts.size() - first;
-    if (m > 2) value += counts[counts.size() - 2];  // stored as a difference from two back
+    // Stored as a difference from two back; a sum beyond int64 is not a real count either.
+    if (m > 2 && __builtin_add_overflow(value, counts[counts.size() - 2], &value)) return false;
     if (value < 0) return false;
     counts.push_back(value);
   }

@@ -82,7 +82,7 @@ struct CompletionColumns {
   int64_t* answer_end_byte;
   double* number;      // the answer's number (see docs), NaN when none
   int8_t* choice;      // multiple-choice letter index (A=0 .. Z=25), -1 when none
-  int32_t* n_dropped;  // boxes dropped: non-finite or not four numbers, unpaired corners
+  int32_t* n_dropped;  // boxes dropped: non-finite or > 2^510, not 4 numbers, unpaired corners
   int64_t* n_boxes;    // boxes kept
 
   // Calls f(column) for every column above: the one list that code handling all of them uses.

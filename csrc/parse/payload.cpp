@@ -13,6 +13,12 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// A coordinate is kept only when the geometry can use it: finite and within its overflow guard
+// (2^510, geometry/iou.h: beyond it float64 areas overflow).  A box with a larger value is dropped
+// like one with inf, so one absurd number changes only its own completion's reward.
+constexpr double kMaxCoordinate = 0x1p510;
+inline bool usable_coordinate(double v) { return std::fabs(v) <= kMaxCoordinate; }
+
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 inline bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 inline bool is_ident(char c) { return is_alpha(c) || is_digit(c) || c == '_'; }
@@ -49,9 +55,9 @@ enum class ArrayRead { kNumeric, kNotNumeric, kTruncated };
 
 // A numeric array whose '[' is at p, with one optional extra level ("[[a, b, c, d]]").  On
 // kNumeric, *after is past the closing bracket(s), *count the number of elements, vals[0..3] the
-// first four and *finite whether every element is finite.  On kNotNumeric, *after is where a
-// non-number was met and *depth how many brackets are open there (the caller decides whether to
-// skip the group; scanning never goes back, so repeated attempts stay linear).
+// first four and *finite whether every element is a usable coordinate.  On kNotNumeric, *after is
+// where a non-number was met and *depth how many brackets are open there (the caller decides
+// whether to skip the group; scanning never goes back, so repeated attempts stay linear).
 ArrayRead read_number_array(const char* p, const char* end, double* vals, int64_t* count,
                             bool* finite, const char** after, int64_t* depth) {
   const char* q = skip_space(p + 1, end);
@@ -74,7 +80,7 @@ ArrayRead read_number_array(const char* p, const char* end, double* vals, int64_
     }
     if (*count < 4) vals[*count] = v;
     ++*count;
-    if (!std::isfinite(v)) *finite = false;
+    if (!usable_coordinate(v)) *finite = false;
     q = skip_space(nq, end);
     if (q >= end) return ArrayRead::kTruncated;
     if (*q == ',') {
@@ -478,7 +484,8 @@ bool scan_tuples(const char* p, const char* end, BoxSink* sink) {
       q = c1;
       continue;
     }
-    if (std::isfinite(v[0]) && std::isfinite(v[1]) && std::isfinite(v[2]) && std::isfinite(v[3])) {
+    if (usable_coordinate(v[0]) && usable_coordinate(v[1]) && usable_coordinate(v[2]) &&
+        usable_coordinate(v[3])) {
       sink->keep(v, kNaN, label_begin, label_end);
     } else {
       sink->drop();

@@ -53,8 +53,9 @@ bool ground_truth_boxes_ok(const double* boxes, int64_t n) {
   return true;
 }
 
-// boxes_to_pixels: x / d * s per coordinate (f = dx, dy, sx, sy), then out-of-range boxes zeroed.
-void convert(std::vector<double>* boxes, const double* f) {
+// boxes_to_pixels: x / d * s per coordinate (f = dx, dy, sx, sy).  False when a box ends up
+// beyond the safe range: box_problems then scores the row as if those boxes had been unreadable.
+bool convert(std::vector<double>* boxes, const double* f) {
   double* b = boxes->data();
   const auto n = static_cast<int64_t>(boxes->size() / 4);
   for (int64_t i = 0; i < n; ++i) {
@@ -64,7 +65,10 @@ void convert(std::vector<double>* boxes, const double* f) {
     p[2] = p[2] / f[0] * f[2];
     p[3] = p[3] / f[1] * f[3];
   }
-  zero_out_of_range(b, n);
+  for (int64_t i = 0; i < n; ++i) {
+    if (!within_safe_range(b + 4 * i)) return false;
+  }
+  return true;
 }
 
 // select_segment_boxes for one segment: the kept boxes (and their confidences when `conf` is
@@ -191,8 +195,11 @@ void score_detection(const parse::Text& completion, const GroundTruth* truth,
     s.gt.assign(truth->boxes, truth->boxes + 4 * truth->count);
   }
   if (frames != nullptr) {
-    convert(&s.pred, frames->pred);
-    convert(&s.gt, frames->gt);
+    // A coordinate the parser kept (below 2**510) that the conversion carries past the guard:
+    // the prediction scores as malformed, the ground truth as unusable (box_problems' rule).
+    row->pred_ok = convert(&s.pred, frames->pred);
+    row->gt_ok = convert(&s.gt, frames->gt);
+    if (!(row->pred_ok && row->gt_ok)) return;
   }
   const auto n = static_cast<int64_t>(s.pred.size() / 4);
   const auto m = static_cast<int64_t>(s.gt.size() / 4);

@@ -19,14 +19,6 @@ bool within(const double* box, double limit) {
 
 bool within_safe_range(const double* box) { return within(box, max_safe_coordinate<double>()); }
 
-void zero_out_of_range(double* boxes, int64_t n) {
-  const double limit = max_safe_coordinate<double>();
-  for (int64_t i = 0; i < n; ++i) {
-    double* b = boxes + 4 * i;
-    if (!within(b, limit)) b[0] = b[1] = b[2] = b[3] = 0.0;
-  }
-}
-
 void segment_sum_sequential(const double* values, const int64_t* offsets, int64_t num_segments,
                             double* out) {
   parallel_for(num_segments, 4096, [&](int64_t begin, int64_t end) {

@@ -10,10 +10,6 @@ namespace vrft {
 // range the IoU kernels accept (geometry/iou.h); false for NaN and +-inf.
 bool within_safe_range(const double* box);
 
-// Replaces each of the n boxes that is not within_safe_range by (0, 0, 0, 0), a box that overlaps
-// nothing (used on predictions after a frame conversion, which may overflow).
-void zero_out_of_range(double* boxes, int64_t n);
-
 // out[b] = values[offsets[b]] + ... + values[offsets[b+1]-1], added left to right starting from
 // 0.0, as a Python `total = 0.0; for v in values: total += v` loop does (Visual-RFT's reward
 // sums).  offsets must be validated by the caller (length num_segments + 1, non-decreasing,

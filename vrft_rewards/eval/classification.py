@@ -27,17 +27,18 @@ OTHER = "(other)"
 def _gt_labels(gt: Any) -> dict:
     """``{id: label}`` from a path / dict / list of ``{"id", "label"}`` records."""
     data = load_json_file(gt, "classification ground truth") if isinstance(gt, (str, os.PathLike)) else gt
+    name = os.fspath(gt) if isinstance(gt, (str, os.PathLike)) else "classification ground truth"
     if isinstance(data, dict):
         return {str(k): v for k, v in data.items()}
     if isinstance(data, list):
         out = {}
         for i, r in enumerate(data):
             if not isinstance(r, dict) or "id" not in r or "label" not in r:
-                raise ValueError(f"classification ground truth entry {i} must be an object with 'id' and 'label'")
+                raise ValueError(f"{name}: entry {i} must be an object with 'id' and 'label'")
             out[str(r["id"])] = r["label"]
         return out
     raise TypeError(
-        "classification ground truth must map id -> label (a JSON object or a list of "
+        f"{name}: classification ground truth must map id -> label (a JSON object or a list of "
         f"{{'id', 'label'}} records), got {type(data).__name__}"
     )
 

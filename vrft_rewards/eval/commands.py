@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Optional, TextIO
 
+from .._json import loads_text
 from .._ray import init_ray_for_command
 from .records import RecordError, check_input_file, load_json_file
 from .report import EvalReport, write_report
@@ -22,9 +22,11 @@ def _json_arg(text: Optional[str], what: str) -> Any:
     if os.path.exists(text):
         return load_json_file(text, what)
     try:
-        return json.loads(text)
-    except ValueError:
-        raise RecordError(what, None, f"must be inline JSON or a path to a JSON file, got {text!r}") from None
+        return loads_text(text)
+    except ValueError as e:  # not JSON, or nested too deeply
+        raise RecordError(
+            what, None, f"must be inline JSON or a path to a JSON file ({e}), got {text[:80]!r}"
+        ) from None
 
 
 def _classes_arg(text: Optional[str]) -> Optional[list]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..cocoeval.ground_truth import GroundTruth, as_ground_truth
 from .categories import CategoryMapper
-from .records import RecordError, SkipLog, load_json_file
+from .records import RecordError, SkipLog, completion_problem, load_json_file
 
 __all__ = ["Locations", "RecordTable", "load_ground_truth", "prepare_records"]
 
@@ -92,13 +92,7 @@ def prepare_records(
             continue
         image_id = rec.get("image_id")
         c = rec.get("completion")
-        if (
-            image_id is None
-            or c is None
-            or type(image_id) is not int
-            or image_id not in sizes_of
-            or not (type(c) is str or isinstance(c, (str, list)))
-        ):
+        if image_id is None or c is None or type(image_id) is not int or image_id not in sizes_of or type(c) is not str:
             reason = _record_problem(rec, sizes_of)
             if reason is not None:
                 skips.skip(source, lines[i] if lines is not None else i, *reason)
@@ -161,6 +155,9 @@ def _record_problem(rec: dict, sizes_of: dict) -> Optional[tuple]:
     c = rec["completion"]
     if not isinstance(c, (str, list)):
         return ("'completion' must be a string or a list of chat messages", f"got {type(c).__name__}")
+    chat_problem = completion_problem(rec)  # what the parser reads from a chat-message list
+    if chat_problem is not None:
+        return (chat_problem,)
     image_id = rec["image_id"]
     if isinstance(image_id, bool) or not isinstance(image_id, (int, float, str)):
         return ("'image_id' must be an integer", repr(image_id)[:40])

@@ -24,12 +24,20 @@ from .report import EvalReport
 __all__ = ["evaluate_grounding", "mask_intersection_union", "mask_set"]
 
 
+# The geometry's overflow guard (|coordinate| <= 2**510) and the largest image side masks take.
+_MAX_COORDINATE = 2.0**510
+_MAX_SIDE = 2**24
+
+
 def _xyxy(box: Any) -> Optional[list]:
+    """[x1, y1, x2, y2] as floats, or None unless finite, within the guard and not inverted."""
     try:
         b = [float(v) for v in box]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return b if len(b) == 4 and all(np.isfinite(b)) else None
+    if len(b) != 4 or not all(abs(v) <= _MAX_COORDINATE for v in b):
+        return None
+    return b if b[2] >= b[0] and b[3] >= b[1] else None
 
 
 def evaluate_grounding(
@@ -89,7 +97,8 @@ def evaluate_grounding(
         elif isinstance(data, dict):
             gt_of = {str(k): v for k, v in data.items()}
         else:
-            raise TypeError("grounding ground truth must map id -> {width, height, box, segmentation}")
+            name = os.fspath(gt) if isinstance(gt, (str, os.PathLike)) else "grounding ground truth"
+            raise TypeError(f"{name}: grounding ground truth must map id -> {{width, height, box, segmentation}}")
     comps, where, sizes, gt_boxes, segs, kept_lines = [], [], [], [], [], []
     for line, rec in scorable_records(recs, nums, src, skips):
         c = rec["completion"]
@@ -109,15 +118,15 @@ def evaluate_grounding(
             g = gt_of[str(rec["id"])]
         try:
             w, h = float(g["width"]), float(g["height"])
-            if not (w > 0 and h > 0):
+            if not (0 < w <= _MAX_SIDE and 0 < h <= _MAX_SIDE):
                 raise ValueError
-        except (KeyError, TypeError, ValueError):
-            skips.skip(src, line, "ground truth needs positive 'width' and 'height'")
+        except (KeyError, TypeError, ValueError, OverflowError):
+            skips.skip(src, line, "ground truth needs positive 'width' and 'height' (at most 2**24)")
             continue
         box = _xyxy(g["box"]) if g.get("box") is not None else None
         seg = g.get("segmentation")
         if g.get("box") is not None and box is None:
-            skips.skip(src, line, "'box' must be [x1, y1, x2, y2] (finite numbers)")
+            skips.skip(src, line, "'box' must be [x1, y1, x2, y2] (finite numbers, x1 <= x2, y1 <= y2)")
             continue
         if box is None and seg is None:
             skips.skip(src, line, "ground truth has no 'box' or 'segmentation'")
@@ -165,7 +174,8 @@ def evaluate_grounding(
         xywh = masks.bbox[need]
         gtb[need] = np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])
     gtb = gtb[kept]
-    ok = has & (pred[:, 2] >= pred[:, 0]) & (pred[:, 3] >= pred[:, 1])
+    # A box that is inverted, or that the frame conversion carried past the overflow guard, scores 0.
+    ok = has & (pred[:, 2] >= pred[:, 0]) & (pred[:, 3] >= pred[:, 1]) & np.all(np.abs(pred) <= _MAX_COORDINATE, axis=1)
     iou = np.zeros(n)
     if ok.any():
         iou[ok] = paired_box_iou(pred[ok], gtb[ok])

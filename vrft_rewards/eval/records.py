@@ -13,11 +13,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
-from .._json import strict_loads
+from .._json import loads_text, strict_loads
 
 __all__ = ["RecordError", "SkipLog", "check_input_file", "load_json_file", "progress", "read_jsonl"]
 
 _EXAMPLES = 5
+#: Deepest nesting a record may have.  Real records are a few levels deep (chat messages with
+#: content parts: 5); anything far deeper is refused as a record, so that no later step (a repr
+#: in a message, a recursive conversion) can hit Python's recursion limit on it.
+MAX_RECORD_DEPTH = 100
 
 
 class RecordError(ValueError):
@@ -145,9 +149,27 @@ def read_jsonl(
         if not isinstance(obj, dict):
             skips.skip(name, i, "line is not a JSON object", f"got {type(obj).__name__}")
             continue
+        # Nesting needs brackets: only a line with many of them can be too deep (a C-speed count).
+        if line.count(b"[") + line.count(b"{") > MAX_RECORD_DEPTH and _deeper_than(obj, MAX_RECORD_DEPTH):
+            skips.skip(name, i, "line is not valid JSON", f"nested more than {MAX_RECORD_DEPTH} levels deep")
+            continue
         records.append(obj)
         numbers.append(i)
     return records, numbers
+
+
+def _deeper_than(obj: Any, limit: int) -> bool:
+    """True when ``obj`` (parsed JSON) nests lists / dicts more than ``limit`` levels deep."""
+    stack = [(obj, 1)]
+    while stack:  # iterative: the point is to never recurse on hostile input
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def load_json_file(path: Any, what: str = "ground truth") -> Any:
@@ -171,11 +193,13 @@ def load_json_file(path: Any, what: str = "ground truth") -> Any:
     except OSError as e:
         raise RecordError(name, None, f"cannot read {what}: {e.strerror or e}") from None
     try:
-        return json.loads(raw)
+        return loads_text(raw)
     except json.JSONDecodeError as e:
         raise RecordError(name, e.lineno, f"{what} is not valid JSON: {e.msg}") from None
     except UnicodeDecodeError as e:
         raise RecordError(name, None, f"{what} is not UTF-8 text: {e.reason}") from None
+    except ValueError as e:  # nested too deeply
+        raise RecordError(name, None, f"{what} is not readable JSON: {e}") from None
 
 
 def load_records(
@@ -196,16 +220,27 @@ def load_records(
 
 
 def completion_problem(rec: Any) -> Optional[str]:
-    """Why a record cannot give a completion to score (None: ``rec["completion"]`` is a str or
-    a list of chat messages)."""
+    """Why a record cannot give a completion to score (None: ``rec["completion"]`` is a str, or a
+    list of chat messages whose last assistant message has a str ``content``: exactly what the
+    parser reads, so that no record can make it raise for the batch)."""
     if not isinstance(rec, dict):
         return "record is not a JSON object"
     c = rec.get("completion")
     if c is None:
         return "record has no 'completion' string"
-    if not isinstance(c, (str, list)):
+    if isinstance(c, str):
+        return None
+    if not isinstance(c, list):
         return "'completion' must be a string or a list of chat messages"
-    return None
+    for message in reversed(c):  # the parser's reading: the last assistant message is the answer
+        if not isinstance(message, dict):
+            return "'completion' must be a string or a list of chat messages (objects)"
+        role = message.get("role")
+        if isinstance(role, str) and role == "assistant":
+            if isinstance(message.get("content"), str):
+                return None
+            return "the last assistant message of 'completion' has no string 'content'"
+    return "'completion' has no assistant message"
 
 
 def scorable_records(

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._atomic import StagedFiles
 from .records import SkipLog
 
 __all__ = ["EvalReport", "format_table", "markdown_table", "write_report"]
@@ -159,6 +160,10 @@ def _jsonable(x: Any) -> Any:
 def write_report(report: EvalReport, out_dir: Any, *, plots: bool = True) -> dict:
     """Write ``metrics.json``, ``report.md`` and (when matplotlib is installed) PNG plots.
 
+    The files are written as a set (:class:`vrft_rewards._atomic.StagedFiles`): all in full under
+    temporary names in ``out_dir`` first, then renamed into place; when anything fails (a full
+    disk, an unwritable ``report.md``), the previous report is left as it was, or none.
+
     Parameters
     ----------
     report : EvalReport
@@ -173,25 +178,23 @@ def write_report(report: EvalReport, out_dir: Any, *, plots: bool = True) -> dic
         ``{"metrics": path, "report": path, "plots": [paths], "plots_skipped": reason or None}``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    plot_paths: list = []
     skipped_reason = None
-    if plots:
-        from .plots import have_matplotlib, make_plots
+    with StagedFiles(out) as stage:
+        plot_paths: list = []
+        if plots:
+            from .plots import have_matplotlib, make_plots
 
-        if have_matplotlib():
-            plot_paths = make_plots(report, out)
+            if have_matplotlib():
+                plot_paths = [out / Path(p).name for p in make_plots(report, stage.stage)]
+            else:
+                skipped_reason = 'matplotlib is not installed (pip install "vrft-rewards[plots]")'
         else:
-            skipped_reason = 'matplotlib is not installed (pip install "vrft-rewards[plots]")'
-    else:
-        skipped_reason = "disabled"
-    metrics_path = out / "metrics.json"
-    metrics_path.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
-    md = report.markdown([str(p) for p in plot_paths])
-    if skipped_reason and plots:
-        md += f"\nPlots not drawn: {skipped_reason}.\n"
-    report_path = out / "report.md"
-    report_path.write_text(md, encoding="utf-8")
+            skipped_reason = "disabled"
+        metrics_path = stage.write_text("metrics.json", json.dumps(report.to_dict(), indent=1) + "\n")
+        md = report.markdown([str(p) for p in plot_paths])
+        if skipped_reason and plots:
+            md += f"\nPlots not drawn: {skipped_reason}.\n"
+        report_path = stage.write_text("report.md", md)
     return {
         "metrics": str(metrics_path),
         "report": str(report_path),

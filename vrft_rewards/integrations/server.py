@@ -22,40 +22,54 @@ Endpoints (JSON in, JSON out, UTF-8):
     ``{"status": "ok", "task": str, "names": [...], "weights": [...]}``.
 
 Errors are JSON ``{"error": message, "status": code}``: 400 (body not JSON, not an object,
-missing or mistyped field, lengths that disagree, or a reward rejecting its input), 404 (unknown
-path), 405 (wrong method; ``Allow`` says which), 411 (no ``Content-Length``), 413 (body larger
-than ``max_body_bytes``), 500 (a reward failed otherwise; logged with its traceback).
+missing or mistyped field, lengths that disagree, a reward rejecting its input, or a malformed
+request: ``Content-Length`` that is not plain digits), 404 (unknown path), 405 (wrong method;
+``Allow`` says which), 408 (request not received within ``read_timeout``), 411 (no
+``Content-Length``), 413 (body larger than ``max_body_bytes``, or holding more than
+``max_json_values`` JSON values), 431 (headers over 64 KiB), 500 (a reward failed otherwise; logged
+with its traceback), 503 (more than ``max_connections`` connections open; ``Retry-After: 1``).
 
-Built on the standard library's ``ThreadingHTTPServer`` (one thread per request): the scoring
-core releases the GIL, so concurrent requests overlap, and no web framework is needed for three
-JSON routes. Each connection carries one request (HTTP/1.0 semantics), which keeps shutdown
-simple: :meth:`RewardServer.stop` / ``SIGTERM`` stop accepting, then wait for in-flight requests.
+Built on :mod:`vrft_rewards._httpd` (standard library only): one thread accepts and reads requests
+until they are complete, a fixed pool of ``workers`` threads scores them (the scoring core releases
+the GIL, so concurrent requests overlap).  A burst waits in the ``backlog``, slow clients never hold
+a worker, each request must arrive within ``read_timeout``, and :meth:`RewardServer.stop` /
+``SIGTERM`` drop requests still arriving and wait up to ``shutdown_timeout`` for those being
+scored.  Each connection carries one request (HTTP/1.0 semantics).  docs/reliability.md has the
+limits and their reasons.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import json
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from vrft_rewards._http_messages import Request, Response, error_response
+from vrft_rewards._httpd import HTTPServer, Limits
 from vrft_rewards.integrations._common import RESERVED_COLUMNS, MetricLog
 from vrft_rewards.integrations.openrlhf import DEFAULT_EOS_TOKENS, OpenRLHFRewardFunc
 from vrft_rewards.rewards.combine import RewardSet
 from vrft_rewards.rewards.registry import resolve_reward_set
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "RewardServer", "make_server", "serve"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_JSON_VALUES", "RewardServer", "make_server", "serve"]
 
 #: Default request-size limit: 64 MiB (a 4096-completion detection batch is a few MiB).
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Default limit on the JSON values of a body (counted as its ``,`` ``[`` ``{`` bytes, an upper
+#: bound found before parsing): a 4096-completion batch of chat messages has ~50,000; each value
+#: costs 50-100 bytes once parsed, so no request holds more than ~100 MB.
+DEFAULT_MAX_JSON_VALUES = 1_000_000
+_DEFAULTS = Limits()
 
-# After answering 413 we read (and drop) up to this much of the unread body, so that the client,
-# still sending, sees our response instead of a connection reset.
-_DRAIN_LIMIT = 4 * 1024 * 1024
+# After a body this large, collect garbage and give freed memory back to the system.
+_LARGE_BODY = 1 << 20
 
 _log = logging.getLogger("vrft_rewards.serve")  # the public module path, as before the move
 
@@ -99,121 +113,31 @@ def _json_type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: RewardServer
-    protocol_version = "HTTP/1.0"
-    server_version = "vrft-rewards"
-    #: Socket timeout (s): a client that stalls mid-request cannot hold a thread forever.
-    timeout = 120
-
-    # -- routing ---------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._dispatch("DELETE")
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._dispatch("PATCH")
-
-    def _dispatch(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
-        try:
-            allowed = _ROUTES.get(path)
-            if allowed is None:
-                raise _HTTPError(404, f"no endpoint {path!r}; endpoints: POST /get_reward, POST /score, GET /health")
-            if method not in allowed:
-                raise _HTTPError(
-                    405, f"{method} is not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)}
-                )
-            if path == "/health":
-                self._send(200, self.server.health())
-                return
-            payload = self._read_json()
-            if path == "/score":
-                self._send(200, self.server.score(payload))
-            else:
-                self._send(200, self.server.get_reward(payload))
-        except _HTTPError as e:
-            self._send(e.status, {"error": e.message, "status": e.status}, e.headers)
-            if e.status == 413:
-                self._drain()
-        except Exception as e:  # noqa: BLE001 - a failing reward must not kill the server
-            _log.exception("reward server: %s %s failed", method, path)
-            self._send(500, {"error": f"{type(e).__name__}: {e}", "status": 500})
-
-    # -- I/O -------------------------------------------------------------------------------------
-    def _read_json(self) -> Any:
-        te = self.headers.get("Transfer-Encoding")
-        if te is not None and te.strip().lower() != "identity":
-            raise _HTTPError(411, "chunked request bodies are not supported; send Content-Length")
-        cl = self.headers.get("Content-Length")
-        if cl is None:
-            raise _HTTPError(411, "missing Content-Length header")
-        try:
-            n = int(cl)
-        except ValueError:
-            raise _HTTPError(400, f"Content-Length must be an integer, got {cl!r}") from None
-        if n < 0:
-            raise _HTTPError(400, f"Content-Length must be >= 0, got {n}")
-        if n > self.server.max_body_bytes:
-            self._unread = n
-            raise _HTTPError(
-                413,
-                f"request body of {n} bytes exceeds the limit of {self.server.max_body_bytes} "
-                "bytes (--max-body-bytes); split the batch",
-            )
-        body = self.rfile.read(n)
-        if len(body) != n:
-            raise _HTTPError(400, f"request body ended after {len(body)} of {n} bytes")
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise _HTTPError(400, f"request body is not valid JSON: {e}") from None
-
-    def _drain(self) -> None:
-        left = min(getattr(self, "_unread", 0), _DRAIN_LIMIT)
-        try:
-            self.connection.settimeout(2.0)
-            while left > 0:
-                chunk = self.rfile.read(min(left, 65536))
-                if not chunk:
-                    break
-                left -= len(chunk)
-        except OSError:
-            pass
-
-    def _send(self, status: int, obj: Any, headers: Mapping[str, str] | None = None) -> None:
-        try:
-            body = json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
-        except ValueError as e:  # a reward returned +-inf
-            status, body = (
-                500,
-                json.dumps({"error": f"reward result is not JSON-serialisable: {e}", "status": 500}).encode(),
-            )
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except OSError:  # client went away; nothing to tell it
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
-        _log.debug("%s - %s", self.address_string(), format % args)
+def _json_response(status: int, obj: Any) -> Response:
+    try:
+        return status, {}, json.dumps(obj, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError as e:  # a reward returned +-inf
+        return error_response(500, f"reward result is not JSON-serialisable: {e}")
 
 
-class RewardServer(ThreadingHTTPServer):
+def _release_memory() -> None:
+    """After a large request: break what reference cycles hold, and hand freed heap back (glibc)."""
+    gc.collect()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def _find_malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): freed memory is the allocator's
+        return None
+
+
+_MALLOC_TRIM = _find_malloc_trim()
+
+
+class RewardServer(HTTPServer):
     """A bound HTTP reward server (see the module docs for the protocol).
 
     Build it with :func:`make_server`; run it with :meth:`serve_forever` (blocking) or
@@ -221,26 +145,25 @@ class RewardServer(ThreadingHTTPServer):
     or as a context manager.
     """
 
-    daemon_threads = False  # server_close() waits for in-flight requests (graceful shutdown)
-    block_on_close = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
     def __init__(
         self,
         address: tuple[str, int],
         reward_set: RewardSet,
         *,
         task_label: str,
-        max_body_bytes: int,
         openrlhf: OpenRLHFRewardFunc,
+        limits: Limits = _DEFAULTS,
+        max_json_values: int = DEFAULT_MAX_JSON_VALUES,
     ) -> None:
         self.reward_set = reward_set
         self.task_label = task_label
-        self.max_body_bytes = max_body_bytes
         self.openrlhf = openrlhf
-        self._thread: threading.Thread | None = None
-        super().__init__(address, _Handler)
+        self.max_json_values = max_json_values
+        super().__init__(address, limits)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.limits.max_body_bytes
 
     @property
     def url(self) -> str:
@@ -249,6 +172,55 @@ class RewardServer(ThreadingHTTPServer):
         if ":" in str(host):
             host = f"[{host}]"
         return f"http://{host}:{port}"
+
+    # -- requests -------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        size = len(request.body)
+        try:
+            return self._route(request)
+        except _HTTPError as e:
+            return error_response(e.status, e.message, e.headers)
+        except Exception as e:  # noqa: BLE001 - a failing reward must not kill the server
+            _log.exception("reward server: %s %s failed", request.method, request.path)
+            return error_response(500, f"{type(e).__name__}: {e}")
+        finally:
+            if size >= _LARGE_BODY:
+                request.body = bytearray()
+                _release_memory()
+
+    def _route(self, request: Request) -> Response:
+        path, method = request.path, request.method
+        allowed = _ROUTES.get(path)
+        if allowed is None:
+            raise _HTTPError(404, f"no endpoint {path!r}; endpoints: POST /get_reward, POST /score, GET /health")
+        if method not in allowed:
+            raise _HTTPError(
+                405, f"{method} is not allowed on {path}; use {', '.join(allowed)}", {"Allow": ", ".join(allowed)}
+            )
+        if path == "/health":
+            return _json_response(200, self.health())
+        payload = self._read_json(request)
+        request.body = bytearray()  # parsed: the raw bytes are not needed any more
+        return _json_response(200, self.score(payload) if path == "/score" else self.get_reward(payload))
+
+    def _read_json(self, request: Request) -> Any:
+        if "content-length" not in request.headers:
+            raise _HTTPError(411, "missing Content-Length header")
+        body = request.body
+        # Containers and values cost 50-100 bytes each once parsed, whatever their size in the
+        # body ("[]," is 3 bytes): bound them before parsing (an upper bound: commas in strings
+        # count too).
+        values = body.count(b",") + body.count(b"[") + body.count(b"{")
+        if values > self.max_json_values:
+            raise _HTTPError(
+                413,
+                f"request body holds up to {values} JSON values, more than the limit of "
+                f"{self.max_json_values} (--max-json-values); split the batch",
+            )
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise _HTTPError(400, f"request body is not valid JSON: {e}") from None
 
     # -- endpoints ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -302,29 +274,6 @@ class RewardServer(ThreadingHTTPServer):
         result = _call_reward(lambda: self.openrlhf.score(queries, prompts, labels, log_metric=log, **extra))
         return self.openrlhf.to_payload(result, as_tensors=False, metrics=log.values if log is not None else None)
 
-    # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> threading.Thread:
-        """Serve in a background thread; returns it. Stop with :meth:`stop`."""
-        if self._thread is not None:
-            raise RuntimeError("server already started")
-        self._thread = threading.Thread(target=self.serve_forever, name="vrft-reward-server", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def stop(self) -> None:
-        """Stop accepting, wait for in-flight requests, close the socket. Safe to call twice."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-            self._thread = None
-        self.server_close()
-
-    def __enter__(self) -> RewardServer:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
 
 def _call_reward(fn: Any) -> Any:
     try:
@@ -332,8 +281,12 @@ def _call_reward(fn: Any) -> Any:
     except (ValueError, TypeError, KeyError) as e:
         # The rewards raise these for payloads they cannot use (missing columns, wrong types):
         # the client's mistake, so a 400 that carries the reward's own message.
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        raise _HTTPError(400, f"{type(e).__name__}: {msg}") from None
+        message = f"{type(e).__name__}: {e.args[0] if isinstance(e, KeyError) and e.args else e}"
+    # Raised after the except clause, and never stored in a local of this frame: otherwise the
+    # error's context (the reward's exception) or the error itself would reach this frame through
+    # a traceback, and the frame would reach them back -- a reference cycle keeping `fn`, and with
+    # it the whole parsed request, alive until a full garbage collection.
+    raise _HTTPError(400, message)
 
 
 def make_server(
@@ -347,6 +300,12 @@ def make_server(
     label_column: str = "solution",
     eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS,
     log_metrics: bool = False,
+    backlog: int = _DEFAULTS.backlog,
+    workers: int = _DEFAULTS.workers,
+    max_connections: int = _DEFAULTS.max_connections,
+    read_timeout: float = _DEFAULTS.read_timeout,
+    shutdown_timeout: float = _DEFAULTS.shutdown_timeout,
+    max_json_values: int = DEFAULT_MAX_JSON_VALUES,
 ) -> RewardServer:
     """Build and bind a reward server without starting it.
 
@@ -365,6 +324,19 @@ def make_server(
         Options for the preset factory.
     none_score, label_column, eos_tokens, log_metrics
         ``/get_reward`` options, as in :class:`~vrft_rewards.integrations.openrlhf.OpenRLHFRewardFunc`.
+    backlog : int, default 1024
+        Listen queue: connections of a burst wait there (capped by the kernel's
+        ``net.core.somaxconn``).
+    workers : int, default 8
+        Threads that score complete requests.
+    max_connections : int, default 1024
+        Connections open at once (being received, queued or scored); more get 503 at once.
+    read_timeout : float, default 30
+        Seconds a client has to send its whole request (408 after), and to read the response.
+    shutdown_timeout : float, default 10
+        Seconds :meth:`RewardServer.stop` / SIGTERM wait for requests being scored.
+    max_json_values : int, default 1,000,000
+        Bodies with more JSON values (counted as ``,`` ``[`` ``{`` bytes) get 413 before parsing.
 
     Returns
     -------
@@ -392,10 +364,22 @@ def make_server(
         raise TypeError(f"port must be an int, got {type(port).__name__}")
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, got {port}")
-    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
-        raise TypeError(f"max_body_bytes must be an int, got {type(max_body_bytes).__name__}")
-    if max_body_bytes < 1:
-        raise ValueError(f"max_body_bytes must be >= 1, got {max_body_bytes}")
+    for name, value in (
+        ("max_body_bytes", max_body_bytes),
+        ("backlog", backlog),
+        ("workers", workers),
+        ("max_connections", max_connections),
+        ("max_json_values", max_json_values),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    for name, value in (("read_timeout", read_timeout), ("shutdown_timeout", shutdown_timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
     if not isinstance(host, str):
         raise TypeError(f"host must be a str, got {type(host).__name__}")
     rs = resolve_reward_set(task_or_funcs, **dict(preset_kwargs or {}))
@@ -408,7 +392,17 @@ def make_server(
         as_tensors=False,
         log_metrics=log_metrics,
     )
-    return RewardServer((host, port), rs, task_label=label, max_body_bytes=max_body_bytes, openrlhf=openrlhf)
+    limits = Limits(
+        backlog=backlog,
+        workers=workers,
+        max_connections=max_connections,
+        read_timeout=float(read_timeout),
+        shutdown_timeout=float(shutdown_timeout),
+        max_body_bytes=max_body_bytes,
+    )
+    return RewardServer(
+        (host, port), rs, task_label=label, openrlhf=openrlhf, limits=limits, max_json_values=max_json_values
+    )
 
 
 def serve(
@@ -423,16 +417,15 @@ def serve(
     """Run a reward server until SIGINT/SIGTERM, then finish in-flight requests and return.
 
     Parameters are those of :func:`make_server` (``options`` are its keyword-only ones).
-    ``announce`` prints one line with the URL to stderr once the socket is bound.
+    ``announce`` prints one line with the URL to stderr once the socket is bound.  On a signal,
+    requests still arriving are dropped and those being scored get ``shutdown_timeout`` seconds.
     Signal handlers are installed only when called from the main thread.
     """
     server = make_server(task_or_funcs, host, port, max_body_bytes=max_body_bytes, **options)
     previous: dict[int, Any] = {}
 
     def on_signal(signum: int, frame: Any) -> None:
-        # shutdown() blocks until serve_forever returns, and serve_forever runs in this very
-        # thread: ask from another thread.
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.request_shutdown()  # serve_forever (this very thread) returns at its next turn
 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -447,6 +440,6 @@ def serve(
             )
         server.serve_forever()
     finally:
-        server.server_close()  # waits for in-flight request threads
+        server.server_close()  # waits up to shutdown_timeout for requests being scored
         for sig, handler in previous.items():
             signal.signal(sig, handler)

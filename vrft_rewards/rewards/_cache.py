@@ -5,18 +5,23 @@ the same ``solution`` column) in one step.  The cache remembers the last few par
 returns the same :class:`~vrft_rewards.parsing.ParsedBatch` when a batch with *equal* items and
 the same parse options comes again.
 
-Why the key is safe: an entry matches only if ``tuple(items) == stored_tuple``, i.e. element-wise
-equality of the texts (or chat-message lists), so a recycled ``id()`` or an in-place edit of the
-list can never return another batch's parse.  The comparison is cheap in the common case because
-Python compares identical objects by identity first.  Entries hold references to their items, so
-only a handful are kept.
+Why the key is safe: an entry is keyed on the texts the parser reads (``_C.completion_texts``:
+each str, or the last assistant message's content of a chat-message list), which are immutable
+strs, and matches only if they are equal element-wise.  So a recycled ``id()``, an in-place edit
+of the list, or a chat message edited in place after the parse can never return another batch's
+parse.  Building the key is one native pass, and the comparison is cheap in the common case
+because Python compares identical objects by identity first.  Entries hold references to their
+texts, so only a handful are kept.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any, Sequence
 
+from .._ext import _C
+from .._options import INVALID_ENTRIES, check_option
 from ..parsing import ParsedBatch, parse_completions
 
 __all__ = ["cached_parse", "clear_parse_cache"]
@@ -31,16 +36,21 @@ class _ParseCache:
         self._max = max_entries
 
     def get(self, items: Sequence[Any], options: dict) -> ParsedBatch:
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            return parse_completions(items, **options)  # raises the parser's own TypeError
+        invalid = options.get("invalid", "raise")
+        check_option(invalid, INVALID_ENTRIES, "invalid")
         key = tuple(sorted(options.items()))
-        snapshot = tuple(items)
+        # Immutable snapshot of what is parsed (never the caller's chat-message lists).
+        texts = _C.completion_texts(items if isinstance(items, (list, tuple)) else list(items), invalid)
         with self._lock:
             for i, (opts, stored, parsed) in enumerate(self._entries):
-                if opts == key and len(stored) == len(snapshot) and stored == snapshot:
+                if opts == key and len(stored) == len(texts) and stored == texts:
                     self._entries.append(self._entries.pop(i))  # most recently used last
                     return parsed
-        parsed = parse_completions(snapshot, **options)
+        parsed = parse_completions(texts, **options)
         with self._lock:
-            self._entries.append((key, snapshot, parsed))
+            self._entries.append((key, texts, parsed))
             del self._entries[: max(0, len(self._entries) - self._max)]
         return parsed
 

@@ -27,9 +27,6 @@ from ._truth import read_truth_rows
 __all__ = ["BoxProblems", "FRAMES", "box_problems", "conversion_factors", "image_sizes_from_columns"]
 
 _BOX_FORMATS = np.array([False, True, True, True, True, False, False])  # FORMAT_NAMES with boxes
-# The IoU kernels' safe coordinate range (csrc/geometry/iou.h, max_safe_coordinate<double>):
-# ground truth beyond it is unusable, predictions beyond it overlap nothing.
-SAFE_COORDINATE = 2.0**510
 
 
 @dataclass
@@ -90,15 +87,6 @@ def answer_is_boxes(parsed: ParsedBatch) -> np.ndarray:
     return (readable & _BOX_FORMATS[parsed.format]) | (st == ParsedBatch.NO_OBJECTS)
 
 
-def _zero_out_of_range(boxes: np.ndarray) -> np.ndarray:
-    """Boxes beyond the safe range (a frame conversion may overflow) overlap nothing."""
-    bad = ~np.all(np.abs(boxes) <= SAFE_COORDINATE, axis=1)
-    if bad.any():
-        boxes = boxes.copy()
-        boxes[bad] = 0.0
-    return boxes
-
-
 def _flatten(blocks: list, ok: np.ndarray, labels: list):
     """Per-row boxes / labels -> flat boxes, offsets, row ok, flat labels (None when no row has
     labels)."""
@@ -136,6 +124,18 @@ def _merge_data_rows(sol: Sequence[Any], truth: ParsedBatch, gt_ok: np.ndarray, 
             all_ok[i] = ok[k]
             all_names.append(names[k])
     return _flatten(all_blocks, all_ok, all_names)
+
+
+#: Largest coordinate magnitude the geometry accepts (2**510, its float64 overflow guard); the
+#: parser drops boxes beyond it like non-finite ones (docs/parsing.md).
+MAX_COORDINATE = 2.0**510
+
+
+def _rows_beyond_guard(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """bool (B,): rows with a box whose coordinate is not finite or beyond MAX_COORDINATE."""
+    bad = ~np.all(np.abs(boxes) <= MAX_COORDINATE, axis=1)
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    return np.bincount(owner[bad], minlength=len(offsets) - 1).astype(bool)
 
 
 # The last few BoxProblems, so that several box rewards scoring the same batch (IoU and
@@ -206,32 +206,43 @@ def box_problems(
         default_gt_frame = "abs"
     gt_frame = default_gt_frame if gt_frame is None else gt_frame
 
-    # Ground truth that is not finite, beyond the safe range or inverted is a dataset error: skip
-    # the row.
-    bad_gt = ~np.all(np.abs(gt_all) <= SAFE_COORDINATE, axis=1)
+    # Ground truth that is not finite, beyond the geometry's overflow guard or inverted is a
+    # dataset error: skip the row.
+    bad_gt = ~np.all(np.abs(gt_all) <= MAX_COORDINATE, axis=1)
     bad_gt |= (gt_all[:, 2] < gt_all[:, 0]) | (gt_all[:, 3] < gt_all[:, 1])
     if bad_gt.any():
         owner = np.repeat(np.arange(n), np.diff(gt_off_all))
         gt_ok = gt_ok & ~np.bincount(owner[bad_gt], minlength=n).astype(bool)
 
     pred_ok = answer_is_boxes(parsed)
-    rows = (pred_ok & gt_ok).astype(np.uint8)
-    # One native pass: the boxes of scorable rows, exact duplicates dropped on request, and a
-    # predicted box with x2 < x1 or y2 < y1 collapsed to zero size at its first corner (it still
-    # counts as a prediction but overlaps nothing; frame scaling keeps it collapsed), one beyond
-    # the safe range made (0, 0, 0, 0).
-    pred, pred_off, pred_src = _C.select_segment_boxes(parsed.boxes, parsed.offsets, rows, dedupe, True)
-    gt, gt_off, gt_src = _C.select_segment_boxes(
-        np.ascontiguousarray(gt_all, dtype=np.float64), gt_off_all, rows, False, False
-    )
+    gt_all = np.ascontiguousarray(gt_all, dtype=np.float64)
+    converted = (coord_frame != "same" and gt_frame != coord_frame) or scale is not None
+    for _ in range(2):
+        rows = (pred_ok & gt_ok).astype(np.uint8)
+        # One native pass: the boxes of scorable rows, exact duplicates dropped on request, and a
+        # predicted box with x2 < x1 or y2 < y1 collapsed to zero size at its first corner (it still
+        # counts as a prediction but overlaps nothing; frame scaling keeps it collapsed).
+        pred, pred_off, pred_src = _C.select_segment_boxes(parsed.boxes, parsed.offsets, rows, dedupe, True)
+        gt, gt_off, gt_src = _C.select_segment_boxes(gt_all, gt_off_all, rows, False, False)
 
-    if coord_frame != "same" and gt_frame != coord_frame:
-        pred_factors, gt_factors = conversion_factors(columns, n, reward, coord_frame, gt_frame, pixels)
-        pred = _zero_out_of_range(apply_frame_factors(pred, pred_off, pred_factors))
-        gt = _zero_out_of_range(apply_frame_factors(gt, gt_off, gt_factors))
-    if scale is not None:
-        pred = pred / scale
-        gt = gt / scale
+        if coord_frame != "same" and gt_frame != coord_frame:
+            pred_factors, gt_factors = conversion_factors(columns, n, reward, coord_frame, gt_frame, pixels)
+            with np.errstate(over="ignore"):
+                pred = apply_frame_factors(pred, pred_off, pred_factors)
+                gt = apply_frame_factors(gt, gt_off, gt_factors)
+        if scale is not None:
+            with np.errstate(over="ignore"):
+                pred = pred / scale
+                gt = gt / scale
+        # The parser keeps coordinates up to the overflow guard; a frame conversion can carry one
+        # past it.  Such a row is scored like a malformed answer (prediction) or skipped (ground
+        # truth), as if its boxes had been unreadable; the other rows are unchanged.
+        if not converted:
+            break
+        over_pred, over_gt = _rows_beyond_guard(pred, pred_off), _rows_beyond_guard(gt, gt_off)
+        if not (over_pred.any() or over_gt.any()):
+            break
+        pred_ok, gt_ok = pred_ok & ~over_pred, gt_ok & ~over_gt
 
     pred_labels = None
     if want_labels:
