@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import pickle
 import string
 
@@ -57,16 +59,32 @@ def test_trl_reward_funcs_keep_functions_and_names():
 
 
 def test_renamed_functions_are_wrapped_and_named_for_trl():
-    from trl.trainer.utils import get_callable_name, is_async_callable
-
     rs = RewardSet([char_overlap, async_length], names=["accuracy", "len"])
     funcs = trl_reward_funcs(rs)
-    assert [get_callable_name(f) for f in funcs] == ["accuracy", "len"]
-    assert isinstance(funcs[0], NamedReward) and not is_async_callable(funcs[0])
-    assert isinstance(funcs[1], AsyncNamedReward) and is_async_callable(funcs[1])
+    assert [f.__name__ for f in funcs] == ["accuracy", "len"]  # TRL < 1.9 reads __name__
+    assert isinstance(funcs[0], NamedReward) and not isinstance(funcs[0], AsyncNamedReward)
+    assert isinstance(funcs[1], AsyncNamedReward)
     clone = pickle.loads(pickle.dumps(funcs[0]))
     assert clone.__name__ == "accuracy"
     assert clone(completions=["ab"], solution=["a"]) == [0.5]
+    utils = pytest.importorskip("trl.trainer.utils")
+    if hasattr(utils, "get_callable_name"):  # TRL >= 1.9
+        assert [utils.get_callable_name(f) for f in funcs] == ["accuracy", "len"]
+    if hasattr(utils, "is_async_callable"):  # TRL >= 1.14
+        assert [utils.is_async_callable(f) for f in funcs] == [False, True]
+
+
+def test_renamed_async_reward_is_a_coroutine_function_for_every_trl():
+    # TRL < 1.14 (and AsyncGRPO, ms-swift) decide "async" by inspect.iscoroutinefunction(func);
+    # an instance with an async __call__ fails that check, and GRPO then iterates a coroutine.
+    f = trl_reward_funcs(RewardSet([async_length], names=["len"]))[0]
+    assert inspect.iscoroutinefunction(f) and asyncio.iscoroutinefunction(f)
+    clone = pickle.loads(pickle.dumps(f))  # AsyncGRPO's workers get pickled rewards
+    assert inspect.iscoroutinefunction(clone) and clone.__name__ == "len"
+    assert asyncio.run(clone(completions=["ab", "abcd"])) == asyncio.run(async_length(completions=["ab", "abcd"]))
+    assert list(inspect.signature(f).parameters) == ["args", "kwargs"]
+    sync = trl_reward_funcs(RewardSet([char_overlap], names=["accuracy"]))[0]
+    assert not inspect.iscoroutinefunction(sync)
 
 
 def test_trl_reward_funcs_by_task_name():

@@ -43,8 +43,8 @@ class NamedReward:
 
     Notes
     -----
-    TRL detects async rewards from ``__call__``; :class:`AsyncNamedReward` (chosen by
-    :meth:`wrap`) keeps an ``async def`` function async.
+    :class:`AsyncNamedReward` (chosen by :meth:`wrap`) keeps an ``async def`` function async
+    for every TRL release.
     """
 
     def __init__(self, func: Callable[..., Any], name: str) -> None:
@@ -74,11 +74,29 @@ class NamedReward:
         return f"{type(self).__name__}({self.func!r}, name={self.__name__!r})"
 
 
+async def _coroutine_signature(*args: Any, **kwargs: Any) -> Any:
+    """Never called: its code object marks :class:`AsyncNamedReward` instances as coroutine functions."""
+
+
 class AsyncNamedReward(NamedReward):
-    """:class:`NamedReward` for ``async def`` reward functions (``__call__`` is a coroutine)."""
+    """:class:`NamedReward` for ``async def`` reward functions (``__call__`` is a coroutine).
+
+    TRL before 1.14 (and ms-swift, AsyncGRPO) tell async rewards by
+    ``inspect.iscoroutinefunction(func)``, which is False for an instance with an ``async def
+    __call__``. It is True for any callable that looks like a function to ``inspect`` (a
+    ``__name__`` plus ``__code__``, ``__defaults__``, ``__kwdefaults__`` and
+    ``__annotations__``) whose code is a coroutine's, so the class carries those of an
+    ``async def (*args, **kwargs)`` (Python >= 3.10). They are class attributes: pickling an
+    instance keeps only ``func`` and ``__name__``, and the clone is async again.
+    """
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return await self.func(*args, **kwargs)
+
+    __code__ = _coroutine_signature.__code__
+    __defaults__ = None
+    __kwdefaults__ = None
+    __annotations__ = {}  # read by inspect, never mutated
 
 
 def trl_reward_funcs(task_or_funcs: Any, **preset_kwargs: Any) -> list[Callable[..., Any]]:
