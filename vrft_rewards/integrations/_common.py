@@ -6,6 +6,8 @@ package, and a relative import would fail there.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +28,7 @@ __all__ = [
     "clear_cache",
     "freeze",
     "group_rows",
+    "is_async_callable",
     "merge_columns",
     "rows_to_columns",
     "take",
@@ -70,6 +73,14 @@ def cached_reward_set(task_or_funcs: Any, preset_kwargs: Mapping[str, Any] | Non
 
 #: Results derived from memoised RewardSets (e.g. the verl adapter's key sets), cleared with them.
 DERIVED_CACHE: dict[Any, Any] = {}
+
+
+def is_async_callable(func: Any) -> bool:
+    """True for an ``async def`` function, or a callable whose ``__call__`` is one (through partials)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - the method itself: is it async?
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call)
 
 
 def clear_cache() -> None:

@@ -20,11 +20,10 @@ TRL logs each function as ``rewards/<name>/mean`` and ``/std`` and their weighte
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from typing import Any
 
+from vrft_rewards.integrations._common import is_async_callable
 from vrft_rewards.rewards.combine import reward_name
 from vrft_rewards.rewards.registry import resolve_reward_set
 
@@ -60,12 +59,7 @@ class NamedReward:
         """``func`` itself when TRL would already call it ``name``, else a renaming wrapper."""
         if reward_name(func) == name:
             return func
-        inner = func
-        while isinstance(inner, functools.partial):
-            inner = inner.func
-        call = getattr(type(inner), "__call__", None)  # noqa: B004 - the method itself: is it async?
-        is_async = inspect.iscoroutinefunction(inner) or inspect.iscoroutinefunction(call)
-        return (AsyncNamedReward if is_async else NamedReward)(func, name)
+        return (AsyncNamedReward if is_async_callable(func) else NamedReward)(func, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
