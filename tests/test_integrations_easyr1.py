@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import sys
 
 import numpy as np
 import pytest
 
 import vrft_rewards.integrations.easyr1 as easyr1_mod
+from _recipes import overrides
 from _toy_rewards import CountingReward, MetricReward, char_overlap, length_score, random_batch
 from vrft_rewards.integrations.easyr1 import REWARD_TYPE, compute_score, main
 from vrft_rewards.rewards import RewardSet, register_preset, unregister_preset
@@ -207,9 +209,20 @@ WRONG = "<think>x</think><answer>[{'Position': [40, 40, 60, 60], 'Confidence': 0
 BAD = "no answer"
 
 
-@pytest.mark.parametrize("kwargs", [{"task": "detection"}, {"task": "detection", "format_weight": 0.1}])
-def test_easyr1_online_filter_keeps_the_groups_with_signal(kwargs):
-    reward_fn = _easyr1_load(easyr1_mod.__file__, "compute_score", kwargs)
+def _recipe():
+    """docs/integrations.md's EasyR1 recipe: reward_function=path:name, its kwargs, the filter key."""
+    words = dict(w.split("=", 1) for w in overrides("easyr1", "worker.", "algorithm.", VRFT=easyr1_mod.__file__))
+    path, name = words["worker.reward.reward_function"].rsplit(":", 1)
+    kwargs = json.loads(words["worker.reward.reward_function_kwargs"])
+    assert words["algorithm.online_filtering"] == "true"
+    return path, name, kwargs, words["algorithm.filter_key"]
+
+
+@pytest.mark.parametrize("extra", [{}, {"format_weight": 0.1}])
+def test_easyr1_online_filter_keeps_the_groups_with_signal(extra):
+    path, name, kwargs, filter_key = _recipe()
+    assert (path, filter_key) == (easyr1_mod.__file__, "overall")
+    reward_fn = _easyr1_load(path, name, {**kwargs, **extra})
     groups = {"all_good": [GOOD] * 4, "mixed": [GOOD, GOOD, BAD, BAD], "all_bad": [BAD] * 4}
     uids = [uid for uid, rs in groups.items() for _ in rs]
     responses = [r for rs in groups.values() for r in rs]
@@ -217,7 +230,7 @@ def test_easyr1_online_filter_keeps_the_groups_with_signal(kwargs):
     assert all(0.0 <= v <= 1.0 for v in overall)
     # the default filter_key: all-right and all-wrong groups go, the mixed one stays (before the fix
     # overall ranged 0-2.9 and no group was kept: "No sample is kept after filtering")
-    assert _easyr1_online_filter(uids, metrics) == ["mixed"]
+    assert _easyr1_online_filter(uids, metrics, filter_key=filter_key) == ["mixed"]
     # well-formed but wrong boxes: format 1, accuracy low -> a mean inside (0.01, 0.99), kept as EasyR1 does
     overall, metrics = _easyr1_batch_reward(reward_fn, [WRONG] * 4 + [GOOD] * 4, [GT] * 8)
     assert _easyr1_online_filter(["wrong"] * 4 + ["good"] * 4, metrics) == ["wrong"]

@@ -22,6 +22,7 @@ import types
 
 import pytest
 
+from _recipes import arguments, flag_values
 from _toy_rewards import TOY_SET
 from vrft_rewards.integrations.slime import TASK_ENV, make_reward_func
 from vrft_rewards.integrations.verl import compute_score
@@ -52,7 +53,11 @@ async def batched_async_rm(args, samples, **kwargs):
     return await load_function(args.custom_rm_path)(args, samples, **kwargs)
 
 
-ARGS = types.SimpleNamespace(custom_rm_path="vrft_rewards.integrations.slime.reward_func", reward_key="score")
+# The recipe of docs/integrations.md: --custom-rm-path, --reward-key and the exported task.
+ARGS = types.SimpleNamespace(
+    custom_rm_path=flag_values("slime", "--custom-rm-path")[0], reward_key=flag_values("slime", "--reward-key")[0]
+)
+RECIPE_ENV = dict(w.split("=", 1) for w in arguments("slime") if "=" in w and w.split("=", 1)[0].isupper())
 GT = "<answer>[{'Position': [5, 5, 30, 30], 'Confidence': 1}]</answer>"
 RESPONSES = [
     "<think>one box</think><answer>[{'Position': [5, 5, 30, 30], 'Confidence': 0.9}]</answer>",
@@ -62,7 +67,9 @@ RESPONSES = [
 
 
 def test_per_sample_and_batched_calls_like_slime(monkeypatch):
-    monkeypatch.setenv(TASK_ENV, "detection")
+    assert RECIPE_ENV == {TASK_ENV: "detection"}
+    for key, value in RECIPE_ENV.items():
+        monkeypatch.setenv(key, value)
     samples = [Sample(prompt="p", response=r, label=GT, metadata={"index": i}) for i, r in enumerate(RESPONSES)]
     want = [compute_score(None, r, GT, {"index": i}, task="detection") for i, r in enumerate(RESPONSES)]
     assert want[0]["score"] > want[1]["score"] > want[2]["score"] == 0.0  # the cases differ
