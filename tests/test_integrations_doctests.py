@@ -14,6 +14,8 @@ MODULES = [
     "vrft_rewards.integrations.verl",
     "vrft_rewards.integrations.easyr1",
     "vrft_rewards.integrations.openrlhf",
+    "vrft_rewards.integrations._queries",
+    "vrft_rewards.integrations.swift",
     "vrft_rewards.integrations.server",
     "vrft_rewards.distributed",
 ]

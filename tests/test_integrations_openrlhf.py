@@ -39,8 +39,6 @@ def toy_preset():
         (QWEN_PROMPT + "x\n", QWEN_PROMPT, "x\n"),
         # prompt not a prefix (a BOS the prompt lacks): cut after its last occurrence
         ("<s>" + QWEN_PROMPT + "y</s>", QWEN_PROMPT, "y"),
-        # prompt absent: the whole query is kept
-        ("just text", "other", "just text"),
         # the response repeats the prompt text: only the prefix is cut
         ("PP" + "PP", "PP", "PP"),
         ("", "", ""),
@@ -58,6 +56,143 @@ def test_completions_without_prompts_and_custom_eos():
         completions_from_queries([3])
     with pytest.raises(ValueError, match=r"prompts must have one entry per sample \(1\), got 2"):
         completions_from_queries(["a"], ["a", "b"])
+
+
+# -- queries of vision-language models: the processor expanded the prompt's media placeholders ------
+VLM_PROMPT = (
+    "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n"
+    "<|vision_start|><|image_pad|><|vision_end|>Detect the cat.<|im_end|>\n<|im_start|>assistant\n"
+)
+RESPONSE = "<think>one cat</think><answer>[{'Position': [5, 5, 30, 30], 'Confidence': 0.9}]</answer>"
+GT = "<answer>[{'Position': [5, 5, 30, 30], 'Confidence': 1}]</answer>"
+
+
+def _expand(prompt, placeholder, expansion):
+    return prompt.replace(placeholder, expansion)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "query_prompt"),
+    [
+        # Qwen2/2.5/3-VL: <|image_pad|> becomes one pad per vision token
+        (VLM_PROMPT, _expand(VLM_PROMPT, "<|image_pad|>", "<|image_pad|>" * 64)),
+        # two images and a video, each expanded to a different count
+        (
+            VLM_PROMPT.replace("<|vision_end|>", "<|vision_end|>and<|vision_start|><|video_pad|><|vision_end|>", 1),
+            VLM_PROMPT.replace("<|vision_end|>", "<|vision_end|>and<|vision_start|><|video_pad|><|vision_end|>", 1)
+            .replace("<|image_pad|>", "<|image_pad|>" * 7)
+            .replace("<|video_pad|>", "<|video_pad|>" * 30),
+        ),
+        # InternVL: <image> becomes a wrapped run <img><IMG_CONTEXT>...</img>
+        (
+            "<|im_start|>user\n<image>\nDetect the cat.<|im_end|>\n<|im_start|>assistant\n",
+            "<|im_start|>user\n<img>" + "<IMG_CONTEXT>" * 256 + "</img>\nDetect the cat.<|im_end|>\n"
+            "<|im_start|>assistant\n",
+        ),
+        # Gemma 3: <start_of_image> becomes "\n\n<start_of_image>" + soft tokens + "<end_of_image>\n\n"
+        (
+            "<bos><start_of_turn>user\n<start_of_image>Detect the cat.<end_of_turn>\n<start_of_turn>model\n",
+            "<bos><start_of_turn>user\n\n\n<start_of_image>" + "<image_soft_token>" * 256 + "<end_of_image>\n\n"
+            "Detect the cat.<end_of_turn>\n<start_of_turn>model\n",
+        ),
+        # LLaVA-1.5: <image> repeated, a BOS the prompt lacks
+        ("USER: <image>\nDetect the cat. ASSISTANT:", "<s>USER: " + "<image>" * 576 + "\nDetect the cat. ASSISTANT:"),
+        # an unknown placeholder: the assistant header (Llama 3) locates the response
+        (
+            "<|start_header_id|>user<|end_header_id|>\n\n<|my_pad|>Detect the cat.<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n",
+            "<|start_header_id|>user<|end_header_id|>\n\n" + "<|my_tok|>" * 9 + "Detect the cat.<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        ),
+        # unknown placeholder, multi-turn prompt (two assistant headers) and Qwen3's empty think block
+        (
+            "<|im_start|>user\n<|x|>hi<|im_end|>\n<|im_start|>assistant\nhello<|im_end|>\n<|im_start|>user\n"
+            "Detect.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+            "<|im_start|>user\n<|y|><|y|>hi<|im_end|>\n<|im_start|>assistant\nhello<|im_end|>\n"
+            "<|im_start|>user\nDetect.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+        ),
+    ],
+    ids=["qwen-vl", "qwen-vl-image-and-video", "internvl", "gemma3", "llava", "llama3-header", "multi-turn-qwen3"],
+)
+def test_vlm_queries_give_exactly_the_response(prompt, query_prompt, caplog):
+    assert not query_prompt.startswith(prompt)
+    for response in (RESPONSE, "", "<|im_start|>assistant\n" + RESPONSE):  # also empty / header-like responses
+        query = query_prompt + response + "<|im_end|>"
+        with caplog.at_level("WARNING", logger="vrft_rewards.integrations.openrlhf"):
+            assert completions_from_queries([query], [prompt]) == [response]
+    assert not caplog.records
+
+
+def test_vlm_query_is_scored_like_the_response_through_reward_func():
+    # Before the fix the whole query was scored: format_reward 0 for every sample of a VLM.
+    query = _expand(VLM_PROMPT, "<|image_pad|>", "<|image_pad|>" * 64) + RESPONSE + "<|im_end|>"
+    f = make_reward_func("detection", as_tensors=False)
+    assert f([query], [VLM_PROMPT], [GT]) == f([RESPONSE], None, [GT])
+    assert f([query], [VLM_PROMPT], [GT])["extra_logs"]["format_reward"] == [1.0]
+
+
+def test_prompt_nowhere_in_the_query_keeps_it_whole_and_warns_once(caplog, monkeypatch):
+    import vrft_rewards.integrations._queries as queries_mod
+
+    monkeypatch.setattr(queries_mod, "_warned", False)
+    with caplog.at_level("WARNING", logger="vrft_rewards.integrations.openrlhf"):
+        assert completions_from_queries(["just text", "more text"], ["other", "other"]) == ["just text", "more text"]
+        assert completions_from_queries(["again"], ["other"]) == ["again"]
+    warnings = [r for r in caplog.records if "cannot find where the prompt ends" in r.getMessage()]
+    assert len(warnings) == 1
+    # a prompt that ends in a placeholder of unknown expansion and has no header: whole, warned
+    query = "Q: <img><IMG_CONTEXT><IMG_CONTEXT></img>x"
+    assert completions_from_queries([query], ["Q: <image>"]) == [query]
+
+
+def test_media_tokens_and_headers_are_options():
+    prompt = "U: <pic>Q A:"
+    query = "U: <pic><pic><pic>Q A:R"
+    assert completions_from_queries([query], [prompt], media_tokens=("<pic>",)) == ["R"]
+    assert completions_from_queries([query], [prompt], media_tokens=(), assistant_headers=("A:",)) == ["R"]
+    with pytest.raises(TypeError, match="media_tokens must be a sequence of str"):
+        completions_from_queries([query], [prompt], media_tokens="<pic>")
+    with pytest.raises(TypeError, match="assistant_headers must hold str"):
+        completions_from_queries([query], [prompt], assistant_headers=[None])
+    f = make_reward_func(RewardSet([length_score]), media_tokens=("<pic>",), as_tensors=False)
+    assert f([query], [prompt], None)["rewards"] == [0.125]
+
+
+# -- empty batches: OpenRLHF <= 0.11.0 sends one to every URL but the first ----------------------
+def test_empty_batch_gives_empty_lists():
+    f = make_reward_func("detection", as_tensors=False)
+    assert f([], [], []) == {
+        "rewards": [],
+        "scores": [],
+        "extra_logs": {"format_reward": [], "iou_reward": [], "confidence_reward": []},
+    }
+    torch = pytest.importorskip("torch")
+    out = make_reward_func("detection")([], [], [])
+    assert out["rewards"].shape == (0,) and out["rewards"].dtype == torch.float32
+    assert len(make_reward_func("detection").score([], None, None)) == 0
+    with pytest.raises(ValueError, match=r"labels must have one entry per sample \(0\), got 1"):
+        f([], [], ["x"])
+
+
+def test_empty_get_reward_batch_answers_200_with_empty_lists():
+    import json
+    import urllib.request
+
+    from vrft_rewards.serve import make_server
+
+    with make_server("detection", port=0) as server:
+        server.start()
+        for body in ({"query": [], "prompts": [], "labels": []}, {"query": []}):
+            req = urllib.request.Request(
+                server.url + "/get_reward", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                assert resp.status == 200
+                assert json.loads(resp.read()) == {
+                    "rewards": [],
+                    "scores": [],
+                    "extra_logs": {"format_reward": [], "iou_reward": [], "confidence_reward": []},
+                }
 
 
 # -- reward_func -----------------------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import pathlib
 import pickle
+import re
 import string
 
 import numpy as np
@@ -57,16 +61,32 @@ def test_trl_reward_funcs_keep_functions_and_names():
 
 
 def test_renamed_functions_are_wrapped_and_named_for_trl():
-    from trl.trainer.utils import get_callable_name, is_async_callable
-
     rs = RewardSet([char_overlap, async_length], names=["accuracy", "len"])
     funcs = trl_reward_funcs(rs)
-    assert [get_callable_name(f) for f in funcs] == ["accuracy", "len"]
-    assert isinstance(funcs[0], NamedReward) and not is_async_callable(funcs[0])
-    assert isinstance(funcs[1], AsyncNamedReward) and is_async_callable(funcs[1])
+    assert [f.__name__ for f in funcs] == ["accuracy", "len"]  # TRL < 1.9 reads __name__
+    assert isinstance(funcs[0], NamedReward) and not isinstance(funcs[0], AsyncNamedReward)
+    assert isinstance(funcs[1], AsyncNamedReward)
     clone = pickle.loads(pickle.dumps(funcs[0]))
     assert clone.__name__ == "accuracy"
     assert clone(completions=["ab"], solution=["a"]) == [0.5]
+    utils = pytest.importorskip("trl.trainer.utils")
+    if hasattr(utils, "get_callable_name"):  # TRL >= 1.9
+        assert [utils.get_callable_name(f) for f in funcs] == ["accuracy", "len"]
+    if hasattr(utils, "is_async_callable"):  # TRL >= 1.14
+        assert [utils.is_async_callable(f) for f in funcs] == [False, True]
+
+
+def test_renamed_async_reward_is_a_coroutine_function_for_every_trl():
+    # TRL < 1.14 (and AsyncGRPO, ms-swift) decide "async" by inspect.iscoroutinefunction(func);
+    # an instance with an async __call__ fails that check, and GRPO then iterates a coroutine.
+    f = trl_reward_funcs(RewardSet([async_length], names=["len"]))[0]
+    assert inspect.iscoroutinefunction(f) and asyncio.iscoroutinefunction(f)
+    clone = pickle.loads(pickle.dumps(f))  # AsyncGRPO's workers get pickled rewards
+    assert inspect.iscoroutinefunction(clone) and clone.__name__ == "len"
+    assert asyncio.run(clone(completions=["ab", "abcd"])) == asyncio.run(async_length(completions=["ab", "abcd"]))
+    assert list(inspect.signature(f).parameters) == ["args", "kwargs"]
+    sync = trl_reward_funcs(RewardSet([char_overlap], names=["accuracy"]))[0]
+    assert not inspect.iscoroutinefunction(sync)
 
 
 def test_trl_reward_funcs_by_task_name():
@@ -76,6 +96,66 @@ def test_trl_reward_funcs_by_task_name():
         assert trl_reward_weights("toy-trl") == [2.0, 1.0]
     finally:
         unregister_preset("toy-trl")
+
+
+# -- the TRL releases we claim to support -----------------------------------------------------------
+# What the adapter and the tests use, the first TRL release that has it (read from the wheels of
+# trl 0.16.0-1.16.0), and the text that marks it in TRL's source. "required": the adapter needs it,
+# so pyproject.toml's floor must be at least that release.
+TRL_FEATURES = [
+    ("None rewards become NaN (skipped rows)", (0, 16, 0), "trainer/grpo_trainer.py", "torch.nan", True),
+    ("async reward functions", (0, 27, 0), "trainer/grpo_trainer.py", "iscoroutinefunction", True),
+    ("log_metric / log_extra passed to reward functions", (1, 0, 0), "trainer/grpo_trainer.py", "log_extra", True),
+    ("rows every reward skipped: NaN, advantage 0", (1, 6, 0), "trainer/grpo_trainer.py", "unscorable", False),
+    (
+        "Qwen3 response template (reasoning_content split)",
+        (1, 7, 1),
+        "chat_template_utils.py",
+        "qwen3_template = ",
+        False,
+    ),
+    (
+        "reward names by get_callable_name (else __name__)",
+        (1, 9, 0),
+        "trainer/grpo_trainer.py",
+        "get_callable_name",
+        False,
+    ),
+    ("async callables told by is_async_callable", (1, 14, 0), "trainer/grpo_trainer.py", "is_async_callable", False),
+    (
+        "trainer._logs['completion'] holds the messages the rewards got",
+        (1, 15, 0),
+        "trainer/grpo_trainer.py",
+        '_logs["completion"].extend(gather_object(completions)',
+        False,
+    ),
+]
+
+
+def _release(text):
+    parts = [int(x) for x in re.findall(r"\d+", text)[:3]]
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def _pyproject_trl_floors():
+    text = (pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    return [_release(m) for m in re.findall(r'"trl>=([0-9.]+)"', text)]
+
+
+def test_installed_trl_has_exactly_the_features_of_its_release():
+    root = pathlib.Path(trl.__file__).resolve().parent
+    installed = _release(trl.__version__)
+    for what, first, path, marker, _ in TRL_FEATURES:
+        source = (root / path).read_text() if (root / path).exists() else ""
+        assert (marker in source) == (installed >= first), (what, trl.__version__)
+
+
+def test_pyproject_trl_floor_has_every_feature_the_adapter_needs():
+    floors = _pyproject_trl_floors()
+    assert floors and len(set(floors)) == 1, floors  # the trl extra and the test extra agree
+    needed = max(first for _, first, _, _, required in TRL_FEATURES if required)
+    assert floors[0] >= needed
+    assert _release(trl.__version__) >= floors[0]
 
 
 # -- a real GRPOTrainer run ------------------------------------------------------------------------

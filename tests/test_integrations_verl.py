@@ -82,15 +82,26 @@ def test_async_twin_equals_sync_in_both_forms():
     assert single == batch == _expected(completions, solution)
 
 
+def _all_preset_keys():
+    from vrft_rewards.rewards.registry import available_presets, resolve_reward_set
+
+    keys = {}
+    for p in available_presets():
+        keys.update(dict.fromkeys(resolve_reward_set(p).names))
+    return list(keys)
+
+
 def test_task_resolution_order(toy_presets):
     # 1. task= kwarg wins over everything
     assert set(compute_score("toy-det", "ab", "a", {"task": "toy-len"}, task=TOY_SET)) == {"score", *NAMES}
-    # 2. extra_info["task"]
-    assert compute_score("toy-det", "abcd", "a", {"task": "toy-len"}) == {"score": 0.5, "length_score": 0.5}
-    # 3. task_map[data_source]
+    # 2. extra_info["task"] (no task declared: every preset's keys, none_score where toy-len has none)
+    got = compute_score("toy-det", "abcd", "a", {"task": "toy-len"})
+    assert got["score"] == 0.5 and got["length_score"] == 0.5
+    assert got["char_overlap"] == got["prefix_reward"] == 0.0
+    # 3. task_map[data_source] (the run's tasks are declared: their keys only)
     assert compute_score("coco", "abcd", "a", None, task_map={"coco": "toy-len"}) == {"score": 0.5, "length_score": 0.5}
     # 4. data_source naming a preset
-    assert set(compute_score("toy-det", "ab", "a")) == {"score", *NAMES}
+    assert compute_score("toy-det", "ab", "a")["score"] == _expected(["ab"], ["a"])[0]["score"]
     with pytest.raises(ValueError, match="cannot tell the task of a sample with data_source='coco'"):
         compute_score("coco", "ab", "a")
 
@@ -101,10 +112,54 @@ def test_mixed_tasks_in_one_batch_are_grouped_and_kept_in_order(toy_presets):
         solution_strs=["ab", "abcd", "xa", "abcdefgh"],
         ground_truths=["a", None, "a", None],
         extra_infos=[None] * 4,
+        task_map={"toy-det": "toy-det", "toy-len": "toy-len"},
     )
-    assert got[1] == {"score": 0.5, "length_score": 0.5}
-    assert got[3] == {"score": 1.0, "length_score": 1.0}
+    assert got[1] == {"score": 0.5, "char_overlap": 0.0, "length_score": 0.5, "prefix_reward": 0.0}
+    assert got[3] == {"score": 1.0, "char_overlap": 0.0, "length_score": 1.0, "prefix_reward": 0.0}
     assert got[0] == _expected(["ab"], ["a"])[0] and got[2] == _expected(["xa"], ["a"])[0]
+
+
+def test_every_sample_carries_the_same_keys_even_for_mixed_tasks(toy_presets):
+    # verl takes reward_extra_info's keys from the first sample (RewardLoopManager.compute_rm_score,
+    # the agent loop's post-processing): per-sample calls of different tasks must agree on them.
+    samples = [("toy-det", "ab", "a"), ("toy-len", "abcd", None), ("toy-det", "xa", "a")]
+    for kwargs in ({"task_map": {"toy-det": "toy-det", "toy-len": "toy-len"}}, {"tasks": ["toy-det", "toy-len"]}):
+        dicts = [compute_score(d, c, g, {"task": d}, **kwargs) for d, c, g in samples]
+        assert [list(d) for d in dicts] == [["score", "char_overlap", "length_score", "prefix_reward"]] * 3
+        assert dicts[1]["char_overlap"] == dicts[1]["prefix_reward"] == 0.0  # not a reward of toy-len
+        dicts = [compute_score(d, c, g, {"task": d}, none_score=-1.0, **kwargs) for d, c, g in samples]
+        assert dicts[1]["char_overlap"] == -1.0
+    # no task, task_map or tasks: the union of every preset's names
+    dicts = [compute_score(d, c, g) for d, c, g in samples]
+    assert [list(d) for d in dicts] == [["score", *_all_preset_keys()]] * 3
+    # a task outside the configured ones: a clear error, not a dict with other keys
+    with pytest.raises(ValueError, match=r"rewards \['char_overlap', 'prefix_reward'\] are not among this run's keys"):
+        compute_score("toy-det", "ab", "a", {"task": "toy-det"}, tasks=["toy-len"])
+
+
+def test_a_reward_named_score_is_refused():
+    rs = RewardSet([length_score, PrefixReward("a")], names=["score", "prefix"])
+    with pytest.raises(ValueError, match="a reward is named 'score'"):
+        compute_score("d", "ab", "a", task=rs)
+    with pytest.raises(ValueError, match="a reward is named 'score'"):
+        asyncio.run(compute_score_async("d", "ab", "a", task=rs))
+
+
+def test_scalar_entry_point_for_prime():
+    from vrft_rewards.integrations.verl import compute_score_scalar
+
+    completions, solution = random_batch(3, 12)
+    want = [d["score"] for d in _expected(completions, solution, none_score=-1.0)]
+    # prime calls evaluation_func(data_source, solution_str, ground_truth, extra_info) positionally
+    got = [
+        compute_score_scalar("toy", c, s, {"split": "x"}, task=TOY_SET, none_score=-1.0)
+        for c, s in zip(completions, solution)
+    ]
+    assert got == want and all(type(v) is float for v in got)
+    batch = compute_score_scalar(
+        data_sources=["toy"] * 12, solution_strs=completions, ground_truths=solution, task=TOY_SET, none_score=-1.0
+    )
+    assert batch == want
 
 
 def test_dict_ground_truth_and_extra_info_become_columns():

@@ -177,14 +177,6 @@ def test_chat_without_assistant_message_raises():
         vr.parse_completions([[{"role": "user", "content": "hi"}]])
 
 
-def test_chat_with_non_str_content_raises():
-    msg = [{"role": "assistant", "content": [{"type": "text", "text": "hi"}]}]
-    with pytest.raises(
-        TypeError, match=r"completions\[0\] must be the last assistant message's content to be a str, got list"
-    ):
-        vr.parse_completions([msg])
-
-
 def test_chat_message_that_is_not_a_dict_raises():
     with pytest.raises(TypeError, match=r"completions\[0\] must be a chat message that is a dict, got str"):
         vr.parse_completions([["<answer>x</answer>"]])
@@ -780,3 +772,81 @@ def test_normalisation_reproduces_visual_rft_classification_rule(answer):
     want = answer.strip().replace(" ", "").replace("_", "").lower()
     got = p.normalized_answers(punctuation=False, underscores="drop", whitespace="drop")
     assert got == [want]
+
+
+# ---------------------------------------------------------------------------------------------
+# Chat completions as trainers hand them over: reasoning apart, content as parts (issue 11 item 5)
+# ---------------------------------------------------------------------------------------------
+STRICT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)  # Visual-RFT's format rule
+ANSWER = "<answer>[{'Position': [5, 5, 30, 30], 'Confidence': 0.9}]</answer>"
+
+
+def _chat(**message):
+    return [{"role": "user", "content": "find it"}, {"role": "assistant", **message}]
+
+
+@pytest.mark.parametrize("key", ["reasoning_content", "thinking"])
+def test_reasoning_kept_apart_is_read_as_a_think_block(key):
+    # TRL's parse_response moves <think>...</think> into reasoning_content (tools / response
+    # schema); the format rules must see the completion the model wrote.
+    apart = vr.parse_completions([_chat(**{key: "one box", "content": "\n\n" + ANSWER})])
+    joined = vr.parse_completions(["<think>one box</think>\n\n" + ANSWER])
+    assert apart.strict_format.tolist() == joined.strict_format.tolist() == [True]
+    assert apart.has_think.tolist() == [True] and apart.think_closed.tolist() == [True]
+    assert apart.boxes.tolist() == joined.boxes.tolist() == [[5, 5, 30, 30]]
+    assert apart.answer_text == joined.answer_text
+    assert bool(STRICT.fullmatch("<think>one box</think>\n\n" + ANSWER))
+
+
+@pytest.mark.parametrize("reasoning", ["", None, 3, ["x"]])
+def test_empty_or_non_str_reasoning_is_ignored(reasoning):
+    p = vr.parse_completions([_chat(reasoning_content=reasoning, content=ANSWER)])
+    assert p.has_think.tolist() == [False] and p.strict_format.tolist() == [False]
+    assert p.boxes.tolist() == [[5, 5, 30, 30]]
+
+
+def test_content_parts_are_joined_text_parts_only():
+    parts = [
+        {"type": "text", "text": "<think>a</think>"},
+        {"type": "image", "image": "ignored.png"},
+        {"text": "<answer>"},  # a part without "type" but with text counts as text
+        {"type": "image_url", "text": "not text"},  # a non-text part, even with a "text" key
+        "bare str parts are not parts",
+        {"type": "text", "text": "cat</answer>"},
+        {"type": "text", "text": None},
+    ]
+    p = vr.parse_completions([_chat(content=parts), _chat(content=tuple(parts))])
+    assert p.answer_text == ["cat", "cat"] and p.strict_format.tolist() == [True, True]
+    # parts and reasoning together
+    p = vr.parse_completions([_chat(reasoning_content="r", content=[{"type": "text", "text": "<answer>cat</answer>"}])])
+    assert p.strict_format.tolist() == [True] and p.answer_text == ["cat"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"content": None, "tool_calls": [{"type": "function", "function": {"name": "zoom", "arguments": "{}"}}]},
+        {},  # no content at all
+        {"content": 5},
+        {"content": {"type": "text", "text": "<answer>x</answer>"}},
+        {"content": [{"type": "image"}]},  # parts without text
+        {"content": []},
+    ],
+)
+def test_assistant_message_without_usable_text_is_data_not_an_error(message):
+    # Model output (a tool call with no text, an odd content) gets a status, never an exception.
+    p = vr.parse_completions([_chat(**message), "<answer>ok</answer>"])
+    assert p.status_names.tolist() == ["no_answer", "ok"]
+    assert vr.parse_completions([_chat(**message)], require_tags=False).status_names.tolist() == ["empty"]
+
+
+def test_reasoning_and_parts_reach_the_rewards():
+    from vrft_rewards.rewards import format_reward
+
+    completions = [
+        _chat(reasoning_content="r", content=ANSWER),
+        _chat(content=[{"type": "text", "text": "<think>r</think>"}, {"type": "text", "text": ANSWER}]),
+        _chat(content=ANSWER),
+        _chat(content=None),
+    ]
+    assert format_reward(completions) == [1.0, 1.0, 0.0, 0.0]

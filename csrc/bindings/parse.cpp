@@ -42,11 +42,66 @@ vrft::parse::Text utf8_of(PyObject* str, std::vector<py::object>* keep) {
 
 std::string type_name(PyObject* o) { return Py_TYPE(o)->tp_name; }
 
-// The answer text of one completion: the str itself, or the content of the last assistant message
+// The text of a message's `content`: a str as it is; a list of parts (OpenAI / TRL multimodal form)
+// as its text parts ({"type": "text", "text": str}, or a part with a str "text" and no "type")
+// joined, other parts (images, ...) ignored; anything else (None, missing, ...) as "".  Model
+// output, so nothing here raises: an assistant message without usable text reads as "" and gets
+// the parser's status for an empty answer.  Parts are read through a tuple snapshot and every
+// borrowed object is held before the next lookup, since lookups may run Python code.
+py::object content_text(PyObject* content) {
+  if (content && PyUnicode_Check(content)) return py::reinterpret_borrow<py::object>(content);
+  py::list texts;
+  if (content && (PyList_Check(content) || PyTuple_Check(content))) {
+    auto parts = py::reinterpret_steal<py::tuple>(PySequence_Tuple(content));
+    if (!parts) throw py::error_already_set();
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(parts.ptr()); ++k) {
+      PyObject* part = PyTuple_GET_ITEM(parts.ptr(), k);
+      if (!PyDict_Check(part)) continue;
+      auto type = py::reinterpret_borrow<py::object>(PyDict_GetItemString(part, "type"));
+      if (type && !(PyUnicode_Check(type.ptr()) &&
+                    PyUnicode_CompareWithASCIIString(type.ptr(), "text") == 0))
+        continue;
+      auto text = py::reinterpret_borrow<py::object>(PyDict_GetItemString(part, "text"));
+      if (text && PyUnicode_Check(text.ptr())) texts.append(text);
+    }
+  }
+  auto joined = py::reinterpret_steal<py::object>(PyUnicode_Join(py::str("").ptr(), texts.ptr()));
+  if (!joined) throw py::error_already_set();
+  return joined;
+}
+
+// The answer text of an assistant message: its content (see content_text), preceded by
+// "<think>" + reasoning + "</think>" when the message carries its reasoning apart, as TRL's
+// parse_response (`reasoning_content`) and some chat templates (`thinking`) do, so the format
+// rules see the completion the model wrote.
+py::object assistant_text(PyObject* msg) {
+  static PyObject* const content_key = PyUnicode_InternFromString("content");  // no str per call
+  auto content =
+      content_text(py::reinterpret_borrow<py::object>(PyDict_GetItem(msg, content_key)).ptr());
+  for (const char* key : {"reasoning_content", "thinking"}) {
+    auto reasoning = py::reinterpret_borrow<py::object>(PyDict_GetItemString(msg, key));
+    if (!reasoning || !PyUnicode_Check(reasoning.ptr()) ||
+        PyUnicode_GET_LENGTH(reasoning.ptr()) == 0)
+      continue;
+    py::list pieces;
+    pieces.append(py::str("<think>"));
+    pieces.append(reasoning);
+    pieces.append(py::str("</think>"));
+    pieces.append(content);
+    auto joined =
+        py::reinterpret_steal<py::object>(PyUnicode_Join(py::str("").ptr(), pieces.ptr()));
+    if (!joined) throw py::error_already_set();
+    return joined;
+  }
+  return content;
+}
+
+// The answer text of one completion: the str itself, or the text of the last assistant message
 // of a TRL conversational completion (a list of {"role": ..., "content": ...} dicts; with tool
-// turns the final assistant message is the answer).  Returns a new reference, or a null object
-// (with *why set) when the entry is neither.  The message list is read through a tuple snapshot,
-// because dict lookups may run Python code that mutates it.
+// turns the final assistant message is the answer; see assistant_text).  Returns a new
+// reference, or a null object (with *why set) when the entry is neither: a caller's mistake
+// (prompts passed as completions, ...), not model output.  The message list is read through a
+// tuple snapshot, because dict lookups may run Python code that mutates it.
 py::object completion_text(PyObject* item, std::string* why) {
   if (PyUnicode_Check(item)) return py::reinterpret_borrow<py::object>(item);
   if (PyList_Check(item) || PyTuple_Check(item)) {
@@ -61,18 +116,12 @@ py::object completion_text(PyObject* item, std::string* why) {
       }
       // Interned keys: no temporary str per lookup (this runs for every message of a batch).
       static PyObject* const role_key = PyUnicode_InternFromString("role");
-      static PyObject* const content_key = PyUnicode_InternFromString("content");
       PyObject* role = PyDict_GetItemWithError(msg, role_key);  // borrowed
       if (!role && PyErr_Occurred()) throw py::error_already_set();
       if (!role || !PyUnicode_Check(role) ||
           PyUnicode_CompareWithASCIIString(role, "assistant") != 0)
         continue;
-      PyObject* content = PyDict_GetItemWithError(msg, content_key);
-      if (!content && PyErr_Occurred()) throw py::error_already_set();
-      if (content && PyUnicode_Check(content)) return py::reinterpret_borrow<py::object>(content);
-      *why = "the last assistant message's content to be a str, got " +
-             (content ? type_name(content) : std::string("no 'content' key"));
-      return py::object();
+      return assistant_text(msg);
     }
     *why = "a list of chat messages with an assistant message, found none";
     return py::object();

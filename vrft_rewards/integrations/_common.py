@@ -6,6 +6,8 @@ package, and a relative import would fail there.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,13 +19,16 @@ from vrft_rewards.rewards.combine import RewardSet
 from vrft_rewards.rewards.registry import resolve_reward_set
 
 __all__ = [
+    "DERIVED_CACHE",
     "RESERVED_COLUMNS",
     "MetricLog",
     "cached_reward_set",
     "check_none_score",
     "check_rows",
     "clear_cache",
+    "freeze",
     "group_rows",
+    "is_async_callable",
     "merge_columns",
     "rows_to_columns",
     "take",
@@ -34,11 +39,12 @@ _CACHE: dict[Any, RewardSet] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
+    """A hashable copy of nested mappings / sequences (a cache key); TypeError if a leaf is unhashable."""
     if isinstance(value, Mapping):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze(v) for v in value)
     hash(value)  # raises TypeError for unhashable option values: then we do not cache
     return value
 
@@ -53,7 +59,7 @@ def cached_reward_set(task_or_funcs: Any, preset_kwargs: Mapping[str, Any] | Non
     if not isinstance(task_or_funcs, str):
         return resolve_reward_set(task_or_funcs, **kwargs)
     try:
-        key = (task_or_funcs, _freeze(kwargs))
+        key = (task_or_funcs, freeze(kwargs))
     except TypeError:
         return resolve_reward_set(task_or_funcs, **kwargs)
     with _CACHE_LOCK:
@@ -65,10 +71,23 @@ def cached_reward_set(task_or_funcs: Any, preset_kwargs: Mapping[str, Any] | Non
     return hit
 
 
+#: Results derived from memoised RewardSets (e.g. the verl adapter's key sets), cleared with them.
+DERIVED_CACHE: dict[Any, Any] = {}
+
+
+def is_async_callable(func: Any) -> bool:
+    """True for an ``async def`` function, or a callable whose ``__call__`` is one (through partials)."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    call = getattr(type(func), "__call__", None)  # noqa: B004 - the method itself: is it async?
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call)
+
+
 def clear_cache() -> None:
     """Forget every memoised task RewardSet (after re-registering a preset, or in tests)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+        DERIVED_CACHE.clear()
 
 
 def rows_to_columns(rows: Sequence[Any], *, default_key: str, arg: str) -> dict[str, list[Any]]:

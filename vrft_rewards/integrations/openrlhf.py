@@ -33,10 +33,18 @@ from vrft_rewards.integrations._common import (
     check_rows,
     rows_to_columns,
 )
+from vrft_rewards.integrations._queries import (
+    DEFAULT_ASSISTANT_HEADERS,
+    DEFAULT_EOS_TOKENS,
+    DEFAULT_MEDIA_TOKENS,
+    completions_from_queries,
+)
 from vrft_rewards.rewards.combine import RewardSetResult
 
 __all__ = [
+    "DEFAULT_ASSISTANT_HEADERS",
     "DEFAULT_EOS_TOKENS",
+    "DEFAULT_MEDIA_TOKENS",
     "TASK_ENV",
     "OpenRLHFRewardFunc",
     "completions_from_queries",
@@ -46,78 +54,6 @@ __all__ = [
 
 #: Environment variable read by the module-level :func:`reward_func`.
 TASK_ENV = "VRFT_REWARDS_TASK"
-
-#: End-of-turn / end-of-text / padding markers stripped from the end of each query, since
-#: OpenRLHF decodes with ``skip_special_tokens=False`` (Qwen, Llama 3, Llama 2/Mistral, Gemma,
-#: Phi-3, DeepSeek spellings).
-DEFAULT_EOS_TOKENS = (
-    "<|im_end|>",
-    "<|endoftext|>",
-    "<|eot_id|>",
-    "<|end_of_text|>",
-    "</s>",
-    "<end_of_turn>",
-    "<eos>",
-    "<|end|>",
-    "<pad>",
-    "<\uff5cend\u2581of\u2581sentence\uff5c>",
-)
-
-
-def completions_from_queries(
-    queries: Sequence[str], prompts: Sequence[str] | None = None, *, eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS
-) -> list[str]:
-    """Recover the responses from OpenRLHF queries (prompt + response + end markers).
-
-    Parameters
-    ----------
-    queries : list of str
-        Prompt and response as one decoded string each.
-    prompts : list of str, optional
-        The prompts. Where ``queries[i]`` starts with ``prompts[i]``, that prefix is cut;
-        otherwise, if the prompt occurs in the query, everything up to its last occurrence is
-        cut; otherwise the query is kept whole. Without prompts, queries are kept whole.
-    eos_tokens : sequence of str, default :data:`DEFAULT_EOS_TOKENS`
-        Markers stripped (repeatedly, with the whitespace after them) from the end; whitespace
-        the response itself ends with, before the first marker, is kept (as TRL's
-        ``skip_special_tokens=True`` decoding keeps it).
-
-    Returns
-    -------
-    list of str
-
-    Examples
-    --------
-    >>> completions_from_queries(["<|im_start|>user\\nQ<|im_end|>\\n<|im_start|>assistant\\nA<|im_end|>"],
-    ...                          ["<|im_start|>user\\nQ<|im_end|>\\n<|im_start|>assistant\\n"])
-    ['A']
-    """
-    queries = check_rows(queries, None, "queries")
-    if prompts is not None:
-        prompts = check_rows(prompts, len(queries), "prompts")
-    if isinstance(eos_tokens, str):
-        raise TypeError("eos_tokens must be a sequence of str, got a single str; wrap it in a tuple")
-    eos = tuple(t for t in eos_tokens if t)
-    out = []
-    for i, q in enumerate(queries):
-        if not isinstance(q, str):
-            raise TypeError(f"queries[{i}] must be a str, got {type(q).__name__}")
-        if prompts is not None and isinstance(prompts[i], str) and prompts[i]:
-            p = prompts[i]
-            if q.startswith(p):
-                q = q[len(p) :]
-            else:
-                k = q.rfind(p)
-                if k >= 0:
-                    q = q[k + len(p) :]
-        while True:  # drop trailing markers and the whitespace between/after them, not the response's own
-            tail = q.rstrip()
-            t = next((t for t in eos if tail.endswith(t)), None)
-            if t is None:
-                break
-            q = tail[: -len(t)]
-        out.append(q)
-    return out
 
 
 class OpenRLHFRewardFunc:
@@ -133,6 +69,9 @@ class OpenRLHFRewardFunc:
         Column that string labels fill. Dict labels give their keys as columns instead.
     eos_tokens : sequence of str, default :data:`DEFAULT_EOS_TOKENS`
         End markers stripped from the responses (see :func:`completions_from_queries`).
+    media_tokens, assistant_headers : sequence of str
+        Media placeholders and assistant headers that locate the response when the processor
+        expanded the prompt's images (see :func:`completions_from_queries`).
     none_score : float, default 0.0
         Stands in for ``None`` ("cannot score"): OpenRLHF has no skip.
     as_tensors : bool, optional
@@ -161,6 +100,8 @@ class OpenRLHFRewardFunc:
         preset_kwargs: Mapping[str, Any] | None = None,
         label_column: str = "solution",
         eos_tokens: Sequence[str] = DEFAULT_EOS_TOKENS,
+        media_tokens: Sequence[str] = DEFAULT_MEDIA_TOKENS,
+        assistant_headers: Sequence[str] = DEFAULT_ASSISTANT_HEADERS,
         none_score: float = 0.0,
         as_tensors: bool | None = None,
         log_metrics: bool = False,
@@ -169,12 +110,15 @@ class OpenRLHFRewardFunc:
             raise TypeError(f"task must be a preset name or reward functions, got None (set {TASK_ENV}?)")
         if not isinstance(label_column, str) or not label_column:
             raise TypeError(f"label_column must be a non-empty str, got {label_column!r}")
-        if isinstance(eos_tokens, str):
-            raise TypeError("eos_tokens must be a sequence of str, got a single str; wrap it in a tuple")
+        completions_from_queries(
+            [], None, eos_tokens=eos_tokens, media_tokens=media_tokens, assistant_headers=assistant_headers
+        )  # checks the three
         self.task = task
         self.preset_kwargs = dict(preset_kwargs or {})
         self.label_column = label_column
         self.eos_tokens = tuple(eos_tokens)
+        self.media_tokens = tuple(media_tokens)
+        self.assistant_headers = tuple(assistant_headers)
         self.none_score = check_none_score(none_score)
         self.as_tensors = as_tensors
         self.log_metrics = bool(log_metrics)
@@ -192,10 +136,24 @@ class OpenRLHFRewardFunc:
         """Score the batch and return the raw :class:`RewardSetResult` (``None`` kept as NaN).
 
         ``kwargs`` that are lists with one entry per query become further columns; other
-        keyword arguments are ignored. ``log_metric`` is handed to the rewards when given.
+        keyword arguments are ignored. ``log_metric`` is handed to the rewards when given. An
+        empty batch (OpenRLHF <= 0.11.0 sends one to every URL but the first when a call holds
+        fewer samples than URLs) gives an empty result without calling the rewards.
         """
-        completions = completions_from_queries(queries, prompts, eos_tokens=self.eos_tokens)
+        completions = completions_from_queries(
+            queries,
+            prompts,
+            eos_tokens=self.eos_tokens,
+            media_tokens=self.media_tokens,
+            assistant_headers=self.assistant_headers,
+        )
         n = len(completions)
+        rs = cached_reward_set(self.task, self.preset_kwargs)
+        if n == 0:
+            if labels is not None:
+                check_rows(labels, 0, "labels")
+            k = len(rs.names)
+            return RewardSetResult(rs.names, np.asarray(rs.weights, dtype=np.float64), np.zeros((0, k)), np.zeros(0))
         columns: dict[str, list[Any]] = {}
         if labels is not None:
             columns = rows_to_columns(check_rows(labels, n, "labels"), default_key=self.label_column, arg="labels")
@@ -211,7 +169,6 @@ class OpenRLHFRewardFunc:
             columns.setdefault("prompts", list(prompts))
         if log_metric is not None:
             columns["log_metric"] = log_metric
-        rs = cached_reward_set(self.task, self.preset_kwargs)
         return rs(completions, **columns)
 
     def to_payload(

@@ -20,11 +20,10 @@ TRL logs each function as ``rewards/<name>/mean`` and ``/std`` and their weighte
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from typing import Any
 
+from vrft_rewards.integrations._common import is_async_callable
 from vrft_rewards.rewards.combine import reward_name
 from vrft_rewards.rewards.registry import resolve_reward_set
 
@@ -43,8 +42,8 @@ class NamedReward:
 
     Notes
     -----
-    TRL detects async rewards from ``__call__``; :class:`AsyncNamedReward` (chosen by
-    :meth:`wrap`) keeps an ``async def`` function async.
+    :class:`AsyncNamedReward` (chosen by :meth:`wrap`) keeps an ``async def`` function async
+    for every TRL release.
     """
 
     def __init__(self, func: Callable[..., Any], name: str) -> None:
@@ -60,12 +59,7 @@ class NamedReward:
         """``func`` itself when TRL would already call it ``name``, else a renaming wrapper."""
         if reward_name(func) == name:
             return func
-        inner = func
-        while isinstance(inner, functools.partial):
-            inner = inner.func
-        call = getattr(type(inner), "__call__", None)  # noqa: B004 - the method itself: is it async?
-        is_async = inspect.iscoroutinefunction(inner) or inspect.iscoroutinefunction(call)
-        return (AsyncNamedReward if is_async else NamedReward)(func, name)
+        return (AsyncNamedReward if is_async_callable(func) else NamedReward)(func, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
@@ -74,11 +68,29 @@ class NamedReward:
         return f"{type(self).__name__}({self.func!r}, name={self.__name__!r})"
 
 
+async def _coroutine_signature(*args: Any, **kwargs: Any) -> Any:
+    """Never called: its code object marks :class:`AsyncNamedReward` instances as coroutine functions."""
+
+
 class AsyncNamedReward(NamedReward):
-    """:class:`NamedReward` for ``async def`` reward functions (``__call__`` is a coroutine)."""
+    """:class:`NamedReward` for ``async def`` reward functions (``__call__`` is a coroutine).
+
+    TRL before 1.14 (and ms-swift, AsyncGRPO) tell async rewards by
+    ``inspect.iscoroutinefunction(func)``, which is False for an instance with an ``async def
+    __call__``. It is True for any callable that looks like a function to ``inspect`` (a
+    ``__name__`` plus ``__code__``, ``__defaults__``, ``__kwdefaults__`` and
+    ``__annotations__``) whose code is a coroutine's, so the class carries those of an
+    ``async def (*args, **kwargs)`` (Python >= 3.10). They are class attributes: pickling an
+    instance keeps only ``func`` and ``__name__``, and the clone is async again.
+    """
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return await self.func(*args, **kwargs)
+
+    __code__ = _coroutine_signature.__code__
+    __defaults__ = None
+    __kwdefaults__ = None
+    __annotations__ = {}  # read by inspect, never mutated
 
 
 def trl_reward_funcs(task_or_funcs: Any, **preset_kwargs: Any) -> list[Callable[..., Any]]:
