@@ -18,5 +18,6 @@ PYBIND11_MODULE(_C, m) {
   bind_parse(m);
   bind_eval(m);
   bind_masks(m);
+  bind_shapes(m);
   bind_rewards(m);
 }

@@ -71,15 +71,34 @@ def _coco_calls(max_dets):
     ]
 
 
-def coco_summary(precision, recall, iou_thrs, area_lbl, max_dets):
-    """(stats (12,) float64, lines) of COCOeval._summarizeDets.
+def _keypoint_calls():
+    # COCOeval.summarize._summarizeKps: every stat at maxDets=20, whatever params.maxDets holds.
+    return [
+        dict(ap=1, maxDets=20),
+        dict(ap=1, maxDets=20, iouThr=0.5),
+        dict(ap=1, maxDets=20, iouThr=0.75),
+        dict(ap=1, maxDets=20, areaRng="medium"),
+        dict(ap=1, maxDets=20, areaRng="large"),
+        dict(ap=0, maxDets=20),
+        dict(ap=0, maxDets=20, iouThr=0.5),
+        dict(ap=0, maxDets=20, iouThr=0.75),
+        dict(ap=0, maxDets=20, areaRng="medium"),
+        dict(ap=0, maxDets=20, areaRng="large"),
+    ]
 
-    Like pycocotools, ``stats[0]`` looks for maxDets == 100 (-1 when absent) and the others index
-    ``max_dets[0..2]`` (fewer than 3 values raise ``IndexError``, as in pycocotools).
+
+def coco_summary(precision, recall, iou_thrs, area_lbl, max_dets, iou_type="bbox"):
+    """(stats, lines) of COCOeval.summarize: ``_summarizeDets`` (12 stats) for "bbox" / "segm",
+    ``_summarizeKps`` (10 stats, all at maxDets=20) for "keypoints".
+
+    Like pycocotools, ``stats[0]`` of boxes / masks looks for maxDets == 100 (-1 when absent) and
+    the others index ``max_dets[0..2]`` (fewer than 3 values raise ``IndexError``, as in
+    pycocotools).
     """
-    stats = np.zeros((12,))
+    calls = _keypoint_calls() if iou_type == "keypoints" else _coco_calls(list(max_dets))
+    stats = np.zeros((len(calls),))
     lines = []
-    for i, kw in enumerate(_coco_calls(list(max_dets))):
+    for i, kw in enumerate(calls):
         stats[i], line = _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, **kw)
         lines.append(line)
     return stats, lines
