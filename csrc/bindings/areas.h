@@ -7,13 +7,14 @@
 
 namespace vrft::bindings {
 
-void bind_runtime(pybind11::module_& m);   // runtime.cpp: thread-pool size
-void bind_geometry(pybind11::module_& m);  // geometry.cpp: IoU family, box conversion
-void bind_match(pybind11::module_& m);     // match.cpp: linear assignment, box matching
-void bind_parse(pybind11::module_& m);     // parse.cpp: completion parser, text helpers
-void bind_eval(pybind11::module_& m);      // eval.cpp: COCO / LVIS engine, results JSON
-void bind_masks(pybind11::module_& m);     // masks.cpp: ground-truth mask sets
-void bind_shapes(pybind11::module_& m);    // shapes.cpp: segm arenas, keypoint OKS passes
-void bind_rewards(pybind11::module_& m);   // rewards.cpp: reward kernels, per-completion AP
+void bind_runtime(pybind11::module_& m);    // runtime.cpp: thread-pool size
+void bind_geometry(pybind11::module_& m);   // geometry.cpp: IoU family, box conversion
+void bind_match(pybind11::module_& m);      // match.cpp: linear assignment, box matching
+void bind_parse(pybind11::module_& m);      // parse.cpp: completion parser, text helpers
+void bind_eval(pybind11::module_& m);       // eval.cpp: COCO / LVIS engine, results JSON
+void bind_masks(pybind11::module_& m);      // masks.cpp: ground-truth mask sets
+void bind_shapes(pybind11::module_& m);     // shapes.cpp: segm arenas, mask / keypoint results
+void bind_keypoints(pybind11::module_& m);  // keypoints.cpp: keypoint rows, OKS passes
+void bind_rewards(pybind11::module_& m);    // rewards.cpp: reward kernels, per-completion AP
 
 }  // namespace vrft::bindings

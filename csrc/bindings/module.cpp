@@ -19,5 +19,6 @@ PYBIND11_MODULE(_C, m) {
   bind_eval(m);
   bind_masks(m);
   bind_shapes(m);
+  bind_keypoints(m);
   bind_rewards(m);
 }

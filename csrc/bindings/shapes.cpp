@@ -1,12 +1,12 @@
-// _C bindings of the engine's non-box IoU sources: the SegmArena of a dataset's segmentations
-// (iouType "segm": csrc/masks/segm_arena.h, mask_iou.h) and the two native passes of the keypoint
-// OKS around numpy's exp (csrc/eval/oks.h).
+// _C bindings of the engine's masks (iouType "segm"): the SegmArena of a dataset's segmentations
+// (csrc/masks/segm_arena.h, mask_iou.h), loadRes' area / box of masks, and the fast reader of
+// mask / keypoint results files (csrc/eval/shape_results_json.h).
 //
 // segm_arena reads the Python segmentations (lists of polygons, {"size", "counts"} dicts with
 // list or str / bytes counts) with the GIL held and copies them into the arena; a segmentation
 // pycocotools cannot evaluate raises ValueError naming the record.  The other functions check
-// their arrays with the GIL held and release it for the computation, which reads only those
-// arrays and C++ objects held by this frame.
+// their arguments with the GIL held and release it for the computation, which reads only those
+// arrays / bytes and C++ objects held by this frame.
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -18,45 +18,18 @@
 #include "bindings/areas.h"
 #include "bindings/args.h"
 #include "bindings/eval_state.h"
+#include "bindings/pyvalues.h"
 #include "common/thread_pool.h"
-#include "eval/oks.h"
+#include "eval/shape_results_json.h"
 
 namespace vrft::bindings {
 namespace {
 
+using pyvalues::integer;
+using pyvalues::is_text;
+using pyvalues::Items;
+using pyvalues::number;
 using vrft::masks::SegmArena;
-
-// A Python number as a double ("" or why not).
-std::string number(const py::handle& v, double* out) {
-  if (PyFloat_Check(v.ptr())) {
-    *out = PyFloat_AS_DOUBLE(v.ptr());
-    return "";
-  }
-  if (PyUnicode_Check(v.ptr()) || PyBytes_Check(v.ptr())) return "a string is not a number";
-  PyObject* f = PyNumber_Float(v.ptr());
-  if (!f) {
-    PyErr_Clear();
-    return "a " + py::str(py::type::of(v)).cast<std::string>() + " is not a number";
-  }
-  *out = PyFloat_AS_DOUBLE(f);
-  Py_DECREF(f);
-  return "";
-}
-
-// A Python integer (or a float holding one) as int64 ("" or why not).
-std::string integer(const py::handle& v, int64_t* out) {
-  if (PyLong_Check(v.ptr())) {
-    int overflow = 0;
-    *out = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
-    return overflow ? "an integer beyond int64" : "";
-  }
-  double d;
-  if (!number(v, &d).empty() || !(std::floor(d) == d) || std::fabs(d) > 9.0e15) {
-    return "counts and sizes must be integers";
-  }
-  *out = static_cast<int64_t>(d);
-  return "";
-}
 
 struct Buffers {
   std::vector<double> coords;
@@ -64,20 +37,22 @@ struct Buffers {
 };
 
 // Polygons as COCO.annToRLE takes them: frPyObjects dispatches on the first polygon only.
-std::string add_polygons(SegmArena& arena, const py::sequence& polys, int64_t h, int64_t w,
-                         Buffers& buf) {
-  const size_t n = py::len(polys);
+std::string add_polygons(SegmArena& arena, PyObject* polys, int64_t h, int64_t w, Buffers& buf) {
+  Items items(polys);
+  const Py_ssize_t n = items.size();
   if (n == 0) return "an empty polygon list (pycocotools raises IndexError)";
   buf.coords.clear();
   buf.lengths.clear();
-  for (size_t p = 0; p < n; ++p) {
-    py::handle poly = polys[p];
-    if (PyDict_Check(poly.ptr())) return "a list of RLE dicts is not supported (give one RLE)";
-    if (!PySequence_Check(poly.ptr()) || PyUnicode_Check(poly.ptr()) || PyBytes_Check(poly.ptr())) {
-      return "polygon " + std::to_string(p) + " must be a list of numbers x1, y1, x2, y2, ...";
+  for (Py_ssize_t p = 0; p < n; ++p) {
+    PyObject* poly = items[p];
+    if (PyDict_Check(poly)) return "a list of RLE dicts is not supported (give one RLE)";
+    const std::string which = "polygon " + std::to_string(p);
+    if (!PySequence_Check(poly) || is_text(poly)) {
+      return which + " must be a list of numbers x1, y1, x2, y2, ...";
     }
-    py::sequence seq = py::reinterpret_borrow<py::sequence>(poly);
-    const int64_t len = static_cast<int64_t>(py::len(seq));
+    Items coords(poly);
+    if (!coords.ok()) return which + " must be a list of numbers x1, y1, x2, y2, ...";
+    const Py_ssize_t len = coords.size();
     if (p == 0 && len == 4) {
       return "the first polygon has 4 coordinates: pycocotools reads it as a box and fails";
     }
@@ -85,10 +60,10 @@ std::string add_polygons(SegmArena& arena, const py::sequence& polys, int64_t h,
       return "the first polygon has fewer than 3 points (pycocotools: 'input type is not "
              "supported')";
     }
-    for (int64_t c = 0; c < len; ++c) {
+    for (Py_ssize_t c = 0; c < len; ++c) {
       double v;
-      std::string why = number(seq[static_cast<size_t>(c)], &v);
-      if (!why.empty()) return "polygon " + std::to_string(p) + ": " + why;
+      std::string why = number(coords[c], &v);
+      if (!why.empty()) return which + ": " + why;
       buf.coords.push_back(v);
     }
     buf.lengths.push_back(len);
@@ -98,31 +73,37 @@ std::string add_polygons(SegmArena& arena, const py::sequence& polys, int64_t h,
                             static_cast<int64_t>(buf.lengths.size()));
 }
 
-std::string add_rle(SegmArena& arena, const py::dict& rle, Buffers& buf) {
-  if (!rle.contains("counts") || !rle.contains("size")) {
-    return "an RLE needs 'size' and 'counts'";
-  }
-  py::object size = rle["size"];
-  if (!PySequence_Check(size.ptr()) || py::len(size) != 2) return "'size' must be [height, width]";
+std::string add_rle(SegmArena& arena, PyObject* rle, Buffers& buf) {
+  PyObject* counts = PyDict_GetItemString(rle, "counts");  // borrowed
+  PyObject* size = PyDict_GetItemString(rle, "size");
+  if (!counts || !size) return "an RLE needs 'size' and 'counts'";
+  Items hw_items(size);
+  if (!hw_items.ok() || is_text(size) || hw_items.size() != 2)
+    return "'size' must be [height, width]";
   int64_t hw[2];
-  for (size_t k = 0; k < 2; ++k) {
-    std::string why = integer(py::sequence(size)[k], &hw[k]);
+  for (Py_ssize_t k = 0; k < 2; ++k) {
+    std::string why = integer(hw_items[k], &hw[k]);
     if (!why.empty()) return "'size': " + why;
   }
-  py::object counts = rle["counts"];
-  if (PyUnicode_Check(counts.ptr())) {
-    return arena.add_string(hw[0], hw[1], counts.cast<std::string>());
+  if (PyUnicode_Check(counts)) {
+    Py_ssize_t len = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(counts, &len);
+    if (!text) {
+      PyErr_Clear();
+      return "'counts' is not valid text";
+    }
+    return arena.add_string(hw[0], hw[1], std::string_view(text, static_cast<size_t>(len)));
   }
-  if (PyBytes_Check(counts.ptr())) {
-    return arena.add_string(hw[0], hw[1], std::string_view(py::bytes(counts)));
+  if (PyBytes_Check(counts)) {
+    return arena.add_string(
+        hw[0], hw[1],
+        std::string_view(PyBytes_AS_STRING(counts), static_cast<size_t>(PyBytes_GET_SIZE(counts))));
   }
-  if (!PySequence_Check(counts.ptr())) {
-    return "'counts' must be a compressed RLE string or a list of run lengths";
-  }
-  py::sequence seq = py::reinterpret_borrow<py::sequence>(counts);
-  buf.counts.resize(py::len(seq));
-  for (size_t j = 0; j < buf.counts.size(); ++j) {
-    std::string why = integer(seq[j], &buf.counts[j]);
+  Items items(counts);
+  if (!items.ok()) return "'counts' must be a compressed RLE string or a list of run lengths";
+  buf.counts.resize(static_cast<size_t>(items.size()));
+  for (Py_ssize_t j = 0; j < items.size(); ++j) {
+    std::string why = integer(items[j], &buf.counts[static_cast<size_t>(j)]);
     if (!why.empty()) return "'counts': " + why;
   }
   return arena.add_counts(hw[0], hw[1], buf.counts.data(), static_cast<int64_t>(buf.counts.size()));
@@ -156,9 +137,9 @@ std::shared_ptr<PySegmArena> segm_arena(const py::list& segs, const py::handle& 
                              : out->arena.add_polygons(h, w, poly, &len, 1);
       }
     } else if (PyDict_Check(seg.ptr())) {
-      why = add_rle(out->arena, py::reinterpret_borrow<py::dict>(seg), buf);
+      why = add_rle(out->arena, seg.ptr(), buf);
     } else if (PyList_Check(seg.ptr()) || PyTuple_Check(seg.ptr())) {
-      why = add_polygons(out->arena, py::reinterpret_borrow<py::sequence>(seg), h, w, buf);
+      why = add_polygons(out->arena, seg.ptr(), h, w, buf);
     } else {
       why = "must be a list of polygons or an RLE dict {'size', 'counts'}, got " +
             py::str(py::type::of(seg)).cast<std::string>();
@@ -227,106 +208,45 @@ std::shared_ptr<PySegmArena> arena_setstate(const py::tuple& t) {
   return out;
 }
 
-// ---- keypoints --------------------------------------------------------------------------------
-
-// values[i]: a flat list of 3K numbers x, y, v.  Returns (rows x 3K float64, integral per row):
-// `integral` says numpy would hold the row as int64 (every value a Python int), which changes
-// how computeOks rounds dx**2 + dy**2 (see csrc/eval/oks.cpp).
-py::tuple keypoint_rows(const py::list& values, int64_t K, const std::string& where) {
-  const int64_t n = static_cast<int64_t>(py::len(values));
-  py::array_t<double> xyv({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(3 * K)});
-  py::array_t<uint8_t> integral(n);
-  double* out = xyv.mutable_data();
-  uint8_t* flags = integral.mutable_data();
-  auto fail = [&](int64_t i, const std::string& why) {
-    throw std::invalid_argument(where + "[" + std::to_string(i) + "]['keypoints']: " + why);
-  };
-  for (int64_t i = 0; i < n; ++i) {
-    py::handle row = values[static_cast<size_t>(i)];
-    if (!PySequence_Check(row.ptr()) || PyUnicode_Check(row.ptr()) || PyBytes_Check(row.ptr())) {
-      fail(i, "must be a flat list of numbers x1, y1, v1, x2, ...");
-    }
-    py::sequence seq = py::reinterpret_borrow<py::sequence>(row);
-    if (static_cast<int64_t>(py::len(seq)) != 3 * K) {
-      fail(i, "has " + std::to_string(py::len(seq)) + " values, expected 3 * " + std::to_string(K) +
-                  " (one x, y, v per sigma of kpt_oks_sigmas)");
-    }
-    bool ints = true;
-    for (int64_t c = 0; c < 3 * K; ++c) {
-      py::handle v = seq[static_cast<size_t>(c)];
-      double d;
-      if (PyLong_Check(v.ptr())) {
-        int overflow = 0;
-        const long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
-        if (overflow || x > (int64_t{1} << 53) || x < -(int64_t{1} << 53)) {
-          fail(i, "an integer coordinate beyond 2**53");
-        }
-        d = static_cast<double>(x);
-      } else {
-        ints = false;
-        std::string why = number(v, &d);
-        if (!why.empty()) fail(i, why);
-      }
-      if (!std::isfinite(d)) fail(i, "values must be finite");
-      out[i * 3 * K + c] = d;
-    }
-    flags[i] = ints ? 1 : 0;
-  }
-  return py::make_tuple(xyv, integral);
-}
-
-py::tuple oks_exponents(const PyEvaluation& plan, const py::handle& vars_obj,
-                        const py::handle& gt_kps_obj, const py::handle& gt_int_obj,
-                        const py::handle& gt_box_obj, const py::handle& gt_area_obj,
-                        const py::handle& dt_kps_obj, const py::handle& dt_int_obj) {
-  auto vars = require_array<double>(vars_obj, "vars");
-  if (vars.ndim() != 1) throw std::invalid_argument("vars must be 1-D");
-  const int64_t K = vars.shape(0);
-  auto gt_kps = require_array<double>(gt_kps_obj, "gt keypoints");
-  auto dt_kps = require_array<double>(dt_kps_obj, "detection keypoints");
-  if (gt_kps.ndim() != 2 || gt_kps.shape(1) != 3 * K || dt_kps.ndim() != 2 ||
-      dt_kps.shape(1) != 3 * K) {
-    throw std::invalid_argument("keypoints must have shape (rows, 3 * len(vars))");
-  }
-  const int64_t ng = gt_kps.shape(0), nd = dt_kps.shape(0);
-  auto gt_int = require_column<uint8_t>(gt_int_obj, "gt integral", ng);
-  auto dt_int = require_column<uint8_t>(dt_int_obj, "detection integral", nd);
-  auto gt_box = require_column<double>(gt_box_obj, "gt box", ng, 4);
-  auto gt_area = require_column<double>(gt_area_obj, "gt area", ng);
-  const auto& ev = plan.ev;
-  for (const int64_t r : ev.gt_index) {
-    if (r < 0 || r >= ng) throw std::invalid_argument("plan GT row outside the keypoint rows");
-  }
-  for (const int64_t r : ev.dt_index) {
-    if (r < 0 || r >= nd) throw std::invalid_argument("plan detection row outside the rows");
-  }
-  vrft::eval::OksInputs in;
-  in.num_keypoints = K;
-  in.vars = vars.data();
-  in.gt = {gt_kps.data(), gt_int.data()};
-  in.dt = {dt_kps.data(), dt_int.data()};
-  in.gt_box = gt_box.data();
-  in.gt_area = gt_area.data();
-  std::vector<double> neg_e;
-  std::vector<int32_t> counts;
+// The fast path of mask / keypoint results files (csrc/eval/shape_results_json.h): a dict of
+// columns (and the SegmArena), or None when the file is not on the path.
+py::object parse_shape_results(const py::bytes& data, const py::handle& ids_obj,
+                               const py::handle& heights_obj, const py::handle& widths_obj,
+                               bool want_segm, int64_t num_keypoints) {
+  auto ids = require_array<int64_t>(ids_obj, "image_ids");
+  const int64_t n_img = ids.ndim() == 1 ? ids.shape(0) : -1;
+  if (n_img < 0) throw std::invalid_argument("image_ids must be 1-D");
+  auto heights = require_column<int64_t>(heights_obj, "heights", n_img);
+  auto widths = require_column<int64_t>(widths_obj, "widths", n_img);
+  const std::string_view view(data);
+  vrft::eval::ImageSizes sizes{ids.data(), heights.data(), widths.data(), n_img};
+  vrft::eval::ShapeResults cols;
+  bool ok;
   {
-    py::gil_scoped_release release;
-    vrft::eval::oks_exponents(ev, in, neg_e, counts);
+    py::gil_scoped_release release;  // `data` and the arrays are kept alive by the caller's frame
+    ok = vrft::eval::parse_shape_results(view.data(), view.size(), sizes, want_segm, num_keypoints,
+                                         cols);
   }
-  return py::make_tuple(to_numpy(neg_e), to_numpy(counts));
-}
-
-py::array_t<double> oks_reduce(const py::handle& values_obj, const py::handle& counts_obj) {
-  auto values = require_array<double>(values_obj, "values");
-  auto counts = require_array<int32_t>(counts_obj, "counts");
-  if (values.ndim() != 1 || counts.ndim() != 1) {
-    throw std::invalid_argument("values and counts must be 1-D");
+  if (!ok) return py::none();
+  const auto n = static_cast<py::ssize_t>(cols.score.size());
+  py::array_t<double> box({n, static_cast<py::ssize_t>(4)});
+  std::copy(cols.box.begin(), cols.box.end(), box.mutable_data());
+  py::dict out;
+  out["image_id"] = to_numpy(cols.image_id);
+  out["category_id"] = to_numpy(cols.category_id);
+  out["score"] = to_numpy(cols.score);
+  out["bbox"] = box;
+  out["has_bbox"] = to_numpy(cols.has_box);
+  if (want_segm) {
+    auto arena = std::make_shared<PySegmArena>();
+    arena->arena = std::move(cols.masks);
+    out["masks"] = arena;
   }
-  auto out = new_array<double>(counts.shape(0));
-  double* o = out.mutable_data();
-  {
-    py::gil_scoped_release release;
-    vrft::eval::oks_reduce(values.data(), values.shape(0), counts.data(), counts.shape(0), o);
+  if (num_keypoints > 0) {
+    py::array_t<double> kps({n, static_cast<py::ssize_t>(3 * num_keypoints)});
+    std::copy(cols.keypoints.begin(), cols.keypoints.end(), kps.mutable_data());
+    out["keypoints"] = kps;
+    out["kp_integral"] = to_numpy(cols.kp_integral);
   }
   return out;
 }
@@ -340,12 +260,8 @@ void bind_shapes(py::module_& m) {
   m.def("segm_arena", &segm_arena, py::arg("segmentations"), py::arg("heights"), py::arg("widths"),
         py::arg("boxes"), py::arg("where"));
   m.def("segm_area_box", &segm_area_box, py::arg("masks"));
-  m.def("keypoint_rows", &keypoint_rows, py::arg("values"), py::arg("num_keypoints"),
-        py::arg("where"));
-  m.def("oks_exponents", &oks_exponents, py::arg("plan"), py::arg("vars"), py::arg("gt_keypoints"),
-        py::arg("gt_integral"), py::arg("gt_box"), py::arg("gt_area"), py::arg("dt_keypoints"),
-        py::arg("dt_integral"));
-  m.def("oks_reduce", &oks_reduce, py::arg("values"), py::arg("counts"));
+  m.def("parse_shape_results", &parse_shape_results, py::arg("data"), py::arg("image_ids"),
+        py::arg("heights"), py::arg("widths"), py::arg("want_segm"), py::arg("num_keypoints"));
 }
 
 }  // namespace vrft::bindings

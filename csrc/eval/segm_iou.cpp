@@ -15,22 +15,56 @@ class MaskWorker : public GroupIou::Worker {
 
   void ious(int64_t, const int64_t* dt_rows, int64_t D, const int64_t* gt_rows, int64_t G,
             const uint8_t* crowd, double* out) override {
-    // Decode each mask of the group once (buffers reused across groups).
-    if (static_cast<int64_t>(gt_.size()) < G) gt_.resize(static_cast<size_t>(G));
-    if (static_cast<int64_t>(dt_.size()) < D) dt_.resize(static_cast<size_t>(D));
-    for (int64_t j = 0; j < G; ++j) gt_masks_->decode(gt_shape_[gt_rows[j]], gt_[j], scratch_);
-    for (int64_t d = 0; d < D; ++d) dt_masks_->decode(dt_shape_[dt_rows[d]], dt_[d], scratch_);
+    // Every mask's box first (kept with RLE masks, decoded polygons); a mask is decoded only
+    // when its box overlaps another's, as rleIou walks only those pairs.
+    load(gt_, gt_ready_, G, *gt_masks_, gt_shape_, gt_rows);
+    load(dt_, dt_ready_, D, *dt_masks_, dt_shape_, dt_rows);
     for (int64_t d = 0; d < D; ++d) {
-      for (int64_t j = 0; j < G; ++j) out[d * G + j] = masks::mask_iou(dt_[d], gt_[j], crowd[j]);
+      for (int64_t j = 0; j < G; ++j) {
+        const double o = masks::mask_box_iou(dt_[d].box, gt_[j].box, crowd[j] != 0);
+        if (!(o > 0)) {
+          out[d * G + j] = o;
+          continue;
+        }
+        ready(dt_, dt_ready_, d, *dt_masks_, dt_shape_, dt_rows);
+        ready(gt_, gt_ready_, j, *gt_masks_, gt_shape_, gt_rows);
+        out[d * G + j] = masks::mask_iou(dt_[d], gt_[j], crowd[j] != 0);
+      }
     }
   }
 
  private:
+  // Size, box and area of n masks; decoded right away only where the arena keeps no summary.
+  void load(std::vector<masks::MaskRuns>& runs, std::vector<uint8_t>& is_ready, int64_t n,
+            const masks::SegmArena& arena, const int64_t* shape, const int64_t* rows) {
+    if (static_cast<int64_t>(runs.size()) < n) runs.resize(static_cast<size_t>(n));
+    is_ready.assign(static_cast<size_t>(n), 0);
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t i = shape[rows[k]];
+      masks::MaskRuns& m = runs[static_cast<size_t>(k)];
+      if (arena.summary(i, &m.area, m.box)) {
+        m.height = arena.height(i);
+        m.width = arena.width(i);
+      } else {
+        arena.decode(i, m, scratch_);
+        is_ready[static_cast<size_t>(k)] = 1;
+      }
+    }
+  }
+
+  void ready(std::vector<masks::MaskRuns>& runs, std::vector<uint8_t>& is_ready, int64_t k,
+             const masks::SegmArena& arena, const int64_t* shape, const int64_t* rows) {
+    if (is_ready[static_cast<size_t>(k)]) return;
+    arena.decode(shape[rows[k]], runs[static_cast<size_t>(k)], scratch_);
+    is_ready[static_cast<size_t>(k)] = 1;
+  }
+
   const masks::SegmArena* gt_masks_;
   const int64_t* gt_shape_;
   const masks::SegmArena* dt_masks_;
   const int64_t* dt_shape_;
   std::vector<masks::MaskRuns> gt_, dt_;
+  std::vector<uint8_t> gt_ready_, dt_ready_;
   masks::SegmArena::Scratch scratch_;
 };
 

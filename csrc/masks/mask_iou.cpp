@@ -4,10 +4,10 @@
 #include <cmath>
 
 namespace vrft::masks {
-namespace {
+namespace {}  // namespace
 
 // maskApi bbIou for one pair: the value rleIou starts from (only `> 0` matters afterwards).
-double box_iou(const double* d, const double* g, bool crowd) {
+double mask_box_iou(const double* d, const double* g, bool crowd) {
   const double w = std::fmin(d[2] + d[0], g[2] + g[0]) - std::fmax(d[0], g[0]);
   if (w <= 0) return 0.0;
   const double h = std::fmin(d[3] + d[1], g[3] + g[1]) - std::fmax(d[1], g[1]);
@@ -16,6 +16,8 @@ double box_iou(const double* d, const double* g, bool crowd) {
   const double u = crowd ? da : da + ga - i;
   return i / u;
 }
+
+namespace {
 
 // Pixels in both masks, restricted to [lo, hi) (all shared pixels lie in the shared columns).
 int64_t intersect(const std::vector<Interval>& a, const std::vector<Interval>& b, int64_t lo,
@@ -85,7 +87,7 @@ void counts_of(const MaskRuns& m, std::vector<uint32_t>& out) {
 }  // namespace
 
 double mask_iou(const MaskRuns& dt, const MaskRuns& gt, bool crowd) {
-  const double o = box_iou(dt.box, gt.box, crowd);
+  const double o = mask_box_iou(dt.box, gt.box, crowd);
   if (!(o > 0)) return o;
   if (dt.height != gt.height || dt.width != gt.width) return -1.0;
   uint32_t i, u;

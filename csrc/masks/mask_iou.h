@@ -19,4 +19,7 @@ namespace vrft::masks {
 // masks fetch an empty run (and then reports fewer pixels than the masks hold).
 double mask_iou(const MaskRuns& dt, const MaskRuns& gt, bool crowd);
 
+// Rule 1 alone: maskApi bbIou of the two masks' boxes (rleIou's pre-check; only `> 0` matters).
+double mask_box_iou(const double* dt_box, const double* gt_box, bool crowd);
+
 }  // namespace vrft::masks

@@ -19,6 +19,7 @@ std::string SegmArena::check_size(int64_t height, int64_t width) const {
 }
 
 void SegmArena::push(Kind kind, int64_t height, int64_t width, int64_t begin, int64_t end) {
+  if (kind == kPolygons) summary_.insert(summary_.end(), 5, 0u);
   kind_.push_back(kind);
   height_.push_back(height);
   width_.push_back(width);
@@ -69,6 +70,7 @@ std::string SegmArena::add_counts(int64_t height, int64_t width, const int64_t* 
   }
   const int64_t begin = static_cast<int64_t>(counts_.size());
   for (int64_t j = 0; j < n; ++j) counts_.push_back(static_cast<uint32_t>(counts[j]));
+  push_summary(counts, n, height, width);
   push(kCounts, height, width, begin, begin + n);
   return "";
 }
@@ -76,7 +78,8 @@ std::string SegmArena::add_counts(int64_t height, int64_t width, const int64_t* 
 std::string SegmArena::add_string(int64_t height, int64_t width, std::string_view text) {
   std::string why = check_size(height, width);
   if (!why.empty()) return "RLE " + why;
-  std::vector<int64_t> counts;
+  thread_local std::vector<int64_t> counts;
+  counts.clear();
   if (!decode_rle_string(text, counts)) {
     return "RLE counts is not a valid compressed RLE string";
   }
@@ -92,9 +95,50 @@ std::string SegmArena::add_string(int64_t height, int64_t width, std::string_vie
   }
   const int64_t begin = static_cast<int64_t>(bytes_.size());
   bytes_.append(text);
+  push_summary(counts.data(), static_cast<int64_t>(counts.size()), height, width);
   push(kString, height, width, begin, begin + static_cast<int64_t>(text.size()));
   return "";
 }
+
+void SegmArena::push_summary(const int64_t* counts, int64_t n, int64_t height, int64_t width) {
+  thread_local std::vector<uint32_t> raw;
+  raw.assign(counts, counts + n);  // each checked < 2**29
+  uint32_t area = 0;
+  for (int64_t j = 1; j < n; j += 2) area += raw[static_cast<size_t>(j)];
+  double box[4];
+  rle_to_bbox(raw.data(), n, height, width, box);
+  summary_.push_back(area);
+  for (int c = 0; c < 4; ++c) summary_.push_back(static_cast<uint32_t>(box[c]));
+}
+
+bool SegmArena::summary(int64_t i, uint32_t* area, double box[4]) const {
+  if (kind(i) == kPolygons) return false;
+  const uint32_t* s = summary_.data() + 5 * i;
+  *area = s[0];
+  for (int c = 0; c < 4; ++c) box[c] = static_cast<double>(s[c + 1]);
+  return true;
+}
+
+namespace {
+
+// x / h for x < 2**29 without a division per call: the quotient from a double reciprocal, off
+// by at most one, then corrected (rleToBbox divides the start and end of every ones run).
+struct Divider {
+  explicit Divider(uint32_t divisor) : h(divisor), inv(divisor ? 1.0 / divisor : 0.0) {}
+  uint32_t quotient(uint32_t x) const {
+    uint32_t q = static_cast<uint32_t>(static_cast<double>(x) * inv);
+    if (static_cast<uint64_t>(q) * h > x) {
+      --q;
+    } else if (static_cast<uint64_t>(q + 1) * h <= x) {
+      ++q;
+    }
+    return q;
+  }
+  uint32_t h;
+  double inv;
+};
+
+}  // namespace
 
 void rle_to_bbox(const uint32_t* counts, int64_t m_in, int64_t height, int64_t width,
                  double out[4]) {
@@ -106,13 +150,14 @@ void rle_to_bbox(const uint32_t* counts, int64_t m_in, int64_t height, int64_t w
     out[0] = out[1] = out[2] = out[3] = 0.0;
     return;
   }
+  const Divider by_h(h);
   for (int64_t j = 0; j < m; ++j) {
     const uint32_t start = cc;
     cc += counts[j];
     if (j % 2 == 0 || counts[j] == 0) continue;
     // h > 0 here: a non-empty ones run needs h * w > 0.
-    const uint32_t y_start = start % h, x_start = (start - y_start) / h;
-    const uint32_t y_end = (cc - 1) % h, x_end = (cc - 1 - y_end) / h;
+    const uint32_t x_start = by_h.quotient(start), y_start = start - x_start * h;
+    const uint32_t x_end = by_h.quotient(cc - 1), y_end = (cc - 1) - x_end * h;
     xs = std::min(xs, x_start);
     xe = std::max(xe, x_end);
     if (x_start < x_end) {
@@ -132,32 +177,26 @@ void rle_to_bbox(const uint32_t* counts, int64_t m_in, int64_t height, int64_t w
 namespace {
 
 // MaskRuns of raw counts (uncompressed or decoded string).
+// MaskRuns of raw counts (uncompressed or decoded string); `summary` = the area and box kept
+// when the mask was added (computed from these counts).
 template <typename C>
-void runs_from_counts(const C* counts, int64_t m, MaskRuns& out) {
+void runs_from_counts(const C* counts, int64_t m, const uint32_t* summary, MaskRuns& out) {
   out.ones.clear();
   out.counts.clear();
   out.irregular = false;
-  uint32_t area = 0;
   int64_t at = 0;
   for (int64_t j = 0; j < m; ++j) {
     const int64_t c = static_cast<int64_t>(counts[j]);
     if (j > 0 && c == 0) out.irregular = true;
-    if (j & 1) {
-      area += static_cast<uint32_t>(c);
-      if (c > 0) out.ones.push_back({at, at + c});
-    }
+    if ((j & 1) && c > 0) out.ones.push_back({at, at + c});
     at += c;
   }
-  out.area = area;
-  // The raw counts (uint32, each checked < 2**29 when added): rleToBbox reads them, and the IoU
-  // walk of an irregular mask.
-  std::vector<uint32_t>& raw = out.counts;
-  for (int64_t j = 0; j < m; ++j) raw.push_back(static_cast<uint32_t>(counts[j]));
-  rle_to_bbox(raw.data(), m, out.height, out.width, out.box);
+  out.area = summary[0];
+  for (int c = 0; c < 4; ++c) out.box[c] = static_cast<double>(summary[c + 1]);
   if (out.irregular) {
+    // The IoU walk of an irregular mask reads the raw counts (uint32, each checked < 2**29).
+    for (int64_t j = 0; j < m; ++j) out.counts.push_back(static_cast<uint32_t>(counts[j]));
     merge_intervals(out.ones);  // adjacent ones runs split by an empty zeros run: one run
-  } else {
-    raw.clear();  // only the irregular masks need their raw counts later
   }
 }
 
@@ -191,14 +230,15 @@ void SegmArena::decode(int64_t i, MaskRuns& out, Scratch& scratch) const {
       break;
     }
     case kCounts:
-      runs_from_counts(counts_.data() + b, e - b, out);
+      runs_from_counts(counts_.data() + b, e - b, summary_.data() + 5 * i, out);
       break;
     case kString: {
       scratch.counts.clear();
       decode_rle_string(
           std::string_view(bytes_).substr(static_cast<size_t>(b), static_cast<size_t>(e - b)),
           scratch.counts);  // checked when added
-      runs_from_counts(scratch.counts.data(), static_cast<int64_t>(scratch.counts.size()), out);
+      runs_from_counts(scratch.counts.data(), static_cast<int64_t>(scratch.counts.size()),
+                       summary_.data() + 5 * i, out);
       break;
     }
   }
@@ -206,6 +246,11 @@ void SegmArena::decode(int64_t i, MaskRuns& out, Scratch& scratch) const {
 
 void mask_area_and_box(const SegmArena& arena, int64_t i, int64_t* area, double box[4],
                        SegmArena::Scratch& scratch, MaskRuns& runs) {
+  uint32_t a;
+  if (arena.summary(i, &a, box)) {
+    *area = a;
+    return;
+  }
   arena.decode(i, runs, scratch);
   *area = runs.area;
   for (int c = 0; c < 4; ++c) box[c] = runs.box[c];

@@ -61,6 +61,10 @@ class SegmArena {
   // Compressed RLE {"size": [h, w], "counts": "..."} (rleFrString): the same checks.
   std::string add_string(int64_t height, int64_t width, std::string_view text);
 
+  // The area and rleToBbox of mask i without decoding it: RLE masks keep them from the check
+  // when they were added; polygons have none (false: decode them).
+  bool summary(int64_t i, uint32_t* area, double box[4]) const;
+
   // Mask i as pycocotools computes with it.  `scratch` keeps the buffers across calls.
   struct Scratch {
     std::vector<int64_t> counts;
@@ -82,6 +86,7 @@ class SegmArena {
  private:
   std::string check_size(int64_t height, int64_t width) const;
   void push(Kind kind, int64_t height, int64_t width, int64_t begin, int64_t end);
+  void push_summary(const int64_t* counts, int64_t n, int64_t height, int64_t width);
 
   std::vector<uint8_t> kind_;
   std::vector<int64_t> height_, width_;
@@ -90,6 +95,8 @@ class SegmArena {
   std::vector<double> coords_;
   std::vector<uint32_t> counts_;
   std::string bytes_;
+  // Per mask: area, x, y, w, h (rleToBbox's uint values) of RLE masks; zeros for polygons.
+  std::vector<uint32_t> summary_;
 };
 
 // rleToBbox of raw counts, exactly: m rounded down to even, zero-length ones runs skipped, uint32

@@ -25,7 +25,7 @@ from .loadres import load_results
 from .params import Params, area_ranges_array, float_vector, sorted_max_dets
 from .shapes import oks_vars
 from .summary import coco_summary
-from .views import Evaluated, annotations_by_cell
+from .views import Evaluated, annotations_by_cell, touch_cells
 
 __all__ = ["COCOeval", "Params"]
 
@@ -240,6 +240,7 @@ class COCOeval:
                 use_cats=bool(p.useCats),
                 keep=prepare,
             )
+            touch_cells(self._gts_view, p.imgIds, p.catIds, use_cats=bool(p.useCats), keypoints=keypoints)
         return self._gts_view
 
     @_gts.setter
@@ -263,6 +264,8 @@ class COCOeval:
             self._dts_view = annotations_by_cell(
                 records, dets.image_id, dets.category_id, p.imgIds, p.catIds, use_cats=bool(p.useCats), keep=load_res
             )
+            keypoints = p.iouType == "keypoints"
+            touch_cells(self._dts_view, p.imgIds, p.catIds, use_cats=bool(p.useCats), keypoints=keypoints)
         return self._dts_view
 
     @_dts.setter

@@ -11,7 +11,22 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["box_column", "check_finite", "flag_column", "float_column", "int_column", "positions"]
+__all__ = [
+    "MissingFieldError",
+    "box_column",
+    "check_finite",
+    "flag_column",
+    "float_column",
+    "int_column",
+    "positions",
+]
+
+
+class MissingFieldError(ValueError, KeyError):
+    """A record lacks a field the evaluation reads: a ``ValueError`` naming the record, and a
+    ``KeyError`` as pycocotools / lvis-api raise there (code catching either keeps working)."""
+
+    __str__ = ValueError.__str__  # the message, not KeyError's repr of it
 
 
 def _locate_missing(records: Sequence[dict], key: str, where: str) -> None:
@@ -19,7 +34,7 @@ def _locate_missing(records: Sequence[dict], key: str, where: str) -> None:
         if not isinstance(rec, dict):
             raise TypeError(f"{where}[{i}] must be a dict, got {type(rec).__name__}")
         if key not in rec:
-            raise ValueError(f"{where}[{i}] has no {key!r} field")
+            raise MissingFieldError(f"{where}[{i}] has no {key!r} field")
 
 
 def _values(records: Sequence[dict], key: str, where: str, default: Any = None) -> list:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._ext import _C
-from .columns import positions
+from .columns import MissingFieldError, positions
 from .detections import Detections
 from .ground_truth import GroundTruth
 from .loadres import Results, cap_mask
@@ -26,7 +26,6 @@ __all__ = [
     "cap_results",
     "check_image_ids",
     "evaluate_columns",
-    "lvis_results_order",
     "run_coco",
     "run_lvis",
 ]
@@ -154,9 +153,18 @@ def _dt_columns(dets: Detections, rows, image, category) -> dict:
     }
 
 
+def _require_gt_boxes(gt: GroundTruth) -> None:
+    """Box and keypoint evaluation read every GT's ``bbox`` (pycocotools: KeyError)."""
+    missing = getattr(gt, "ann_box_missing", None)
+    if missing is not None and len(missing):
+        raise MissingFieldError(f"gt['annotations'][{int(missing[0])}] has no 'bbox' field")
+
+
 def _shape_columns(iou_type, gt, results, gi, di, kpt_vars, gt_cols, dt_cols, *, use_cats=True):
     """Adds the mask / keypoint columns of ``iou_type`` to the prepared columns (rows ``gi`` /
     ``di``) and returns the :class:`IouSource` (None for boxes)."""
+    if iou_type != "segm":
+        _require_gt_boxes(gt)
     if iou_type == "bbox":
         return None
     if results is None:
@@ -348,21 +356,3 @@ def cap_results(res: Results, max_dets: int, gt: GroundTruth | None = None) -> R
     out = res.subset(keep)
     out.dets.ids = np.arange(1, len(out) + 1, dtype=np.int64)
     return out
-
-
-def lvis_results_order(dets: Detections, max_dets: int) -> np.ndarray:
-    """Rows of ``LVISResults``' annotation list, in its order: ``limit_dets_per_image`` groups the
-    results by image (first appearance), keeps an image's own order when it has at most
-    ``max_dets`` results and its top ``max_dets`` by score (stable) otherwise; its ids are then
-    1..N in this order.  ``max_dets < 0``: the input order."""
-    n = len(dets)
-    if max_dets < 0 or n == 0:
-        return np.arange(n, dtype=np.int64)
-    _, first_seen, img_rank = np.unique(dets.image_id, return_index=True, return_inverse=True)
-    appearance = np.argsort(np.argsort(first_seen, kind="stable"), kind="stable")[img_rank]
-    counts = np.bincount(img_rank)
-    capped = counts[img_rank] > max_dets
-    within = np.where(capped, -dets.score, 0.0)  # capped images: by score, stable; others: as given
-    order = np.lexsort((np.arange(n), within, appearance))
-    keep = _cap_mask(dets, max_dets)
-    return order if keep is None else order[keep[order]]

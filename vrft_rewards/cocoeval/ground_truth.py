@@ -61,11 +61,12 @@ class GroundTruth:
         self.ann_image_id = int_column(anns, "image_id", "gt['annotations']")
         self.ann_category_id = int_column(anns, "category_id", "gt['annotations']")
         self.ann_id = int_column(anns, "id", "gt['annotations']")
-        self.ann_box = box_column(anns, "bbox", "gt['annotations']")
+        # Mask evaluation reads no GT box (torchmetrics' segm GT has none): a missing `bbox` is a NaN
+        # row, listed in ann_box_missing, an error only where a box is read (engine.py).
+        self.ann_box, self.ann_box_missing = _boxes(anns)
         self.ann_area = float_column(anns, "area", "gt['annotations']")
         self.ann_iscrowd = flag_column(anns, "iscrowd", "gt['annotations']")
         self.ann_ignore = flag_column(anns, "ignore", "gt['annotations']")
-        check_finite(self.ann_box, "gt['annotations']", "bbox")
         self._sorted_image_ids = np.unique(self.image_ids)
         self._lvis_lists: tuple | None = None
 
@@ -99,6 +100,38 @@ class GroundTruth:
         return (
             f"GroundTruth(images={len(self.image_ids)}, categories={len(self.cat_ids)}, annotations={len(self.ann_id)})"
         )
+
+
+def _boxes(anns: list) -> tuple[np.ndarray, np.ndarray]:
+    """(``bbox`` column, indices of annotations without one) of GT annotations."""
+    where = "gt['annotations']"
+    try:
+        box = box_column(anns, "bbox", where)
+        missing = np.zeros(0, np.int64)
+    except ValueError:
+        missing = np.array([i for i, a in enumerate(anns) if isinstance(a, dict) and "bbox" not in a], np.int64)
+        if len(missing) == 0:
+            raise  # a malformed box, named by box_column
+        box = np.full((len(anns), 4), np.nan)
+        present = np.setdiff1d(np.arange(len(anns)), missing)
+        for i in present.tolist():
+            try:
+                box[i] = np.asarray(anns[i]["bbox"], dtype=np.float64).reshape(4)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{where}[{i}]['bbox'] must be 4 numbers [x, y, w, h], got {anns[i]['bbox']!r}"
+                ) from None
+    ok = np.ones(len(anns), bool)
+    ok[missing] = False
+    check_finite(box[ok], where, "bbox") if ok.all() else _check_rows_finite(box, ok, where)
+    return box, missing
+
+
+def _check_rows_finite(box: np.ndarray, ok: np.ndarray, where: str) -> None:
+    bad = ok & ~np.isfinite(box).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{where}[{i}]['bbox'] must be finite, got {box[i].tolist()!r}")
 
 
 def as_ground_truth(gt: Any) -> GroundTruth:

@@ -25,12 +25,12 @@ import numpy as np
 
 from .._ext import _C
 from .._json import load_json
-from .columns import box_column, check_finite, float_column, int_column, positions
+from .columns import MissingFieldError, box_column, check_finite, float_column, int_column, positions
 from .detections import Detections, as_detections
 from .ground_truth import GroundTruth
 from .shapes import image_sizes_of, keypoint_rows, segm_arena, segmentations_of
 
-__all__ = ["Results", "cap_mask", "load_results"]
+__all__ = ["Results", "cap_mask", "load_results", "lvis_order"]
 
 
 @dataclass
@@ -125,6 +125,23 @@ def cap_mask(image_id: np.ndarray, score: np.ndarray, max_dets: int, image_ids=N
     return None if keep.all() else keep
 
 
+def lvis_order(image_id: np.ndarray, score: np.ndarray, max_dets: int) -> np.ndarray:
+    """Rows of ``LVISResults``' annotation list, in its order: ``limit_dets_per_image`` groups the
+    results by image (first appearance), keeps an image's own order when it has at most
+    ``max_dets`` results and its top ``max_dets`` by score (stable) otherwise; LVISResults' ids
+    are 1..N in this order.  ``max_dets < 0``: the input order."""
+    n = len(score)
+    if max_dets < 0 or n == 0:
+        return np.arange(n, dtype=np.int64)
+    _, first_seen, img_rank = np.unique(image_id, return_index=True, return_inverse=True)
+    appearance = np.argsort(np.argsort(first_seen, kind="stable"), kind="stable")[img_rank]
+    capped = np.bincount(img_rank)[img_rank] > max_dets
+    within = np.where(capped, -score, 0.0)  # capped images: by score (stable); others: as given
+    order = np.lexsort((np.arange(n), within, appearance))
+    keep = cap_mask(image_id, score, max_dets)
+    return order if keep is None else order[keep[order]]
+
+
 def load_results(
     results: Any,
     gt: GroundTruth,
@@ -133,11 +150,13 @@ def load_results(
     num_keypoints: int = 17,
     lvis: bool = False,
     lvis_cap: int = -1,
+    lvis_ordered: bool = False,
     where: str = "results",
 ) -> Results:
     """``results`` (path, list of dicts, (N, 7) array, ``Detections`` or a loaded results object)
     as :class:`Results` with loadRes semantics (``lvis``: LVISResults', whose per-image cap
-    ``lvis_cap`` decides which record of a raw list comes first)."""
+    ``lvis_cap`` decides which record of a raw list comes first; ``lvis_ordered``: the records
+    in LVISResults' order, with its ids, as its views need them)."""
     if isinstance(results, (Detections, np.ndarray)) or type(results).__module__.startswith("torch"):
         dets = as_detections(results)
         if iou_type == "bbox":
@@ -167,11 +186,19 @@ def load_results(
     if loaded:
         where = f"{where}.dataset['annotations']"
     return _from_records(
-        records, gt, iou_type, num_keypoints=num_keypoints, lvis=lvis, cap=lvis_cap, where=where, loaded=loaded
+        records,
+        gt,
+        iou_type,
+        num_keypoints=num_keypoints,
+        lvis=lvis,
+        cap=lvis_cap,
+        ordered=lvis_ordered,
+        where=where,
+        loaded=loaded,
     )
 
 
-def _from_records(records, gt, iou_type, *, num_keypoints, lvis, cap, where, loaded) -> Results:
+def _from_records(records, gt, iou_type, *, num_keypoints, lvis, cap, ordered, where, loaded) -> Results:
     for i, r in enumerate(records[:1]):
         if not isinstance(r, dict):
             raise TypeError(f"{where}[{i}] must be a dict, got {type(r).__name__}")
@@ -180,7 +207,11 @@ def _from_records(records, gt, iou_type, *, num_keypoints, lvis, cap, where, loa
     score = float_column(records, "score", where)
     check_finite(score, where, "score")
     all_records, rows, first = records, None, 0
-    if lvis and not loaded:
+    if lvis and not loaded and ordered:
+        rows = lvis_order(image_id, score, cap)  # its first record decides the branch
+        records = [records[i] for i in rows.tolist()]
+        image_id, category_id, score = image_id[rows], category_id[rows], score[rows]
+    elif lvis and not loaded:
         # LVISResults caps each image first, then reads the branch fields of what it kept only.
         keep = cap_mask(image_id, score, cap)
         if keep is not None:
@@ -221,7 +252,7 @@ def _from_records(records, gt, iou_type, *, num_keypoints, lvis, cap, where, loa
         dets = Detections(image_id, category_id, box, score, (x1 - x0) * (y1 - y0))
     else:
         fields = "'bbox' or 'segmentation'" if lvis else "'bbox', 'segmentation' or 'keypoints'"
-        raise ValueError(f"{where}[0] has none of {fields}: cannot tell what the results are")
+        raise MissingFieldError(f"{where}[0] has none of {fields}: cannot tell what the results are")
     if loaded:
         # Already through loadRes / LVISResults (or built like them, as torchmetrics does): their
         # own area and ids are what the references evaluate with.
@@ -249,7 +280,8 @@ def _values(records, key, where):
     except KeyError:
         for i, r in enumerate(records):
             if key not in r:
-                raise ValueError(f"{where}[{i}] has no {key!r} field (needed for iou_type='keypoints')") from None
+                why = "needed for iou_type='keypoints'"
+                raise MissingFieldError(f"{where}[{i}] has no {key!r} field ({why})") from None
         raise
 
 

@@ -6,12 +6,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .engine import cap_results, check_image_ids, run_lvis
-from .ground_truth import GroundTruth, as_ground_truth
-from .loadres import Results, load_results
+from .ground_truth import as_ground_truth
+from .lvis_core import LVIS_IOU_TYPES, lvis_cat_ids, lvis_results, run_lvis_summary
+from .lvis_dropin import LVISeval
 from .params import (
     AREA_LABELS,
-    FREQUENCY_LABELS,
     LVIS_MAX_DETS,
     LVISParams,
     area_ranges_array,
@@ -23,86 +22,9 @@ from .params import (
 )
 from .result import EvalResult
 from .sharding import matcher_for
-from .summary import lvis_summary, lvis_summary_lines
+from .summary import lvis_summary_lines
 
 __all__ = ["LVISParams", "LVISeval", "evaluate_lvis"]
-
-#: The types lvis-api's LVISEval evaluates (others: ValueError, as there).
-LVIS_IOU_TYPES = ("bbox", "segm")
-
-
-def _freq_groups(gt: GroundTruth, cat_ids: np.ndarray) -> list[list[int]]:
-    """LVISEval._prepare_freq_group: positions in ``cat_ids`` of the r / c / f categories.
-
-    Categories without a ``frequency`` belong to no group (lvis-api raises ``KeyError``).
-    """
-    freq_of = dict(zip(gt.cat_ids.tolist(), gt.cat_frequency))
-    groups: list[list[int]] = [[] for _ in FREQUENCY_LABELS]
-    for idx, c in enumerate(cat_ids.tolist()):
-        f = freq_of.get(c)
-        if f is None:
-            continue
-        if f not in FREQUENCY_LABELS:
-            raise ValueError(f"category {c} has frequency {f!r}; expected one of 'r', 'c', 'f'")
-        groups[FREQUENCY_LABELS.index(f)].append(idx)
-    return groups
-
-
-def _cat_ids(gt: GroundTruth, cat_ids) -> np.ndarray:
-    ids = gt.cat_ids if cat_ids is None else np.asarray(cat_ids, dtype=np.int64).reshape(-1)
-    if cat_ids is None:
-        ids = np.sort(ids)
-    if len(np.unique(ids)) != len(ids):
-        raise ValueError("cat_ids must not repeat a category")
-    return ids
-
-
-def _run(
-    gt: GroundTruth,
-    res: Results,
-    *,
-    img_ids,
-    cat_ids,
-    iou_thrs,
-    rec_thrs,
-    area_rng,
-    area_lbl,
-    key_max_dets,
-    iou_type="bbox",
-    matcher=None,
-):
-    """evaluate + accumulate + summarize; ``key_max_dets`` names the recall keys (lvis-api's
-    ``params.max_dets``, 300, whatever cap LVISResults applied)."""
-    img_ids = np.unique(np.asarray(img_ids, dtype=np.int64))
-    if len(cat_ids) == 0:
-        raise ValueError("cat_ids is empty: nothing to evaluate")
-    precision, recall, scores, _ = run_lvis(
-        gt,
-        res.dets,
-        img_ids=img_ids,
-        cat_ids=cat_ids,
-        iou_thrs=iou_thrs,
-        rec_thrs=rec_thrs,
-        area_rng=area_rng,
-        matcher=matcher,
-        iou_type=iou_type,
-        results=res,
-    )
-    groups = _freq_groups(gt, cat_ids)
-    results = lvis_summary(precision, recall, iou_thrs, area_lbl, groups, key_max_dets)
-    return img_ids, precision, recall, scores, results, groups
-
-
-def lvis_results(results: Any, gt: GroundTruth, iou_type: str, max_dets: int, where: str = "results") -> Results:
-    """``LVISResults(gt, results, max_dets)``: loaded with its branch rule, on GT images, capped
-    per image.  An ``LVISResults`` object is taken as it is (already capped)."""
-    if type(results).__name__ == "LVISResults":
-        res = load_results(results, gt, iou_type, lvis=True, where=where)
-        check_image_ids(gt, res.dets, where)
-        return res
-    res = load_results(results, gt, iou_type, lvis=True, lvis_cap=int(max_dets), where=where)
-    check_image_ids(gt, res.dets, where)
-    return cap_results(res, int(max_dets), gt)
 
 
 def evaluate_lvis(
@@ -179,12 +101,12 @@ def evaluate_lvis(
     check_iou_type(iou_type, supported=LVIS_IOU_TYPES)
     gt_index = as_ground_truth(gt)
     res = lvis_results(results, gt_index, iou_type, int(max_dets))
-    cats = _cat_ids(gt_index, cat_ids)
+    cats = lvis_cat_ids(gt_index, cat_ids)
     iou_thrs_a = iou_thresholds() if iou_thrs is None else float_vector(iou_thrs, "iou_thrs")
     rec_thrs_a = recall_thresholds() if rec_thrs is None else float_vector(rec_thrs, "rec_thrs")
     area = area_ranges_array(default_area_ranges() if area_ranges is None else area_ranges)
     lbl = list(AREA_LABELS if area_labels is None else area_labels)
-    img_ids_a, precision, recall, scores, out, _ = _run(
+    img_ids_a, precision, recall, scores, out, _ = run_lvis_summary(
         gt_index,
         res,
         img_ids=gt_index.image_ids if img_ids is None else img_ids,
@@ -221,6 +143,3 @@ def evaluate_lvis(
         results=out,
         kind="lvis",
     )
-
-
-from .lvis_dropin import LVISeval  # noqa: E402 - the drop-in builds on the functions above

@@ -15,12 +15,12 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
-from .engine import lvis_results_order, run_lvis
+from .engine import run_lvis
 from .ground_truth import GroundTruth, as_ground_truth
-from .lvis import LVIS_IOU_TYPES, _cat_ids, _run, lvis_results
+from .lvis_core import LVIS_IOU_TYPES, lvis_cat_ids, lvis_results, run_lvis_summary
 from .params import LVIS_MAX_DETS, LVISParams, area_ranges_array, check_iou_type, float_vector
 from .summary import lvis_summary_lines
-from .views import Evaluated, LazyDtPointers, LazyIous, LazySequence, annotations_by_cell
+from .views import Evaluated, LazyDtPointers, LazyIous, LazySequence, annotations_by_cell, touch_cells
 
 __all__ = ["LVISeval"]
 
@@ -85,8 +85,8 @@ class LVISeval:
         p = self.params
         gt = self._gt()
         res = lvis_results(self.lvis_dt, gt, p.iou_type, self._cap, where="lvis_dt")
-        cats = _cat_ids(gt, p.cat_ids)
-        img_ids, precision, recall, scores, out, groups = _run(
+        cats = lvis_cat_ids(gt, p.cat_ids)
+        img_ids, precision, recall, scores, out, groups = run_lvis_summary(
             gt,
             res,
             img_ids=p.img_ids,
@@ -116,10 +116,7 @@ class LVISeval:
                 raise RuntimeError("Please run evaluate() first.")
             e, p = self._evaluated, self.params
             gt = self._gt()
-            res = lvis_results(self.lvis_dt, gt, p.iou_type, self._cap, where="lvis_dt")
-            if type(self.lvis_dt).__name__ != "LVISResults":  # LVISResults' order and ids
-                res = res.subset(lvis_results_order(res.dets, self._cap))
-                res.dets.ids = np.arange(1, len(res) + 1, dtype=np.int64)
+            res = lvis_results(self.lvis_dt, gt, p.iou_type, self._cap, where="lvis_dt", ordered=True)
             cats = np.asarray(e["cat_ids"], dtype=np.int64)
             img_ids = np.asarray(e["img_ids"], dtype=np.int64)
             state, gi, di, ignore = run_lvis(
@@ -185,7 +182,7 @@ class LVISeval:
             ev = self._views()
             anns = ev.gt.dataset["annotations"]
             rows = np.asarray(ev.gt_rows, dtype=np.int64)
-            return annotations_by_cell(
+            cells = annotations_by_cell(
                 [anns[r] for r in rows.tolist()],
                 ev.gt.ann_image_id[rows],
                 ev.gt.ann_category_id[rows],
@@ -194,6 +191,8 @@ class LVISeval:
                 use_cats=True,
                 keep=lambda rec, j: rec.setdefault("ignore", 0),
             )
+            touch_cells(cells, ev.img_ids, ev.cat_ids, use_cats=True)
+            return cells
 
         return self._view("_gts", build)
 
@@ -213,7 +212,7 @@ class LVISeval:
                 rec.setdefault("area", float(dets.area[rows[j]]))
                 rec.setdefault("id", int(dets.ids[rows[j]]))
 
-            return annotations_by_cell(
+            cells = annotations_by_cell(
                 [records[r] for r in rows.tolist()],
                 dets.image_id[rows],
                 dets.category_id[rows],
@@ -222,6 +221,8 @@ class LVISeval:
                 use_cats=True,
                 keep=load_res,
             )
+            touch_cells(cells, ev.img_ids, ev.cat_ids, use_cats=True)
+            return cells
 
         return self._view("_dts", build)
 

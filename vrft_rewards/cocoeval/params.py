@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "AREA_LABELS",
+    "EmptyParameterError",
     "IOU_TYPES",
     "KEYPOINT_AREA_LABELS",
     "KEYPOINT_MAX_DETS",
@@ -93,6 +94,11 @@ COCO_IOU_THRS = iou_thresholds()
 COCO_REC_THRS = recall_thresholds()
 
 
+class EmptyParameterError(ValueError, IndexError):
+    """A parameter list pycocotools indexes is empty: a ``ValueError`` naming it, and the
+    ``IndexError`` pycocotools raises there."""
+
+
 def float_vector(x: Any, name: str) -> np.ndarray:
     """``x`` as a finite 1-D float64 array (thresholds), or ``ValueError`` naming ``name``."""
     a = np.asarray(x, dtype=np.float64)
@@ -115,7 +121,7 @@ def sorted_max_dets(x: Any) -> list[int]:
     """``max_dets`` as a sorted list of non-negative ints (pycocotools sorts ``maxDets``)."""
     vals = [int(v) for v in x]
     if not vals:
-        raise ValueError("max_dets must hold at least one value (pycocotools uses maxDets[-1])")
+        raise EmptyParameterError("max_dets must hold at least one value (pycocotools uses maxDets[-1])")
     if any(v < 0 for v in vals):
         raise ValueError(f"max_dets must be non-negative, got {vals}")
     return sorted(vals)

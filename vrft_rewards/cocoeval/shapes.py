@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._ext import _C
-from .columns import float_column, positions
+from .columns import MissingFieldError, float_column, positions
 from .ground_truth import GroundTruth
 
 __all__ = [
@@ -75,7 +75,7 @@ def segmentations_of(records: Sequence[dict], where: str, *, required: bool) -> 
     if required:
         for i, s in enumerate(segs):
             if s is None:
-                raise ValueError(f"{where}[{i}] has no 'segmentation' field (needed for iou_type='segm')")
+                raise MissingFieldError(f"{where}[{i}] has no 'segmentation' field (needed for iou_type='segm')")
     return segs
 
 
@@ -103,7 +103,7 @@ def _field(records: Sequence[dict], key: str, where: str, why: str) -> list:
     except (KeyError, TypeError):
         for i, r in enumerate(records):
             if not isinstance(r, dict) or key not in r:
-                raise ValueError(f"{where}[{i}] has no {key!r} field ({why})") from None
+                raise MissingFieldError(f"{where}[{i}] has no {key!r} field ({why})") from None
         raise
 
 

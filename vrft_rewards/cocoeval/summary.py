@@ -19,10 +19,15 @@ _COCO_LINE = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}
 _LVIS_LINE = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} catIds={:>3s}] = {:0.3f}"
 
 
-def _sel(idx: list):
+def _sel(idx: list, size: int, axis: int):
     """An index list as pycocotools uses it; a single index becomes a length-1 slice, which
-    selects the same elements in the same order without copying the array."""
-    return slice(idx[0], idx[0] + 1) if len(idx) == 1 else idx
+    selects the same elements in the same order without copying the array (and raises numpy's
+    IndexError where the list index would, e.g. for an emptied ``areaRng``)."""
+    if len(idx) == 1:
+        if idx[0] >= size:
+            raise IndexError(f"index {idx[0]} is out of bounds for axis {axis} with size {size}")
+        return slice(idx[0], idx[0] + 1)
+    return idx
 
 
 def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None, areaRng="all", maxDets=100):
@@ -35,7 +40,7 @@ def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None
             t = np.where(iouThr == np.asarray(iou_thrs))[0]
             s = s[t]
         if len(aind) == 1 and len(mind) == 1:  # same elements, same order, no copy
-            s = s[:, :, :, _sel(aind), _sel(mind)]
+            s = s[:, :, :, _sel(aind, s.shape[3], 3), _sel(mind, s.shape[4], 4)]
         else:
             s = s[:, :, :, aind, mind]
     else:
@@ -44,7 +49,7 @@ def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None
             t = np.where(iouThr == np.asarray(iou_thrs))[0]
             s = s[t]
         if len(aind) == 1 and len(mind) == 1:
-            s = s[:, :, _sel(aind), _sel(mind)]
+            s = s[:, :, _sel(aind, s.shape[2], 2), _sel(mind, s.shape[3], 3)]
         else:
             s = s[:, :, aind, mind]
     value = mean_valid(s)
@@ -119,12 +124,12 @@ def lvis_summary(precision, recall, iou_thrs, area_lbl, freq_groups, max_dets):
                 else:
                     s = s[:, :, freq_groups[freq_group_idx], aidx]
             else:
-                s = s[:, :, :, _sel(aidx)]
+                s = s[:, :, :, _sel(aidx, s.shape[3], 3)]
         else:
             s = recall
             if iou_thr is not None:
                 s = s[np.where(iou_thr == np.asarray(iou_thrs))[0]]
-            s = s[:, :, _sel(aidx)]
+            s = s[:, :, _sel(aidx, s.shape[2], 2)]
         return mean_valid(s)
 
     res = {}

@@ -113,7 +113,10 @@ class Evaluated:
         dt_ids = self.res.dets.ids[det]
         match = arr["dt_match"][sl, a, :].T  # (T, D): the GT's index in dataset order, or -1
         T, D, G = self.num_thrs, len(det), len(rows)
-        dtm = np.where(match >= 0, gt_ids[np.maximum(match, 0)], 0).astype(np.float64)
+        if G:
+            dtm = np.where(match >= 0, gt_ids[np.maximum(match, 0)], 0).astype(np.float64)
+        else:
+            dtm = np.zeros((T, D))
         inv = np.empty(G, dtype=np.int64)
         inv[perm] = np.arange(G)
         gtm = np.zeros((T, G))
@@ -279,13 +282,31 @@ class LazyDtPointers(Mapping):
         return self._k
 
 
+def touch_cells(cells: defaultdict, img_ids, cat_ids, *, use_cats: bool, keypoints: bool = False) -> None:
+    """Reads every cell as the references' evaluate loops read ``_gts`` / ``_dts`` (a
+    defaultdict: each read of a missing cell adds it, empty, with the loop's key types):
+    computeIoU / compute_iou over (image, category), pooled over the categories with
+    ``useCats=0``; computeOks reads (image, -1) there first."""
+    if use_cats:
+        for img in img_ids:
+            for cat in cat_ids:
+                cells[img, cat]
+        return
+    if keypoints:
+        for img in img_ids:
+            cells[img, -1]
+    for img in img_ids:
+        for cat in cat_ids:
+            cells[img, cat]
+
+
 def annotations_by_cell(
     records: list, image_id: np.ndarray, category_id: np.ndarray, img_ids, cat_ids, *, use_cats: bool, keep=None
 ) -> defaultdict:
     """``defaultdict(list)`` of (image_id, category_id) -> shallow copies of ``records``, selected
     and ordered as ``COCO.getAnnIds(imgIds=..., catIds=...)`` (images in the given order, then
     record order; an empty id list selects everything); ``keep`` adds the loadRes / _prepare
-    fields to each copy."""
+    fields to each copy.  The evaluate loops' reads (:func:`touch_cells`) are the caller's."""
     n = len(image_id)
     sel = np.ones(n, bool)
     img_ids = np.asarray(img_ids, dtype=np.int64)

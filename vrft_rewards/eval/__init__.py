@@ -15,7 +15,18 @@ over Ray with identical results.
 
 from __future__ import annotations
 
-from ..cocoeval import COCOeval, Detections, EvalResult, GroundTruth, LVISeval, evaluate_coco, evaluate_lvis
+from ..cocoeval import (
+    COCOeval,
+    Detections,
+    EvalResult,
+    GroundTruth,
+    LVISeval,
+    Params,
+    evaluate_coco,
+    evaluate_lvis,
+    patch_pycocotools,
+    patched_pycocotools,
+)
 from .categories import CATEGORY_SETS, CategoryMapper, normalize_category_name
 from .classification import evaluate_classification
 from .detection import evaluate_detection, evaluate_detection_ray
@@ -47,4 +58,7 @@ __all__ = [
     "LVISeval",
     "evaluate_coco",
     "evaluate_lvis",
+    "Params",
+    "patch_pycocotools",
+    "patched_pycocotools",
 ]
