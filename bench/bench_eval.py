@@ -9,6 +9,14 @@ Groups:
   coco-eval / lvis-eval            evaluate + accumulate + summarize on objects already loaded
                                    (ours: GroundTruth + Detections; anchors: COCO + loadRes)
   coco-eval-json / lvis-eval-json  the same, starting from the two JSON files
+  lvis-scale-json / -dicts         LVIS-like 4,000 images x 300 detections (1.2M), ours vs hotcoco,
+                                   each run in a fresh process by bench/eval_scale.py (which also
+                                   has the 8k and LVIS v1 val rows): the timed call includes the
+                                   process start; ``extra_info`` holds the job's own wall time and
+                                   peak RSS (the numbers of docs/performance.md's scale table)
+  coco-stream / lvis-stream        StreamingEvaluator: every update (batches of 16 images) +
+                                   compute, compute alone, and the one-shot evaluation of the same
+                                   detections; coco-stream-update / lvis-stream-update: one update
 
 Every competitor must reproduce the reference numbers (hotcoco's, bit-identical to pycocotools /
 lvis-api); faster-coco-eval, which drops pycocotools' np.spacing(1) term, is held to 1e-12.
@@ -30,6 +38,7 @@ import pytest
 
 import vrft_rewards.eval as ve
 from _eval_workloads import make_workload
+from eval_scale import run_job, write_workload
 
 try:
     import orjson
@@ -365,3 +374,110 @@ def test_lvis_json_ultrafast(benchmark, lvis_data):
         return _ultrafast_stats(g, d, lvis_style=True)
 
     assert np.array_equal(benchmark(run), lvis_data["expected"])
+
+
+# ---- LVIS at scale (fresh processes; bench/eval_scale.py has the 8k and full-shape rows) ---------
+
+
+@pytest.fixture(scope="module")
+def scale_files(full_size, tmp_path_factory):
+    n = 4000 if full_size else 40
+    gt_path, res_path = write_workload(n, tmp_path_factory.mktemp("scale") / f"lvis_scale_{n}")
+    g, d = _hotcoco_coco(str(gt_path), str(res_path))
+    return gt_path, res_path, _hotcoco_lvis(g, d)[0]
+
+
+def _scale_row(benchmark, scale_files, library, kind):
+    gt_path, res_path, expected_ap = scale_files
+    out = benchmark.pedantic(run_job, args=(library, kind, gt_path, res_path), rounds=1, iterations=1)
+    benchmark.extra_info.update(out)
+    assert out["ap"] == expected_ap
+
+
+@pytest.mark.benchmark(group="lvis-scale-json")
+@pytest.mark.parametrize("library", ["ours", "hotcoco"])
+def test_lvis_scale_json(benchmark, scale_files, library):
+    _scale_row(benchmark, scale_files, library, "path")
+
+
+@pytest.mark.benchmark(group="lvis-scale-dicts")
+@pytest.mark.parametrize("library", ["ours", "hotcoco"])
+def test_lvis_scale_dicts(benchmark, scale_files, library):
+    _scale_row(benchmark, scale_files, library, "dicts")
+
+
+# ---- streaming evaluation ---------------------------------------------------------------------------
+
+
+def _batches(arr, images_per_batch=16):
+    """The (N, 7) rows of every 16 consecutive images (the workload lists detections by image)."""
+    _, first = np.unique(arr[:, 0], return_index=True)
+    bounds = np.append(np.sort(first)[::images_per_batch], len(arr))
+    return [arr[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _stream_group(benchmark, data, protocol, what):
+    gt = ve.GroundTruth(data["gt"])
+    batches = _batches(data["arr"])
+    evaluate = ve.evaluate_coco if protocol == "coco" else ve.evaluate_lvis
+
+    def all_updates():
+        ev = ve.StreamingEvaluator(gt, protocol=protocol)
+        for b in batches:
+            ev.update(b)
+        return ev
+
+    if what == "updates+compute":
+        res = benchmark(lambda: all_updates().compute())
+    elif what == "compute":
+        ev = all_updates()
+        res = benchmark(ev.compute)
+    else:
+        dets = ve.Detections.from_array(data["arr"])
+        res = benchmark(lambda: evaluate(gt, dets))
+    assert np.array_equal(res.stats, data["expected"])
+
+
+@pytest.mark.benchmark(group="coco-stream")
+@pytest.mark.parametrize("what", ["updates+compute", "compute"])
+def test_coco_stream_ours(benchmark, coco_data, what):
+    _stream_group(benchmark, coco_data, "coco", what)
+
+
+@pytest.mark.benchmark(group="coco-stream")
+def test_coco_stream_oneshot(benchmark, coco_data):
+    _stream_group(benchmark, coco_data, "coco", "one-shot")
+
+
+@pytest.mark.benchmark(group="lvis-stream")
+@pytest.mark.parametrize("what", ["updates+compute", "compute"])
+def test_lvis_stream_ours(benchmark, lvis_data, what):
+    _stream_group(benchmark, lvis_data, "lvis", what)
+
+
+@pytest.mark.benchmark(group="lvis-stream")
+def test_lvis_stream_oneshot(benchmark, lvis_data):
+    _stream_group(benchmark, lvis_data, "lvis", "one-shot")
+
+
+def _update_bench(benchmark, data, protocol):
+    gt = ve.GroundTruth(data["gt"])
+    batches = _batches(data["arr"])
+    ev = ve.StreamingEvaluator(gt, protocol=protocol)
+    todo = iter(batches)
+    # Each round evaluates the next batch of 16 images (an image is evaluated once).
+    benchmark.pedantic(lambda: ev.update(next(todo)), rounds=len(batches), iterations=1)
+    benchmark.extra_info["detections_per_batch"] = len(data["arr"]) / len(batches)
+    for rest in todo:  # with --benchmark-disable pedantic runs once
+        ev.update(rest)
+    assert np.array_equal(ev.compute().stats, data["expected"])
+
+
+@pytest.mark.benchmark(group="coco-stream-update")
+def test_coco_stream_update16_ours(benchmark, coco_data):
+    _update_bench(benchmark, coco_data, "coco")
+
+
+@pytest.mark.benchmark(group="lvis-stream-update")
+def test_lvis_stream_update16_ours(benchmark, lvis_data):
+    _update_bench(benchmark, lvis_data, "lvis")

@@ -28,6 +28,7 @@ from vrft_rewards.rewards import (
     resolve_reward_set,
     visual_rft_rewards,
 )
+from vrft_rewards.rewards._tiny import TINY_BATCH
 
 ALL_REWARDS = [
     format_reward,
@@ -116,8 +117,8 @@ def test_completions_are_parsed_once_for_several_rewards(monkeypatch):
         return real(items, **options)
 
     monkeypatch.setattr(_cache, "parse_completions", counting)
-    completions = [DET] * 8
-    solution = [DET_SOL] * 8
+    completions = [DET] * (TINY_BATCH + 8)  # the batch path (tests/test_rewards_tiny.py: tiny batches)
+    solution = [DET_SOL] * (TINY_BATCH + 8)
     for reward in visual_rft_rewards("detection"):
         reward(completions, solution=solution)
     assert len(calls) == 2  # the completions once, the solutions once

@@ -79,6 +79,19 @@ def test_detection_preset_equals_visual_rft_on_well_formed_answers(seed):
     assert fmt_f(completions, solution=solution) == ref.format_reward(completions)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_detection_preset_equals_visual_rft_one_sample_at_a_time(seed):
+    # The per-sample calls of verl's Reward Loop, OpenRLHF and ms-swift take the tiny-batch path.
+    rng = np.random.default_rng(50 + seed)
+    cases = [_detection_case(rng) for _ in range(60)]
+    iou_f, conf_f, fmt_f = visual_rft_rewards("detection")
+    for text, sol in cases:
+        for completion in (text, [{"role": "assistant", "content": text}]):
+            assert iou_f([completion], solution=[sol]) == ref.iou_reward([completion], [sol])
+            assert conf_f([completion], solution=[sol]) == ref.confidence_reward([completion], [sol])
+            assert fmt_f([completion], solution=[sol]) == ref.format_reward([completion])
+
+
 def _class_case(rng, names):
     gt = str(rng.choice(names))
     r = rng.random()

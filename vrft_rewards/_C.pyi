@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'MaskSet', 'SegmArena', 'completion_ap', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'get_num_threads', 'keypoint_rows', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'oks_exponents', 'oks_reduce', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'rle_decode', 'segm_area_box', 'segm_arena', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'MaskSet', 'SegmArena', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_select_lvis', 'get_num_threads', 'keypoint_rows', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'oks_exponents', 'oks_reduce', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'parse_shape_results', 'rasterize_boxes', 'records_columns', 'rle_decode', 'score_detection_rows', 'segm_area_box', 'segm_arena', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     def __getstate__(self) -> tuple:
         ...
@@ -77,6 +77,10 @@ def completion_ap(pred: typing.Any, scores: typing.Any, pred_categories: typing.
     """
     Per-completion COCO AP (pycocotools per-sample stats), -1 without ground truth.
     """
+def completion_texts(completions: typing.Any, invalid: str) -> tuple:
+    """
+    The answer text of each completion (a str, or the final assistant message's content).
+    """
 def convert_boxes_f32(boxes: typing.Any, src: str, dst: str, out: typing.Any) -> None:
     """
     out = torchvision box_convert(boxes, src, dst); rejects NaN/inf.
@@ -93,6 +97,18 @@ def eval_merge(states: list, gt_rows: list, dt_rows: list) -> EvalState:
     ...
 def eval_parse_results(data: bytes) -> typing.Any:
     ...
+def eval_positions(ids: typing.Any, table: typing.Any) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    Index of the first occurrence of each id in table (int64), -1 when absent.
+    """
+def eval_read_results(path: bytes, block_bytes: typing.SupportsInt | typing.SupportsIndex = 33554432) -> typing.Any:
+    """
+    A results JSON file (path as bytes) read into columns in blocks of block_bytes (at least 4096), or None when it is off the fast path or cannot be read.
+    """
+def eval_select_lvis(image_id: typing.Any, category_id: typing.Any, box: typing.Any, area: typing.Any, img_ids: typing.Any, cat_ids: typing.Any, present_image: typing.Any, present_category: typing.Any, absent_image_id: typing.Any, absent_category_id: typing.Any, nel_image_id: typing.Any, nel_category_id: typing.Any, max_bitset_bits: typing.SupportsInt | typing.SupportsIndex = -1) -> tuple:
+    """
+    lvis-api's detection selection (evaluated image / category, 0 < area < inf, federated filter): (rows, image positions, category positions, not_exhaustive flags). max_bitset_bits (tests): the largest image x category bitset, -1: the default.
+    """
 def get_num_threads() -> int:
     """
     Number of threads batch calls use (including the caller).
@@ -143,10 +159,20 @@ def pairwise_iou_f64(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str
     """
 def parse_completions(completions: typing.Any, schema: str, answer: str, require_tags: bool, invalid: str) -> dict:
     ...
+def parse_shape_results(data: bytes, image_ids: typing.Any, heights: typing.Any, widths: typing.Any, want_segm: bool, num_keypoints: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
+    ...
 def rasterize_boxes(boxes: typing.Any, height: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
     ...
+def records_columns(records: typing.Any, fields: list) -> list:
+    """
+    Fields of every record dict, in one pass: for each (key, kind, default) of fields (kind: 'int' int64, 'float' float64, 'flag' uint8 truthiness, 'box' (N, 4) float64; default None: required), its numpy column, or None when a record is off the fast path for it (Python then converts that field).
+    """
 def rle_decode(text: bytes) -> numpy.typing.NDArray[numpy.int64]:
     ...
+def score_detection_rows(texts: typing.Any, solutions: typing.Any, answer_first: bool, method: typing.SupportsInt | typing.SupportsIndex, kind: typing.SupportsInt | typing.SupportsIndex, iou_threshold: typing.SupportsFloat | typing.SupportsIndex, strict: bool, dedupe: bool, frames: typing.Any, gt: typing.Any) -> tuple:
+    """
+    Fused per-completion detection and format rewards of a small batch: (rows, pair_sum, n_pairs).
+    """
 def segm_area_box(masks: SegmArena) -> tuple:
     ...
 def segm_arena(segmentations: list, heights: typing.Any, widths: typing.Any, boxes: typing.Any, where: str) -> SegmArena:

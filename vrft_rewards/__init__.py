@@ -1,6 +1,6 @@
 """vrft_rewards: reward and evaluation engine for visual reinforcement fine-tuning.
 
-Top level: geometry, assignment / matching, parsing and frames.  Rewards live in
+Top level: geometry, assignment / matching, parsing and frames (by model family too).  Rewards live in
 :mod:`vrft_rewards.rewards`, trainer adapters and the HTTP server in
 :mod:`vrft_rewards.integrations`, the COCO / LVIS engine in :mod:`vrft_rewards.cocoeval`, and the
 evaluation of model outputs in :mod:`vrft_rewards.eval` (which re-exports the engine).  Imports
@@ -21,6 +21,7 @@ from .matching import (
     linear_sum_assignment,
     match_boxes,
 )
+from .model_frames import ModelFrame, model_frame, smart_resize
 from .parsing import ParsedBatch, parse_completions
 from .polygons import polygon_iou
 
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchedAssignment",
     "MatchResult",
+    "ModelFrame",
     "ParsedBatch",
     "__version__",
     "batched_linear_sum_assignment",
@@ -39,8 +41,10 @@ __all__ = [
     "has_cuda",
     "linear_sum_assignment",
     "match_boxes",
+    "model_frame",
     "paired_box_iou",
     "parse_completions",
     "polygon_iou",
     "set_num_threads",
+    "smart_resize",
 ]

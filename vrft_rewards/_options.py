@@ -22,6 +22,7 @@ __all__ = [
     "INVALID_ENTRIES",
     "IOU_KINDS",
     "MATCH_METHODS",
+    "MODEL_FRAMES",
     "PARSE_SCHEMAS",
     "RESERVED_COLUMNS",
     "TRAINER_KWARGS",
@@ -36,8 +37,11 @@ BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 IOU_KINDS = ("iou", "giou", "diou", "ciou")
 #: One-to-one matching: maximum total value, or COCO / Visual-RFT greedy by score.
 MATCH_METHODS = ("hungarian", "greedy")
-#: Coordinate frames of model outputs: pixels, Qwen2-VL's 0..1000 grid, 0..1.
-FRAMES = ("abs", "norm1000", "norm1")
+#: Model families whose box frame is known (vrft_rewards/model_frames.py): Qwen2-VL and Qwen3-VL write
+#: a 0..1000 grid, Qwen2.5-VL pixels of the image after its processor's smart_resize.
+MODEL_FRAMES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
+#: Coordinate frames of model outputs: pixels, Qwen2-VL's 0..1000 grid, 0..1, or a model family.
+FRAMES = ("abs", "norm1000", "norm1") + MODEL_FRAMES
 #: Parser schemas: detected per completion, or one forced (the parser's format codes 1..6).
 PARSE_SCHEMAS = ("auto", "visual_rft", "qwen_json", "qwen_tuple", "boxes", "text", "number")
 #: Which complete ``<answer>`` block is the answer.

@@ -1,8 +1,13 @@
 """Coordinate frames of model outputs: boxes as written -> pixels of the original images.
 
 Frames (``docs/parsing.md``): ``"abs"`` (pixels), ``"norm1000"`` (Qwen2-VL's 0..1000 grid),
-``"norm1"`` (0..1).  Converting needs the image size, which comes from dataset columns or the GT
-json, never from opening image files.
+``"norm1"`` (0..1), or a model family (``"qwen2-vl"``, ``"qwen2.5-vl"``, ``"qwen3-vl"``: the
+frame that family writes, see :mod:`vrft_rewards.model_frames`).  Converting needs the image size,
+which comes from dataset columns or the GT json, never from opening image files.
+
+Every conversion is ``x / d * s`` per axis (:func:`frame_factors`): ``norm1000`` divides by 1000
+and scales by the image side, ``norm1`` divides by 1, ``abs`` from a resized image divides by the
+resized side; dividing or multiplying by 1 is exact, so the one formula gives each frame's bits.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ._options import FRAMES, check_option
+from ._options import FRAMES, MODEL_FRAMES, check_option
+from .model_frames import family_frame
+from .model_frames import model_sizes as model_sizes_of
 
-__all__ = ["FRAMES", "boxes_to_pixels"]
+__all__ = ["FRAMES", "apply_frame_factors", "boxes_to_pixels", "frame_factors"]
 
 
 def boxes_to_pixels(
@@ -29,11 +36,14 @@ def boxes_to_pixels(
         ``ParsedBatch.offsets``: boxes of image ``i`` are ``boxes[offsets[i]:offsets[i + 1]]``.
     image_sizes : array_like, shape (B, 2)
         ``(width, height)`` of each completion's original image.
-    frame : {"norm1000", "norm1", "abs"}, default "norm1000"
-        The frame the model wrote: Qwen2-VL's 0..1000 grid, 0..1, or pixels.
+    frame : {"norm1000", "norm1", "abs", "qwen2-vl", "qwen2.5-vl", "qwen3-vl"}, default "norm1000"
+        The frame the model wrote: Qwen2-VL's 0..1000 grid, 0..1, pixels, or a model family's
+        frame (:func:`vrft_rewards.model_frame`: Qwen2.5-VL writes pixels of the image after its
+        processor's ``smart_resize``, whose size is computed from ``image_sizes``).
     model_sizes : array_like, shape (B, 2), optional
-        Only with ``frame="abs"``: ``(width, height)`` of the image the model saw (e.g. Qwen2.5-VL
-        after ``smart_resize``); boxes are rescaled from it to ``image_sizes``.
+        With ``frame="abs"`` or ``"qwen2.5-vl"``: ``(width, height)`` of the image the model saw
+        (e.g. after ``smart_resize`` with a trainer's own ``max_pixels``); boxes are rescaled from
+        it to ``image_sizes``.
 
     Returns
     -------
@@ -68,19 +78,38 @@ def boxes_to_pixels(
     off = off.astype(np.int64, copy=False)
     if off[0] != 0 or off[-1] != b.shape[0] or np.any(np.diff(off) < 0):
         raise ValueError(f"offsets must start at 0, be non-decreasing and end at len(boxes) ({b.shape[0]})")
-    n_img = off.shape[0] - 1
-    sizes = _sizes(image_sizes, n_img, "image_sizes")
-    counts = np.diff(off)
-    wh = np.repeat(sizes, counts, axis=0)  # (total, 2): W, H per box
-    scale = np.concatenate([wh, wh], axis=1)  # (total, 4): W, H, W, H
-    if frame == "norm1000":
-        return b / 1000.0 * scale
-    if frame == "norm1":
-        return b * scale
-    if model_sizes is None:
-        return b.copy()
-    model = np.repeat(_sizes(model_sizes, n_img, "model_sizes"), counts, axis=0)
-    return b / np.concatenate([model, model], axis=1) * scale
+    factors = frame_factors(frame, image_sizes, off.shape[0] - 1, model_sizes=model_sizes)
+    return b.copy() if factors is None else apply_frame_factors(b, off, factors)
+
+
+def apply_frame_factors(boxes: np.ndarray, offsets: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """``x / dx * sx`` and ``y / dy * sy`` for every box, with the factors of its image
+    (``factors``: ``(B, 4)`` from :func:`frame_factors`; ``offsets`` checked by the caller)."""
+    per_box = np.repeat(factors, np.diff(offsets), axis=0)  # (total, 4): dx, dy, sx, sy
+    d = np.concatenate([per_box[:, :2], per_box[:, :2]], axis=1)
+    s = np.concatenate([per_box[:, 2:], per_box[:, 2:]], axis=1)
+    return boxes / d * s
+
+
+def frame_factors(frame: str, image_sizes: Any, n: int, *, model_sizes: Any = None) -> Any:
+    """``(n, 4)`` float64 ``dx, dy, sx, sy`` per image: a box of ``frame`` goes to pixels as
+    ``x / dx * sx``, ``y / dy * sy``; ``None`` when the boxes already are pixels of the image.
+
+    Raises ``ValueError`` on an unknown frame or sizes that are not ``(n, 2)`` finite and positive.
+    """
+    check_option(frame, FRAMES, "frame")
+    sizes = _sizes(image_sizes, n, "image_sizes")
+    if frame in MODEL_FRAMES:
+        base = family_frame(frame)
+        if base == "abs" and model_sizes is None:
+            model_sizes = np.stack(model_sizes_of(frame, sizes[:, 0], sizes[:, 1]), axis=1)
+        frame = base
+    if frame == "abs":
+        if model_sizes is None:
+            return None
+        return np.concatenate([_sizes(model_sizes, n, "model_sizes"), sizes], axis=1)
+    divisor = 1000.0 if frame == "norm1000" else 1.0
+    return np.concatenate([np.full((n, 2), divisor), sizes], axis=1)
 
 
 def _sizes(x: Any, n: int, name: str) -> np.ndarray:

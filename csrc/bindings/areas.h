@@ -16,5 +16,10 @@ void bind_masks(pybind11::module_& m);      // masks.cpp: ground-truth mask sets
 void bind_shapes(pybind11::module_& m);     // shapes.cpp: segm arenas, mask / keypoint results
 void bind_keypoints(pybind11::module_& m);  // keypoints.cpp: keypoint rows, OKS passes
 void bind_rewards(pybind11::module_& m);    // rewards.cpp: reward kernels, per-completion AP
+void bind_loading(pybind11::module_& m);  // loading.cpp: record lists and results files -> columns
+void bind_eval_select(pybind11::module_& m);  // eval_select.cpp: id positions, LVIS selection
+
+// rewards_fused.cpp: the fused per-completion rewards (the tiny-batch path)
+void bind_rewards_fused(pybind11::module_& m);
 
 }  // namespace vrft::bindings

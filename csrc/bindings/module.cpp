@@ -21,4 +21,7 @@ PYBIND11_MODULE(_C, m) {
   bind_shapes(m);
   bind_keypoints(m);
   bind_rewards(m);
+  bind_rewards_fused(m);
+  bind_loading(m);
+  bind_eval_select(m);
 }

@@ -16,6 +16,7 @@
 
 #include "bindings/areas.h"
 #include "bindings/args.h"
+#include "bindings/texts.h"
 
 namespace vrft::bindings {
 namespace {
@@ -277,13 +278,49 @@ py::list normalize_texts(const py::list& sources,
   return out;
 }
 
+// The answer texts of a batch of completions (completion_text of each), as a tuple; invalid
+// entries raise as in parse_completions or, with invalid="empty", read as ''.  The tiny-batch
+// rewards key their memo on these texts (vrft_rewards/rewards/_tiny.py).
+py::tuple completion_texts(const py::handle& completions, const std::string& invalid) {
+  if (invalid != "raise" && invalid != "empty") {
+    throw std::invalid_argument("invalid must be 'raise' or 'empty', got '" + invalid + "'");
+  }
+  if (!PyList_Check(completions.ptr()) && !PyTuple_Check(completions.ptr())) {
+    throw py::type_error("completions must be a list or tuple, got " +
+                         type_name(completions.ptr()));
+  }
+  py::tuple snapshot = py::reinterpret_steal<py::tuple>(PySequence_Tuple(completions.ptr()));
+  if (!snapshot) throw py::error_already_set();
+  const Py_ssize_t n = PyTuple_GET_SIZE(snapshot.ptr());
+  py::tuple out(n);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    std::string why;
+    py::object s = completion_text(PyTuple_GET_ITEM(snapshot.ptr(), i), &why);
+    if (!s) {
+      if (invalid == "raise") {
+        throw py::type_error("completions[" + std::to_string(i) + "] must be " + why +
+                             " (pass invalid='empty' to read such entries as empty text)");
+      }
+      s = py::str("");
+    }
+    PyTuple_SET_ITEM(out.ptr(), i, s.release().ptr());
+  }
+  return out;
+}
+
 }  // namespace
+
+vrft::parse::Text utf8_view(PyObject* str, std::vector<py::object>* keep) {
+  return utf8_of(str, keep);
+}
 
 void bind_parse(py::module_& m) {
   m.def("parse_completions", &parse_completions_impl, py::arg("completions"), py::arg("schema"),
         py::arg("answer"), py::arg("require_tags"), py::arg("invalid"));
   m.def("slice_texts", &slice_texts, py::arg("sources"), py::arg("index"), py::arg("start"),
         py::arg("end"));
+  m.def("completion_texts", &completion_texts, py::arg("completions"), py::arg("invalid"),
+        "The answer text of each completion (a str, or the final assistant message's content).");
   m.def("normalize_texts", &normalize_texts, py::arg("sources"), py::arg("start"), py::arg("end"),
         py::arg("lower"), py::arg("strip_punct"), py::arg("underscores"), py::arg("collapse_space"),
         py::arg("drop_space"));

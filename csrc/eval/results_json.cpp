@@ -1,145 +1,46 @@
 #include "eval/results_json.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "eval/json_reader.h"
 
 namespace vrft::eval {
 namespace {
 
-class Reader {
- public:
-  Reader(const char* data, size_t size) : p_(data), end_(data + size) {}
+using json::is_ws;
+using json::Reader;
 
-  void skip_ws() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
-  }
-  bool eat(char c) {
-    skip_ws();
-    if (p_ < end_ && *p_ == c) {
-      ++p_;
-      return true;
-    }
-    return false;
-  }
-  bool peek(char c) {
-    skip_ws();
-    return p_ < end_ && *p_ == c;
-  }
-  bool at_end() {
-    skip_ws();
-    return p_ == end_;
-  }
+// The fields of a record: one bit each in `seen`.  A new field is a key, a bit, a reader below
+// and a column in ResultColumns / ResultArrays.
+enum Field : unsigned { kImageId = 1, kCategoryId = 2, kScore = 4, kBbox = 8, kAllFields = 15 };
 
-  // A string; returns its raw bytes (escapes left in place, enough to compare plain keys).
-  bool string(const char** begin, size_t* len) {
-    if (!eat('"')) return false;
-    const char* s = p_;
-    while (p_ < end_ && *p_ != '"') {
-      if (*p_ == '\\') {
-        ++p_;
-        if (p_ == end_) return false;
-      }
-      ++p_;
-    }
-    if (p_ == end_) return false;
-    *begin = s;
-    *len = static_cast<size_t>(p_ - s);
-    ++p_;
-    return true;
+Field field_of(const char* key, size_t n) {
+  switch (n) {
+    case 8:
+      return std::memcmp(key, "image_id", 8) == 0 ? kImageId : Field{0};
+    case 11:
+      return std::memcmp(key, "category_id", 11) == 0 ? kCategoryId : Field{0};
+    case 5:
+      return std::memcmp(key, "score", 5) == 0 ? kScore : Field{0};
+    case 4:
+      return std::memcmp(key, "bbox", 4) == 0 ? kBbox : Field{0};
+    default:
+      return Field{0};
   }
-
-  // A JSON number token -> double (correctly rounded); `integral` tells whether it had no
-  // fraction / exponent part.
-  bool number(double* value, bool* integral) {
-    skip_ws();
-    const char* s = p_;
-    if (p_ < end_ && *p_ == '-') ++p_;
-    if (p_ == end_ || !(*p_ >= '0' && *p_ <= '9')) return false;
-    bool is_int = true;
-    while (p_ < end_ && ((*p_ >= '0' && *p_ <= '9') || *p_ == '.' || *p_ == 'e' || *p_ == 'E' ||
-                         *p_ == '+' || *p_ == '-')) {
-      if (*p_ == '.' || *p_ == 'e' || *p_ == 'E') is_int = false;
-      ++p_;
-    }
-    const auto r = std::from_chars(s, p_, *value);
-    if (r.ec != std::errc() || r.ptr != p_ || !std::isfinite(*value)) return false;
-    *integral = is_int;
-    return true;
-  }
-
-  bool integer(int64_t* value) {
-    skip_ws();
-    const char* s = p_;
-    double d;
-    bool integral;
-    if (!number(&d, &integral)) return false;
-    if (integral) {
-      const auto r = std::from_chars(s, p_, *value);
-      return r.ec == std::errc() && r.ptr == p_;
-    }
-    // 3.0 is accepted as an id (Python's int(3.0)); 3.5 is not on the fast path.
-    if (d != std::floor(d) || std::fabs(d) > 9.007199254740992e15) return false;
-    *value = static_cast<int64_t>(d);
-    return true;
-  }
-
-  // Skips any JSON value (depth-limited).
-  bool skip_value(int depth = 0) {
-    if (depth > 64) return false;
-    skip_ws();
-    if (p_ == end_) return false;
-    const char c = *p_;
-    if (c == '"') {
-      const char* b;
-      size_t n;
-      return string(&b, &n);
-    }
-    if (c == '{') {
-      ++p_;
-      if (eat('}')) return true;
-      do {
-        const char* b;
-        size_t n;
-        if (!string(&b, &n) || !eat(':') || !skip_value(depth + 1)) return false;
-      } while (eat(','));
-      return eat('}');
-    }
-    if (c == '[') {
-      ++p_;
-      if (eat(']')) return true;
-      do {
-        if (!skip_value(depth + 1)) return false;
-      } while (eat(','));
-      return eat(']');
-    }
-    for (const char* lit : {"true", "false", "null"}) {
-      const size_t n = std::strlen(lit);
-      if (static_cast<size_t>(end_ - p_) >= n && std::memcmp(p_, lit, n) == 0) {
-        p_ += n;
-        return true;
-      }
-    }
-    double d;
-    bool integral;
-    return number(&d, &integral);
-  }
-
- private:
-  const char* p_;
-  const char* end_;
-};
-
-bool key_is(const char* b, size_t n, const char* key) {
-  return n == std::strlen(key) && std::memcmp(b, key, n) == 0;
 }
 
-// Records `{...}, {...}, ...` filling `out`; the reader must then be at `end_char` (']' for the
-// last chunk, end of input for the others: end_char == 0).
+// The shortest record on the fast path, {"image_id":0,"category_id":0,"bbox":[0,0,0,0],"score":0}
+// plus its separating comma, is 57 bytes: a file of S bytes holds at most S / 56 records.
+constexpr size_t kMinRecordBytes = 56;
+
+// Records `{...}, {...}, ...` appended to `out`; the reader must then be at `end_char` (']' for
+// the last piece of the file, end of input for the others: end_char == 0).
 bool parse_records(Reader& r, ResultColumns& out, char end_char, size_t bytes) {
   // A COCO result record takes 80-120 bytes of JSON: reserve for that many, once.
   const size_t guess = bytes / 80 + 16;
@@ -157,31 +58,33 @@ bool parse_records(Reader& r, ResultColumns& out, char end_char, size_t bytes) {
         const char* kb;
         size_t kn;
         if (!r.string(&kb, &kn) || !r.eat(':')) return false;
-        if (key_is(kb, kn, "image_id")) {
-          if (!r.integer(&image_id)) return false;
-          seen |= 1u;
-        } else if (key_is(kb, kn, "category_id")) {
-          if (!r.integer(&category_id)) return false;
-          seen |= 2u;
-        } else if (key_is(kb, kn, "score")) {
-          bool integral;
-          if (!r.number(&score, &integral)) return false;
-          seen |= 4u;
-        } else if (key_is(kb, kn, "bbox")) {
-          if (!r.eat('[')) return false;
-          for (int i = 0; i < 4; ++i) {
-            bool integral;
-            if ((i > 0 && !r.eat(',')) || !r.number(&box[i], &integral)) return false;
-          }
-          if (!r.eat(']')) return false;
-          seen |= 8u;
-        } else if (!r.skip_value()) {
-          return false;
+        bool integral;
+        switch (field_of(kb, kn)) {
+          case kImageId:
+            if (!r.integer(&image_id)) return false;
+            break;
+          case kCategoryId:
+            if (!r.integer(&category_id)) return false;
+            break;
+          case kScore:
+            if (!r.number(&score, &integral)) return false;
+            break;
+          case kBbox:
+            if (!r.eat('[')) return false;
+            for (int i = 0; i < 4; ++i) {
+              if ((i > 0 && !r.eat(',')) || !r.number(&box[i], &integral)) return false;
+            }
+            if (!r.eat(']')) return false;
+            break;
+          default:
+            if (!r.skip_value()) return false;
+            break;
         }
+        seen |= field_of(kb, kn);
       } while (r.eat(','));
       if (!r.eat('}')) return false;
     }
-    if (seen != 15u) return false;
+    if (seen != kAllFields) return false;
     out.image_id.push_back(image_id);
     out.category_id.push_back(category_id);
     out.box.insert(out.box.end(), box, box + 4);
@@ -189,6 +92,85 @@ bool parse_records(Reader& r, ResultColumns& out, char end_char, size_t bytes) {
   } while (r.eat(','));
   if (end_char == 0) return r.at_end();
   return r.eat(end_char) && r.at_end();
+}
+
+void clear(ResultColumns& c) {  // keeps the capacity for the next block
+  c.image_id.clear();
+  c.category_id.clear();
+  c.box.clear();
+  c.score.clear();
+}
+
+// Whether data[p] == '{' starts a record: the previous non-space bytes are `}` ws* `,` ws*.  Only
+// a candidate (it may sit inside a string); the piece parses validate it: a cut inside a string
+// leaves the piece before it with an unterminated string, which fails.
+bool is_record_start(const char* data, size_t p) {
+  if (data[p] != '{') return false;
+  size_t q = p;
+  while (q > 0 && is_ws(data[q - 1])) --q;
+  if (q == 0 || data[q - 1] != ',') return false;
+  --q;
+  while (q > 0 && is_ws(data[q - 1])) --q;
+  return q > 0 && data[q - 1] == '}';
+}
+
+// The first record-start candidate in [from, size), or size.
+size_t next_record_start(const char* data, size_t size, size_t from) {
+  for (size_t p = from; p < size; ++p) {
+    if (is_record_start(data, p)) return p;
+  }
+  return size;
+}
+
+// The last record-start candidate in (from, size), or 0 when there is none.
+size_t last_record_start(const char* data, size_t from, size_t size) {
+  for (size_t p = size; p-- > from + 1;) {
+    if (is_record_start(data, p)) return p;
+  }
+  return 0;
+}
+
+// Parses the records in data[begin, end) -- whole records separated by commas, ending at `end`
+// (final: with the closing ']') -- into parts[0..k) in order, cut into up to `pieces` pieces at
+// record boundaries and parsed in parallel.  Returns the number of parts used, or -1 when a piece
+// does not parse.
+int64_t parse_region(const char* data, size_t begin, size_t end, bool final, int64_t pieces,
+                     std::vector<ResultColumns>& parts) {
+  std::vector<size_t> cut{begin};
+  const size_t size = end - begin;
+  for (int64_t i = 1; i < pieces; ++i) {
+    const size_t c =
+        next_record_start(data, end, std::max(cut.back() + 1, begin + size / pieces * i));
+    if (c >= end) break;
+    cut.push_back(c);
+  }
+  cut.push_back(end);
+  const int64_t n = static_cast<int64_t>(cut.size()) - 1;
+  if (parts.size() < static_cast<size_t>(n)) parts.resize(static_cast<size_t>(n));
+  std::vector<char> ok(static_cast<size_t>(n), 0);
+  parallel_for(n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      // Piece i covers [cut[i], cut[i + 1]): up to the ',' before the next record for all but
+      // the last.
+      size_t stop = cut[i + 1];
+      if (i + 1 < n) {
+        while (stop > cut[i] && data[stop - 1] != ',') --stop;
+        --stop;  // drop the ','
+      }
+      clear(parts[i]);
+      Reader r(data + cut[i], stop - cut[i]);
+      ok[i] = parse_records(r, parts[i], final && i + 1 == n ? ']' : 0, stop - cut[i]);
+    }
+  });
+  for (const char v : ok) {
+    if (!v) return -1;
+  }
+  return n;
+}
+
+int64_t pieces_for(size_t bytes) {
+  constexpr size_t kMinPiece = size_t{4} << 20;
+  return std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), bytes / kMinPiece));
 }
 
 bool parse_serial(const char* data, size_t size, ResultColumns& out) {
@@ -199,80 +181,112 @@ bool parse_serial(const char* data, size_t size, ResultColumns& out) {
   return parse_records(r, out, ']', size);
 }
 
-bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-// A position p such that data[p] == '{' starts a record: the previous non-space bytes are `}` ws*
-// `,` ws*.  Only a candidate (it may sit inside a string); the chunk parses validate it.
-size_t next_record_start(const char* data, size_t size, size_t from) {
-  for (size_t p = from; p < size; ++p) {
-    if (data[p] != '{') continue;
-    size_t q = p;
-    while (q > 0 && is_ws(data[q - 1])) --q;
-    if (q == 0 || data[q - 1] != ',') continue;
-    --q;
-    while (q > 0 && is_ws(data[q - 1])) --q;
-    if (q > 0 && data[q - 1] == '}') return p;
-  }
-  return size;
-}
-
 }  // namespace
 
 bool parse_result_columns(const char* data, size_t size, ResultColumns& out) {
-  // Large files are cut at record boundaries and parsed in parallel; a chunk that does not parse
-  // exactly (a cut inside a string, a syntax error) sends the whole file to the serial parser,
+  // Large inputs are cut at record boundaries and parsed in parallel; a piece that does not parse
+  // exactly (a cut inside a string, a syntax error) sends the whole input to the serial parser,
   // which is the reference behaviour.
-  const int64_t threads = get_num_threads();
-  constexpr size_t kMinChunk = size_t{4} << 20;
-  const int64_t pieces = std::min<int64_t>(threads, static_cast<int64_t>(size / kMinChunk));
+  const int64_t pieces = pieces_for(size);
   if (pieces < 2) return parse_serial(data, size, out);
-  std::vector<size_t> cut{0};
-  for (int64_t i = 1; i < pieces; ++i) {
-    const size_t c = next_record_start(data, size, std::max(cut.back() + 1, size / pieces * i));
-    if (c >= size) break;
-    cut.push_back(c);
-  }
-  cut.push_back(size);
-  const int64_t n = static_cast<int64_t>(cut.size()) - 1;
-  if (n < 2) return parse_serial(data, size, out);
-  std::vector<ResultColumns> parts(static_cast<size_t>(n));
-  std::vector<char> ok(static_cast<size_t>(n), 0);
-  parallel_for(n, 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      // Chunk i covers [cut[i], end): up to the ',' before the next record for all but the last.
-      size_t end = cut[i + 1];
-      if (i + 1 < n) {
-        while (end > cut[i] && data[end - 1] != ',') --end;
-        --end;  // drop the ','
-      }
-      Reader r(data + cut[i], end - cut[i]);
-      if (i == 0) {
-        if (!r.eat('[')) continue;
-        if (n == 1 && r.eat(']')) {
-          ok[i] = r.at_end();
-          continue;
-        }
-      }
-      ok[i] = parse_records(r, parts[i], i + 1 == n ? ']' : 0, end - cut[i]);
-    }
-  });
-  for (const char v : ok) {
-    if (!v) return parse_serial(data, size, out);
-  }
+  Reader r(data, size);
+  if (!r.eat('[') || r.peek(']')) return parse_serial(data, size, out);
+  std::vector<ResultColumns> parts;
+  const int64_t n = parse_region(data, r.offset(), size, true, pieces, parts);
+  if (n < 0) return parse_serial(data, size, out);
   out = ResultColumns{};
   size_t total = 0;
-  for (const auto& p : parts) total += p.score.size();
+  for (int64_t i = 0; i < n; ++i) total += parts[i].score.size();
   out.image_id.reserve(total);
   out.category_id.reserve(total);
   out.box.reserve(4 * total);
   out.score.reserve(total);
-  for (const auto& p : parts) {
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& p = parts[i];
     out.image_id.insert(out.image_id.end(), p.image_id.begin(), p.image_id.end());
     out.category_id.insert(out.category_id.end(), p.category_id.begin(), p.category_id.end());
     out.box.insert(out.box.end(), p.box.begin(), p.box.end());
     out.score.insert(out.score.end(), p.score.begin(), p.score.end());
   }
   return true;
+}
+
+ReadStatus read_result_file(const char* path, ResultArrays& out, size_t block_bytes) {
+  std::FILE* f = std::fopen(path, "rb");
+  if (f == nullptr) return ReadStatus::kCannotRead;
+  struct Closer {
+    std::FILE* f;
+    ~Closer() { std::fclose(f); }
+  } closer{f};
+  if (std::fseek(f, 0, SEEK_END) != 0) return ReadStatus::kCannotRead;
+  const long file_size = std::ftell(f);
+  if (file_size < 0 || std::fseek(f, 0, SEEK_SET) != 0) return ReadStatus::kCannotRead;
+  const size_t capacity = static_cast<size_t>(file_size) / kMinRecordBytes + 1;
+  if (!out.image_id.allocate(capacity) || !out.category_id.allocate(capacity) ||
+      !out.box.allocate(4 * capacity) || !out.score.allocate(capacity)) {
+    return ReadStatus::kCannotRead;
+  }
+  out.n = 0;
+  block_bytes = std::max<size_t>(block_bytes, 4096);
+  std::vector<char> buf;
+  std::vector<ResultColumns> parts;
+  size_t have = 0;   // bytes in buf
+  size_t start = 0;  // where the records not yet parsed begin in buf
+  bool opened = false;
+  for (;;) {
+    buf.resize(have + block_bytes);
+    const size_t got = std::fread(buf.data() + have, 1, block_bytes, f);
+    if (std::ferror(f)) return ReadStatus::kCannotRead;
+    have += got;
+    const bool eof = got < block_bytes;
+    const char* data = buf.data();
+    if (!opened) {
+      Reader r(data, have);
+      if (!r.eat('[')) return ReadStatus::kOffFastPath;
+      opened = true;
+      if (r.peek(']')) {  // [] : no detections (only when nothing else follows)
+        if (!eof) return ReadStatus::kOffFastPath;
+        r.eat(']');
+        if (!r.at_end()) return ReadStatus::kOffFastPath;
+        break;
+      }
+      start = r.offset();
+    }
+    // Whole records: up to the last record start of the block (all of it at the end of the file);
+    // the rest waits for the next block.
+    size_t next = have;
+    size_t stop = have;
+    if (!eof) {
+      next = last_record_start(data, start, have);
+      if (next == 0) {  // no record ends in this block yet: read on
+        continue;
+      }
+      stop = next;
+      while (stop > start && data[stop - 1] != ',') --stop;
+      --stop;  // drop the ','
+    }
+    const int64_t n = parse_region(data, start, stop, eof, pieces_for(stop - start), parts);
+    if (n < 0) return ReadStatus::kOffFastPath;
+    for (int64_t i = 0; i < n; ++i) {
+      const ResultColumns& p = parts[i];
+      const size_t k = p.score.size();
+      if (out.n + k > capacity) return ReadStatus::kOffFastPath;  // cannot happen (see above)
+      std::memcpy(out.image_id.data() + out.n, p.image_id.data(), k * sizeof(int64_t));
+      std::memcpy(out.category_id.data() + out.n, p.category_id.data(), k * sizeof(int64_t));
+      std::memcpy(out.box.data() + 4 * out.n, p.box.data(), 4 * k * sizeof(double));
+      std::memcpy(out.score.data() + out.n, p.score.data(), k * sizeof(double));
+      out.n += k;
+    }
+    if (eof) break;
+    std::memmove(buf.data(), buf.data() + next, have - next);
+    have -= next;
+    start = 0;
+  }
+  out.image_id.shrink(out.n);
+  out.category_id.shrink(out.n);
+  out.box.shrink(4 * out.n);
+  out.score.shrink(out.n);
+  return ReadStatus::kOk;
 }
 
 }  // namespace vrft::eval

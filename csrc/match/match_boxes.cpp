@@ -10,17 +10,6 @@
 namespace vrft {
 namespace {
 
-// Scratch memory of one chunk of problems: grows to the largest problem, then never allocates.
-template <typename T>
-struct MatchWorkspace {
-  std::vector<T> values;                              // n x m overlap matrix of the current problem
-  std::vector<double> cost;                           // r x c assignment costs (r = smaller side)
-  std::vector<int64_t> order;                         // greedy: predictions in processing order
-  std::vector<char> taken;                            // greedy: GT already matched
-  std::vector<int64_t> keep_pred, keep_gt, gt_count;  // hungarian: rows/columns with a candidate
-  LsapWorkspace lsap;
-};
-
 // The qualifying test `value > 0 && value >= t` (`value > t` when strict) folded into one
 // comparison: with t >= 0, `value > t` already implies value > 0, and for t > 0 so does
 // `value >= t`; only the inclusive t == 0 case needs `value > 0`, which is `value > t`.
@@ -184,6 +173,40 @@ void solve_greedy(const T* values, int64_t n, int64_t m, const double* scores,
 }  // namespace
 
 template <typename T>
+int64_t match_problem(const T* pred, int64_t n, const T* gt, int64_t m, const double* scores,
+                      const MatchOptions& options, MatchWorkspace<T>& ws, int64_t* matched_gt,
+                      T* matched_value, int64_t* matched_pred, double* sum_matched) {
+  for (int64_t p = 0; p < n; ++p) {
+    matched_gt[p] = -1;
+    matched_value[p] = T(0);
+  }
+  for (int64_t g = 0; g < m; ++g) matched_pred[g] = -1;
+  int64_t count = 0;
+  double sum = 0.0;
+  if (n > 0 && m > 0) {
+    const auto size = static_cast<size_t>(n * m);
+    if (ws.values.size() < size) ws.values.resize(size);
+    pairwise_iou(pred, n, gt, m, options.fmt, options.kind, ws.values.data());
+    // The solvers write through a one-problem view of the outputs (offsets 0).
+    const MatchOutputs<T> out{matched_gt, matched_value, matched_pred, nullptr,
+                              nullptr,    nullptr,       nullptr};
+    if (options.method == MatchMethod::kHungarian) {
+      solve_hungarian(ws.values.data(), n, m, options, ws, out, 0, 0);
+    } else {
+      solve_greedy(ws.values.data(), n, m, scores, options, ws, out, 0, 0);
+    }
+    for (int64_t p = 0; p < n; ++p) {
+      if (matched_gt[p] >= 0) {
+        ++count;
+        sum += static_cast<double>(matched_value[p]);
+      }
+    }
+  }
+  *sum_matched = sum;
+  return count;
+}
+
+template <typename T>
 void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const int64_t* gt_offsets,
                  int64_t n_problems, const double* scores, const MatchOptions& options,
                  const MatchOutputs<T>& out) {
@@ -199,36 +222,20 @@ void match_boxes(const T* pred, const int64_t* pred_offsets, const T* gt, const 
           const int64_t bad_g = find_invalid_box(gt + 4 * g0, m, options.fmt, nullptr);
           out.bad_pred[b] = bad_p < 0 ? -1 : p0 + bad_p;
           out.bad_gt[b] = bad_g < 0 ? -1 : g0 + bad_g;
-          for (int64_t p = 0; p < n; ++p) {
-            out.matched_gt[p0 + p] = -1;
-            out.matched_value[p0 + p] = T(0);
-          }
-          for (int64_t g = 0; g < m; ++g) out.matched_pred[g0 + g] = -1;
-          int64_t count = 0;
-          double sum = 0.0;
-          if (n > 0 && m > 0) {
-            const auto size = static_cast<size_t>(n * m);
-            if (ws.values.size() < size) ws.values.resize(size);
-            pairwise_iou(pred + 4 * p0, n, gt + 4 * g0, m, options.fmt, options.kind,
-                         ws.values.data());
-            if (options.method == MatchMethod::kHungarian) {
-              solve_hungarian(ws.values.data(), n, m, options, ws, out, p0, g0);
-            } else {
-              solve_greedy(ws.values.data(), n, m, scores, options, ws, out, p0, g0);
-            }
-            for (int64_t p = 0; p < n; ++p) {
-              if (out.matched_gt[p0 + p] >= 0) {
-                ++count;
-                sum += static_cast<double>(out.matched_value[p0 + p]);
-              }
-            }
-          }
-          out.n_matched[b] = count;
-          out.sum_matched[b] = sum;
+          out.n_matched[b] = match_problem(pred + 4 * p0, n, gt + 4 * g0, m,
+                                           scores != nullptr ? scores + p0 : nullptr, options, ws,
+                                           out.matched_gt + p0, out.matched_value + p0,
+                                           out.matched_pred + g0, out.sum_matched + b);
         }
       });
 }
 
+template int64_t match_problem<float>(const float*, int64_t, const float*, int64_t, const double*,
+                                      const MatchOptions&, MatchWorkspace<float>&, int64_t*, float*,
+                                      int64_t*, double*);
+template int64_t match_problem<double>(const double*, int64_t, const double*, int64_t,
+                                       const double*, const MatchOptions&, MatchWorkspace<double>&,
+                                       int64_t*, double*, int64_t*, double*);
 template void match_boxes<float>(const float*, const int64_t*, const float*, const int64_t*,
                                  int64_t, const double*, const MatchOptions&,
                                  const MatchOutputs<float>&);

@@ -27,8 +27,10 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "geometry/box_types.h"
+#include "match/lsap.h"
 
 namespace vrft {
 
@@ -83,6 +85,28 @@ struct MatchOutputs {
   int64_t* bad_pred;  // (B,)
   int64_t* bad_gt;    // (B,)
 };
+
+// Scratch memory of the matcher: grows to the largest problem it has seen, then never allocates.
+// One per thread (match_boxes keeps one per pool slot; a caller of match_problem owns its own).
+template <typename T>
+struct MatchWorkspace {
+  std::vector<T> values;                              // n x m overlap matrix of the current problem
+  std::vector<double> cost;                           // r x c assignment costs (r = smaller side)
+  std::vector<int64_t> order;                         // greedy: predictions in processing order
+  std::vector<char> taken;                            // greedy: GT already matched
+  std::vector<int64_t> keep_pred, keep_gt, gt_count;  // hungarian: rows/columns with a candidate
+  LsapWorkspace lsap;
+};
+
+// One problem on the calling thread: n predictions and m ground truths (valid boxes, row-major
+// (count, 4)), scores (n,) or null.  Writes matched_gt (n), matched_value (n) and matched_pred
+// (m) as match_boxes does for one problem, stores the sum of the matched values, added in
+// prediction order from 0.0, in *sum_matched, and returns the number of matched pairs.
+// match_boxes runs exactly this for each of its problems, so both give the same bits.
+template <typename T>
+int64_t match_problem(const T* pred, int64_t n, const T* gt, int64_t m, const double* scores,
+                      const MatchOptions& options, MatchWorkspace<T>& ws, int64_t* matched_gt,
+                      T* matched_value, int64_t* matched_pred, double* sum_matched);
 
 // Offsets must already be validated (length B+1, start at 0, non-decreasing, end at the box
 // counts); box values are checked here (see bad_pred / bad_gt).  scores: (n_pred,) or null.

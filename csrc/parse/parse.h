@@ -152,7 +152,8 @@ void concat_boxes(const std::vector<BoxColumns>& parts, double* boxes, double* c
                   int64_t* label_start, int64_t* label_end, int64_t* label_start_byte,
                   int64_t* label_end_byte);
 
-// Parses one completion (exposed for tests of the core); appends its boxes to `out`.
+// Parses one completion; appends its boxes to `out` (the fused per-completion rewards of
+// csrc/rewards/ call it, one completion at a time, on the calling thread).
 void parse_one(const Text& text, const Options& opt, const CompletionColumns& cols, int64_t i,
                BoxColumns* out);
 

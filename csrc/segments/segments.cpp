@@ -1,10 +1,31 @@
 #include "segments/segments.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/thread_pool.h"
+#include "geometry/iou.h"
 
 namespace vrft {
+
+namespace {
+
+bool within(const double* box, double limit) {
+  return std::fabs(box[0]) <= limit && std::fabs(box[1]) <= limit && std::fabs(box[2]) <= limit &&
+         std::fabs(box[3]) <= limit;
+}
+
+}  // namespace
+
+bool within_safe_range(const double* box) { return within(box, max_safe_coordinate<double>()); }
+
+void zero_out_of_range(double* boxes, int64_t n) {
+  const double limit = max_safe_coordinate<double>();
+  for (int64_t i = 0; i < n; ++i) {
+    double* b = boxes + 4 * i;
+    if (!within(b, limit)) b[0] = b[1] = b[2] = b[3] = 0.0;
+  }
+}
 
 void segment_sum_sequential(const double* values, const int64_t* offsets, int64_t num_segments,
                             double* out) {
@@ -32,6 +53,7 @@ void segment_stable_argsort_desc(const double* scores, const int64_t* offsets, i
 int64_t select_segment_boxes(const double* boxes, const int64_t* offsets, int64_t num_segments,
                              const uint8_t* keep_segment, bool dedupe, bool collapse_inverted,
                              double* out_boxes, int64_t* out_source, int64_t* out_offsets) {
+  const double limit = max_safe_coordinate<double>();
   int64_t n = 0;
   out_offsets[0] = 0;
   for (int64_t b = 0; b < num_segments; ++b) {
@@ -53,6 +75,7 @@ int64_t select_segment_boxes(const double* boxes, const int64_t* offsets, int64_
         const bool inverted = p[2] < p[0] || p[3] < p[1];
         o[2] = collapse_inverted && inverted ? p[0] : p[2];
         o[3] = collapse_inverted && inverted ? p[1] : p[3];
+        if (collapse_inverted && !within(o, limit)) o[0] = o[1] = o[2] = o[3] = 0.0;
         out_source[n++] = i;
       }
     }

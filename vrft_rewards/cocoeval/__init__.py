@@ -12,7 +12,9 @@ matching split into image shards, in process or on Ray, merged exactly), :mod:`.
 :mod:`.result`, the front ends :mod:`.coco` and :mod:`.lvis`, the results reader with
 pycocotools' ``loadRes`` rules (:mod:`.loadres`), masks and keypoints (:mod:`.shapes`), the
 drop-in classes (:mod:`.coco_dropin`, :mod:`.lvis_dropin`) with their lazily built per-cell
-views (:mod:`.views`, :mod:`.eval_imgs`) and :func:`patch_pycocotools` (:mod:`.patch`).  The engine imports nothing
+views (:mod:`.views`, :mod:`.eval_imgs`), :func:`patch_pycocotools` (:mod:`.patch`), and
+:mod:`.streaming` (batch by batch for training loops, merged across processes).  The engine
+imports nothing
 from the model-output pipeline (:mod:`vrft_rewards.eval`), the rewards or the integrations;
 :mod:`vrft_rewards.eval` re-exports its public names.
 """
@@ -26,6 +28,7 @@ from .lvis import LVISeval, evaluate_lvis
 from .params import LVISParams, Params
 from .patch import patch_pycocotools, patched_pycocotools
 from .result import EvalResult
+from .streaming import StreamingEvaluator, gather_evaluator
 
 __all__ = [
     "COCOeval",
@@ -35,8 +38,10 @@ __all__ = [
     "LVISParams",
     "LVISeval",
     "Params",
+    "StreamingEvaluator",
     "evaluate_coco",
     "evaluate_lvis",
+    "gather_evaluator",
     "patch_pycocotools",
     "patched_pycocotools",
 ]

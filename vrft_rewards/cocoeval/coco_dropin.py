@@ -20,7 +20,7 @@ import numpy as np
 
 from .engine import accumulate_coco, check_image_ids, run_coco
 from .eval_imgs import accumulate_eval_imgs
-from .ground_truth import GroundTruth, as_ground_truth
+from .ground_truth import GroundTruth, as_ground_truth, ground_truth_ids, snapshot_ground_truth
 from .loadres import load_results
 from .params import Params, area_ranges_array, float_vector, sorted_max_dets
 from .shapes import oks_vars
@@ -75,16 +75,20 @@ class COCOeval:
         self._ious_set = False
         self._gts_view: Any = None
         self._dts_view: Any = None
+        # A file / GroundTruth is read once; a user's COCO object or dict again at each evaluate(),
+        # as pycocotools reads it in _prepare (nothing is cached on the user's object).
+        self._gt_snapshot = (cocoGt, snapshot_ground_truth(cocoGt))
         if cocoGt is not None:
-            gt = as_ground_truth(cocoGt)
-            self.params.imgIds = sorted(gt.image_ids.tolist())
-            self.params.catIds = sorted(gt.cat_ids.tolist())
+            image_ids, cat_ids = ground_truth_ids(self._gt_snapshot[1] or cocoGt)
+            self.params.imgIds = sorted(image_ids.tolist())
+            self.params.catIds = sorted(cat_ids.tolist())
 
     # -- the evaluation ----------------------------------------------------------------------------
     def _gt(self) -> GroundTruth:
         if self.cocoGt is None:
             raise ValueError("COCOeval needs cocoGt (the ground truth) to evaluate")
-        return as_ground_truth(self.cocoGt)
+        source, snapshot = self._gt_snapshot
+        return snapshot if snapshot is not None and source is self.cocoGt else as_ground_truth(self.cocoGt)
 
     def _kpt_vars(self, p):
         return oks_vars(p.kpt_oks_sigmas) if p.iouType == "keypoints" else None

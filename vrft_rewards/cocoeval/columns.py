@@ -1,8 +1,10 @@
 """Flat numpy columns: per-record field extraction (errors name the record) and id lookups.
 
-Loading is the one place where Python touches each annotation / result dict (once); everything
-after works on the columns.  A missing or malformed field raises ``ValueError`` naming the list,
-the record index and the field.
+Loading is the one place where each annotation / result dict is read (once per evaluation);
+everything after works on the columns.  Each ``*_column`` function reads one field of every
+record: natively (``_C.records_column``) when every record is a plain dict holding plain ints /
+floats, else with the numpy conversion below, which gives the same values and raises
+``ValueError`` naming the list, the record index and the field for a missing or malformed one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._ext import _C
+
 __all__ = [
     "MissingFieldError",
     "box_column",
@@ -18,7 +22,9 @@ __all__ = [
     "flag_column",
     "float_column",
     "int_column",
+    "optional_column",
     "positions",
+    "RecordFields",
 ]
 
 
@@ -65,8 +71,24 @@ def _convert(values: list, dtype, records: Sequence[dict], key: str, where: str,
         raise
 
 
+def _read_native(records: Sequence[dict], specs: list) -> list:
+    """Per ``(key, kind, default)`` spec, its column read natively in one pass over the records,
+    or None where some record is off the native fast path."""
+    if isinstance(records, (list, tuple)):
+        return _C.records_columns(records, specs)
+    return [None] * len(specs)
+
+
+def _native(records: Sequence[dict], key: str, kind: str, default: Any = None):
+    """One column read natively, or None when some record is off the native fast path."""
+    return _read_native(records, [(key, kind, default)])[0]
+
+
 def int_column(records: Sequence[dict], key: str, where: str, default: Any = None) -> np.ndarray:
     """``records[i][key]`` as int64 (ids).  Floats must be integral (3.0 is id 3; 3.5 is an error)."""
+    arr = _native(records, key, "int", default)
+    if arr is not None:
+        return arr
     values = _values(records, key, where, default)
     if not values:
         return np.zeros(0, np.int64)
@@ -92,11 +114,17 @@ def int_column(records: Sequence[dict], key: str, where: str, default: Any = Non
 
 
 def float_column(records: Sequence[dict], key: str, where: str, default: Any = None) -> np.ndarray:
+    arr = _native(records, key, "float", default)
+    if arr is not None:
+        return arr
     values = _values(records, key, where, default)
     return _convert(values, np.float64, records, key, where)
 
 
 def box_column(records: Sequence[dict], key: str, where: str) -> np.ndarray:
+    arr = _native(records, key, "box")
+    if arr is not None:
+        return arr
     values = _values(records, key, where)
     if not values:
         return np.zeros((0, 4), np.float64)
@@ -105,11 +133,66 @@ def box_column(records: Sequence[dict], key: str, where: str) -> np.ndarray:
 
 def flag_column(records: Sequence[dict], key: str, where: str) -> np.ndarray:
     """Truthiness of ``records[i].get(key, 0)`` as uint8 (iscrowd, ignore)."""
+    arr = _native(records, key, "flag", 0)
+    if arr is not None:
+        return arr
     values = _values(records, key, where, default=0)
     try:
         return (np.asarray(values, dtype=np.float64) != 0).astype(np.uint8)
     except (TypeError, ValueError):
         return np.fromiter((bool(v) for v in values), dtype=np.uint8, count=len(values))
+
+
+class RecordFields:
+    """Several fields of one list of record dicts, read natively in one pass over the records.
+
+    ``fields`` maps each key to its kind: ``"int"`` (ids, :func:`int_column`), ``"float"``,
+    ``"box"``, ``"flag"`` (truthiness, absent = 0).  ``fields[key]`` is that column; a field that
+    is off the native path for some record (an unusual type, a missing required field) is
+    converted by its ``*_column`` function, which gives the same values or the error naming the
+    record.  Visiting each dict once matters at scale: 500k result dicts are read ~4x faster in
+    one pass than field by field.
+    """
+
+    def __init__(self, records: Sequence[dict], where: str, fields: dict[str, str]) -> None:
+        self.records, self.where, self.fields = records, where, dict(fields)
+        specs = [(key, kind, 0 if kind == "flag" else None) for key, kind in self.fields.items()]
+        self._native = dict(zip(self.fields, _read_native(records, specs)))
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        arr = self._native.get(key)
+        if arr is not None:
+            return arr
+        column = {"int": int_column, "float": float_column, "box": box_column, "flag": flag_column}
+        return column[self.fields[key]](self.records, key, self.where)
+
+    def optional(self, key: str) -> np.ndarray | None:
+        """The column when every record has ``key``, else None (see :func:`optional_column`)."""
+        if not self.records:
+            return None
+        arr = self._native.get(key)
+        if arr is not None:
+            return arr
+        return optional_column(
+            self.records, key, self.where, {"int": int_column, "float": float_column}[self.fields[key]]
+        )
+
+
+def optional_column(records: Sequence[dict], key: str, where: str, column) -> np.ndarray | None:
+    """``column(records, key, where)`` when every record has ``key`` (and there is one), else None.
+
+    pycocotools uses a results object's own ``area`` / ``id`` only when loadRes put them on every
+    record; so does :func:`~vrft_rewards.cocoeval.detections.as_detections`.
+    """
+    if not records:
+        return None
+    kind = {int_column: "int", float_column: "float"}[column]
+    arr = _native(records, key, kind)
+    if arr is not None:
+        return arr
+    if not all(isinstance(r, dict) and key in r for r in records):
+        return None
+    return column(records, key, where)
 
 
 def check_finite(arr: np.ndarray, where: str, key: str) -> None:
@@ -123,25 +206,9 @@ def check_finite(arr: np.ndarray, where: str, key: str) -> None:
 
 
 def positions(ids: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each of ``ids`` in ``table`` (first occurrence) and a mask of those found.
-
-    Dense id ranges (the usual case) use a lookup table, O(n); others a sorted search.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    table = np.asarray(table, dtype=np.int64)
-    if len(table) == 0:
-        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
-    lo, hi = int(table.min()), int(table.max())
-    if hi - lo <= 8 * len(table) + 4096:
-        lut = np.full(hi - lo + 2, -1, dtype=np.int64)  # last cell: "outside the range"
-        lut[(table - lo)[::-1]] = np.arange(len(table) - 1, -1, -1)  # first occurrence wins
-        off = ids - lo
-        off[(off < 0) | (off > hi - lo)] = hi - lo + 1
-        pos = lut[off]
-        found = pos >= 0
-        return np.where(found, pos, 0), found
-    sorter = np.argsort(table, kind="stable")
-    st = table[sorter]
-    pos = np.minimum(np.searchsorted(st, ids), len(st) - 1)
-    found = st[pos] == ids
-    return sorter[pos].astype(np.int64), found
+    """Index of each of ``ids`` in ``table`` (first occurrence; 0 where absent) and a mask of those
+    found.  One native pass (a lookup table over dense id ranges, else a sorted search)."""
+    pos = _C.eval_positions(np.ascontiguousarray(ids, dtype=np.int64), np.ascontiguousarray(table, dtype=np.int64))
+    found = pos >= 0
+    np.maximum(pos, 0, out=pos)
+    return pos, found

@@ -9,17 +9,22 @@ import numpy as np
 
 from .._ext import _C
 from .._json import loads_json
-from .columns import box_column, check_finite, float_column, int_column
+from .columns import RecordFields, check_finite
 
 __all__ = ["Detections", "as_detections"]
+
+# The fields of a result record (one native pass reads them all) and their kinds.
+_RESULT_FIELDS = {"image_id": "int", "category_id": "int", "bbox": "box", "score": "float"}
 
 
 class Detections:
     """Detection results as columns: ``image_id``, ``category_id``, ``box`` (xywh), ``score``.
 
     ``area`` is ``w * h`` (as pycocotools' ``loadRes`` sets it) unless the source carried its own
-    (a pycocotools ``COCO`` results object); ``id`` is 1..N in input order unless the source
-    carried ids.
+    (a pycocotools ``COCO`` results object); ``ids`` are 1..N in input order unless the source
+    carried ids.  Neither is stored unless given: both are derived when read (``area_at`` /
+    ``id_positive_at`` derive only the rows asked for), which keeps 16 bytes per detection out of
+    memory at LVIS scale.
     """
 
     def __init__(self, image_id, category_id, box, score, area=None, ids=None) -> None:
@@ -30,9 +35,51 @@ class Detections:
         n = len(self.score)
         if not (len(self.image_id) == len(self.category_id) == len(self.box) == n):
             raise ValueError("results columns must have the same length")
-        # loadRes: ann['area'] = bb[2] * bb[3]
-        self.area = self.box[:, 2] * self.box[:, 3] if area is None else np.ascontiguousarray(area, dtype=np.float64)
-        self.ids = np.arange(1, n + 1, dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
+        self.area = area
+        self.ids = ids
+
+    # -- area and ids: given, or derived ------------------------------------------------------------
+    @property
+    def area(self) -> np.ndarray:
+        """Per-detection area: the source's, else ``w * h`` (loadRes: ``ann['area'] = bb[2] * bb[3]``)."""
+        return self.box[:, 2] * self.box[:, 3] if self._area is None else self._area
+
+    @area.setter
+    def area(self, value) -> None:
+        self._area = None if value is None else self._column(value, np.float64, "area")
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Per-detection id: the source's, else 1..N in input order (loadRes' ``id = i + 1``)."""
+        return np.arange(1, len(self) + 1, dtype=np.int64) if self._ids is None else self._ids
+
+    @ids.setter
+    def ids(self, value) -> None:
+        self._ids = None if value is None else self._column(value, np.int64, "ids")
+
+    @property
+    def given_area(self) -> np.ndarray | None:
+        """The source's own per-detection area, or None when ``area`` is derived (``w * h``)."""
+        return self._area
+
+    def _column(self, value, dtype, name: str) -> np.ndarray:
+        arr = np.ascontiguousarray(value, dtype=dtype)
+        if arr.shape != (len(self),):
+            raise ValueError(f"results {name} must have shape ({len(self)},), got {arr.shape}")
+        return arr
+
+    def area_at(self, rows) -> np.ndarray:
+        """``area[rows]`` without deriving the other rows' areas."""
+        if self._area is not None:
+            return self._area[rows]
+        box = self.box[rows]
+        return box[:, 2] * box[:, 3]
+
+    def id_positive_at(self, rows) -> np.ndarray:
+        """``ids[rows] > 0`` as uint8 (the only use of the id: pycocotools tests ``gtm > 0``)."""
+        if self._ids is None:
+            return np.ones(len(self.score[rows]), np.uint8)
+        return (self._ids[rows] > 0).astype(np.uint8)
 
     def __len__(self) -> int:
         return len(self.score)
@@ -43,26 +90,33 @@ class Detections:
             self.category_id[mask],
             self.box[mask],
             self.score[mask],
-            self.area[mask],
-            self.ids[mask],
+            None if self._area is None else self._area[mask],
+            None if self._ids is None else self._ids[mask],
         )
 
     @classmethod
     def from_records(
         cls, records: list, where: str = "results", *, use_area: bool = False, use_ids: bool = False
     ) -> "Detections":
-        """From result dicts ``{"image_id", "category_id", "bbox", "score"}`` (one loop, at load)."""
+        """From result dicts ``{"image_id", "category_id", "bbox", "score"}`` (one native pass).
+
+        ``use_area`` / ``use_ids``: take the records' ``area`` / ``id`` when every record has one
+        (a pycocotools results object: loadRes put them there), else derive them."""
         if not isinstance(records, (list, tuple)):
             raise TypeError(f"{where} must be a list of dicts, got {type(records).__name__}")
-        image_id = int_column(records, "image_id", where)
-        category_id = int_column(records, "category_id", where)
-        box = box_column(records, "bbox", where)
-        score = float_column(records, "score", where)
-        area = float_column(records, "area", where) if use_area else None
-        ids = int_column(records, "id", where) if use_ids else None
+        kinds = dict(_RESULT_FIELDS, **({"area": "float"} if use_area else {}), **({"id": "int"} if use_ids else {}))
+        fields = RecordFields(records, where, kinds)
+        box, score = fields["bbox"], fields["score"]
         check_finite(box, where, "bbox")
         check_finite(score, where, "score")
-        return cls(image_id, category_id, box, score, area, ids)
+        return cls(
+            fields["image_id"],
+            fields["category_id"],
+            box,
+            score,
+            fields.optional("area") if use_area else None,
+            fields.optional("id") if use_ids else None,
+        )
 
     @classmethod
     def from_array(cls, arr: Any, where: str = "results") -> "Detections":
@@ -87,15 +141,15 @@ def load_results_file(path) -> Detections:
     """A results JSON file: native fast path (no dict per detection), else the general loader.
 
     The fast path takes the usual layout (a list of objects with integer ``image_id`` /
-    ``category_id``, a 4-number ``bbox`` and a numeric ``score``; other keys skipped); anything
-    else, including every malformed file, goes through ``load_json`` + ``from_records``, which
-    raise the errors naming the record.
+    ``category_id``, a 4-number ``bbox`` and a numeric ``score``; other keys skipped) and reads
+    the file in blocks straight into the final columns; anything else, including every malformed
+    file, goes through ``load_json`` + ``from_records``, which raise the errors naming the record.
     """
-    with open(path, "rb") as f:
-        data = f.read()
-    cols = _C.eval_parse_results(data)
+    cols = _C.eval_read_results(os.fsencode(path))
     if cols is not None:
         return Detections(cols["image_id"], cols["category_id"], cols["bbox"], cols["score"])
+    with open(path, "rb") as f:
+        data = f.read()
     return Detections.from_records(loads_json(data), "results")
 
 
@@ -113,19 +167,11 @@ def as_detections(results: Any) -> Detections:
         return Detections.from_records(list(results), "results")
     dataset = getattr(results, "dataset", None)
     if isinstance(dataset, dict) and "annotations" in dataset:
-        anns = dataset["annotations"]
-        key = (id(anns), len(anns))
-        cached = getattr(results, "_vrft_detections", None)
-        if cached is not None and cached[0] == key:
-            return cached[1]  # the same annotation list as last time (re-evaluation)
-        has_area = bool(anns) and all("area" in a for a in anns)
-        has_ids = bool(anns) and all("id" in a for a in anns)
-        dets = Detections.from_records(anns, "cocoDt.dataset['annotations']", use_area=has_area, use_ids=has_ids)
-        try:
-            results._vrft_detections = (key, dets)
-        except AttributeError:  # pragma: no cover - slotted objects
-            pass
-        return dets
+        # Read at every call, never cached on the object: its annotations may have been replaced
+        # or edited in place since the last evaluation (pycocotools reads them in _prepare).
+        return Detections.from_records(
+            dataset["annotations"], "cocoDt.dataset['annotations']", use_area=True, use_ids=True
+        )
     raise TypeError(
         "results must be a path to a results json, a list of result dicts, an (N, 7) "
         f"array or a pycocotools COCO results object, got {type(results).__name__}"

@@ -17,6 +17,7 @@ from .columns import MissingFieldError, positions
 from .detections import Detections
 from .ground_truth import GroundTruth
 from .loadres import Results, cap_mask
+from .selection import lvis_detection_rows, lvis_gt_rows
 from .shapes import gt_shapes
 
 __all__ = [
@@ -147,17 +148,17 @@ def _dt_columns(dets: Detections, rows, image, category) -> dict:
         "image": image,
         "category": category,
         "box": _contig(dets.box[rows], np.float64),
-        "area": _contig(dets.area[rows], np.float64),
+        "area": _contig(dets.area_at(rows), np.float64),
         "score": _contig(dets.score[rows], np.float64),
-        "id_positive": _contig(dets.ids[rows] > 0, np.uint8),
+        "id_positive": _contig(dets.id_positive_at(rows), np.uint8),
     }
 
 
 def _require_gt_boxes(gt: GroundTruth) -> None:
     """Box and keypoint evaluation read every GT's ``bbox`` (pycocotools: KeyError)."""
-    missing = getattr(gt, "ann_box_missing", None)
-    if missing is not None and len(missing):
-        raise MissingFieldError(f"gt['annotations'][{int(missing[0])}] has no 'bbox' field")
+    no_box = getattr(gt, "ann_no_box", None)
+    if no_box is not None and no_box.any():
+        raise MissingFieldError(f"gt['annotations'][{int(np.flatnonzero(no_box)[0])}] has no 'bbox' field")
 
 
 def _shape_columns(iou_type, gt, results, gi, di, kpt_vars, gt_cols, dt_cols, *, use_cats=True):
@@ -283,47 +284,23 @@ def run_lvis(
     cat_ids = np.asarray(cat_ids, dtype=np.int64)
     n_img, n_cat = len(img_ids), len(cat_ids)
 
-    def select(image_id, category_id, area):
-        ip, iok = positions(image_id, img_ids)
-        cp, cok = positions(category_id, cat_ids)
-        # LVIS.get_ann_ids(img_ids, cat_ids) also keeps only 0 < area < inf (strict bounds).
-        keep = iok & cok & (area > 0) & (area < np.inf)
-        return keep, ip, cp
-
-    gkeep, g_img, g_cat = select(gt.ann_image_id, gt.ann_category_id, gt.ann_area)
-    dkeep, d_img, d_cat = select(dets.image_id, dets.category_id, dets.area)
-
-    # Federated filter: keep a detection only when its category is annotated in the image as
-    # present (a kept GT) or absent (neg_category_ids).
-    neg_img, neg_cat, nel_img, nel_cat = gt.lvis_lists()
-    stride = np.int64(n_cat + 1)
-
-    def pair_keys(img_pos, cat_pos):
-        return img_pos.astype(np.int64) * stride + cat_pos.astype(np.int64)
-
-    def list_keys(l_img, l_cat):
-        ip, iok = positions(l_img, img_ids)
-        cp, cok = positions(l_cat, cat_ids)
-        ok = iok & cok
-        return pair_keys(ip[ok], cp[ok])
-
-    gi = np.flatnonzero(gkeep)
-    present = np.unique(pair_keys(g_img[gi], g_cat[gi]))
-    absent = np.unique(list_keys(neg_img, neg_cat))
-    dkey = pair_keys(d_img, d_cat)
-    dkeep &= np.isin(dkey, present) | np.isin(dkey, absent)
-    di = np.flatnonzero(dkeep)
-    not_exhaustive = np.isin(dkey[di], list_keys(nel_img, nel_cat))
+    # LVIS.get_ann_ids(img_ids, cat_ids) keeps only 0 < area < inf (strict bounds); the same rule,
+    # the federated filter (a detection counts only where its category is annotated in the image
+    # as present or absent) and the not-exhaustive flags select the detections, natively.
+    gi, g_img, g_cat = lvis_gt_rows(gt, img_ids, cat_ids)
+    di, d_img, d_cat, not_exhaustive = lvis_detection_rows(dets, gt, img_ids, cat_ids, g_img, g_cat)
+    if len(di) == len(dets):  # every detection evaluated (evaluate_lvis drops the others first)
+        di = slice(None)
 
     # LVIS respects the `ignore` field and forces iscrowd = 0.
-    gt_cols = _gt_columns(gt, gi, g_img[gi], g_cat[gi], ignore=gt.ann_ignore[gi], crowd=np.zeros(len(gi), np.uint8))
-    dt_cols = _dt_columns(dets, di, d_img[di], d_cat[di])
-    dt_cols["not_exhaustive"] = _contig(not_exhaustive, np.uint8)
+    gt_cols = _gt_columns(gt, gi, g_img, g_cat, ignore=gt.ann_ignore[gi], crowd=np.zeros(len(gi), np.uint8))
+    dt_cols = _dt_columns(dets, di, d_img, d_cat)
+    dt_cols["not_exhaustive"] = not_exhaustive
     source = _shape_columns(iou_type, gt, results, gi, di, None, gt_cols, dt_cols)
     args = (gt_cols, dt_cols, n_img, n_cat, iou_thrs, area_rng, -1)
     if keep:
         state = evaluate_columns(*args, source, keep=True)
-        return state, gi, di, gt_cols["ignore"]
+        return state, _row_array(gi, len(gt)), _row_array(di, len(dets)), gt_cols["ignore"]
     if source is not None:
         state = (matcher or evaluate_columns)(*args, source)
     else:

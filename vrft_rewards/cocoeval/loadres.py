@@ -25,7 +25,7 @@ import numpy as np
 
 from .._ext import _C
 from .._json import load_json
-from .columns import MissingFieldError, box_column, check_finite, float_column, int_column, positions
+from .columns import MissingFieldError, RecordFields, box_column, check_finite, float_column, int_column, positions
 from .detections import Detections, as_detections
 from .ground_truth import GroundTruth
 from .shapes import image_sizes_of, keypoint_rows, segm_arena, segmentations_of
@@ -202,9 +202,9 @@ def _from_records(records, gt, iou_type, *, num_keypoints, lvis, cap, ordered, w
     for i, r in enumerate(records[:1]):
         if not isinstance(r, dict):
             raise TypeError(f"{where}[{i}] must be a dict, got {type(r).__name__}")
-    image_id = int_column(records, "image_id", where)
-    category_id = int_column(records, "category_id", where)
-    score = float_column(records, "score", where)
+    # One native pass over the dicts reads the columns (bbox too, where every record has one).
+    fields = RecordFields(records, where, {"image_id": "int", "category_id": "int", "score": "float", "bbox": "box"})
+    image_id, category_id, score = fields["image_id"], fields["category_id"], fields["score"]
     check_finite(score, where, "score")
     all_records, rows, first = records, None, 0
     if lvis and not loaded and ordered:
@@ -227,17 +227,17 @@ def _from_records(records, gt, iou_type, *, num_keypoints, lvis, cap, ordered, w
         bbox_branch = "bbox" in first
     else:  # loadRes: `'bbox' in anns[0] and not anns[0]['bbox'] == []`
         bbox_branch = "bbox" in first and not _is_empty_list(first["bbox"])
-    sizes = image_sizes_of(gt.dataset)
     n = len(records)
     masks = None
     if bbox_branch:
-        box = box_column(records, "bbox", where)
+        box = fields["bbox"] if rows is None else box_column(records, "bbox", where)
         check_finite(box, where, "bbox")
         dets = Detections(image_id, category_id, box, score)  # area = w * h
         if iou_type == "segm":
+            sizes = image_sizes_of(gt.dataset)  # read only for masks: a file's GT is not re-read
             masks = segm_arena(segmentations_of(records, where, required=False), image_id, sizes, where, box)
     elif "segmentation" in first:
-        masks = segm_arena(segmentations_of(records, where, required=True), image_id, sizes, where)
+        masks = segm_arena(segmentations_of(records, where, required=True), image_id, image_sizes_of(gt.dataset), where)
         mask_area, box = _C.segm_area_box(masks)
         for i, r in enumerate(records):
             if "bbox" in r:  # `if not 'bbox' in ann: ann['bbox'] = toBbox(...)`: a given box is kept

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .ground_truth import as_ground_truth
-from .lvis_core import LVIS_IOU_TYPES, lvis_cat_ids, lvis_results, run_lvis_summary
+from .lvis_core import LVIS_IOU_TYPES, evaluated_lvis_results, lvis_cat_ids, lvis_results, run_lvis_summary
 from .lvis_dropin import LVISeval
 from .params import (
     AREA_LABELS,
@@ -102,6 +102,8 @@ def evaluate_lvis(
     gt_index = as_ground_truth(gt)
     res = lvis_results(results, gt_index, iou_type, int(max_dets))
     cats = lvis_cat_ids(gt_index, cat_ids)
+    # Frees the detections no rule evaluates (half of a file's columns) before the evaluation.
+    res = evaluated_lvis_results(res, gt_index, np.unique(gt_index.image_ids if img_ids is None else img_ids), cats)
     iou_thrs_a = iou_thresholds() if iou_thrs is None else float_vector(iou_thrs, "iou_thrs")
     rec_thrs_a = recall_thresholds() if rec_thrs is None else float_vector(rec_thrs, "rec_thrs")
     area = area_ranges_array(default_area_ranges() if area_ranges is None else area_ranges)

@@ -11,9 +11,17 @@ from .engine import cap_results, check_image_ids, run_lvis
 from .ground_truth import GroundTruth
 from .loadres import Results, load_results, lvis_order
 from .params import FREQUENCY_LABELS
+from .selection import lvis_detection_rows, lvis_gt_rows
 from .summary import lvis_summary
 
-__all__ = ["LVIS_IOU_TYPES", "freq_groups", "lvis_cat_ids", "lvis_results", "run_lvis_summary"]
+__all__ = [
+    "LVIS_IOU_TYPES",
+    "evaluated_lvis_results",
+    "freq_groups",
+    "lvis_cat_ids",
+    "lvis_results",
+    "run_lvis_summary",
+]
 
 #: The types lvis-api's LVISEval evaluates (others: ValueError, as there).
 LVIS_IOU_TYPES = ("bbox", "segm")
@@ -98,3 +106,14 @@ def lvis_results(
         res.dets.ids = np.arange(1, len(res) + 1, dtype=np.int64)
         return res
     return cap_results(res, int(max_dets), gt)
+
+
+def evaluated_lvis_results(res: Results, gt: GroundTruth, img_ids, cat_ids) -> Results:
+    """Only the results an LVIS evaluation of ``img_ids`` x ``cat_ids`` uses, in order (``res``
+    itself when it uses all), as :func:`~.selection.evaluated_lvis_detections` for detections:
+    dropping the others first frees them (about half of an LVIS results file)."""
+    img_ids = np.asarray(img_ids, dtype=np.int64)
+    cat_ids = np.asarray(cat_ids, dtype=np.int64)
+    _, g_img, g_cat = lvis_gt_rows(gt, img_ids, cat_ids)
+    rows = lvis_detection_rows(res.dets, gt, img_ids, cat_ids, g_img, g_cat)[0]
+    return res if len(rows) == len(res) else res.subset(rows)

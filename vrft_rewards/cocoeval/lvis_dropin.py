@@ -11,18 +11,34 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 from collections import OrderedDict, defaultdict
 
 import numpy as np
 
+from .._json import load_json
+from .detections import as_detections
 from .engine import run_lvis
-from .ground_truth import GroundTruth, as_ground_truth
+from .ground_truth import GroundTruth, as_ground_truth, ground_truth_ids, snapshot_ground_truth
 from .lvis_core import LVIS_IOU_TYPES, lvis_cat_ids, lvis_results, run_lvis_summary
 from .params import LVIS_MAX_DETS, LVISParams, area_ranges_array, check_iou_type, float_vector
 from .summary import lvis_summary_lines
 from .views import Evaluated, LazyDtPointers, LazyIous, LazySequence, annotations_by_cell, touch_cells
 
 __all__ = ["LVISeval"]
+
+
+def _read_results_file(path, iou_type: str):
+    """The results of a file: bbox as columns (the native reader), else the result dicts."""
+    if iou_type == "bbox":
+        try:
+            return as_detections(path)
+        except ValueError:
+            pass  # e.g. results without 'bbox': the general reader derives them
+    records = load_json(path)
+    if not isinstance(records, list):
+        raise TypeError(f"a results file must hold a list of result dicts, got {type(records).__name__}")
+    return records
 
 
 class LVISeval:
@@ -57,20 +73,30 @@ class LVISeval:
             raise ValueError("iou_type: {} is not supported.".format(iou_type))
         self.lvis_gt = lvis_gt
         self.lvis_dt = lvis_dt
+        # A results file is read once, here (LVISResults reads it in its constructor): boxes as
+        # columns, masks as their records; a user's object or list is read at each evaluate().
+        self._dt_file = _read_results_file(lvis_dt, iou_type) if isinstance(lvis_dt, (str, os.PathLike)) else None
         self._cap = int(max_dets)
-        gt = as_ground_truth(lvis_gt)
+        # A file / GroundTruth is read once; a user's LVIS object or dict again at each
+        # evaluate(), as lvis-api reads it in _prepare (nothing is cached on the user's object).
+        self._gt_snapshot = (lvis_gt, snapshot_ground_truth(lvis_gt))
         self.eval: dict = {}
         self.params = LVISParams(iou_type=iou_type)
         self.results: OrderedDict = OrderedDict()
-        self.params.img_ids = sorted(gt.image_ids.tolist())
-        self.params.cat_ids = sorted(gt.cat_ids.tolist())
+        image_ids, cat_ids = ground_truth_ids(self._gt_snapshot[1] or lvis_gt)
+        self.params.img_ids = sorted(image_ids.tolist())
+        self.params.cat_ids = sorted(cat_ids.tolist())
         self._arrays = None
         self._evaluated = None  # (params snapshot) of the last evaluate()
         self._run_views: Evaluated | None = None
         self._lazy: dict = {}
 
+    def _results_source(self):
+        return self._dt_file if self._dt_file is not None else self.lvis_dt
+
     def _gt(self) -> GroundTruth:
-        return as_ground_truth(self.lvis_gt)
+        source, snapshot = self._gt_snapshot
+        return snapshot if snapshot is not None and source is self.lvis_gt else as_ground_truth(self.lvis_gt)
 
     def evaluate(self) -> None:
         self.logger.info("Running per image evaluation.")
@@ -84,7 +110,7 @@ class LVISeval:
         self.params.img_ids = list(np.unique(self.params.img_ids))
         p = self.params
         gt = self._gt()
-        res = lvis_results(self.lvis_dt, gt, p.iou_type, self._cap, where="lvis_dt")
+        res = lvis_results(self._results_source(), gt, p.iou_type, self._cap, where="lvis_dt")
         cats = lvis_cat_ids(gt, p.cat_ids)
         img_ids, precision, recall, scores, out, groups = run_lvis_summary(
             gt,
@@ -116,7 +142,7 @@ class LVISeval:
                 raise RuntimeError("Please run evaluate() first.")
             e, p = self._evaluated, self.params
             gt = self._gt()
-            res = lvis_results(self.lvis_dt, gt, p.iou_type, self._cap, where="lvis_dt", ordered=True)
+            res = lvis_results(self._results_source(), gt, p.iou_type, self._cap, where="lvis_dt", ordered=True)
             cats = np.asarray(e["cat_ids"], dtype=np.int64)
             img_ids = np.asarray(e["img_ids"], dtype=np.int64)
             state, gi, di, ignore = run_lvis(

@@ -22,8 +22,10 @@ from ..cocoeval import (
     GroundTruth,
     LVISeval,
     Params,
+    StreamingEvaluator,
     evaluate_coco,
     evaluate_lvis,
+    gather_evaluator,
     patch_pycocotools,
     patched_pycocotools,
 )
@@ -61,4 +63,6 @@ __all__ = [
     "Params",
     "patch_pycocotools",
     "patched_pycocotools",
+    "StreamingEvaluator",
+    "gather_evaluator",
 ]

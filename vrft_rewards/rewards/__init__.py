@@ -2,7 +2,9 @@
 
 Reward functions follow TRL's contract ``f(completions, **kwargs) -> list[float | None]``: each
 is a picklable callable with a stable ``__name__`` that scores the whole batch with one (cached)
-native parse and vectorised matching.  ``get_*`` factories return configured instances.
+native parse and vectorised matching, or, for a tiny batch (a trainer calling one sample at a
+time), with one fused native call per completion and the same values (``_tiny.py``).  ``get_*``
+factories return configured instances.
 :class:`RewardSet` applies several of them, with weights, to one batch; task presets are looked up
 by name through :func:`resolve_reward_set` (``"detection"``, ``"classification"``,
 ``"grounding"``, ``"visual_rft/<task>"``; register more with :func:`register_preset`).

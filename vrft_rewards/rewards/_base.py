@@ -8,11 +8,12 @@ spawned reward processes) with a stable ``__name__`` that TRL uses for its log c
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .._options import TRAINER_KWARGS
+from ._tiny import TINY_BATCH
 
 __all__ = ["BatchReward", "MissingColumnsError", "to_reward_list"]
 
@@ -23,6 +24,8 @@ class MissingColumnsError(ValueError):
 
 def to_reward_list(values: np.ndarray) -> list:
     """float64 ``(B,)`` with NaN for "skip" -> ``list[float | None]``."""
+    if values.shape[0] <= 64:  # a short list is cheaper built in Python than through numpy
+        return [None if v != v else v for v in values.tolist()]
     out = values.astype(object)
     out[np.isnan(values)] = None
     return out.tolist()
@@ -39,7 +42,10 @@ class BatchReward:
     __name__ = "reward"
 
     def __call__(self, completions: Sequence[Any], **kwargs: Any) -> list:
-        return to_reward_list(self.score_array(completions, **kwargs))
+        values = self._small(completions, kwargs)
+        if values is not None:
+            return [None if v != v else v for v in values]  # NaN -> None
+        return to_reward_list(self._score_and_log(completions, kwargs))
 
     def score_array(self, completions: Sequence[Any], **kwargs: Any) -> np.ndarray:
         """:meth:`__call__` without the list: float64 ``(B,)``, NaN for "skip".
@@ -47,14 +53,36 @@ class BatchReward:
         :class:`~vrft_rewards.rewards.RewardSet` calls this to keep the values an array instead
         of converting them to a list and back.
         """
+        values = self._small(completions, kwargs)
+        if values is not None:
+            return np.array(values, dtype=np.float64)
+        return self._score_and_log(completions, kwargs)
+
+    def _score_and_log(self, completions: Sequence[Any], kwargs: dict) -> np.ndarray:
         if completions is None:
             raise TypeError(f"{self.__name__}: completions must be a list, got None")
         values, metrics = self.score(completions, kwargs)
+        self._log(kwargs, metrics)
+        return values
+
+    def _log(self, kwargs: dict, metrics: dict) -> None:
         log_metric = kwargs.get("log_metric")
         if callable(log_metric):
             for key, value in metrics.items():
                 log_metric(f"{self.__name__}/{key}", float(value))
-        return values
+
+    def _small(self, completions: Sequence[Any], kwargs: dict) -> Optional[list]:
+        kind = type(completions)
+        if (kind is list or kind is tuple) and 0 < len(completions) <= TINY_BATCH:
+            return self._tiny(completions, kwargs)
+        return None
+
+    def _tiny(self, completions: Sequence[Any], columns: dict) -> Optional[list]:
+        """Values (floats, NaN for "skip") of a batch of at most ``TINY_BATCH`` completions
+        computed on the calling thread without numpy (``_tiny.py``), metrics logged; or None to
+        take the batch path.  Subclasses with a fused path override it; every value must equal
+        :meth:`score`'s bit for bit."""
+        return None
 
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         raise NotImplementedError

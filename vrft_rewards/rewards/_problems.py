@@ -1,28 +1,35 @@
 """From completions and dataset columns to one flat, ragged batch of box problems.
 
 Shared by every box reward: parse the completions (cached), read the ground truth from the
-columns (a ``solution`` string in an answer format, parsed by the same parser, or structured
-``gt_boxes`` / ``gt_labels``), bring both into one coordinate frame, and say which rows can be
-scored.  Everything is flat arrays + offsets; the only per-row Python work is reading structured
-``gt_boxes`` columns, which arrive as per-row lists.
+columns (a ``solution`` string in an answer format, parsed by the same parser; or data: a
+``gt_boxes`` row, or a ``solution`` row that is a parsed list, read by ``_truth.py``), bring both
+into one coordinate frame (``_frames.py`` of the rewards: image sizes, model families), and say
+which rows can be scored.  Everything is flat arrays + offsets; the only per-row Python work is
+reading ground truth given as data, which arrives as per-row Python objects.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from .._ext import _C
-from .._options import ANSWER_BLOCKS, FRAMES, TRAINER_KWARGS, check_option
-from ..parsing import ParsedBatch, boxes_to_pixels
-from ._base import MissingColumnsError, require_one_of
+from .._options import ANSWER_BLOCKS, FRAMES, check_option
+from ..frames import apply_frame_factors
+from ..parsing import ParsedBatch
+from ._base import require_one_of
 from ._cache import RecentResults, cached_parse
+from ._columns import conversion_factors, image_sizes_from_columns
+from ._truth import read_truth_rows
 
-__all__ = ["BoxProblems", "FRAMES", "box_problems", "image_sizes_from_columns"]
+__all__ = ["BoxProblems", "FRAMES", "box_problems", "conversion_factors", "image_sizes_from_columns"]
 
 _BOX_FORMATS = np.array([False, True, True, True, True, False, False])  # FORMAT_NAMES with boxes
+# The IoU kernels' safe coordinate range (csrc/geometry/iou.h, max_safe_coordinate<double>):
+# ground truth beyond it is unusable, predictions beyond it overlap nothing.
+SAFE_COORDINATE = 2.0**510
 
 
 @dataclass
@@ -46,14 +53,13 @@ class BoxProblems:
     gt_offsets: np.ndarray  # int64 (B + 1,)
     pred_labels: Optional[np.ndarray] = None  # object (P,): str or None
     gt_labels: Optional[np.ndarray] = None  # object (G,)
+    n_pred: np.ndarray = field(init=False)  # int64 (B,): predictions per row
+    n_gt: np.ndarray = field(init=False)  # int64 (B,)
 
-    @property
-    def n_pred(self) -> np.ndarray:
-        return np.diff(self.pred_offsets)
-
-    @property
-    def n_gt(self) -> np.ndarray:
-        return np.diff(self.gt_offsets)
+    def __post_init__(self) -> None:
+        # Computed once: the rewards read them several times per call.
+        self.n_pred = np.diff(self.pred_offsets)
+        self.n_gt = np.diff(self.gt_offsets)
 
 
 def check_box_options(coord_frame: str, gt_frame: Optional[str], answer: str) -> None:
@@ -84,64 +90,52 @@ def answer_is_boxes(parsed: ParsedBatch) -> np.ndarray:
     return (readable & _BOX_FORMATS[parsed.format]) | (st == ParsedBatch.NO_OBJECTS)
 
 
-def image_sizes_from_columns(columns: dict, n: int, reward: str) -> np.ndarray:
-    """``(B, 2)`` (width, height) from an ``image_size`` column or ``width`` + ``height``."""
-    if columns.get("image_size") is not None:
-        sizes = np.asarray(columns["image_size"], dtype=np.float64)
-    elif columns.get("width") is not None and columns.get("height") is not None:
-        sizes = np.stack(
-            [np.asarray(columns["width"], dtype=np.float64), np.asarray(columns["height"], dtype=np.float64)], axis=1
-        )
-    else:
-        given = sorted(k for k in columns if k not in TRAINER_KWARGS)
-        raise MissingColumnsError(
-            f"{reward} converts between coordinate frames and needs the image size: pass an "
-            f"'image_size' column of (width, height) or 'width' and 'height' columns; got {given}"
-        )
-    if sizes.shape != (n, 2):
-        raise ValueError(
-            f"{reward}: image sizes must give (width, height) for each of the {n} rows, got shape {sizes.shape}"
-        )
-    return sizes
+def _zero_out_of_range(boxes: np.ndarray) -> np.ndarray:
+    """Boxes beyond the safe range (a frame conversion may overflow) overlap nothing."""
+    bad = ~np.all(np.abs(boxes) <= SAFE_COORDINATE, axis=1)
+    if bad.any():
+        boxes = boxes.copy()
+        boxes[bad] = 0.0
+    return boxes
 
 
-def _structured_truth(
-    rows: Sequence[Any], label_rows: Optional[Sequence[Any]], n: int, reward: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Optional[list]]:
-    """gt_boxes column (one (k, 4) list/array per row, None = unusable) and the optional
-    gt_labels column (one list of k names per row) -> flat boxes, offsets, row ok, flat labels."""
+def _flatten(blocks: list, ok: np.ndarray, labels: list):
+    """Per-row boxes / labels -> flat boxes, offsets, row ok, flat labels (None when no row has
+    labels)."""
+    counts = np.array([len(b) for b in blocks], dtype=np.int64)
+    flat = np.concatenate(blocks) if blocks else np.zeros((0, 4))
+    flat_labels = None
+    if any(names is not None for names in labels):
+        flat_labels = [x for names, b in zip(labels, blocks) for x in (names if names is not None else [None] * len(b))]
+    return flat, _offsets(counts), ok, flat_labels
+
+
+def _truth_from_data(rows: Sequence[Any], label_rows: Optional[Sequence[Any]], n: int, reward: str, column: str):
+    """A column of ground truth given as data (``gt_boxes``) -> flat boxes, offsets, ok, labels."""
     if len(rows) != n:
-        raise ValueError(f"{reward}: gt_boxes has {len(rows)} rows for {n} completions")
+        raise ValueError(f"{reward}: {column} has {len(rows)} rows for {n} completions")
     if label_rows is not None and len(label_rows) != n:
         raise ValueError(f"{reward}: gt_labels has {len(label_rows)} rows for {n} completions")
-    counts = np.zeros(n, dtype=np.int64)
-    ok = np.ones(n, dtype=bool)
-    blocks: list = []
-    labels: Optional[list] = [] if label_rows is not None else None
-    for i, row in enumerate(rows):  # the column arrives as per-row Python objects
-        try:
-            arr = np.asarray(row if row is not None else np.nan, dtype=np.float64)
-        except (TypeError, ValueError):
-            arr = np.full(1, np.nan)
-        if arr.size == 0:
-            continue
-        if arr.ndim == 1 and arr.size == 4:
-            arr = arr.reshape(1, 4)
-        names = label_rows[i] if label_rows is not None else None
-        if (
-            row is None
-            or arr.ndim != 2
-            or arr.shape[1] != 4
-            or (label_rows is not None and (names is None or len(names) != arr.shape[0]))
-        ):
-            ok[i] = False
-            continue
-        counts[i] = arr.shape[0]
-        blocks.append(arr)
-        if labels is not None:
-            labels.extend(str(x) for x in names)
-    flat = np.concatenate(blocks) if blocks else np.zeros((0, 4))
-    return flat, _offsets(counts), ok, labels
+    return _flatten(*read_truth_rows(rows, label_rows, range(n), reward, column))
+
+
+def _merge_data_rows(sol: Sequence[Any], truth: ParsedBatch, gt_ok: np.ndarray, rows: list, labels: bool, reward: str):
+    """The parsed solution texts, with ``rows`` (solution entries given as data) read as boxes."""
+    blocks, ok, names = read_truth_rows(sol, None, rows, reward, "solution")
+    data = {i: k for k, i in enumerate(rows)}
+    text_labels = truth.labels if labels else None
+    all_blocks, all_ok, all_names = [], gt_ok.copy(), []
+    for i in range(len(gt_ok)):
+        k = data.get(i)
+        if k is None:
+            lo, hi = truth.offsets[i], truth.offsets[i + 1]
+            all_blocks.append(truth.boxes[lo:hi])
+            all_names.append(text_labels[lo:hi] if text_labels is not None else None)
+        else:
+            all_blocks.append(blocks[k])
+            all_ok[i] = ok[k]
+            all_names.append(names[k])
+    return _flatten(all_blocks, all_ok, all_names)
 
 
 # The last few BoxProblems, so that several box rewards scoring the same batch (IoU and
@@ -160,12 +154,14 @@ def box_problems(
     dedupe: bool = False,
     want_labels: bool = False,
     scale: Optional[float] = None,
+    pixels: tuple = (None, None),
 ) -> BoxProblems:
     """Build the batch of box problems a box reward scores (see the module docstring).
 
     ``coord_frame`` is the frame of the model's boxes and ``gt_frame`` that of the ground truth
-    (default: the same as the model's for ``solution`` strings, ``"abs"`` for ``gt_boxes``); when
-    they differ both are converted to pixels with the rows' image sizes.  ``scale`` divides every
+    (default: the same as the model's for ``solution`` rows, ``"abs"`` for ``gt_boxes``); when
+    they differ both are converted to pixels with the rows' image sizes (``pixels``: the
+    processor's (min_pixels, max_pixels) for a model family's frame).  ``scale`` divides every
     coordinate afterwards (Visual-RFT's LISA reward works on ``x / 1000``).
     """
     n = len(completions)
@@ -174,17 +170,20 @@ def box_problems(
         columns,
         ("solution", "gt_boxes"),
         reward,
-        "ground truth: an answer-format 'solution' string or per-row 'gt_boxes' lists of [x1, y1, x2, y2]",
+        "ground truth: an answer-format 'solution' string (or a parsed list of boxes / objects) or per-row "
+        "'gt_boxes' lists of [x1, y1, x2, y2]",
     )
     gt_labels = None
+    cacheable = False
     if source == "solution":
         sol = columns["solution"]
         if len(sol) != n:
             raise ValueError(f"{reward}: solution has {len(sol)} rows for {n} completions")
+        # Entries that are not text (a parsed list, boxes) read as "" here: no box answer.
         truth = cached_parse(sol, schema="auto", answer="last", require_tags=False, invalid="empty")
         # Cacheable only without a frame conversion: then nothing but the two parses and the
         # options decides the result (image-size columns are not part of the key).
-        key = (coord_frame, gt_frame, answer, dedupe, want_labels, scale)
+        key = (coord_frame, gt_frame, answer, dedupe, want_labels, scale, pixels)
         cacheable = coord_frame == "same" or gt_frame in (None, coord_frame)
         cached = _RECENT.get((parsed, truth), key) if cacheable else None
         if cached is not None:
@@ -193,16 +192,24 @@ def box_problems(
         gt_all, gt_off_all = truth.boxes, truth.offsets
         if want_labels:
             gt_labels = truth.labels
+        data_rows = [i for i in np.flatnonzero(~gt_ok).tolist() if sol[i] is not None and not isinstance(sol[i], str)]
+        if data_rows:
+            # Ground truth given as data: read as boxes (or refused).  Never cached: a list can be
+            # edited in place and still compare equal to itself.
+            cacheable = False
+            gt_all, gt_off_all, gt_ok, gt_labels = _merge_data_rows(sol, truth, gt_ok, data_rows, want_labels, reward)
         default_gt_frame = coord_frame
     else:
-        gt_all, gt_off_all, gt_ok, gt_labels = _structured_truth(
-            columns["gt_boxes"], columns.get("gt_labels") if want_labels else None, n, reward
+        gt_all, gt_off_all, gt_ok, gt_labels = _truth_from_data(
+            columns["gt_boxes"], columns.get("gt_labels") if want_labels else None, n, reward, "gt_boxes"
         )
         default_gt_frame = "abs"
     gt_frame = default_gt_frame if gt_frame is None else gt_frame
 
-    # Ground truth that is not finite or inverted is a dataset error: skip the row.
-    bad_gt = ~np.all(np.isfinite(gt_all), axis=1) | (gt_all[:, 2] < gt_all[:, 0]) | (gt_all[:, 3] < gt_all[:, 1])
+    # Ground truth that is not finite, beyond the safe range or inverted is a dataset error: skip
+    # the row.
+    bad_gt = ~np.all(np.abs(gt_all) <= SAFE_COORDINATE, axis=1)
+    bad_gt |= (gt_all[:, 2] < gt_all[:, 0]) | (gt_all[:, 3] < gt_all[:, 1])
     if bad_gt.any():
         owner = np.repeat(np.arange(n), np.diff(gt_off_all))
         gt_ok = gt_ok & ~np.bincount(owner[bad_gt], minlength=n).astype(bool)
@@ -211,16 +218,17 @@ def box_problems(
     rows = (pred_ok & gt_ok).astype(np.uint8)
     # One native pass: the boxes of scorable rows, exact duplicates dropped on request, and a
     # predicted box with x2 < x1 or y2 < y1 collapsed to zero size at its first corner (it still
-    # counts as a prediction but overlaps nothing; frame scaling keeps it collapsed).
+    # counts as a prediction but overlaps nothing; frame scaling keeps it collapsed), one beyond
+    # the safe range made (0, 0, 0, 0).
     pred, pred_off, pred_src = _C.select_segment_boxes(parsed.boxes, parsed.offsets, rows, dedupe, True)
     gt, gt_off, gt_src = _C.select_segment_boxes(
         np.ascontiguousarray(gt_all, dtype=np.float64), gt_off_all, rows, False, False
     )
 
     if coord_frame != "same" and gt_frame != coord_frame:
-        sizes = image_sizes_from_columns(columns, n, reward)
-        pred = boxes_to_pixels(pred, pred_off, sizes, coord_frame)
-        gt = boxes_to_pixels(gt, gt_off, sizes, gt_frame)
+        pred_factors, gt_factors = conversion_factors(columns, n, reward, coord_frame, gt_frame, pixels)
+        pred = _zero_out_of_range(apply_frame_factors(pred, pred_off, pred_factors))
+        gt = _zero_out_of_range(apply_frame_factors(gt, gt_off, gt_factors))
     if scale is not None:
         pred = pred / scale
         gt = gt / scale
@@ -244,6 +252,6 @@ def box_problems(
         pred_labels=pred_labels,
         gt_labels=gt_labels,
     )
-    if source == "solution" and cacheable:
+    if cacheable:
         _RECENT.put((parsed, truth), key, problems)
     return problems

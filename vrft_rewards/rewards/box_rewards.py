@@ -26,7 +26,8 @@ from ..cocoeval.params import COCO_IOU_THRS, COCO_MAX_DETS, COCO_REC_THRS
 from ..matching import match_boxes
 from ._base import BatchReward, check_unit_interval
 from ._cache import RecentResults
-from ._problems import BoxProblems, box_problems, check_box_options
+from ._problems import BoxProblems, box_problems, check_box_options, conversion_factors
+from ._tiny import box_metrics, detection_result, ground_truth
 
 __all__ = [
     "APReward",
@@ -179,12 +180,17 @@ class _BoxReward(BatchReward):
         dedupe: bool = False,
         empty_score: float = 1.0,
         answer: str = "last",
+        min_pixels: float | None = None,
+        max_pixels: float | None = None,
     ) -> None:
         check_option(method, MATCH_METHODS, "method")
         check_option(kind, IOU_KINDS, "kind")
         check_box_options(coord_frame, gt_frame, answer)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty str, got {name!r}")
+        for arg, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise ValueError(f"{arg} must be a positive number or None, got {v!r}")
         self.__name__ = name
         self.method = method
         self.iou_threshold = check_unit_interval(iou_threshold, "iou_threshold")
@@ -195,6 +201,11 @@ class _BoxReward(BatchReward):
         self.dedupe = bool(dedupe)
         self.empty_score = check_unit_interval(empty_score, "empty_score")
         self.answer = answer
+        self.min_pixels = min_pixels
+        self.max_pixels = max_pixels
+        # The fused path's options (_C.score_detection_rows).
+        self._fused = (answer == "first", MATCH_METHODS.index(method), IOU_KINDS.index(kind), self.iou_threshold,
+                       self.strict, self.dedupe)  # fmt: skip
 
     def _problems(self, completions: Sequence[Any], columns: dict, **extra: Any) -> BoxProblems:
         return box_problems(
@@ -205,8 +216,37 @@ class _BoxReward(BatchReward):
             gt_frame=self.gt_frame,
             answer=self.answer,
             dedupe=self.dedupe,
+            pixels=(self.min_pixels, self.max_pixels),
             **extra,
         )
+
+    # Index of the reward's raw value in a fused row (_C.score_detection_rows), None: no fused path.
+    _field: int | None = None
+
+    def _tiny(self, completions: Sequence[Any], columns: dict) -> list | None:
+        if self._field is None:
+            return None
+        n = len(completions)
+        truth = ground_truth(columns, n, self.__name__)
+        if truth is None:
+            return None
+        solutions, data, column = truth
+        # As box_problems: solution rows default to the model's frame, gt_boxes rows to pixels.
+        gt_frame = self.gt_frame if self.gt_frame is not None else "abs" if column == "gt_boxes" else self.coord_frame
+        frames = None
+        if self.coord_frame != "same" and gt_frame != self.coord_frame:
+            pred, gt = conversion_factors(
+                columns, n, self.__name__, self.coord_frame, gt_frame, (self.min_pixels, self.max_pixels)
+            )
+            frames = np.ascontiguousarray(np.concatenate([pred, gt], axis=1))
+        rows, pair_sum, n_pairs = detection_result(completions, solutions, self._fused, frames, data)
+        # The row outcomes of _finish: no ground truth -> NaN, not a box answer -> 0, both empty
+        # -> empty_score, else the reward's value.
+        k, empty, nan = self._field, self.empty_score, float("nan")
+        values = [nan if not r[1] else (r[k] if r[2] or r[3] else empty) if r[0] else 0.0 for r in rows]
+        if callable(columns.get("log_metric")):
+            self._log(columns, box_metrics(rows, pair_sum, n_pairs))
+        return values
 
     def _finish(self, values: np.ndarray, p: BoxProblems, both_empty_ok: bool = True) -> np.ndarray:
         """Apply the shared row outcomes (module docstring) to per-row ``values``."""
@@ -242,6 +282,8 @@ class IoUReward(_BoxReward):
     arXiv:2503.01785, §3.2 (IoU reward); ``compute_reward_iou_v2`` in its code.
     """
 
+    _field = 5
+
     def __init__(self, *, name: str = "iou_reward", **options: Any) -> None:
         super().__init__(name=name, **options)
 
@@ -261,6 +303,8 @@ class ConfidenceReward(_BoxReward):
     (Visual-RFT's function fails, and so scores 0, on such answers).  Reference: Visual-RFT
     §3.2 (confidence reward); ``compute_reward_confidence`` in its code.
     """
+
+    _field = 6
 
     def __init__(self, *, name: str = "confidence_reward", **options: Any) -> None:
         super().__init__(name=name, **options)
@@ -291,6 +335,7 @@ class F1Reward(_BoxReward):
         check_option(metric, ("f1", "precision", "recall"), "metric")
         super().__init__(name=name, **options)
         self.metric = metric
+        self._field = {"f1": 7, "precision": 8, "recall": 9}[metric]
 
     def score(self, completions: Sequence[Any], columns: dict) -> tuple[np.ndarray, dict]:
         p = self._problems(completions, columns)
@@ -381,7 +426,7 @@ class APReward(_BoxReward):
 
 def get_iou_reward(**options: Any) -> IoUReward:
     """Configured :class:`IoUReward` (options: method, iou_threshold, strict, kind, coord_frame,
-    gt_frame, dedupe, empty_score, answer, name)."""
+    gt_frame, dedupe, empty_score, answer, min_pixels, max_pixels, name)."""
     return IoUReward(**options)
 
 

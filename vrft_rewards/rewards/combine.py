@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from ._base import BatchReward, to_reward_list
+from ._tiny import TINY_BATCH
 
 __all__ = ["RewardSet", "RewardSetResult", "reward_name"]
 
 #: Name reserved for the weighted total in every result mapping.
 OVERALL = "overall"
+_NAN = float("nan")
 
 
 def reward_name(func: Callable[..., Any]) -> str:
@@ -255,6 +257,7 @@ class RewardSet:
 
         self._funcs = funcs
         self._weights = w
+        self._weight_list = w.tolist()
         self._names = nm
 
     # -- introspection -------------------------------------------------------------------------
@@ -312,6 +315,8 @@ class RewardSet:
             If a function returns a list whose length is not B.
         """
         n = _batch_len(completions)
+        if 0 < n <= TINY_BATCH:
+            return self._call_small(completions, kwargs, n)
         cols = []
         for f, name in zip(self._funcs, self._names):
             out = _call(f, completions, kwargs)
@@ -319,6 +324,39 @@ class RewardSet:
                 out = _run_coroutine(out, name)
             cols.append(_as_column(out, n, name))
         return self._combine(cols, n)
+
+    def _call_small(self, completions: Sequence[Any], kwargs: dict[str, Any], n: int) -> RewardSetResult:
+        """:meth:`__call__` for a tiny batch (a trainer scoring one sample at a time): our rewards'
+        fused path gives Python floats, and the total is added in Python floats in the order of
+        :meth:`_combine`, so the result is the same to the bit without numpy per function."""
+        cols = []
+        for f, name in zip(self._funcs, self._names):
+            values = f._small(completions, kwargs) if _is_own(f) else None
+            if values is None:
+                out = _call(f, completions, kwargs)
+                if inspect.isawaitable(out):
+                    out = _run_coroutine(out, name)
+                values = _as_column(out, n, name).tolist()
+            cols.append(values)
+        w0, *rest = self._weight_list
+        rows, overall = [], []
+        for row in zip(*cols):
+            v = row[0]
+            scored = v == v
+            total = (v if scored else 0.0) * w0  # NaN (skip) counts 0
+            for v, w in zip(row[1:], rest):
+                if v == v:
+                    scored = True
+                    total += v * w
+                else:
+                    total += 0.0 * w
+            rows.append(row)
+            overall.append(total if scored else _NAN)
+        matrix = np.array(rows, dtype=np.float64)
+        total_arr = np.array(overall, dtype=np.float64)
+        matrix.setflags(write=False)
+        total_arr.setflags(write=False)
+        return RewardSetResult(self._names, self._weights, matrix, total_arr)
 
     async def ascore(self, completions: Sequence[Any], **kwargs: Any) -> RewardSetResult:
         """Async twin of :meth:`__call__`.
@@ -362,10 +400,15 @@ class RewardSet:
         return RewardSetResult(self._names, self._weights, matrix, overall)
 
 
+def _is_own(f: Callable[..., Any]) -> bool:
+    """One of this package's rewards, called as itself (not a subclass that changed ``__call__``)."""
+    return isinstance(f, BatchReward) and type(f).__call__ is BatchReward.__call__
+
+
 def _call(f: Callable[..., Any], completions: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     """``f(completions=..., **kwargs)``; our own rewards give their float64 array directly
     (the same values as their list, without a list built and parsed back per function)."""
-    if isinstance(f, BatchReward) and type(f).__call__ is BatchReward.__call__:
+    if _is_own(f):
         return f.score_array(completions=completions, **kwargs)
     return f(completions=completions, **kwargs)
 
