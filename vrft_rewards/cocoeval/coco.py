@@ -121,8 +121,8 @@ def evaluate_coco(
     Parameters
     ----------
     gt : str, os.PathLike, dict, pycocotools.coco.COCO or GroundTruth
-        Ground truth in COCO format.  A :class:`GroundTruth` (or a ``COCO`` object, whose index is
-        cached on it) is built once and reused by later calls.  ``"segm"`` reads each
+        Ground truth in COCO format.  A :class:`GroundTruth` is built once and reused by later
+        calls; a dict or ``COCO`` object is read at every call (nothing is cached on it).  ``"segm"`` reads each
         annotation's ``segmentation`` (polygons, uncompressed or compressed RLE; polygons take
         their image's ``height`` / ``width``), ``"keypoints"`` its ``keypoints`` and
         ``num_keypoints``.
