@@ -13,7 +13,9 @@ objects after loadRes / LVISResults; ``...-json``: from the two files, load + ev
   coco-segm-rle(-json), coco-segm-poly(-json), lvis-segm-rle(-json), coco-kp(-json)
 
 pycocotools and lvis-api are the references: ours and hotcoco must equal their stats
-(np.array_equal); faster-coco-eval, which drops the np.spacing(1) term, is held to 1e-12.
+(np.array_equal); faster-coco-eval, which drops the np.spacing(1) term, is held to 1e-12.  On
+LVIS masks hotcoco and faster-coco-eval agree with each other but differ from lvis-api by up to
+1.2e-5 (AP, AP50, APs, APr on the full set): held to 1e-4 there.
 ultrafast-pycocotools and vernier evaluate boxes only (not timed here).
 """
 
@@ -180,7 +182,8 @@ def _faster(gt, res, iou_type, lvis, loaded=None):
 
 def _ours(gt, res, iou_type, lvis):
     if lvis:
-        return np.array([ve.evaluate_lvis(gt, res, iou_type=iou_type).results[k] for k in LVIS_KEYS])
+        out = ve.evaluate_lvis(gt, res, iou_type=iou_type).results
+        return np.array([out[k] for k in LVIS_KEYS])
     return ve.evaluate_coco(gt, res, iou_type=iou_type).stats
 
 
@@ -253,7 +256,10 @@ def test_hotcoco(benchmark, case, json_files):
     gt, res = (case["gt_path"], case["res_path"]) if json_files else (case["gt"], case["res"])
     loaded = None if json_files else _hotcoco_load(gt, res)
     got = benchmark(lambda: _hotcoco(gt, res, case["iou_type"], case["lvis"], loaded))
-    assert np.array_equal(got, case["expected"])
+    if case["lvis"]:  # hotcoco's (and faster-coco-eval's) LVIS masks differ from lvis-api's by ~1e-5
+        np.testing.assert_allclose(got, case["expected"], rtol=0, atol=1e-4)
+    else:
+        assert np.array_equal(got, case["expected"])
 
 
 @pytest.mark.parametrize("json_files", [False, True], ids=["loaded", "json"])
@@ -263,4 +269,4 @@ def test_faster_coco_eval(benchmark, case, json_files):
     gt, res = (case["gt_path"], case["res_path"]) if json_files else (case["gt"], case["res"])
     loaded = None if json_files else _faster_load(gt, res)
     got = benchmark(lambda: _faster(gt, res, case["iou_type"], case["lvis"], loaded))
-    np.testing.assert_allclose(got, case["expected"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got, case["expected"], rtol=0, atol=1e-4 if case["lvis"] else 1e-12)
