@@ -432,6 +432,56 @@ def case_score_detection_rows():
     return call, [mutate_list, toggler(gt_off, 16, gt_off[16], HUGE), toggler(frames, (3, 2), 1.0, np.nan)]
 
 
+def case_eval_evaluate_segm():
+    gt, dt, n_img = _eval_columns(n_images=100, per=10)
+    ng = len(gt["image"])
+    size = np.full(ng, 200, dtype=np.int64)
+    gt["shape"] = np.arange(ng, dtype=np.int64)
+    dt["shape"] = np.arange(ng, dtype=np.int64)
+    gm = _C.segm_arena([None] * ng, size, size, gt["box"], "gt")
+    dm = _C.segm_arena([None] * ng, size, size, dt["box"], "dt")
+    thr = np.linspace(0.5, 0.95, 10)
+    area = np.array([[0, 1e10]], dtype=np.float64)
+
+    def call():
+        return _C.eval_evaluate(gt, dt, n_img, 1, thr, area, 100, gt_masks=gm, dt_masks=dm)
+
+    k = ng // 2
+    return call, [toggler(gt["shape"], k, k, HUGE), toggler(dt["shape"], 7, 7, -HUGE)]
+
+
+def _keypoint_inputs(n_images=100, per=10, k=17):
+    gt, dt, n_img = _eval_columns(n_images, per)
+    ng = len(gt["image"])
+    kps = RNG.uniform(0, 100, (ng, 3 * k))
+    kps[:, 2::3] = 2.0
+    vars_ = np.full(k, (0.05 * 2) ** 2)
+    plan = _C.eval_evaluate(gt, dt, n_img, 1, np.linspace(0.5, 0.95, 10), np.array([[0, 1e10]]), 20, plan_only=True)
+    ints = np.ones(ng, np.uint8)
+    return plan, vars_, kps, ints, gt["box"], gt["area"], kps + RNG.uniform(-1, 1, kps.shape)
+
+
+def case_oks_exponents():
+    plan, vars_, gk, gi, gb, ga, dk = _keypoint_inputs()
+
+    def call():
+        return _C.oks_exponents(plan, vars_, gk, gi, gb, ga, dk, gi)
+
+    return call, [toggler(gk, (5, 2), 2.0, np.nan), toggler(vars_, 3, vars_[3], -1.0)]
+
+
+def case_oks_reduce():
+    plan, vars_, gk, gi, gb, ga, dk = _keypoint_inputs()
+    neg_e, counts = _C.oks_exponents(plan, vars_, gk, gi, gb, ga, dk, gi)
+    values = np.exp(neg_e)
+    mid = len(counts) // 2
+
+    def call():
+        return _C.oks_reduce(values, counts)
+
+    return call, [toggler(counts, mid, counts[mid], 2**31 - 1), toggler(counts, 0, counts[0], -(2**31))]
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -425,10 +425,10 @@ def test_bad_array_shape_and_types_are_rejected():
         evaluate_coco(GOOD_GT, [], area_ranges=[1, 2, 3])
 
 
-@pytest.mark.parametrize("iou_type", ["segm", "keypoints"])
-def test_unsupported_iou_types_say_what_is_supported(iou_type):
-    with pytest.raises(NotImplementedError, match="supported: 'bbox'"):
-        evaluate_coco(GOOD_GT, [], iou_type=iou_type)
+def test_unknown_iou_type_says_what_is_supported():
+    gt, results = make_dataset(1)
+    with pytest.raises(ValueError, match="iou_type must be one of 'bbox', 'segm', 'keypoints'"):
+        evaluate_coco(gt, results, iou_type="mask")
 
 
 def test_fewer_than_three_max_dets_fails_like_pycocotools():

@@ -46,7 +46,7 @@ GIL_RELEASING = {
     "match_boxes_f64": ["match_boxes", "match_boxes_hungarian"],
     "parse_completions": ["parse_completions"],
     "normalize_texts": ["normalize_texts"],
-    "eval_evaluate": ["eval_evaluate"],
+    "eval_evaluate": ["eval_evaluate", "eval_evaluate_segm"],
     "eval_accumulate": ["eval_accumulate"],
     "eval_merge": ["eval_merge"],
     "MaskSet": ["mask_set", "mask_set_rle"],
@@ -58,21 +58,26 @@ GIL_RELEASING = {
     "eval_positions": ["eval_positions"],
     "eval_select_lvis": ["eval_select_lvis"],
     "score_detection_rows": ["score_detection_rows"],
+    "oks_exponents": ["oks_exponents"],
+    "oks_reduce": ["oks_reduce"],
 }
 # Also releasing, on immutable inputs only (nothing to race): eval_parse_results (bytes),
-# eval_read_results (a path; the file is read into the core's own buffers).
+# eval_read_results (a path; the file is read into the core's own buffers), segm_area_box (a
+# SegmArena, which Python cannot change).
 CASES = sorted({c for cases in GIL_RELEASING.values() for c in cases})
 # `gil_scoped_release` sites per bindings file when GIL_RELEASING was last brought up to date.
 RELEASE_SITES = {
     "eval.cpp": 4,
     "eval_select.cpp": 2,
     "geometry.cpp": 5,
+    "keypoints.cpp": 2,
     "loading.cpp": 1,
     "masks.cpp": 2,
     "match.cpp": 4,
     "parse.cpp": 2,
     "rewards.cpp": 4,
     "rewards_fused.cpp": 1,
+    "shapes.cpp": 1,
 }
 
 

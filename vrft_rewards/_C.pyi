@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'MaskSet', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_select_lvis', 'get_num_threads', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'records_columns', 'rle_decode', 'score_detection_rows', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'MaskSet', 'SegmArena', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_select_lvis', 'get_num_threads', 'keypoint_rows', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'oks_exponents', 'oks_reduce', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'records_columns', 'rle_decode', 'score_detection_rows', 'segm_area_box', 'segm_arena', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     def __getstate__(self) -> tuple:
         ...
@@ -13,6 +13,9 @@ class EvalState:
         ...
     @property
     def dt_index(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def dt_match(self) -> numpy.typing.NDArray[numpy.int32]:
         ...
     @property
     def dt_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
@@ -36,6 +39,12 @@ class EvalState:
     def gt_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
         ...
     @property
+    def iou_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def ious(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
     def num_groups(self) -> int:
         ...
     @property
@@ -57,6 +66,13 @@ class MaskSet:
     @property
     def status(self) -> numpy.typing.NDArray[numpy.uint8]:
         ...
+class SegmArena:
+    def __getstate__(self) -> tuple:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __setstate__(self, arg0: tuple) -> None:
+        ...
 def completion_ap(pred: typing.Any, scores: typing.Any, pred_categories: typing.Any, pred_offsets: typing.Any, gt: typing.Any, gt_categories: typing.Any, gt_offsets: typing.Any, iou_thresholds: typing.Any, rec_thresholds: typing.Any, max_dets: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float64]:
     """
     Per-completion COCO AP (pycocotools per-sample stats), -1 without ground truth.
@@ -75,7 +91,7 @@ def convert_boxes_f64(boxes: typing.Any, src: str, dst: str, out: typing.Any) ->
     """
 def eval_accumulate(state: typing.Any, rec_thrs: typing.Any, max_dets: typing.Any) -> tuple:
     ...
-def eval_evaluate(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thrs: typing.Any, area_rng: typing.Any, max_dets_per_group: typing.SupportsInt | typing.SupportsIndex) -> EvalState:
+def eval_evaluate(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thrs: typing.Any, area_rng: typing.Any, max_dets_per_group: typing.SupportsInt | typing.SupportsIndex, *, gt_masks: typing.Any = None, dt_masks: typing.Any = None, ious: typing.Any = None, plan_only: bool = False, keep_ious: bool = False, keep_matches: bool = False) -> EvalState:
     ...
 def eval_merge(states: list, gt_rows: list, dt_rows: list) -> EvalState:
     ...
@@ -97,6 +113,8 @@ def get_num_threads() -> int:
     """
     Number of threads batch calls use (including the caller).
     """
+def keypoint_rows(values: list, num_keypoints: typing.SupportsInt | typing.SupportsIndex, where: str) -> tuple:
+    ...
 def lsap(cost_matrix: typing.Any, maximize: bool = False) -> tuple:
     """
     scipy-compatible linear_sum_assignment on a C-contiguous float64 matrix.
@@ -119,6 +137,10 @@ def numpy_pairwise_sum(values: typing.Any) -> float:
     """
     Sum in numpy's pairwise order (equals np.sum on a contiguous float64 array).
     """
+def oks_exponents(plan: EvalState, vars: typing.Any, gt_keypoints: typing.Any, gt_integral: typing.Any, gt_box: typing.Any, gt_area: typing.Any, dt_keypoints: typing.Any, dt_integral: typing.Any) -> tuple:
+    ...
+def oks_reduce(values: typing.Any, counts: typing.Any) -> numpy.typing.NDArray[numpy.float64]:
+    ...
 def paired_iou_f32(boxes1: typing.Any, boxes2: typing.Any, fmt: str, kind: str, out: typing.Any, clamp: bool = False) -> None:
     """
     out[i] = kind(boxes1[i], boxes2[i]); validation as pairwise.
@@ -149,6 +171,10 @@ def score_detection_rows(texts: typing.Any, solutions: typing.Any, answer_first:
     """
     Fused per-completion detection and format rewards of a small batch: (rows, pair_sum, n_pairs).
     """
+def segm_area_box(masks: SegmArena) -> tuple:
+    ...
+def segm_arena(segmentations: list, heights: typing.Any, widths: typing.Any, boxes: typing.Any, where: str) -> SegmArena:
+    ...
 def segment_stable_argsort_desc(scores: typing.Any, offsets: typing.Any) -> numpy.typing.NDArray[numpy.int64]:
     """
     Global indices sorted by descending score within each segment, ties in input order.

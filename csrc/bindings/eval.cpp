@@ -19,18 +19,31 @@
 
 #include "bindings/areas.h"
 #include "bindings/args.h"
+#include "bindings/eval_state.h"
 #include "eval/accumulate.h"
 #include "eval/evaluate.h"
 #include "eval/merge.h"
 #include "eval/results_json.h"
+#include "eval/segm_iou.h"
 
 namespace vrft::bindings {
 namespace {
 
-// Holds the per-image matches between evaluate() and accumulate().
-struct PyEvaluation {
-  vrft::eval::Evaluation ev;
-};
+// The arena index column `key` of `cols` (n rows), owned and checked on the copy: each index
+// inside the arena.
+std::vector<int64_t> shape_column(const py::dict& cols, const char* key, int64_t n,
+                                  const vrft::masks::SegmArena& arena, const char* what) {
+  if (!cols.contains(key))
+    throw std::invalid_argument(std::string(what) + " needs a 'shape' column");
+  std::vector<int64_t> col = owned(require_column<int64_t>(cols[key], what, n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (col[i] < 0 || col[i] >= arena.size()) {
+      throw std::invalid_argument(std::string(what) + "[" + std::to_string(i) +
+                                  "] is not a mask of the arena");
+    }
+  }
+  return col;
+}
 
 // The state behind an EvalState argument.  An EvalState made by EvalState.__new__ alone (what a
 // pickle cut before its BUILD step leaves) has no C++ object yet: it is refused, never read.
@@ -55,24 +68,29 @@ std::shared_ptr<PyEvaluation> state_of(const py::handle& obj, const std::string&
 std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, int64_t num_images,
                                             int64_t num_categories, const py::handle& iou_thrs_obj,
                                             const py::handle& area_rng_obj,
-                                            int64_t max_dets_per_group) {
+                                            int64_t max_dets_per_group, const py::object& gt_masks,
+                                            const py::object& dt_masks, const py::object& ious_obj,
+                                            bool plan_only, bool keep_ious, bool keep_matches) {
   // Each column once: a dict lookup may run Python code (and let other threads run).
   const py::object gt_image_obj = gt_cols["image"], dt_image_obj = dt_cols["image"];
   const int64_t ng = py::len(gt_image_obj);
   const int64_t nd = py::len(dt_image_obj);
   auto g_image = require_column<int64_t>(gt_image_obj, "gt image", ng);
   auto g_cat = require_column<int64_t>(gt_cols["category"], "gt category", ng);
-  auto g_box = require_column<double>(gt_cols["box"], "gt box", ng, 4);
   auto g_area = require_column<double>(gt_cols["area"], "gt area", ng);
   auto g_ignore = require_column<uint8_t>(gt_cols["ignore"], "gt ignore", ng);
   auto g_crowd = require_column<uint8_t>(gt_cols["crowd"], "gt crowd", ng);
   auto g_idnz = require_column<uint8_t>(gt_cols["id_nonzero"], "gt id_nonzero", ng);
   auto d_image = require_column<int64_t>(dt_image_obj, "detection image", nd);
   auto d_cat = require_column<int64_t>(dt_cols["category"], "detection category", nd);
-  auto d_box = require_column<double>(dt_cols["box"], "detection box", nd, 4);
   auto d_area = require_column<double>(dt_cols["area"], "detection area", nd);
   auto d_score = require_column<double>(dt_cols["score"], "detection score", nd);
   auto d_idpos = require_column<uint8_t>(dt_cols["id_positive"], "detection id_positive", nd);
+  // Boxes are optional when the IoU comes from masks or precomputed blocks.
+  py::array_t<double> g_box, d_box;
+  if (gt_cols.contains("box")) g_box = require_column<double>(gt_cols["box"], "gt box", ng, 4);
+  if (dt_cols.contains("box"))
+    d_box = require_column<double>(dt_cols["box"], "detection box", nd, 4);
   py::object ne_obj =
       dt_cols.contains("not_exhaustive") ? py::object(dt_cols["not_exhaustive"]) : py::none();
   py::array_t<uint8_t> d_ne;
@@ -93,7 +111,7 @@ std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, 
   gt.n = ng;
   gt.image = g_image_owned.data();
   gt.category = g_cat_owned.data();
-  gt.box = g_box.data();
+  gt.box = g_box ? g_box.data() : nullptr;
   gt.area = g_area.data();
   gt.ignore = g_ignore.data();
   gt.crowd = g_crowd.data();
@@ -102,7 +120,7 @@ std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, 
   dt.n = nd;
   dt.image = d_image_owned.data();
   dt.category = d_cat_owned.data();
-  dt.box = d_box.data();
+  dt.box = d_box ? d_box.data() : nullptr;
   dt.area = d_area.data();
   dt.score = d_score.data();
   dt.id_positive = d_idpos.data();
@@ -116,9 +134,35 @@ std::shared_ptr<PyEvaluation> eval_evaluate(py::dict gt_cols, py::dict dt_cols, 
   params.num_area_rngs = area_rng.shape(0);
   params.max_dets_per_group = max_dets_per_group;
 
+  // The IoU source: masks (both arenas), precomputed blocks, or the boxes.
+  std::shared_ptr<PySegmArena> gm, dm;  // held while the GIL is released
+  std::vector<int64_t> g_shape, d_shape;
+  py::array_t<double> blocks;
+  std::unique_ptr<vrft::eval::GroupIou> source;
+  if (!gt_masks.is_none() || !dt_masks.is_none()) {
+    if (gt_masks.is_none() || dt_masks.is_none()) {
+      throw std::invalid_argument("gt_masks and dt_masks go together");
+    }
+    gm = gt_masks.cast<std::shared_ptr<PySegmArena>>();
+    dm = dt_masks.cast<std::shared_ptr<PySegmArena>>();
+    g_shape = shape_column(gt_cols, "shape", ng, gm->arena, "gt shape");
+    d_shape = shape_column(dt_cols, "shape", nd, dm->arena, "detection shape");
+    source = std::make_unique<vrft::eval::MaskGroupIou>(&gm->arena, g_shape.data(), &dm->arena,
+                                                        d_shape.data());
+  } else if (!ious_obj.is_none()) {
+    blocks = require_array<double>(ious_obj, "ious");
+    if (blocks.ndim() != 1) throw std::invalid_argument("ious must be 1-D");
+    source = std::make_unique<vrft::eval::BlockGroupIou>(blocks.data(), blocks.shape(0));
+  }
+  vrft::eval::EvaluateOptions options;
+  options.iou = source.get();
+  options.plan_only = plan_only;
+  options.keep_ious = keep_ious;
+  options.keep_matches = keep_matches;
+
   auto out = std::make_shared<PyEvaluation>();
   py::gil_scoped_release release;
-  out->ev = vrft::eval::evaluate_images(gt, dt, params);
+  out->ev = vrft::eval::evaluate_images(gt, dt, params, options);
   return out;
 }
 
@@ -283,11 +327,17 @@ void bind_eval(py::module_& m) {
       .def_property_readonly("dt_state", state_array(&Evaluation::dt_state))
       .def_property_readonly("dt_score", state_array(&Evaluation::dt_score))
       .def_property_readonly("num_positive_gt", state_array(&Evaluation::num_positive_gt))
+      .def_property_readonly("iou_offsets", state_array(&Evaluation::iou_offsets))
+      .def_property_readonly("ious", state_array(&Evaluation::ious))
+      .def_property_readonly("dt_match", state_array(&Evaluation::dt_match))
       .def(py::pickle(&eval_state_getstate, &eval_state_setstate));
   m.def("eval_merge", &eval_merge, py::arg("states"), py::arg("gt_rows"), py::arg("dt_rows"));
   m.def("eval_evaluate", &eval_evaluate, py::arg("gt"), py::arg("dt"), py::arg("num_images"),
         py::arg("num_categories"), py::arg("iou_thrs"), py::arg("area_rng"),
-        py::arg("max_dets_per_group"));
+        py::arg("max_dets_per_group"), py::kw_only(), py::arg("gt_masks") = py::none(),
+        py::arg("dt_masks") = py::none(), py::arg("ious") = py::none(),
+        py::arg("plan_only") = false, py::arg("keep_ious") = false,
+        py::arg("keep_matches") = false);
   m.def("eval_accumulate", &eval_accumulate, py::arg("state"), py::arg("rec_thrs"),
         py::arg("max_dets"));
 }

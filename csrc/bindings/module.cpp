@@ -18,6 +18,8 @@ PYBIND11_MODULE(_C, m) {
   bind_parse(m);
   bind_eval(m);
   bind_masks(m);
+  bind_shapes(m);
+  bind_keypoints(m);
   bind_rewards(m);
   bind_rewards_fused(m);
   bind_loading(m);

@@ -143,7 +143,8 @@ std::vector<int64_t> category_group_offsets(const std::vector<int64_t>& group_ca
   return off;
 }
 
-Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const MatchParams& params) {
+Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const MatchParams& params,
+                           const EvaluateOptions& options) {
   const int64_t I = params.num_images, K = params.num_categories;
   const int64_t T = params.num_iou_thrs, A = params.num_area_rngs;
   if (I < 0 || K < 0 || T < 0 || A < 0) throw std::invalid_argument("negative evaluation size");
@@ -191,7 +192,7 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
   GroupedDetections gd;
   gd.score.resize(static_cast<size_t>(dt.n));
   gd.area.resize(static_cast<size_t>(dt.n));
-  gd.box.resize(static_cast<size_t>(4 * dt.n));
+  gd.box.resize(static_cast<size_t>(dt.box ? 4 * dt.n : 0));
   gd.id_positive.resize(static_cast<size_t>(dt.n));
   gd.not_exhaustive.resize(static_cast<size_t>(dt.n));
   parallel_for(dt.n, 16384, [&](int64_t b, int64_t e) {
@@ -199,21 +200,25 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
       const int64_t r = dt_rows[i];
       gd.score[i] = dt.score[r];
       gd.area[i] = dt.area[r];
-      for (int c = 0; c < 4; ++c) gd.box[4 * i + c] = dt.box[4 * r + c];
+      if (dt.box) {
+        for (int c = 0; c < 4; ++c) gd.box[4 * i + c] = dt.box[4 * r + c];
+      }
       gd.id_positive[i] = dt.id_positive ? dt.id_positive[r] : 1;
       gd.not_exhaustive[i] = dt.not_exhaustive ? dt.not_exhaustive[r] : 0;
     }
   });
   GroupedGroundTruth gg;
   gg.area.resize(static_cast<size_t>(gt.n));
-  gg.box.resize(static_cast<size_t>(4 * gt.n));
+  gg.box.resize(static_cast<size_t>(gt.box ? 4 * gt.n : 0));
   gg.ignore.resize(static_cast<size_t>(gt.n));
   gg.crowd.resize(static_cast<size_t>(gt.n));
   gg.id_nonzero.resize(static_cast<size_t>(gt.n));
   for (int64_t i = 0; i < gt.n; ++i) {
     const int64_t r = gt_rows[i];
     gg.area[i] = gt.area[r];
-    for (int c = 0; c < 4; ++c) gg.box[4 * i + c] = gt.box[4 * r + c];
+    if (gt.box) {
+      for (int c = 0; c < 4; ++c) gg.box[4 * i + c] = gt.box[4 * r + c];
+    }
     gg.ignore[i] = gt.ignore[r];
     gg.crowd[i] = gt.crowd[r];
     gg.id_nonzero[i] = gt.id_nonzero[r];
@@ -229,13 +234,32 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
   const int64_t num_slots = ev.dt_offsets[num_groups];
   ev.dt_index.resize(static_cast<size_t>(num_slots));
   ev.dt_score.resize(static_cast<size_t>(num_slots));
-  ev.dt_state.resize(static_cast<size_t>(num_slots * A * T));
-  ev.dt_any_tp.resize(static_cast<size_t>(num_slots));  // every slot written below
-  ev.num_positive_gt.assign(static_cast<size_t>(num_groups * A), 0);
+  // Where each group's D x G IoU block lies in the concatenation of all blocks (a GroupIou of
+  // precomputed blocks reads it; keep_ious fills it).
+  ev.iou_offsets.assign(static_cast<size_t>(num_groups + 1), 0);
+  for (int64_t g = 0; g < num_groups; ++g) {
+    const int64_t D = ev.dt_offsets[g + 1] - ev.dt_offsets[g];
+    const int64_t G = ev.gt_offsets[g + 1] - ev.gt_offsets[g];
+    ev.iou_offsets[g + 1] = ev.iou_offsets[g] + D * G;
+  }
+  const bool plan_only = options.plan_only;
+  if (!plan_only) {
+    ev.dt_state.resize(static_cast<size_t>(num_slots * A * T));
+    ev.dt_any_tp.resize(static_cast<size_t>(num_slots));  // every slot written below
+  }
+  ev.num_positive_gt.assign(static_cast<size_t>(plan_only ? 0 : num_groups * A), 0);
+  if (options.keep_ious && !plan_only) ev.ious.resize(static_cast<size_t>(ev.iou_offsets.back()));
+  const bool keep_matches = options.keep_matches && !plan_only;
+  if (keep_matches) ev.dt_match.assign(static_cast<size_t>(num_slots * A * T), -1);
+  const GroupIou* source = options.iou;
+  if (!source && (!gt.box || !dt.box)) {
+    throw std::invalid_argument("box columns are needed without another IoU source");
+  }
 
   // ---- per group: sort, IoU, match (groups are independent) -----------------------------------
-  parallel_for(num_groups, 256, [&](int64_t begin, int64_t end) {
+  parallel_for(num_groups, source ? 16 : 256, [&](int64_t begin, int64_t end) {
     Scratch s;
+    std::unique_ptr<GroupIou::Worker> worker = source ? source->worker() : nullptr;
     for (int64_t g = begin; g < end; ++g) {
       const int64_t r0 = raw_dt_offsets[g], rn = raw_dt_offsets[g + 1] - r0;
       s.dets.resize(static_cast<size_t>(rn));
@@ -250,6 +274,7 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
       }
       const int64_t g0 = ev.gt_offsets[g];
       const int64_t G = ev.gt_offsets[g + 1] - g0;
+      if (plan_only) continue;
 
       if (G == 0) {
         // No GT (pycocotools: `ious == []`, no matching): every detection is unmatched, so
@@ -270,12 +295,20 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
 
       // IoU (D x G) with GTs in dataset order, once per group as computeIoU does.
       s.ious.resize(static_cast<size_t>(D * G));
-      for (int64_t d = 0; d < D; ++d) {
-        const double* db = gd.box.data() + 4 * s.dets[d];
-        double* row = s.ious.data() + d * G;
-        for (int64_t j = 0; j < G; ++j) {
-          row[j] = coco_box_iou_pair(db, gg.box.data() + 4 * (g0 + j), gg.crowd[g0 + j] != 0);
+      if (worker) {
+        worker->ious(ev.iou_offsets[g], ev.dt_index.data() + slot0, D, ev.gt_index.data() + g0, G,
+                     gg.crowd.data() + g0, s.ious.data());
+      } else {
+        for (int64_t d = 0; d < D; ++d) {
+          const double* db = gd.box.data() + 4 * s.dets[d];
+          double* row = s.ious.data() + d * G;
+          for (int64_t j = 0; j < G; ++j) {
+            row[j] = coco_box_iou_pair(db, gg.box.data() + 4 * (g0 + j), gg.crowd[g0 + j] != 0);
+          }
         }
+      }
+      if (!ev.ious.empty()) {
+        std::copy(s.ious.begin(), s.ious.end(), ev.ious.begin() + ev.iou_offsets[g]);
       }
 
       s.perm.resize(static_cast<size_t>(G));
@@ -317,6 +350,15 @@ Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const Match
         }
         uint8_t* state = ev.dt_state.data() + (slot0 * A + a) * T;
         assign_states(s, D, gd, lo, hi, T, state, A * T);
+        if (keep_matches) {
+          for (int64_t d = 0; d < D; ++d) {
+            int32_t* out = ev.dt_match.data() + ((slot0 + d) * A + a) * T;
+            for (int64_t t = 0; t < T; ++t) {
+              const int64_t m = s.match[t * D + d];
+              out[t] = m > -1 ? static_cast<int32_t>(s.perm[m]) : -1;
+            }
+          }
+        }
       }
       for (int64_t d = 0; d < D; ++d) {
         const uint8_t* st = ev.dt_state.data() + (slot0 + d) * A * T;

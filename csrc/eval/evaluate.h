@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "eval/group_iou.h"
+
 namespace vrft::eval {
 
 // std::allocator that default-initialises (leaves PODs uninitialised) on resize: the per-slot
@@ -49,7 +51,7 @@ struct GtColumns {
   int64_t n = 0;
   const int64_t* image = nullptr;       // position of the image in the evaluated list, [0, I)
   const int64_t* category = nullptr;    // position of the category, [0, K); all 0 for useCats=0
-  const double* box = nullptr;          // n x 4, xywh
+  const double* box = nullptr;          // n x 4, xywh (unused, may be null, with a GroupIou)
   const double* area = nullptr;         // the annotation's `area` field (not w*h)
   const uint8_t* ignore = nullptr;      // 1: ignored at every area range (see header comment)
   const uint8_t* crowd = nullptr;       // 1: iscrowd (may absorb many detections; IoU over dt area)
@@ -61,8 +63,8 @@ struct DtColumns {
   int64_t n = 0;
   const int64_t* image = nullptr;
   const int64_t* category = nullptr;
-  const double* box = nullptr;   // n x 4, xywh
-  const double* area = nullptr;  // loadRes: w * h
+  const double* box = nullptr;   // n x 4, xywh (unused, may be null, with a GroupIou)
+  const double* area = nullptr;  // loadRes: w * h (segm: the mask's area; keypoints: extent)
   const double* score = nullptr;
   const uint8_t* id_positive = nullptr;     // detection id > 0 (always true after loadRes)
   const uint8_t* not_exhaustive = nullptr;  // LVIS only (nullptr for COCO)
@@ -95,6 +97,20 @@ struct Evaluation {
   UninitVector<uint8_t> dt_state;        // slots x A x T DetState
   UninitVector<uint8_t> dt_any_tp;       // per slot: 1 if any of its A x T states is a TP
   std::vector<int64_t> num_positive_gt;  // groups x A: GTs not ignored ("npig" in pycocotools)
+
+  // Kept on request only (EvaluateOptions), for the drop-ins' `ious` and `evalImgs`:
+  std::vector<int64_t> iou_offsets;  // groups + 1 offsets into `ious` (always set)
+  std::vector<double> ious;          // per group with GT: D x G, score order x dataset order
+  std::vector<int32_t> dt_match;     // slots x A x T: matched GT (index in the group's GT list,
+                                     // dataset order) or -1
+};
+
+// What evaluate_images computes the IoU from and what it keeps besides the states.
+struct EvaluateOptions {
+  const GroupIou* iou = nullptr;  // nullptr: the box IoU of the columns (bbIou)
+  bool plan_only = false;         // groups, score order and iou_offsets only: no IoU, no matching
+  bool keep_ious = false;         // fill Evaluation::ious
+  bool keep_matches = false;      // fill Evaluation::dt_match
 };
 
 // Evaluation::category_groups from group_category (each in [0, K)): the K + 1 offsets of each
@@ -103,6 +119,7 @@ std::vector<int64_t> category_group_offsets(const std::vector<int64_t>& group_ca
 
 // Groups, sorts, computes IoU and matches every (image, category) in parallel (thread pool).
 // Throws std::invalid_argument when an image / category position is out of range.
-Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const MatchParams& params);
+Evaluation evaluate_images(const GtColumns& gt, const DtColumns& dt, const MatchParams& params,
+                           const EvaluateOptions& options = {});
 
 }  // namespace vrft::eval

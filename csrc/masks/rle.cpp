@@ -166,11 +166,15 @@ int64_t mask_area(const Mask& mask) {
 }
 
 void mask_bbox(const Mask& mask, double out[4]) {
+  intervals_bbox(mask.ones.data(), mask.ones.size(), mask.height, out);
+}
+
+void intervals_bbox(const Interval* ones, size_t n, int64_t h, double out[4]) {
   out[0] = out[1] = out[2] = out[3] = 0.0;
-  if (mask.ones.empty()) return;
-  const int64_t h = mask.height;
+  if (n == 0) return;
   int64_t xs = INT64_MAX, xe = 0, ys = INT64_MAX, ye = 0;
-  for (const Interval& iv : mask.ones) {
+  for (size_t i = 0; i < n; ++i) {
+    const Interval& iv = ones[i];
     const int64_t x0 = iv.begin / h, y0 = iv.begin % h;
     const int64_t x1 = (iv.end - 1) / h, y1 = (iv.end - 1) % h;
     xs = std::min(xs, x0);

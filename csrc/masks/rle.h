@@ -74,6 +74,8 @@ int64_t box_overlap(const Mask& mask, const PixelBox& box);
 // zeros for an empty mask.
 int64_t mask_area(const Mask& mask);
 void mask_bbox(const Mask& mask, double out_xywh[4]);
+// mask_bbox of n canonical intervals of a mask of height `height`.
+void intervals_bbox(const Interval* ones, size_t n, int64_t height, double out_xywh[4]);
 
 // COCO's uncompressed RLE of the mask (pycocotools' `counts` of an uncompressed RLE): run lengths
 // alternating zeros and ones in column-major pixel order, starting with a (possibly empty) run of

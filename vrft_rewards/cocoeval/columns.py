@@ -16,6 +16,7 @@ import numpy as np
 from .._ext import _C
 
 __all__ = [
+    "MissingFieldError",
     "box_column",
     "check_finite",
     "flag_column",
@@ -27,12 +28,19 @@ __all__ = [
 ]
 
 
+class MissingFieldError(ValueError, KeyError):
+    """A record lacks a field the evaluation reads: a ``ValueError`` naming the record, and a
+    ``KeyError`` as pycocotools / lvis-api raise there (code catching either keeps working)."""
+
+    __str__ = ValueError.__str__  # the message, not KeyError's repr of it
+
+
 def _locate_missing(records: Sequence[dict], key: str, where: str) -> None:
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise TypeError(f"{where}[{i}] must be a dict, got {type(rec).__name__}")
         if key not in rec:
-            raise ValueError(f"{where}[{i}] has no {key!r} field")
+            raise MissingFieldError(f"{where}[{i}] has no {key!r} field")
 
 
 def _values(records: Sequence[dict], key: str, where: str, default: Any = None) -> list:

@@ -79,11 +79,13 @@ class GroundTruth:
         self.ann_image_id = fields["image_id"]
         self.ann_category_id = fields["category_id"]
         self.ann_id = fields["id"]
-        self.ann_box = fields["bbox"]
+        # Mask evaluation reads no GT box (torchmetrics' segm GT has none): a missing `bbox` is a NaN
+        # row, flagged in ann_no_box (row-aligned, as take() needs), an error only where a box is
+        # read (engine.py).
+        self.ann_box, self.ann_no_box = _boxes(anns, fields)
         self.ann_area = fields["area"]
         self.ann_iscrowd = fields["iscrowd"]
         self.ann_ignore = fields["ignore"]
-        check_finite(self.ann_box, "gt['annotations']", "bbox")
         self._sorted_image_ids = np.unique(self.image_ids)
         # Read now, with the columns: a later change to the dict must not show in one and not
         # the other.
@@ -143,6 +145,38 @@ class GroundTruth:
         return (
             f"GroundTruth(images={len(self.image_ids)}, categories={len(self.cat_ids)}, annotations={len(self.ann_id)})"
         )
+
+
+def _boxes(anns: list, fields: RecordFields) -> tuple[np.ndarray, np.ndarray]:
+    """(``bbox`` column, uint8 flag of the annotations without one) of GT annotations."""
+    where = "gt['annotations']"
+    try:
+        box = fields["bbox"]
+        missing = np.zeros(0, np.int64)
+    except ValueError:
+        missing = np.array([i for i, a in enumerate(anns) if isinstance(a, dict) and "bbox" not in a], np.int64)
+        if len(missing) == 0:
+            raise  # a malformed box, named by box_column
+        box = np.full((len(anns), 4), np.nan)
+        present = np.setdiff1d(np.arange(len(anns)), missing)
+        for i in present.tolist():
+            try:
+                box[i] = np.asarray(anns[i]["bbox"], dtype=np.float64).reshape(4)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{where}[{i}]['bbox'] must be 4 numbers [x, y, w, h], got {anns[i]['bbox']!r}"
+                ) from None
+    ok = np.ones(len(anns), bool)
+    ok[missing] = False
+    check_finite(box[ok], where, "bbox") if ok.all() else _check_rows_finite(box, ok, where)
+    return box, (~ok).astype(np.uint8)
+
+
+def _check_rows_finite(box: np.ndarray, ok: np.ndarray, where: str) -> None:
+    bad = ok & ~np.isfinite(box).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{where}[{i}]['bbox'] must be finite, got {box[i].tolist()!r}")
 
 
 def _image_pairs(images: list, key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,12 @@ import numpy as np
 
 __all__ = [
     "AREA_LABELS",
+    "EmptyParameterError",
+    "IOU_TYPES",
+    "KEYPOINT_AREA_LABELS",
+    "KEYPOINT_MAX_DETS",
+    "keypoint_area_ranges",
+    "kpt_oks_sigmas",
     "COCO_IOU_THRS",
     "COCO_MAX_DETS",
     "COCO_REC_THRS",
@@ -35,6 +41,12 @@ _AREA_RANGES = ((0**2, 1e5**2), (0**2, 32**2), (32**2, 96**2), (96**2, 1e5**2))
 AREA_LABELS = ("all", "small", "medium", "large")
 #: pycocotools' ``maxDets``.
 COCO_MAX_DETS = (1, 10, 100)
+#: The evaluation types of pycocotools' ``COCOeval`` (lvis-api: the first two).
+IOU_TYPES = ("bbox", "segm", "keypoints")
+#: ``setKpParams``: the area ranges "all", "medium", "large" and ``maxDets``.
+_KEYPOINT_AREA_RANGES = ((0**2, 1e5**2), (32**2, 96**2), (96**2, 1e5**2))
+KEYPOINT_AREA_LABELS = ("all", "medium", "large")
+KEYPOINT_MAX_DETS = (20,)
 #: lvis-api's detections kept per image (``LVISResults``).
 LVIS_MAX_DETS = 300
 #: LVIS category frequency groups (rare, common, frequent), in lvis-api's order.
@@ -60,9 +72,31 @@ def default_area_ranges() -> list[list[float]]:
     return [list(r) for r in _AREA_RANGES]
 
 
+def keypoint_area_ranges() -> list[list[float]]:
+    """``setKpParams``' ``areaRng`` ("all", "medium", "large"), a new list."""
+    return [list(r) for r in _KEYPOINT_AREA_RANGES]
+
+
+def kpt_oks_sigmas() -> np.ndarray:
+    """``setKpParams``' ``kpt_oks_sigmas`` of the 17 COCO person keypoints, a new float64 array.
+
+    Built as pycocotools builds it (``np.array([.26, .25, ...]) / 10.0``): the division rounds, so
+    e.g. the first sigma is 0.026000000000000002.
+    """
+    return (
+        np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89])
+        / 10.0
+    )
+
+
 #: The default thresholds as shared arrays, for callers that only read them (the AP reward).
 COCO_IOU_THRS = iou_thresholds()
 COCO_REC_THRS = recall_thresholds()
+
+
+class EmptyParameterError(ValueError, IndexError):
+    """A parameter list pycocotools indexes is empty: a ``ValueError`` naming it, and the
+    ``IndexError`` pycocotools raises there."""
 
 
 def float_vector(x: Any, name: str) -> np.ndarray:
@@ -87,29 +121,37 @@ def sorted_max_dets(x: Any) -> list[int]:
     """``max_dets`` as a sorted list of non-negative ints (pycocotools sorts ``maxDets``)."""
     vals = [int(v) for v in x]
     if not vals:
-        raise ValueError("max_dets must hold at least one value (pycocotools uses maxDets[-1])")
+        raise EmptyParameterError("max_dets must hold at least one value (pycocotools uses maxDets[-1])")
     if any(v < 0 for v in vals):
         raise ValueError(f"max_dets must be non-negative, got {vals}")
     return sorted(vals)
 
 
-def check_iou_type(iou_type: str, *, later: tuple[str, ...], hint: str) -> None:
-    """Accept ``"bbox"``; the types in ``later`` (not supported yet) raise ``NotImplementedError``
-    ending with ``hint`` (where to go instead), anything else ``ValueError``."""
-    if iou_type == "bbox":
-        return
-    if iou_type in later:
-        raise NotImplementedError(
-            f"iou_type={iou_type!r} is not supported by vrft_rewards.eval yet; supported: 'bbox'. {hint}"
-        )
-    shown = " / ".join(repr(t) for t in later)
-    raise ValueError(f"iou_type must be 'bbox' (or {shown}, not supported yet), got {iou_type!r}")
+def check_iou_type(iou_type: str, *, supported: tuple[str, ...] = IOU_TYPES) -> None:
+    """``ValueError`` naming the supported types unless ``iou_type`` is one of them."""
+    if iou_type not in supported:
+        shown = ", ".join(repr(t) for t in supported)
+        raise ValueError(f"iou_type must be one of {shown}, got {iou_type!r}")
 
 
 class Params:
-    """pycocotools ``Params`` for detection: the same attribute names and default values."""
+    """pycocotools ``Params``: the same attribute names, default values and methods.
+
+    ``Params("bbox")`` / ``Params("segm")`` call :meth:`setDetParams`, ``Params("keypoints")``
+    :meth:`setKpParams` (which adds ``kpt_oks_sigmas``); other types raise as pycocotools does.
+    """
 
     def __init__(self, iouType: str = "segm") -> None:  # noqa: N803 - pycocotools' name
+        if iouType == "segm" or iouType == "bbox":
+            self.setDetParams()
+        elif iouType == "keypoints":
+            self.setKpParams()
+        else:
+            raise Exception("iouType not supported")  # pycocotools' exception, kept for drop-in use
+        self.iouType = iouType
+        self.useSegm = None  # deprecated in pycocotools; 1 / 0 still switch evaluate() to segm / bbox
+
+    def setDetParams(self) -> None:  # noqa: N802 - pycocotools' name
         self.imgIds: list = []
         self.catIds: list = []
         self.iouThrs = iou_thresholds()
@@ -118,8 +160,17 @@ class Params:
         self.areaRng = default_area_ranges()
         self.areaRngLbl = list(AREA_LABELS)
         self.useCats = 1
-        self.iouType = iouType
-        self.useSegm = None
+
+    def setKpParams(self) -> None:  # noqa: N802 - pycocotools' name
+        self.imgIds = []
+        self.catIds = []
+        self.iouThrs = iou_thresholds()
+        self.recThrs = recall_thresholds()
+        self.maxDets = list(KEYPOINT_MAX_DETS)
+        self.areaRng = keypoint_area_ranges()
+        self.areaRngLbl = list(KEYPOINT_AREA_LABELS)
+        self.useCats = 1
+        self.kpt_oks_sigmas = kpt_oks_sigmas()
 
 
 class LVISParams:

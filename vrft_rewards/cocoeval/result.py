@@ -12,6 +12,8 @@ from .summary import mean_valid
 __all__ = ["EvalResult", "per_category_table"]
 
 COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+#: The 10 keypoint stats of ``COCOeval._summarizeKps`` (all at maxDets=20).
+KEYPOINT_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
 def per_category_table(precision, recall, iou_thrs, cat_ids, cat_names) -> list[dict]:
@@ -45,7 +47,7 @@ class EvalResult:
 
     Attributes
     ----------
-    stats : ndarray of float64, shape (12,) (COCO) or (13,) (LVIS)
+    stats : ndarray of float64, shape (12,) (COCO boxes / masks), (10,) (COCO keypoints) or (13,) (LVIS)
         The summary numbers, bit-identical to pycocotools' ``COCOeval.stats`` / the values of
         lvis-api's ``LVISEval.results``.
     precision : ndarray of float64, shape (T, R, K, A, M) (COCO) or (T, R, K, A) (LVIS)
@@ -92,6 +94,7 @@ class EvalResult:
         if self.results is not None:
             stats = {k: float(v) for k, v in self.results.items()}
         else:
-            stats = {name: float(v) for name, v in zip(COCO_STAT_NAMES, self.stats)}
+            names = KEYPOINT_STAT_NAMES if self.params.get("iou_type") == "keypoints" else COCO_STAT_NAMES
+            stats = {name: float(v) for name, v in zip(names, self.stats)}
         params = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in self.params.items()}
         return {"kind": self.kind, "stats": stats, "per_category": list(self.per_category), "params": params}

@@ -97,12 +97,23 @@ class ShardedMatcher:
         iou_thrs: np.ndarray,
         area_rng: np.ndarray,
         cap: int,
+        source=None,
     ):
         parts = split_rows_by_image(gt_cols["image"], dt_cols["image"], num_images, self.num_shards)
         if len(parts) <= 1:  # nothing to split: one evaluation, here
-            return evaluate_columns(gt_cols, dt_cols, num_images, num_categories, iou_thrs, area_rng, cap)
+            return evaluate_columns(gt_cols, dt_cols, num_images, num_categories, iou_thrs, area_rng, cap, source)
+        # Every column is per row (masks travel as arena indices, `source` holds the arenas).
         jobs = [
-            (take_columns(gt_cols, g), take_columns(dt_cols, d), num_images, num_categories, iou_thrs, area_rng, cap)
+            (
+                take_columns(gt_cols, g),
+                take_columns(dt_cols, d),
+                num_images,
+                num_categories,
+                iou_thrs,
+                area_rng,
+                cap,
+                source,
+            )
             for g, d in parts
         ]
         states = list(self.map_fn(evaluate_job, jobs))

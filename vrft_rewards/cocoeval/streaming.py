@@ -28,11 +28,12 @@ import numpy as np
 
 from .._ext import _C
 from . import coco as _coco
-from . import lvis as _lvis
 from .columns import positions
 from .detections import Detections
 from .engine import cap_per_image, check_image_ids, evaluate_columns, run_coco, run_lvis
 from .ground_truth import GroundTruth, as_ground_truth
+from .loadres import Results
+from .lvis_core import lvis_cat_ids, run_lvis_summary
 from .params import (
     AREA_LABELS,
     COCO_MAX_DETS,
@@ -117,7 +118,12 @@ class StreamingEvaluator:
     ) -> None:
         if protocol not in ("coco", "lvis"):
             raise ValueError(f"protocol must be 'coco' or 'lvis', got {protocol!r}")
-        check_iou_type(iou_type, later=("segm", "keypoints"), hint="Streaming evaluates boxes only.")
+        check_iou_type(iou_type)
+        if iou_type != "bbox":
+            raise NotImplementedError(
+                f"iou_type={iou_type!r}: streaming evaluates boxes only; evaluate_coco / evaluate_lvis "
+                "evaluate masks and keypoints"
+            )
         self.protocol = protocol
         self._gt = as_ground_truth(gt)
         gt_index = self._gt
@@ -130,7 +136,7 @@ class StreamingEvaluator:
         else:
             if not use_cats:
                 raise ValueError("use_cats=False is not an LVIS protocol")
-            self._cat_ids = _lvis._cat_ids(gt_index, cat_ids)
+            self._cat_ids = lvis_cat_ids(gt_index, cat_ids)
             if len(self._cat_ids) == 0:
                 raise ValueError("cat_ids is empty: nothing to evaluate")
             self._max_dets = int(LVIS_MAX_DETS if max_dets is None else max_dets)
@@ -356,7 +362,7 @@ class StreamingEvaluator:
         if self.protocol == "coco":
             return _coco._evaluate(
                 self._gt,
-                empty,
+                Results(empty),
                 img_ids=self._img_ids,
                 cat_ids=self._cat_ids,
                 iou_thrs=self._iou_thrs,
@@ -382,16 +388,16 @@ class StreamingEvaluator:
 
     def _lvis_result(self, state, empty: Detections) -> EvalResult:
         # evaluate_lvis' result, from the merged state.
-        img_ids, precision, recall, scores, res, _ = _lvis._run(
+        img_ids, precision, recall, scores, res, _ = run_lvis_summary(
             self._gt,
-            empty,
+            Results(empty),
             img_ids=self._img_ids,
             cat_ids=self._cat_ids,
             iou_thrs=self._iou_thrs,
             rec_thrs=self._rec_thrs,
             area_rng=self._area_rng,
             area_lbl=self._area_lbl,
-            max_dets=self._max_dets,
+            key_max_dets=LVIS_MAX_DETS,  # lvis-api names the recall keys by params.max_dets, 300
             matcher=lambda *args: state,
         )
         name_of = dict(zip(self._gt.cat_ids.tolist(), self._gt.cat_names))
@@ -412,7 +418,7 @@ class StreamingEvaluator:
             scores=scores,
             params=params,
             category_names=[name_of.get(int(c), str(int(c))) for c in self._cat_ids.tolist()],
-            lines=lvis_summary_lines(res, self._iou_thrs, self._max_dets),
+            lines=lvis_summary_lines(res, self._iou_thrs, LVIS_MAX_DETS),
             results=res,
             kind="lvis",
         )

@@ -19,10 +19,15 @@ _COCO_LINE = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}
 _LVIS_LINE = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} catIds={:>3s}] = {:0.3f}"
 
 
-def _sel(idx: list):
+def _sel(idx: list, size: int, axis: int):
     """An index list as pycocotools uses it; a single index becomes a length-1 slice, which
-    selects the same elements in the same order without copying the array."""
-    return slice(idx[0], idx[0] + 1) if len(idx) == 1 else idx
+    selects the same elements in the same order without copying the array (and raises numpy's
+    IndexError where the list index would, e.g. for an emptied ``areaRng``)."""
+    if len(idx) == 1:
+        if idx[0] >= size:
+            raise IndexError(f"index {idx[0]} is out of bounds for axis {axis} with size {size}")
+        return slice(idx[0], idx[0] + 1)
+    return idx
 
 
 def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None, areaRng="all", maxDets=100):
@@ -35,7 +40,7 @@ def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None
             t = np.where(iouThr == np.asarray(iou_thrs))[0]
             s = s[t]
         if len(aind) == 1 and len(mind) == 1:  # same elements, same order, no copy
-            s = s[:, :, :, _sel(aind), _sel(mind)]
+            s = s[:, :, :, _sel(aind, s.shape[3], 3), _sel(mind, s.shape[4], 4)]
         else:
             s = s[:, :, :, aind, mind]
     else:
@@ -44,7 +49,7 @@ def _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, ap=1, iouThr=None
             t = np.where(iouThr == np.asarray(iou_thrs))[0]
             s = s[t]
         if len(aind) == 1 and len(mind) == 1:
-            s = s[:, :, _sel(aind), _sel(mind)]
+            s = s[:, :, _sel(aind, s.shape[2], 2), _sel(mind, s.shape[3], 3)]
         else:
             s = s[:, :, aind, mind]
     value = mean_valid(s)
@@ -71,15 +76,34 @@ def _coco_calls(max_dets):
     ]
 
 
-def coco_summary(precision, recall, iou_thrs, area_lbl, max_dets):
-    """(stats (12,) float64, lines) of COCOeval._summarizeDets.
+def _keypoint_calls():
+    # COCOeval.summarize._summarizeKps: every stat at maxDets=20, whatever params.maxDets holds.
+    return [
+        dict(ap=1, maxDets=20),
+        dict(ap=1, maxDets=20, iouThr=0.5),
+        dict(ap=1, maxDets=20, iouThr=0.75),
+        dict(ap=1, maxDets=20, areaRng="medium"),
+        dict(ap=1, maxDets=20, areaRng="large"),
+        dict(ap=0, maxDets=20),
+        dict(ap=0, maxDets=20, iouThr=0.5),
+        dict(ap=0, maxDets=20, iouThr=0.75),
+        dict(ap=0, maxDets=20, areaRng="medium"),
+        dict(ap=0, maxDets=20, areaRng="large"),
+    ]
 
-    Like pycocotools, ``stats[0]`` looks for maxDets == 100 (-1 when absent) and the others index
-    ``max_dets[0..2]`` (fewer than 3 values raise ``IndexError``, as in pycocotools).
+
+def coco_summary(precision, recall, iou_thrs, area_lbl, max_dets, iou_type="bbox"):
+    """(stats, lines) of COCOeval.summarize: ``_summarizeDets`` (12 stats) for "bbox" / "segm",
+    ``_summarizeKps`` (10 stats, all at maxDets=20) for "keypoints".
+
+    Like pycocotools, ``stats[0]`` of boxes / masks looks for maxDets == 100 (-1 when absent) and
+    the others index ``max_dets[0..2]`` (fewer than 3 values raise ``IndexError``, as in
+    pycocotools).
     """
-    stats = np.zeros((12,))
+    calls = _keypoint_calls() if iou_type == "keypoints" else _coco_calls(list(max_dets))
+    stats = np.zeros((len(calls),))
     lines = []
-    for i, kw in enumerate(_coco_calls(list(max_dets))):
+    for i, kw in enumerate(calls):
         stats[i], line = _coco_one(precision, recall, iou_thrs, area_lbl, max_dets, **kw)
         lines.append(line)
     return stats, lines
@@ -100,12 +124,12 @@ def lvis_summary(precision, recall, iou_thrs, area_lbl, freq_groups, max_dets):
                 else:
                     s = s[:, :, freq_groups[freq_group_idx], aidx]
             else:
-                s = s[:, :, :, _sel(aidx)]
+                s = s[:, :, :, _sel(aidx, s.shape[3], 3)]
         else:
             s = recall
             if iou_thr is not None:
                 s = s[np.where(iou_thr == np.asarray(iou_thrs))[0]]
-            s = s[:, :, _sel(aidx)]
+            s = s[:, :, _sel(aidx, s.shape[2], 2)]
         return mean_valid(s)
 
     res = {}

@@ -21,10 +21,13 @@ from ..cocoeval import (
     EvalResult,
     GroundTruth,
     LVISeval,
+    Params,
     StreamingEvaluator,
     evaluate_coco,
     evaluate_lvis,
     gather_evaluator,
+    patch_pycocotools,
+    patched_pycocotools,
 )
 from .categories import CATEGORY_SETS, CategoryMapper, normalize_category_name
 from .classification import evaluate_classification
@@ -57,6 +60,9 @@ __all__ = [
     "LVISeval",
     "evaluate_coco",
     "evaluate_lvis",
+    "Params",
+    "patch_pycocotools",
+    "patched_pycocotools",
     "StreamingEvaluator",
     "gather_evaluator",
 ]
