@@ -26,6 +26,7 @@ from .detection_batch import (
     convert_chunk,
     detections_from_records,
 )
+from .detection_metrics import model_output_metrics
 from .detection_report import detection_report
 from .detection_table import load_ground_truth, prepare_records
 from .protocol_comparison import compare_protocols as compare_protocols_
@@ -65,6 +66,9 @@ def evaluate_detection(
     show_progress: Optional[bool] = False,
     protocol: str = "default",
     compare_protocols: bool = True,
+    model_metrics: bool = True,
+    n_draws: int = 200,
+    seed: int = 0,
     **eval_params: Any,
 ) -> EvalReport:
     """COCO / LVIS evaluation of model completions, with the paper's per-category-set mean.
@@ -102,6 +106,15 @@ def evaluate_detection(
     compare_protocols : bool, default True
         Also evaluate the records by the other protocol and report by how much and why the two
         differ (``metrics["protocol_comparison"]``, a table and a note).
+    model_metrics : bool, default True
+        Also compute the metrics of model outputs (:mod:`vrft_rewards.eval.detection_metrics`):
+        ``metrics["ap_tie_range"]`` (AP's range over the orders of tied scores, and its
+        expectation over ``n_draws`` random orders), ``metrics["f1_at_50"]`` (order-free
+        precision / recall / F1 at IoU 0.5), ``metrics["calibration"]`` (ECE of the stated
+        confidence) and ``metrics["errors"]`` (TIDE's error breakdown: ``cls``, ``loc``,
+        ``both``, ``dupe``, ``bkg``, ``missed``).
+    n_draws, seed : int, default 200, 0
+        Monte Carlo draws (and their seed) of the expected AP over random tie orders.
     **eval_params
         Passed to :func:`evaluate_coco` / :func:`evaluate_lvis` (``max_dets``, ``iou_thrs``, ...).
 
@@ -202,6 +215,11 @@ def evaluate_detection(
         other = get_protocol("default" if proto.name == "visual_rft" else "visual_rft")
         chosen_other = _category_set(categories, batch.table.queried, gt_index, mapper, False, [], other, check=False)
         comparison = compare_protocols_(kind, batch, proto, chosen, chosen_other, summary, result, evaluate, name_of)
+    extra = None
+    if model_metrics:
+        extra = model_output_metrics(
+            kind, proto, gt_index, batch, chosen, img_ids, eval_params, summary, n_draws=int(n_draws), seed=int(seed)
+        )
     return detection_report(
         kind,
         frame,
@@ -218,6 +236,7 @@ def evaluate_detection(
         summary,
         comparison,
         record_iou_rewards(batch, gt_index),
+        extra,
     )
 
 

@@ -74,6 +74,9 @@ class DetectionBatch:
     other : DetectionBatch or None
         The same records read by the other protocol (``compare=True``), for the report's
         comparison.
+    stated : ndarray of bool, shape (N,)
+        True where a detection's score is the model's own confidence (not ``default_score``, not
+        a re-ranked NaN / Infinity).
     """
 
     dets: np.ndarray
@@ -89,6 +92,7 @@ class DetectionBatch:
     protocol: str = "default"
     rule: Optional[np.ndarray] = None
     other: Optional["DetectionBatch"] = None
+    stated: Optional[np.ndarray] = None
 
 
 def convert_chunk(
@@ -149,6 +153,7 @@ def merge_chunks(parts: Sequence[dict], starts: Sequence[int]) -> dict:
         "det_record": np.concatenate([p["det_record"] + s for p, s in zip(parts, starts)])
         if parts
         else np.zeros(0, np.int64),
+        "stated": np.concatenate([p["stated"] for p in parts]) if parts else np.zeros(0, bool),
         "status": np.concatenate([p["status"] for p in parts]) if parts else np.zeros(0, np.int8),
         "n_dropped": np.concatenate([p["n_dropped"] for p in parts]) if parts else np.zeros(0, np.int32),
         "label_stats": label_stats,
@@ -304,6 +309,7 @@ def _batch(merged: dict, table: RecordTable, protocol: str) -> DetectionBatch:
         boxes=merged["boxes"],
         protocol=protocol,
         rule=merged.get("rule"),
+        stated=merged["stated"],
     )
 
 

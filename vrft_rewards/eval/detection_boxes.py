@@ -126,6 +126,7 @@ def read_protocol_boxes(
         "dets": dets,
         "boxes": px,
         "det_record": owner[k],
+        "stated": np.isfinite(conf[k]),  # the score is the model's own confidence
         "label_stats": label_stats,
         "counts": counts,
         "rule": rule,

@@ -86,6 +86,7 @@ def detection_report(
     summary: dict,
     comparison: Optional[dict],
     record_iou: np.ndarray,
+    extra: Optional[dict] = None,
 ) -> EvalReport:
     """Assemble the :class:`EvalReport` of :func:`vrft_rewards.eval.evaluate_detection`."""
     name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
@@ -150,6 +151,9 @@ def detection_report(
     }
     if comparison is not None:
         metrics["protocol_comparison"] = comparison["metrics"]
+    if extra is not None:
+        metrics.update(extra["metrics"])
+        notes += extra["notes"]
     parse = status_statistics(batch.status, batch.n_dropped, len(batch.dets), table.completions, where=table.where)
     parse["boxes_read"] = int(batch.counts.get("boxes_parsed", 0))
     head = [
@@ -173,6 +177,8 @@ def detection_report(
             ],
         ),
     ]
+    if extra is not None:
+        tables += extra["tables"]
     if comparison is not None:
         tables.append(comparison["table"])
     cat_ids = np.asarray(result.params["cat_ids"])
@@ -194,5 +200,6 @@ def detection_report(
             "iou_thrs": np.asarray(result.params["iou_thrs"]),
             "cat_ids": list(cat_ids.tolist()),
             "cat_names": [name_of[int(c)] for c in cat_ids],
+            **(extra["arrays"] if extra is not None else {}),
         },
     )

@@ -25,7 +25,7 @@ import numpy as np
 from .._options import EVAL_PROTOCOLS, check_option
 from ..cocoeval.summary import mean_valid
 
-__all__ = ["DEFAULT", "PROTOCOLS", "VISUAL_RFT", "Protocol", "category_ap", "get_protocol"]
+__all__ = ["DEFAULT", "PROTOCOLS", "VISUAL_RFT", "Protocol", "category_ap", "get_protocol", "set_mean", "set_summary"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,21 @@ def category_ap(precision: np.ndarray, k: int, *, pooled: bool, t: "slice | np.n
     return float(mean_valid(p[t, :, k, :] if pooled else p[t, :, k, 0]))
 
 
+def set_mean(protocol: Protocol, kind: str, values: dict, chosen: dict, with_gt: "list | None" = None) -> float:
+    """The mean of per-category values ``{id: value}`` (-1: no GT) over the set by the protocol's
+    averaging rules (:func:`set_summary`); ``with_gt``: the categories the default averages
+    (those with a defined value unless given)."""
+    ids = sorted(int(c) for c in chosen["ids"])
+    if protocol.divide_by_selected:
+        divisor = len(ids) + (len(chosen["unknown"]) if kind == "coco" else 0)
+        total = 0.0
+        for c in ids:  # the notebook's running sum, in the evaluator's (category id) order
+            total += values[c] if values[c] > -1 else float("nan")
+        return total / divisor if divisor else float("nan")
+    keep = [c for c in ids if values[c] > -1] if with_gt is None else [c for c in with_gt if values[c] > -1]
+    return float(np.mean([values[c] for c in keep])) if keep else float("nan")
+
+
 def set_summary(
     protocol: Protocol, kind: str, precision: np.ndarray, iou_thrs: np.ndarray, result_cat_ids: list, chosen: dict
 ) -> dict:
@@ -114,24 +129,15 @@ def set_summary(
     ap = {c: category_ap(precision, pos[c], pooled=pooled) for c in ids}
     ap50 = {c: category_ap(precision, pos[c], pooled=pooled, t=t50) for c in ids}
     no_gt = [c for c in ids if ap[c] <= -1]
+    with_gt = [c for c in ids if ap[c] > -1]
+    mean = set_mean(protocol, kind, ap, chosen)
+    mean50 = set_mean(protocol, kind, ap50, chosen, with_gt=with_gt)
     if protocol.divide_by_selected:
-        divisor = len(ids) + (len(chosen["unknown"]) if kind == "coco" else 0)
-        total = total50 = 0.0
-        for c in ids:  # the notebook's running sum, in the evaluator's (category id) order
-            total += ap[c] if ap[c] > -1 else float("nan")
-            total50 += ap50[c] if ap50[c] > -1 else float("nan")
-        mean = total / divisor if divisor else float("nan")
-        mean50 = total50 / divisor if divisor else float("nan")
-        n = len(ids)
+        n, divisor = len(ids), len(ids) + (len(chosen["unknown"]) if kind == "coco" else 0)
         # What the notebook prints once the classes without GT are taken out of selected_cate.
-        kept = [c for c in ids if ap[c] > -1]
         d = divisor - len(no_gt)
-        mean_with_gt = sum(ap[c] for c in kept) / d if d else float("nan")
+        mean_with_gt = sum(ap[c] for c in with_gt) / d if d else float("nan")
     else:
-        with_gt = [c for c in ids if ap[c] > -1]
-        mean = float(np.mean([ap[c] for c in with_gt])) if with_gt else float("nan")
-        valid50 = [ap50[c] for c in with_gt if ap50[c] > -1]
-        mean50 = float(np.mean(valid50)) if valid50 else float("nan")
         n = divisor = len(with_gt)
         mean_with_gt = mean
     return {
