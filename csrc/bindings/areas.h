@@ -12,8 +12,10 @@ void bind_geometry(pybind11::module_& m);  // geometry.cpp: IoU family, box conv
 void bind_match(pybind11::module_& m);     // match.cpp: linear assignment, box matching
 void bind_parse(pybind11::module_& m);     // parse.cpp: completion parser, text helpers
 void bind_eval(pybind11::module_& m);      // eval.cpp: COCO / LVIS engine, results JSON
-void bind_eval_metrics(pybind11::module_& m);  // eval_metrics.cpp: tie ranges, set counts, TIDE
 void bind_masks(pybind11::module_& m);     // masks.cpp: ground-truth mask sets
 void bind_rewards(pybind11::module_& m);   // rewards.cpp: reward kernels, per-completion AP
+
+// eval_metrics.cpp: AP over tie orders, order-free counts, TIDE's error breakdown.
+void bind_eval_metrics(pybind11::module_& m);
 
 }  // namespace vrft::bindings

@@ -13,8 +13,8 @@
 #include "bindings/areas.h"
 #include "bindings/args.h"
 #include "eval/set_match.h"
-#include "eval/ties.h"
 #include "eval/tide.h"
+#include "eval/ties.h"
 
 namespace vrft::bindings {
 namespace {
@@ -28,7 +28,8 @@ std::vector<T> owned(const py::handle& obj, const char* arg, int64_t n, int64_t 
 template <typename T>
 std::vector<T> owned_1d(const py::handle& obj, const char* arg) {
   auto a = require_array<T>(obj, arg);
-  if (a.ndim() != 1) throw std::invalid_argument(std::string(arg) + " must be 1-D, got " + shape_text(a));
+  if (a.ndim() != 1)
+    throw std::invalid_argument(std::string(arg) + " must be 1-D, got " + shape_text(a));
   return std::vector<T>(a.data(), a.data() + a.size());
 }
 
@@ -58,27 +59,43 @@ struct OwnedColumns {
     if (dt_cols.contains("not_exhaustive")) {
       d_ne = owned<uint8_t>(dt_cols["not_exhaustive"], "detection not_exhaustive", nd);
     }
-    gt = {ng, g_image.data(), g_cat.data(), g_box.data(), g_area.data(), g_ignore.data(), g_crowd.data(), g_idnz.data()};
-    dt = {nd,           d_image.data(), d_cat.data(),   d_box.data(),
-          d_area.data(), d_score.data(), d_idpos.data(), d_ne.empty() ? nullptr : d_ne.data()};
+    gt = {ng,
+          g_image.data(),
+          g_cat.data(),
+          g_box.data(),
+          g_area.data(),
+          g_ignore.data(),
+          g_crowd.data(),
+          g_idnz.data()};
+    dt = {nd,
+          d_image.data(),
+          d_cat.data(),
+          d_box.data(),
+          d_area.data(),
+          d_score.data(),
+          d_idpos.data(),
+          d_ne.empty() ? nullptr : d_ne.data()};
   }
 };
 
-py::dict eval_tie_range(py::dict gt_cols, py::dict dt_cols, int64_t num_images, int64_t num_categories,
-                        const py::handle& iou_thrs_obj, const py::handle& area_rng_obj, int64_t max_dets_per_group,
-                        const py::handle& rec_thrs_obj, const py::handle& cells_obj, int64_t unit_budget,
-                        int64_t combo_budget, int64_t num_draws, uint64_t seed) {
+py::dict eval_tie_range(py::dict gt_cols, py::dict dt_cols, int64_t num_images,
+                        int64_t num_categories, const py::handle& iou_thrs_obj,
+                        const py::handle& area_rng_obj, int64_t max_dets_per_group,
+                        const py::handle& rec_thrs_obj, const py::handle& cells_obj,
+                        int64_t unit_budget, int64_t combo_budget, int64_t num_draws,
+                        uint64_t seed) {
   OwnedColumns cols(gt_cols, dt_cols);
   const auto iou_thrs = owned_1d<double>(iou_thrs_obj, "iou_thrs");
   const auto rec_thrs = owned_1d<double>(rec_thrs_obj, "rec_thrs");
   auto area = require_array<double>(area_rng_obj, "area_rng");
-  if (area.ndim() != 2 || area.shape(1) != 2) throw std::invalid_argument("area_rng must have shape (A, 2)");
+  if (area.ndim() != 2 || area.shape(1) != 2)
+    throw std::invalid_argument("area_rng must have shape (A, 2)");
   const std::vector<double> area_rng(area.data(), area.data() + area.size());
   auto cells_arr = require_array<uint8_t>(cells_obj, "cells");
   const int64_t T = static_cast<int64_t>(iou_thrs.size()), A = area.shape(0);
   if (cells_arr.ndim() != 3 || cells_arr.shape(1) != A || cells_arr.shape(2) != T) {
-    throw std::invalid_argument("cells must have shape (M, " + std::to_string(A) + ", " + std::to_string(T) +
-                                "), got " + shape_text(cells_arr));
+    throw std::invalid_argument("cells must have shape (M, " + std::to_string(A) + ", " +
+                                std::to_string(T) + "), got " + shape_text(cells_arr));
   }
   const std::vector<uint8_t> cells(cells_arr.data(), cells_arr.data() + cells_arr.size());
   if (unit_budget < 1 || combo_budget < 1 || num_draws < 0) {
@@ -119,13 +136,15 @@ py::dict eval_tie_range(py::dict gt_cols, py::dict dt_cols, int64_t num_images, 
   return out;
 }
 
-py::dict eval_max_matching_counts(py::dict gt_cols, py::dict dt_cols, int64_t num_images, int64_t num_categories,
-                                  double iou_thr, double area_lo, double area_hi) {
+py::dict eval_max_matching_counts(py::dict gt_cols, py::dict dt_cols, int64_t num_images,
+                                  int64_t num_categories, double iou_thr, double area_lo,
+                                  double area_hi) {
   OwnedColumns cols(gt_cols, dt_cols);
   vrft::eval::SetCounts c;
   {
     py::gil_scoped_release release;
-    c = vrft::eval::max_matching_counts(cols.gt, cols.dt, num_images, num_categories, iou_thr, area_lo, area_hi);
+    c = vrft::eval::max_matching_counts(cols.gt, cols.dt, num_images, num_categories, iou_thr,
+                                        area_lo, area_hi);
   }
   py::dict out;
   out["tp"] = to_numpy(c.tp);
@@ -139,20 +158,22 @@ py::dict eval_max_matching_counts(py::dict gt_cols, py::dict dt_cols, int64_t nu
 py::dict eval_tide(const py::handle& gt_off, const py::handle& gt_box, const py::handle& gt_class,
                    const py::handle& ig_off, const py::handle& ig_box, const py::handle& ig_class,
                    const py::handle& wi_off, const py::handle& wi_class, const py::handle& dt_off,
-                   const py::handle& dt_box, const py::handle& dt_class, const py::handle& dt_score, int64_t max_dets,
-                   double pos_thresh, double bg_thresh, const py::handle& thresholds_obj) {
+                   const py::handle& dt_box, const py::handle& dt_class, const py::handle& dt_score,
+                   int64_t max_dets, double pos_thresh, double bg_thresh,
+                   const py::handle& thresholds_obj) {
   const auto go = owned_1d<int64_t>(gt_off, "gt_offsets");
   const int64_t I = static_cast<int64_t>(go.size()) - 1;
   if (I < 0) throw std::invalid_argument("gt_offsets must hold num_images + 1 values");
   auto offsets = [I](const py::handle& obj, const char* arg) {
     auto v = owned_1d<int64_t>(obj, arg);
     if (static_cast<int64_t>(v.size()) != I + 1) {
-      throw std::invalid_argument(std::string(arg) + " must hold num_images + 1 = " + std::to_string(I + 1) +
-                                  " values");
+      throw std::invalid_argument(
+          std::string(arg) + " must hold num_images + 1 = " + std::to_string(I + 1) + " values");
     }
     return v;
   };
-  const auto io = offsets(ig_off, "ig_offsets"), wo = offsets(wi_off, "wi_offsets"), dof = offsets(dt_off, "dt_offsets");
+  const auto io = offsets(ig_off, "ig_offsets"), wo = offsets(wi_off, "wi_offsets"),
+             dof = offsets(dt_off, "dt_offsets");
   const auto gb = owned<double>(gt_box, "gt_box", go.back(), 4);
   const auto gc = owned<int64_t>(gt_class, "gt_class", go.back());
   const auto ib = owned<double>(ig_box, "ig_box", io.back(), 4);
@@ -204,15 +225,17 @@ py::dict eval_tide(const py::handle& gt_off, const py::handle& gt_box, const py:
 
 void bind_eval_metrics(py::module_& m) {
   m.def("eval_tie_range", &eval_tie_range, py::arg("gt"), py::arg("dt"), py::arg("num_images"),
-        py::arg("num_categories"), py::arg("iou_thrs"), py::arg("area_rng"), py::arg("max_dets_per_group"),
-        py::arg("rec_thrs"), py::arg("cells"), py::arg("unit_budget"), py::arg("combo_budget"),
-        py::arg("num_draws"), py::arg("seed"));
-  m.def("eval_max_matching_counts", &eval_max_matching_counts, py::arg("gt"), py::arg("dt"), py::arg("num_images"),
-        py::arg("num_categories"), py::arg("iou_thr"), py::arg("area_lo"), py::arg("area_hi"));
+        py::arg("num_categories"), py::arg("iou_thrs"), py::arg("area_rng"),
+        py::arg("max_dets_per_group"), py::arg("rec_thrs"), py::arg("cells"),
+        py::arg("unit_budget"), py::arg("combo_budget"), py::arg("num_draws"), py::arg("seed"));
+  m.def("eval_max_matching_counts", &eval_max_matching_counts, py::arg("gt"), py::arg("dt"),
+        py::arg("num_images"), py::arg("num_categories"), py::arg("iou_thr"), py::arg("area_lo"),
+        py::arg("area_hi"));
   m.def("eval_tide", &eval_tide, py::arg("gt_offsets"), py::arg("gt_box"), py::arg("gt_class"),
-        py::arg("ig_offsets"), py::arg("ig_box"), py::arg("ig_class"), py::arg("wi_offsets"), py::arg("wi_class"),
-        py::arg("dt_offsets"), py::arg("dt_box"), py::arg("dt_class"), py::arg("dt_score"), py::arg("max_dets"),
-        py::arg("pos_thresh"), py::arg("bg_thresh"), py::arg("thresholds"));
+        py::arg("ig_offsets"), py::arg("ig_box"), py::arg("ig_class"), py::arg("wi_offsets"),
+        py::arg("wi_class"), py::arg("dt_offsets"), py::arg("dt_box"), py::arg("dt_class"),
+        py::arg("dt_score"), py::arg("max_dets"), py::arg("pos_thresh"), py::arg("bg_thresh"),
+        py::arg("thresholds"));
 }
 
 }  // namespace vrft::bindings

@@ -48,8 +48,8 @@ bool augment(Scratch& s, int64_t d, std::vector<int64_t>& det_match) {
 
 }  // namespace
 
-SetCounts max_matching_counts(const GtColumns& gt, const DtColumns& dt, int64_t I, int64_t K, double iou_thr,
-                              double area_lo, double area_hi) {
+SetCounts max_matching_counts(const GtColumns& gt, const DtColumns& dt, int64_t I, int64_t K,
+                              double iou_thr, double area_lo, double area_hi) {
   if (I < 0 || K < 0) throw std::invalid_argument("max_matching_counts: negative sizes");
   for (int64_t i = 0; i < gt.n; ++i) {
     if (gt.image[i] < 0 || gt.image[i] >= I || gt.category[i] < 0 || gt.category[i] >= K) {
@@ -65,8 +65,9 @@ SetCounts max_matching_counts(const GtColumns& gt, const DtColumns& dt, int64_t 
   auto by_key = [I](const int64_t* image, const int64_t* category, int64_t n) {
     std::vector<int64_t> rows(n);
     std::iota(rows.begin(), rows.end(), 0);
-    std::stable_sort(rows.begin(), rows.end(),
-                     [&](int64_t x, int64_t y) { return category[x] * I + image[x] < category[y] * I + image[y]; });
+    std::stable_sort(rows.begin(), rows.end(), [&](int64_t x, int64_t y) {
+      return category[x] * I + image[x] < category[y] * I + image[y];
+    });
     return rows;
   };
   const auto grows = by_key(gt.image, gt.category, gt.n);
@@ -93,7 +94,8 @@ SetCounts max_matching_counts(const GtColumns& gt, const DtColumns& dt, int64_t 
         s.dets.clear();
         while (gi < goff[k + 1] && gt.image[grows[gi]] == img) s.gts.push_back(grows[gi++]);
         while (di < doff[k + 1] && dt.image[drows[di]] == img) s.dets.push_back(drows[di++]);
-        const int64_t G = static_cast<int64_t>(s.gts.size()), D = static_cast<int64_t>(s.dets.size());
+        const int64_t G = static_cast<int64_t>(s.gts.size()),
+                      D = static_cast<int64_t>(s.dets.size());
         auto gt_ignored = [&](int64_t j) {
           const int64_t r = s.gts[j];
           return gt.ignore[r] || coco::outside_area_range(gt.area[r], area_lo, area_hi);

@@ -28,6 +28,7 @@ struct SetCounts {  // per category (K)
 
 // Parallel over categories.  `area_lo`, `area_hi`: the area range ("all"), bounds inclusive.
 SetCounts max_matching_counts(const GtColumns& gt, const DtColumns& dt, int64_t num_images,
-                              int64_t num_categories, double iou_thr, double area_lo, double area_hi);
+                              int64_t num_categories, double iou_thr, double area_lo,
+                              double area_hi);
 
 }  // namespace vrft::eval

@@ -40,7 +40,8 @@ struct APData {
 // APDataObject.get_ap: percent; 0 without GT.
 double class_ap(std::vector<Point> pts, int64_t num_gt) {
   if (num_gt == 0) return 0.0;
-  std::stable_sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return -a.score < -b.score; });
+  std::stable_sort(pts.begin(), pts.end(),
+                   [](const Point& a, const Point& b) { return -a.score < -b.score; });
   const size_t n = pts.size();
   std::vector<double> prec(n), rec(n);
   int64_t nt = 0, nf = 0;
@@ -55,7 +56,8 @@ double class_ap(std::vector<Point> pts, int64_t num_gt) {
   double sum = 0.0;  // Python's sum(y_range), left to right
   for (int x = 0; x <= 100; ++x) {
     const double q = static_cast<double>(x) / 100.0;
-    const size_t idx = static_cast<size_t>(std::lower_bound(rec.begin(), rec.end(), q) - rec.begin());
+    const size_t idx =
+        static_cast<size_t>(std::lower_bound(rec.begin(), rec.end(), q) - rec.begin());
     sum += idx < n ? prec[idx] : 0.0;
   }
   return sum / 101.0 * 100.0;
@@ -76,9 +78,9 @@ double mean_ap(const APData& d, int64_t* num_classes = nullptr) {
 
 struct Error {
   int type;
-  int64_t pred = -1;      // global prediction index (every type but Miss)
-  int64_t gt = -1;        // the GT a Loc / Cls error points at, or the missed GT
-  bool has_match = false; // Loc / Cls: the GT was unmatched when the error was made (BestGTMatch)
+  int64_t pred = -1;       // global prediction index (every type but Miss)
+  int64_t gt = -1;         // the GT a Loc / Cls error points at, or the missed GT
+  bool has_match = false;  // Loc / Cls: the GT was unmatched when the error was made (BestGTMatch)
 };
 
 // One TIDERun: AP data, and with errors the error list and the per-GT / per-prediction state
@@ -86,13 +88,15 @@ struct Error {
 struct Run {
   APData ap;
   std::vector<Error> errors;
-  std::vector<int8_t> used;           // per prediction: 0 False, 1 True, -1 None (ignored)
-  std::vector<int64_t> best_id;       // per GT: the best-scored Loc / Cls error's prediction, -1
-  std::vector<double> best_score;     // per GT, starting at -1 as BestGTMatch does
+  std::vector<int8_t> used;        // per prediction: 0 False, 1 True, -1 None (ignored)
+  std::vector<int64_t> best_id;    // per GT: the best-scored Loc / Cls error's prediction, -1
+  std::vector<double> best_score;  // per GT, starting at -1 as BestGTMatch does
   std::unordered_map<int64_t, int64_t> false_negatives;  // per class
 };
 
-inline double iou_xywh(const double* d, const double* g, bool crowd) { return coco_box_iou_pair(d, g, crowd); }
+inline double iou_xywh(const double* d, const double* g, bool crowd) {
+  return coco_box_iou_pair(d, g, crowd);
+}
 
 Run run(const TideInput& in, double thr, bool run_errors) {
   Run r;
@@ -128,7 +132,8 @@ Run run(const TideInput& in, double thr, bool run_errors) {
       }
       continue;
     }
-    std::stable_sort(preds.begin(), preds.end(), [&in](int64_t a, int64_t b) { return -in.dt_score[a] < -in.dt_score[b]; });
+    std::stable_sort(preds.begin(), preds.end(),
+                     [&in](int64_t a, int64_t b) { return -in.dt_score[a] < -in.dt_score[b]; });
     if (static_cast<int64_t>(preds.size()) > in.max_dets) preds.resize(in.max_dets);
     const int64_t P = static_cast<int64_t>(preds.size());
     gt_iou.assign(static_cast<size_t>(P * G), 0.0);
@@ -169,7 +174,8 @@ Run run(const TideInput& in, double thr, bool run_errors) {
     }
     for (int64_t i = 0; i < P; ++i) {
       const int64_t p = preds[i];
-      if (r.used[p] != -1) r.ap.points[r.ap.at(in.dt_class[p])].push_back({in.dt_score[p], r.used[p] == 1});
+      if (r.used[p] != -1)
+        r.ap.points[r.ap.at(in.dt_class[p])].push_back({in.dt_score[p], r.used[p] == 1});
       if (!run_errors || r.used[p] == 1) continue;
       if (G == 0) {
         r.errors.push_back({kBkg, p});
@@ -267,9 +273,11 @@ double fixed_map(const TideInput& in, const Run& r, int fix_type, bool fp_transf
 }
 
 void check_offsets(const int64_t* off, int64_t n, const char* what) {
-  if (off == nullptr || off[0] != 0) throw std::invalid_argument(std::string(what) + " offsets must start at 0");
+  if (off == nullptr || off[0] != 0)
+    throw std::invalid_argument(std::string(what) + " offsets must start at 0");
   for (int64_t i = 0; i < n; ++i) {
-    if (off[i + 1] < off[i]) throw std::invalid_argument(std::string(what) + " offsets must be non-decreasing");
+    if (off[i + 1] < off[i])
+      throw std::invalid_argument(std::string(what) + " offsets must be non-decreasing");
   }
 }
 

@@ -1,4 +1,5 @@
-// TIDE's error breakdown (Bolya et al., ECCV 2020), reproducing tidecv 1.0.1 (``tidecv/quantify.py``,
+// TIDE's error breakdown (Bolya et al., ECCV 2020), reproducing tidecv 1.0.1
+// (``tidecv/quantify.py``,
 // ``ap.py``, ``errors/*.py``) number for number on boxes.
 //
 // Per ground-truth image, in the dataset's order: predictions sorted by descending score (stable)
@@ -58,12 +59,12 @@ struct TideInput {
 enum TideError : int { kCls = 0, kLoc, kBoth, kDupe, kBkg, kMiss, kNumTideErrors };
 
 struct TideResult {
-  double ap = 0;                                     // TIDE's mAP at pos_thresh (percent)
-  std::vector<double> ap_per_threshold;              // evaluate_range's runs
-  std::array<double, kNumTideErrors> main_dap{};     // dAP of fixing each type (percent)
-  std::array<int64_t, kNumTideErrors> counts{};      // errors of each type
-  double false_pos = 0, false_neg = 0;               // the special errors' dAP
-  int64_t num_classes = 0;                           // classes in the mean
+  double ap = 0;                                  // TIDE's mAP at pos_thresh (percent)
+  std::vector<double> ap_per_threshold;           // evaluate_range's runs
+  std::array<double, kNumTideErrors> main_dap{};  // dAP of fixing each type (percent)
+  std::array<int64_t, kNumTideErrors> counts{};   // errors of each type
+  double false_pos = 0, false_neg = 0;            // the special errors' dAP
+  int64_t num_classes = 0;                        // classes in the mean
 };
 
 // Throws std::invalid_argument for malformed offsets.

@@ -56,7 +56,8 @@ struct Scratch {
 
 // COCOeval.evaluateImg of one group for detections in `order` (local indices, all of the
 // group's detections; the cap keeps the first n_slots): states[slot * AT + a * T + t].
-void evaluate_group(const Ctx& c, const Group& g, const int64_t* order, uint8_t* states, Scratch& s) {
+void evaluate_group(const Ctx& c, const Group& g, const int64_t* order, uint8_t* states,
+                    Scratch& s) {
   const int64_t G = static_cast<int64_t>(g.gts.size()), D = g.n_slots, T = c.T;
   s.perm.resize(G);
   s.perm_ignore.resize(G);
@@ -71,7 +72,8 @@ void evaluate_group(const Ctx& c, const Group& g, const int64_t* order, uint8_t*
     for (int pass = 0; pass < 2; ++pass) {
       for (int64_t j = 0; j < G; ++j) {
         const int64_t row = g.gts[j];
-        const uint8_t ig = (c.gt.ignore[row] || coco::outside_area_range(c.gt.area[row], lo, hi)) ? 1 : 0;
+        const uint8_t ig =
+            (c.gt.ignore[row] || coco::outside_area_range(c.gt.area[row], lo, hi)) ? 1 : 0;
         if (ig != pass) continue;
         s.perm[q] = j;
         s.perm_ignore[q] = ig;
@@ -85,8 +87,10 @@ void evaluate_group(const Ctx& c, const Group& g, const int64_t* order, uint8_t*
       for (int64_t d = 0; d < D; ++d) {
         const double* row = g.iou.data() + order[d] * G;
         const int64_t m = coco::best_match(
-            c.p.match.iou_thrs[t], G, [&s](int64_t x) { return s.gt_matched[x] && !s.perm_crowd[x]; },
-            [&s](int64_t x) { return s.perm_ignore[x] != 0; }, [&s, row](int64_t x) { return row[s.perm[x]]; });
+            c.p.match.iou_thrs[t], G,
+            [&s](int64_t x) { return s.gt_matched[x] && !s.perm_crowd[x]; },
+            [&s](int64_t x) { return s.perm_ignore[x] != 0; },
+            [&s, row](int64_t x) { return row[s.perm[x]]; });
         s.match[t * D + d] = m;
         if (m > -1) s.gt_matched[m] = c.dt.id_positive[g.dets[order[d]]];
       }
@@ -102,7 +106,8 @@ void evaluate_group(const Ctx& c, const Group& g, const int64_t* order, uint8_t*
           matched = s.perm_idnz[m] != 0;
           ignored = s.perm_ignore[m] != 0 || (!matched && ignore_if_unmatched);
         }
-        states[d * c.AT + a * T + t] = ignored ? kIgnored : (matched ? kTruePositive : kFalsePositive);
+        states[d * c.AT + a * T + t] =
+            ignored ? kIgnored : (matched ? kTruePositive : kFalsePositive);
       }
     }
   }
@@ -118,8 +123,8 @@ int64_t tp_cells(const uint8_t* st, const uint8_t* cells, int64_t AT) {
 // Reorders the slots of every free segment of a group (in `labels`, slots x AT) by TP cells,
 // descending (best) or ascending (worst), stable; returns false when a segment's TP sets are not
 // nested (the sort is then not provably extreme).
-bool sort_free_segments(const Ctx& c, const Group& g, uint8_t* labels, const uint8_t* cells, bool best,
-                        std::vector<uint8_t>& tmp) {
+bool sort_free_segments(const Ctx& c, const Group& g, uint8_t* labels, const uint8_t* cells,
+                        bool best, std::vector<uint8_t>& tmp) {
   bool nested = true;
   for (size_t s = 0; s + 1 < g.seg.size(); ++s) {
     const int64_t b = g.seg[s], e = std::min(g.seg[s + 1], g.n_slots);
@@ -139,12 +144,14 @@ bool sort_free_segments(const Ctx& c, const Group& g, uint8_t* labels, const uin
       }
     }
     std::stable_sort(idx.begin(), idx.end(), [&](int64_t x, int64_t y) {
-      const int64_t nx = tp_cells(labels + x * c.AT, cells, c.AT), ny = tp_cells(labels + y * c.AT, cells, c.AT);
+      const int64_t nx = tp_cells(labels + x * c.AT, cells, c.AT),
+                    ny = tp_cells(labels + y * c.AT, cells, c.AT);
       return best ? nx > ny : nx < ny;
     });
     tmp.assign(labels + b * c.AT, labels + e * c.AT);
     for (int64_t i = 0; i < e - b; ++i) {
-      std::copy(tmp.begin() + (idx[i] - b) * c.AT, tmp.begin() + (idx[i] - b + 1) * c.AT, labels + (b + i) * c.AT);
+      std::copy(tmp.begin() + (idx[i] - b) * c.AT, tmp.begin() + (idx[i] - b + 1) * c.AT,
+                labels + (b + i) * c.AT);
     }
   }
   return nested;
@@ -153,7 +160,8 @@ bool sort_free_segments(const Ctx& c, const Group& g, uint8_t* labels, const uin
 // True when outcome x is at least as good as y at every cell of the metric: in every segment,
 // at every prefix, no fewer TPs and no more FPs (so every precision and recall of the ranking is
 // at least as high, and so is every interpolated precision).
-bool dominates(const Ctx& c, const Group& g, const uint8_t* x, const uint8_t* y, const uint8_t* cells) {
+bool dominates(const Ctx& c, const Group& g, const uint8_t* x, const uint8_t* y,
+               const uint8_t* cells) {
   for (int64_t k = 0; k < c.AT; ++k) {
     if (!cells[k]) continue;
     for (size_t s = 0; s + 1 < g.seg.size(); ++s) {
@@ -173,7 +181,8 @@ bool dominates(const Ctx& c, const Group& g, const uint8_t* x, const uint8_t* y,
 
 // A metric's AP from the category's labels (slots in group order, AT cells each): pycocotools'
 // accumulate per cell and the mean of the defined cells in (t, r, a) order.
-double metric_ap(const Ctx& c, const Category& cat, const uint8_t* labels, const uint8_t* cells, Scratch& s) {
+double metric_ap(const Ctx& c, const Category& cat, const uint8_t* labels, const uint8_t* cells,
+                 Scratch& s) {
   const int64_t n = cat.n_slots, R = c.R;
   s.tp.resize(std::max<int64_t>(n, 1));
   s.fp.resize(std::max<int64_t>(n, 1));
@@ -196,10 +205,12 @@ double metric_ap(const Ctx& c, const Category& cat, const uint8_t* labels, const
       const double* tp = s.tp.data();
       const double* fp = s.fp.data();
       const double npig = static_cast<double>(cat.npig[a]);
-      coco::precision_envelope(n, [tp, fp](int64_t i) { return coco::precision(tp[i], fp[i]); }, s.pr.data());
+      coco::precision_envelope(
+          n, [tp, fp](int64_t i) { return coco::precision(tp[i], fp[i]); }, s.pr.data());
       int64_t i = 0;
       for (int64_t r = 0; r < R; ++r) {
-        i = coco::searchsorted_left([tp, npig](int64_t d) { return tp[d] / npig; }, n, c.p.rec_thrs[r], asc ? i : 0);
+        i = coco::searchsorted_left([tp, npig](int64_t d) { return tp[d] / npig; }, n,
+                                    c.p.rec_thrs[r], asc ? i : 0);
         s.values[(t * R + r) * c.A + a] = i < n ? s.pr[i] : 0.0;
         if (i >= n) {
           for (int64_t rr = r + 1; rr < R; ++rr) s.values[(t * R + rr) * c.A + a] = 0.0;
@@ -218,7 +229,8 @@ double metric_ap(const Ctx& c, const Category& cat, const uint8_t* labels, const
 }
 
 uint64_t uniform_below(std::mt19937_64& gen, uint64_t n) {  // deterministic on every platform
-  const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
   uint64_t x;
   do {
     x = gen();
@@ -226,19 +238,24 @@ uint64_t uniform_below(std::mt19937_64& gen, uint64_t n) {  // deterministic on 
   return x % n;
 }
 
-void build_category(const Ctx& c, const std::vector<int64_t>& gt_rows, const std::vector<int64_t>& dt_rows,
-                    Category& cat) {
+void build_category(const Ctx& c, const std::vector<int64_t>& gt_rows,
+                    const std::vector<int64_t>& dt_rows, Category& cat) {
   // Rows arrive sorted by image (stable); split them into groups.
   size_t gi = 0, di = 0;
   while (gi < gt_rows.size() || di < dt_rows.size()) {
-    const int64_t img_g = gi < gt_rows.size() ? c.gt.image[gt_rows[gi]] : std::numeric_limits<int64_t>::max();
-    const int64_t img_d = di < dt_rows.size() ? c.dt.image[dt_rows[di]] : std::numeric_limits<int64_t>::max();
+    const int64_t img_g =
+        gi < gt_rows.size() ? c.gt.image[gt_rows[gi]] : std::numeric_limits<int64_t>::max();
+    const int64_t img_d =
+        di < dt_rows.size() ? c.dt.image[dt_rows[di]] : std::numeric_limits<int64_t>::max();
     Group g;
     g.image = std::min(img_g, img_d);
-    while (gi < gt_rows.size() && c.gt.image[gt_rows[gi]] == g.image) g.gts.push_back(gt_rows[gi++]);
-    while (di < dt_rows.size() && c.dt.image[dt_rows[di]] == g.image) g.dets.push_back(dt_rows[di++]);
+    while (gi < gt_rows.size() && c.gt.image[gt_rows[gi]] == g.image)
+      g.gts.push_back(gt_rows[gi++]);
+    while (di < dt_rows.size() && c.dt.image[dt_rows[di]] == g.image)
+      g.dets.push_back(dt_rows[di++]);
     const double* score = c.dt.score;
-    std::stable_sort(g.dets.begin(), g.dets.end(), [score](int64_t x, int64_t y) { return score[x] > score[y]; });
+    std::stable_sort(g.dets.begin(), g.dets.end(),
+                     [score](int64_t x, int64_t y) { return score[x] > score[y]; });
     const int64_t D = static_cast<int64_t>(g.dets.size()), G = static_cast<int64_t>(g.gts.size());
     const int64_t cap = c.p.match.max_dets_per_group;
     g.n_slots = cap >= 0 ? std::min(D, cap) : D;
@@ -249,8 +266,8 @@ void build_category(const Ctx& c, const std::vector<int64_t>& gt_rows, const std
     g.iou.resize(static_cast<size_t>(D * G));
     for (int64_t d = 0; d < D; ++d) {
       for (int64_t j = 0; j < G; ++j) {
-        g.iou[d * G + j] =
-            coco_box_iou_pair(c.dt.box + 4 * g.dets[d], c.gt.box + 4 * g.gts[j], c.gt.crowd[g.gts[j]] != 0);
+        g.iou[d * G + j] = coco_box_iou_pair(c.dt.box + 4 * g.dets[d], c.gt.box + 4 * g.gts[j],
+                                             c.gt.crowd[g.gts[j]] != 0);
       }
     }
     g.hard.assign(g.seg.size() - 1, 0);
@@ -293,7 +310,8 @@ void build_category(const Ctx& c, const std::vector<int64_t>& gt_rows, const std
     }
   }
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&sc](int64_t x, int64_t y) { return sc[x] > sc[y]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&sc](int64_t x, int64_t y) { return sc[x] > sc[y]; });
   cat.rank_group.resize(n);
   cat.rank_slot.resize(n);
   for (int64_t i = 0; i < n; ++i) {
@@ -306,15 +324,18 @@ using Outcome = std::vector<uint8_t>;  // a group's labels, slots x AT
 
 // Keeps `list` free of outcomes beaten by another: for the best bound, x is dropped when some
 // kept outcome dominates it; for the worst bound, when it dominates some kept outcome.
-void add_candidate(const Ctx& c, const Group& g, std::vector<Outcome>& list, const Outcome& x, const uint8_t* cells,
-                   bool best) {
+void add_candidate(const Ctx& c, const Group& g, std::vector<Outcome>& list, const Outcome& x,
+                   const uint8_t* cells, bool best) {
   auto better = [&](const Outcome& u, const Outcome& v) {  // u at least as extreme as v
-    return best ? dominates(c, g, u.data(), v.data(), cells) : dominates(c, g, v.data(), u.data(), cells);
+    return best ? dominates(c, g, u.data(), v.data(), cells)
+                : dominates(c, g, v.data(), u.data(), cells);
   };
   for (const Outcome& y : list) {
     if (better(y, x)) return;
   }
-  list.erase(std::remove_if(list.begin(), list.end(), [&](const Outcome& y) { return better(x, y); }), list.end());
+  list.erase(
+      std::remove_if(list.begin(), list.end(), [&](const Outcome& y) { return better(x, y); }),
+      list.end());
   list.push_back(x);
 }
 
@@ -356,7 +377,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
       }
     }
   }
-  for (int64_t m = 0; m < M; ++m) out.canonical[m] = metric_ap(c, cat, canon.data(), c.p.cells + m * AT, s);
+  for (int64_t m = 0; m < M; ++m)
+    out.canonical[m] = metric_ap(c, cat, canon.data(), c.p.cells + m * AT, s);
   if (out.tied == 0) {
     out.lo = out.hi = out.mc_mean = out.canonical;
     return;
@@ -368,7 +390,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
     for (int b = 0; b < 2; ++b) {
       for (const Group& g : cat.groups) {
         if (g.unit) continue;
-        if (!sort_free_segments(c, g, base[2 * m + b].data() + g.slot0 * AT, c.p.cells + m * AT, b == 0, tmp)) {
+        if (!sort_free_segments(c, g, base[2 * m + b].data() + g.slot0 * AT, c.p.cells + m * AT,
+                                b == 0, tmp)) {
           out.exact[m] = 0;
         }
       }
@@ -389,7 +412,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
       if (!g.hard[q]) continue;
       segs.emplace_back(g.seg[q], g.seg[q + 1]);
       const int64_t f = factorial_capped(g.seg[q + 1] - g.seg[q], c.p.unit_budget);
-      n_orders = f > c.p.unit_budget / std::max<int64_t>(n_orders, 1) ? c.p.unit_budget + 1 : n_orders * f;
+      n_orders =
+          f > c.p.unit_budget / std::max<int64_t>(n_orders, 1) ? c.p.unit_budget + 1 : n_orders * f;
     }
     const bool enumerate = n_orders <= c.p.unit_budget;
     if (!enumerate) std::fill(out.exact.begin(), out.exact.end(), 0);
@@ -402,7 +426,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
       for (int64_t m = 0; m < M; ++m) {
         for (int b = 0; b < 2; ++b) {
           sorted = lab;
-          if (!sort_free_segments(c, g, sorted.data(), c.p.cells + m * AT, b == 0, tmp)) out.exact[m] = 0;
+          if (!sort_free_segments(c, g, sorted.data(), c.p.cells + m * AT, b == 0, tmp))
+            out.exact[m] = 0;
           add_candidate(c, g, lists[2 * m + b], sorted, c.p.cells + m * AT, b == 0);
         }
       }
@@ -410,7 +435,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
       // Next order: the hard segments' permutations as a mixed-radix counter.
       size_t q = 0;
       for (; q < segs.size(); ++q) {
-        if (std::next_permutation(order.begin() + segs[q].first, order.begin() + segs[q].second)) break;
+        if (std::next_permutation(order.begin() + segs[q].first, order.begin() + segs[q].second))
+          break;
       }
       if (q == segs.size()) break;
     }
@@ -430,7 +456,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
       int64_t combos = 1;
       for (size_t u = 0; u < U; ++u) {
         const int64_t n = static_cast<int64_t>(cand[u][2 * m + b].size());
-        combos = n > c.p.combo_budget / std::max<int64_t>(combos, 1) ? c.p.combo_budget + 1 : combos * n;
+        combos =
+            n > c.p.combo_budget / std::max<int64_t>(combos, 1) ? c.p.combo_budget + 1 : combos * n;
         place(u);
       }
       double best = metric_ap(c, cat, lab.data(), cells, s);
@@ -493,7 +520,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
         if (e - b < 2 || b >= g.n_slots) continue;
         any = true;
         for (int64_t i = e - 1; i > b; --i) {  // Fisher-Yates
-          std::swap(order[i], order[b + static_cast<int64_t>(uniform_below(gen, static_cast<uint64_t>(i - b + 1)))]);
+          std::swap(order[i], order[b + static_cast<int64_t>(
+                                            uniform_below(gen, static_cast<uint64_t>(i - b + 1)))]);
         }
       }
       if (!any) continue;
@@ -502,7 +530,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
       } else {  // free segments: the labels move with their detections
         for (int64_t i = 0; i < g.n_slots; ++i) {
           if (order[i] == i) continue;
-          std::copy(canon.begin() + (g.slot0 + order[i]) * AT, canon.begin() + (g.slot0 + order[i] + 1) * AT,
+          std::copy(canon.begin() + (g.slot0 + order[i]) * AT,
+                    canon.begin() + (g.slot0 + order[i] + 1) * AT,
                     lab.begin() + (g.slot0 + i) * AT);
         }
       }
@@ -516,7 +545,8 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
   }
   for (int64_t m = 0; m < M; ++m) {
     out.mc_mean[m] = mean[m];
-    out.mc_sd[m] = c.p.num_draws > 1 ? std::sqrt(m2[m] / static_cast<double>(c.p.num_draws - 1)) : 0.0;
+    out.mc_sd[m] =
+        c.p.num_draws > 1 ? std::sqrt(m2[m] / static_cast<double>(c.p.num_draws - 1)) : 0.0;
   }
 }
 
@@ -527,12 +557,13 @@ void check_positions(const int64_t* v, int64_t n, int64_t bound, const char* wha
 }
 
 // Rows sorted by (category, image), stable; offsets of each category's run.
-std::vector<int64_t> rows_by_category(const int64_t* image, const int64_t* category, int64_t n, int64_t I, int64_t K,
-                                      std::vector<int64_t>& off) {
+std::vector<int64_t> rows_by_category(const int64_t* image, const int64_t* category, int64_t n,
+                                      int64_t I, int64_t K, std::vector<int64_t>& off) {
   std::vector<int64_t> rows(n);
   std::iota(rows.begin(), rows.end(), 0);
-  std::stable_sort(rows.begin(), rows.end(),
-                   [&](int64_t x, int64_t y) { return category[x] * I + image[x] < category[y] * I + image[y]; });
+  std::stable_sort(rows.begin(), rows.end(), [&](int64_t x, int64_t y) {
+    return category[x] * I + image[x] < category[y] * I + image[y];
+  });
   off.assign(static_cast<size_t>(K + 1), 0);
   for (int64_t i = 0; i < n; ++i) ++off[category[i] + 1];
   for (int64_t k = 0; k < K; ++k) off[k + 1] += off[k];
@@ -552,7 +583,8 @@ TieRange tie_range(const GtColumns& gt, const DtColumns& dt, const TieParams& p)
   check_positions(dt.image, dt.n, I, "detection image position");
   check_positions(dt.category, dt.n, K, "detection category position");
   double bar = std::numeric_limits<double>::infinity();
-  for (int64_t t = 0; t < T; ++t) bar = std::min(bar, std::min(p.match.iou_thrs[t], coco::kMaxIouBar));
+  for (int64_t t = 0; t < T; ++t)
+    bar = std::min(bar, std::min(p.match.iou_thrs[t], coco::kMaxIouBar));
   const Ctx c{gt, dt, p, T, A, A * T, p.num_rec_thrs, M, bar};
   std::vector<int64_t> goff, doff;
   const auto grows = rows_by_category(gt.image, gt.category, gt.n, I, K, goff);
@@ -573,7 +605,8 @@ TieRange tie_range(const GtColumns& gt, const DtColumns& dt, const TieParams& p)
     }
   });
   TieRange r;
-  for (auto* v : {&r.canonical, &r.lo, &r.hi, &r.mc_mean, &r.mc_sd}) v->resize(static_cast<size_t>(K * M));
+  for (auto* v : {&r.canonical, &r.lo, &r.hi, &r.mc_mean, &r.mc_sd})
+    v->resize(static_cast<size_t>(K * M));
   r.exact.resize(static_cast<size_t>(K * M));
   r.tied_groups.resize(K);
   r.hard_groups.resize(K);

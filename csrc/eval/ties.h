@@ -34,26 +34,27 @@
 namespace vrft::eval {
 
 struct TieParams {
-  MatchParams match;                  // the engine's: positions, thresholds, area ranges, cap
-  const double* rec_thrs = nullptr;   // R recall thresholds
+  MatchParams match;                 // the engine's: positions, thresholds, area ranges, cap
+  const double* rec_thrs = nullptr;  // R recall thresholds
   int64_t num_rec_thrs = 0;
-  const uint8_t* cells = nullptr;     // M x A x T: 1 where metric m averages cell (a, t)
-  int64_t num_metrics = 0;            // M
-  int64_t unit_budget = 5040;         // orders enumerated per (image, category)
-  int64_t combo_budget = 4096;        // unit-candidate combinations per category and bound
-  int64_t num_draws = 0;              // Monte Carlo draws (0: none)
+  const uint8_t* cells = nullptr;  // M x A x T: 1 where metric m averages cell (a, t)
+  int64_t num_metrics = 0;         // M
+  int64_t unit_budget = 5040;      // orders enumerated per (image, category)
+  int64_t combo_budget = 4096;     // unit-candidate combinations per category and bound
+  int64_t num_draws = 0;           // Monte Carlo draws (0: none)
   uint64_t seed = 0;
 };
 
 // Per category k and metric m, row-major K x M (a metric's AP is the mean of the defined
 // precision cells, in pycocotools' (t, r, a) order, numpy's pairwise sum; -1 without GT).
 struct TieRange {
-  std::vector<double> canonical;  // the file order's AP (equals the engine's)
-  std::vector<double> lo, hi;     // lowest / highest AP over the orders
-  std::vector<uint8_t> exact;     // 1: lo and hi are the exact extremes
+  std::vector<double> canonical;       // the file order's AP (equals the engine's)
+  std::vector<double> lo, hi;          // lowest / highest AP over the orders
+  std::vector<uint8_t> exact;          // 1: lo and hi are the exact extremes
   std::vector<double> mc_mean, mc_sd;  // over num_draws random orders (sd with ddof 1; 0 if K < 2)
   std::vector<int64_t> tied_groups;    // per category: (image, score) groups of >= 2 detections
-  std::vector<int64_t> hard_groups;    // per category: of which competing / cut by the cap / not nested
+  std::vector<int64_t>
+      hard_groups;  // per category: of which competing / cut by the cap / not nested
 };
 
 // Parallel over categories (thread pool).  Throws std::invalid_argument on out-of-range positions.

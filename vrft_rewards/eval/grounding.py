@@ -218,9 +218,7 @@ def evaluate_grounding(
     mask_scores = {}
     if n_mask:
         for name in names:
-            mask_scores[name] = _mask_scores(
-                name, masks, segs, sizes_a, scored[name][0], scored[name][1], kept, masked, n_all
-            )
+            mask_scores[name] = _mask_scores(name, masks, segs, sizes_a, scored[name][0], scored[name][1], kept, masked)
         per, giou, ciou = mask_scores[proto.name]
         metrics.update({"gIoU": giou, "cIoU": ciou, "n_mask": n_mask})
         rows += [["gIoU (mask)", giou], ["cIoU (mask)", ciou], ["records with mask", n_mask]]
@@ -278,14 +276,18 @@ def _visual_rft_scores(comps: list, prompts: list, gtb: np.ndarray, sizes: np.nd
     return pred, ok, iou, found, p1000
 
 
-def _mask_scores(name, masks, segs, sizes_a, pred, ok, kept, masked, n_all) -> tuple:
+def _mask_scores(name, masks, segs, sizes_a, pred, ok, kept, masked) -> tuple:
     """(per-sample mask IoU, gIoU, cIoU) of the predicted boxes as masks.
 
     Default: every GT polygon, ``I / U`` (1 for an empty union), ``sum I / sum U``.  Visual-RFT's
     ``mask_iou.py``: the first polygon only, ``I / (U + 1e-6)``, ``sum I / (sum U + 1e-6)``.
     """
-    if name == "visual_rft":
-        first = [sg[:1] if isinstance(sg, list) and sg and isinstance(sg[0], list) else (sg or []) for sg in segs]
+    n_all = len(segs)
+    if name == "visual_rft":  # rows left out (unreadable masks) get an empty mask, never used
+        first = [
+            (sg[:1] if isinstance(sg, list) and sg and isinstance(sg[0], list) else sg) if m else []
+            for sg, m in zip(segs, masked.tolist())
+        ]
         masks = mask_set(first, sizes_a)
     boxes = np.zeros((n_all, 4))
     valid = np.zeros(n_all, np.uint8)

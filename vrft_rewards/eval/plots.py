@@ -232,7 +232,7 @@ def tie_ranges(tr: dict, path: Path) -> Path:
 def grounding_buckets(breakdown: dict, path: Path) -> Path:
     """Mean IoU and Acc@0.5 per bucket of each grounding breakdown (one panel each)."""
     keys = list(breakdown)
-    fig = _figure((10.0, 3.2 * ((len(keys) + 1) // 2)))
+    fig = _figure()
     for i, key in enumerate(keys):
         ax = fig.add_subplot((len(keys) + 1) // 2, 2, i + 1)
         rows = breakdown[key]
@@ -240,7 +240,7 @@ def grounding_buckets(breakdown: dict, path: Path) -> Path:
         ax.bar(x - 0.2, [np.nan_to_num(r["mean_IoU"]) for r in rows], width=0.4, label="mean IoU")
         ax.bar(x + 0.2, [np.nan_to_num(r["acc@0.5"]) for r in rows], width=0.4, label="Acc@0.5")
         ax.set_xticks(x)
-        ax.set_xticklabels([f"{r['bucket']}\n(n={r['n']})" for r in rows], fontsize=6)
+        ax.set_xticklabels([f"{r['bucket'][:12]}\n(n={r['n']})" for r in rows], fontsize=5)
         ax.set_ylim(0, 1)
         ax.set_title(key.replace("_", " "), fontsize=9)
         if i == 0:
