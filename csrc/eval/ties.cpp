@@ -45,13 +45,15 @@ struct Category {
   std::vector<Group> groups;
   std::vector<int64_t> npig;                   // A: non-ignored GTs per area range
   std::vector<int64_t> rank_group, rank_slot;  // slots in accumulate()'s order
+  std::vector<int64_t> rank_flat;              // the same slots as indices of the label array
   int64_t n_slots = 0;
 };
 
 struct Scratch {
-  std::vector<int64_t> perm, match;
+  std::vector<int64_t> perm, match, active, idx;
   std::vector<uint8_t> perm_ignore, perm_crowd, perm_idnz, gt_matched;
-  std::vector<double> tp, fp, pr, values;
+  std::vector<int32_t> ctp, cfp, run;
+  std::vector<double> q, env, values;
 };
 
 // COCOeval.evaluateImg of one group for detections in `order` (local indices, all of the
@@ -179,53 +181,101 @@ bool dominates(const Ctx& c, const Group& g, const uint8_t* x, const uint8_t* y,
   return true;
 }
 
-// A metric's AP from the category's labels (slots in group order, AT cells each): pycocotools'
-// accumulate per cell and the mean of the defined cells in (t, r, a) order.
-double metric_ap(const Ctx& c, const Category& cat, const uint8_t* labels, const uint8_t* cells,
-                 Scratch& s) {
+// pycocotools' accumulate of every cell `need[a * T + t]` with GT: s.q[cell * R + r] = the
+// interpolated precision at recall threshold r.  One forward pass over the ranked slots keeps the
+// cumulative TP / FP of all cells; per cell, the recall thresholds' positions are found forward
+// (searchsorted, side="left") and the precision envelope (the running maximum from the right) is
+// read at them backward, so no precision array is written.
+void cell_precisions(const Ctx& c, const Category& cat, const uint8_t* labels, const uint8_t* need,
+                     Scratch& s) {
   const int64_t n = cat.n_slots, R = c.R;
-  s.tp.resize(std::max<int64_t>(n, 1));
-  s.fp.resize(std::max<int64_t>(n, 1));
-  s.pr.resize(std::max<int64_t>(n, 1));
-  s.values.assign(static_cast<size_t>(c.T * R * c.A), std::numeric_limits<double>::quiet_NaN());
+  s.active.clear();
+  for (int64_t cell = 0; cell < c.AT; ++cell) {
+    if (need[cell] && cat.npig[cell / c.T] > 0) s.active.push_back(cell);
+  }
+  const int64_t K = static_cast<int64_t>(s.active.size());
+  s.q.assign(static_cast<size_t>(c.AT * R), std::numeric_limits<double>::quiet_NaN());
+  if (K == 0) return;
+  s.ctp.resize(static_cast<size_t>(K * std::max<int64_t>(n, 1)));
+  s.cfp.resize(s.ctp.size());
+  s.run.assign(static_cast<size_t>(2 * K), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* row = labels + cat.rank_flat[i] * c.AT;
+    for (int64_t j = 0; j < K; ++j) {
+      const uint8_t st = row[s.active[j]];
+      s.run[2 * j] += st == kTruePositive;
+      s.run[2 * j + 1] += st == kFalsePositive;
+      s.ctp[j * n + i] = s.run[2 * j];
+      s.cfp[j * n + i] = s.run[2 * j + 1];
+    }
+  }
   const bool asc = coco::ascending(c.p.rec_thrs, R);
-  for (int64_t a = 0; a < c.A; ++a) {
-    if (cat.npig[a] == 0) continue;
-    for (int64_t t = 0; t < c.T; ++t) {
-      if (!cells[a * c.T + t]) continue;
-      double tpr = 0, fpr = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const Group& g = cat.groups[cat.rank_group[i]];
-        const uint8_t st = labels[(g.slot0 + cat.rank_slot[i]) * c.AT + a * c.T + t];
-        tpr += st == kTruePositive;
-        fpr += st == kFalsePositive;
-        s.tp[i] = tpr;
-        s.fp[i] = fpr;
+  s.idx.resize(R);
+  for (int64_t j = 0; j < K; ++j) {
+    const int64_t cell = s.active[j];
+    const int32_t* tp = s.ctp.data() + j * n;
+    const int32_t* fp = s.cfp.data() + j * n;
+    const double npig = static_cast<double>(cat.npig[cell / c.T]);
+    double* q = s.q.data() + cell * R;
+    // searchsorted(rc, recThrs, "left"); from the first threshold past the last recall on, the
+    // cells stay 0 (the IndexError pycocotools' try swallows).
+    int64_t i = 0, r_end = R;
+    for (int64_t r = 0; r < R; ++r) {
+      i = coco::searchsorted_left(
+          [tp, npig](int64_t d) { return static_cast<double>(tp[d]) / npig; }, n, c.p.rec_thrs[r],
+          asc ? i : 0);
+      s.idx[r] = i;
+      if (i >= n) {
+        r_end = r;
+        break;
       }
-      const double* tp = s.tp.data();
-      const double* fp = s.fp.data();
-      const double npig = static_cast<double>(cat.npig[a]);
-      coco::precision_envelope(
-          n, [tp, fp](int64_t i) { return coco::precision(tp[i], fp[i]); }, s.pr.data());
-      int64_t i = 0;
-      for (int64_t r = 0; r < R; ++r) {
-        i = coco::searchsorted_left([tp, npig](int64_t d) { return tp[d] / npig; }, n,
-                                    c.p.rec_thrs[r], asc ? i : 0);
-        s.values[(t * R + r) * c.A + a] = i < n ? s.pr[i] : 0.0;
-        if (i >= n) {
-          for (int64_t rr = r + 1; rr < R; ++rr) s.values[(t * R + rr) * c.A + a] = 0.0;
-          break;
+    }
+    for (int64_t r = r_end; r < R; ++r) q[r] = 0.0;
+    if (r_end == 0) continue;
+    auto prec = [tp, fp](int64_t d) {
+      return coco::precision(static_cast<double>(tp[d]), static_cast<double>(fp[d]));
+    };
+    if (asc) {  // positions non-decreasing in r: one backward pass
+      double run = prec(n - 1);
+      int64_t d = n - 1;
+      for (int64_t r = r_end - 1; r >= 0; --r) {
+        for (; d > s.idx[r]; --d) {
+          const double p = prec(d - 1);
+          run = run > p ? run : p;
         }
+        q[r] = run;
+      }
+    } else {
+      s.env.resize(n);
+      coco::precision_envelope(n, prec, s.env.data());
+      for (int64_t r = 0; r < r_end; ++r) q[r] = s.env[s.idx[r]];
+    }
+  }
+}
+
+// A metric's AP from the cell precisions of cell_precisions(): the mean of the defined cells of
+// the metric in (t, r, a) order, as numpy flattens precision[t, :, k, a]; -1 when none.
+double metric_mean(const Ctx& c, const uint8_t* cells, Scratch& s) {
+  s.values.clear();
+  for (int64_t t = 0; t < c.T; ++t) {
+    for (int64_t r = 0; r < c.R; ++r) {
+      for (int64_t a = 0; a < c.A; ++a) {
+        const int64_t cell = a * c.T + t;
+        if (!cells[cell]) continue;
+        const double v = s.q[cell * c.R + r];
+        if (!std::isnan(v)) s.values.push_back(v);
       }
     }
   }
-  // Keep the defined cells in (t, r, a) order, as numpy flattens precision[t, :, k, a].
-  int64_t m = 0;
-  for (const double v : s.values) {
-    if (!std::isnan(v)) s.values[m++] = v;
-  }
+  const int64_t m = static_cast<int64_t>(s.values.size());
   if (m == 0) return -1.0;
   return numpy_pairwise_sum(s.values.data(), m) / static_cast<double>(m);
+}
+
+double metric_ap(const Ctx& c, const Category& cat, const uint8_t* labels, const uint8_t* cells,
+                 Scratch& s) {
+  cell_precisions(c, cat, labels, cells, s);
+  return metric_mean(c, cells, s);
 }
 
 uint64_t uniform_below(std::mt19937_64& gen, uint64_t n) {  // deterministic on every platform
@@ -314,9 +364,11 @@ void build_category(const Ctx& c, const std::vector<int64_t>& gt_rows,
                    [&sc](int64_t x, int64_t y) { return sc[x] > sc[y]; });
   cat.rank_group.resize(n);
   cat.rank_slot.resize(n);
+  cat.rank_flat.resize(n);
   for (int64_t i = 0; i < n; ++i) {
     cat.rank_group[i] = grp[order[i]];
     cat.rank_slot[i] = pos[order[i]];
+    cat.rank_flat[i] = order[i];  // slot0 of the group + position: the flat slot index
   }
 }
 
@@ -508,36 +560,48 @@ void process_category(const Ctx& c, Category& cat, uint64_t seed, CategoryOut& o
   }
   std::mt19937_64 gen(seed);
   std::vector<double> mean(M, 0.0), m2(M, 0.0);
-  Outcome lab(canon.size());
+  // Only groups with a tie move; the others keep their canonical labels in `lab` throughout.
+  std::vector<size_t> moving;
+  for (size_t gi = 0; gi < cat.groups.size(); ++gi) {
+    const Group& g = cat.groups[gi];
+    for (size_t q = 0; q + 1 < g.seg.size(); ++q) {
+      if (g.seg[q + 1] - g.seg[q] >= 2 && g.seg[q] < g.n_slots) {
+        moving.push_back(gi);
+        break;
+      }
+    }
+  }
+  Outcome lab(canon);
+  std::vector<uint8_t> all_cells(static_cast<size_t>(AT), 0);  // the cells of any metric
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t i = 0; i < AT; ++i) all_cells[i] |= c.p.cells[m * AT + i];
+  }
   for (int64_t draw = 0; draw < c.p.num_draws; ++draw) {
-    std::copy(canon.begin(), canon.end(), lab.begin());
-    for (const Group& g : cat.groups) {
+    for (const size_t gi : moving) {
+      const Group& g = cat.groups[gi];
       order.resize(g.dets.size());
       std::iota(order.begin(), order.end(), 0);
-      bool any = false;
       for (size_t q = 0; q + 1 < g.seg.size(); ++q) {
         const int64_t b = g.seg[q], e = g.seg[q + 1];
         if (e - b < 2 || b >= g.n_slots) continue;
-        any = true;
         for (int64_t i = e - 1; i > b; --i) {  // Fisher-Yates
-          std::swap(order[i], order[b + static_cast<int64_t>(
-                                            uniform_below(gen, static_cast<uint64_t>(i - b + 1)))]);
+          const auto j = static_cast<int64_t>(uniform_below(gen, static_cast<uint64_t>(i - b + 1)));
+          std::swap(order[i], order[b + j]);
         }
       }
-      if (!any) continue;
       if (g.unit) {
         evaluate_group(c, g, order.data(), lab.data() + g.slot0 * AT, s);
       } else {  // free segments: the labels move with their detections
         for (int64_t i = 0; i < g.n_slots; ++i) {
-          if (order[i] == i) continue;
           std::copy(canon.begin() + (g.slot0 + order[i]) * AT,
                     canon.begin() + (g.slot0 + order[i] + 1) * AT,
                     lab.begin() + (g.slot0 + i) * AT);
         }
       }
     }
+    cell_precisions(c, cat, lab.data(), all_cells.data(), s);
     for (int64_t m = 0; m < M; ++m) {  // Welford
-      const double v = metric_ap(c, cat, lab.data(), c.p.cells + m * AT, s);
+      const double v = metric_mean(c, c.p.cells + m * AT, s);
       const double delta = v - mean[m];
       mean[m] += delta / static_cast<double>(draw + 1);
       m2[m] += delta * (v - mean[m]);
