@@ -144,7 +144,7 @@ def test_detections_visual_rft_script(benchmark, workload):
 @pytest.mark.benchmark(group="outputs-to-metrics")
 def test_metrics_ours(benchmark, workload):
     gt, records, expected = workload
-    report = benchmark(evaluate_detection, gt, records, categories=CATS)
+    report = benchmark(evaluate_detection, gt, records, categories=CATS, compare_protocols=False, model_metrics=False)
     assert report.result.stats.tolist() == _pycocotools_stats(json.loads(json.dumps(gt)), expected).tolist()
 
 
@@ -152,7 +152,127 @@ def test_metrics_ours(benchmark, workload):
 def test_metrics_visual_rft_script_and_pycocotools(benchmark, workload):
     gt, records, expected = workload
     stats = benchmark(lambda: _pycocotools_stats(json.loads(json.dumps(gt)), _visual_rft_detections(records, gt)))
-    assert stats.tolist() == evaluate_detection(gt, records).result.stats.tolist()
+    assert stats.tolist() == evaluate_detection(gt, records, model_metrics=False).result.stats.tolist()
+
+
+# -- protocol and model-output metrics on a 5,000-image evaluation -----------------------------------
+@pytest.fixture(scope="module")
+def big(full_size):
+    """5,000 images x 8 categories (40,000 completions; ~40k detections), the engine state of the
+    evaluation, and the same detections with every score tied at 1.0 (answers without confidence)."""
+    from vrft_rewards.cocoeval.ground_truth import as_ground_truth
+    from vrft_rewards.eval.engine_state import engine_state
+
+    gt_d, records = _workload(5000 if full_size else 60, seed=1)
+    gt = as_ground_truth(gt_d)
+    dets = detections_from_records(records, gt).dets
+    tied = dets.copy()
+    tied[:, 5] = 1.0
+    cats = list(range(1, len(CATS) + 1))
+    return {
+        "gt_dict": gt_d,
+        "gt": gt,
+        "records": records,
+        "dets": dets,
+        "state": engine_state("coco", gt, dets, cats, None, {}),
+        "tied_state": engine_state("coco", gt, tied, cats, None, {}),
+        "tied": tied,
+        "cats": cats,
+    }
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_reading_default_protocol(benchmark, big):
+    batch = benchmark(detections_from_records, big["records"], big["gt"])
+    assert np.array_equal(batch.dets, big["dets"])
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_reading_visual_rft_protocol(benchmark, big):
+    batch = benchmark(detections_from_records, big["records"], big["gt"], protocol="visual_rft")
+    assert np.array_equal(batch.dets, big["dets"])  # clean answers: read the same way
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_engine_evaluate_step(benchmark, big):
+    """The anchor: one evaluate step of the engine (what the metrics below add to read)."""
+    from vrft_rewards.eval.engine_state import engine_state
+
+    es = benchmark(engine_state, "coco", big["gt"], big["dets"], big["cats"], None, {})
+    assert len(es.rows) == len(big["dets"])
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_tie_range_distinct_scores(benchmark, big):
+    from vrft_rewards.eval.ties import ap_tie_range
+
+    tr = benchmark(ap_tie_range, big["state"], n_draws=200)
+    assert (tr["min"] <= tr["reported"]).all() and (tr["reported"] <= tr["max"]).all()
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_tie_range_all_scores_tied(benchmark, big):
+    from vrft_rewards.eval.ties import ap_tie_range
+
+    tr = benchmark(ap_tie_range, big["tied_state"], n_draws=200)
+    assert (tr["min"] <= tr["mean"] + 1e-12).all() and (tr["mean"] <= tr["max"] + 1e-12).all()
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_order_free_counts(benchmark, big):
+    from vrft_rewards.eval.ties import order_free_counts
+
+    cnt = benchmark(order_free_counts, big["state"], 0.5)
+    assert (cnt["tp"] + cnt["fp"] + cnt["ignored"]).sum() == len(big["dets"])
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_calibration(benchmark, big):
+    from vrft_rewards.eval.calibration import calibration
+
+    cal = benchmark(calibration, big["state"], np.ones(len(big["dets"]), bool), CATS)
+    assert cal["n"] > 0
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_tide_errors_ours(benchmark, big):
+    from vrft_rewards.eval.errors import error_breakdown
+
+    err = benchmark(error_breakdown, big["gt"], big["dets"], kind="coco", cat_ids=np.array(big["cats"]))
+    assert err["missed"]["count"] >= 0
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_tide_errors_tidecv(benchmark, big):
+    pytest.importorskip("tidecv")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from _tide_reference import run_tidecv
+    from vrft_rewards.eval.errors import error_breakdown
+
+    ref = benchmark.pedantic(run_tidecv, args=(big["gt_dict"], big["dets"]), rounds=1, iterations=1)
+    ours = error_breakdown(big["gt"], big["dets"], kind="coco", cat_ids=np.array(big["cats"]))["raw"]
+    assert ours["main_dap"].tolist() == ref["main_dap"] and ours["counts"].tolist() == ref["counts"]
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_report_with_comparison_and_metrics(benchmark, big):
+    """The whole report: both protocols (one parse), the model-output metrics, all of it."""
+    report = benchmark.pedantic(evaluate_detection, args=(big["gt"], big["records"]), rounds=1, iterations=1)
+    assert "ap_tie_range" in report.metrics and "protocol_comparison" in report.metrics
+
+
+@pytest.mark.benchmark(group="model-output-metrics")
+def test_grounding_breakdown(benchmark, full_size):
+    from vrft_rewards.eval.grounding_metrics import grounding_breakdown
+
+    n = 5000 if full_size else 100
+    rng = np.random.default_rng(0)
+    iou = rng.uniform(0, 1, n)
+    queries = [" ".join(["w"] * int(k)) for k in rng.integers(1, 30, n)]
+    sizes = rng.uniform(200, 3000, (n, 2))
+    boxes = np.column_stack([np.zeros((n, 2)), rng.uniform(5, 200, (n, 2))])
+    out, _ = benchmark(grounding_breakdown, iou, queries, [bool(k % 2) for k in range(n)], sizes, boxes)
+    assert sum(r["n"] for r in out["query_words"]) == n
 
 
 # -- grounding mask metrics (gIoU / cIoU) ----------------------------------------------------------

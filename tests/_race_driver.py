@@ -482,6 +482,57 @@ def case_oks_reduce():
     return call, [toggler(counts, mid, counts[mid], 2**31 - 1), toggler(counts, 0, counts[0], -(2**31))]
 
 
+def case_max_matching_counts():
+    gt, dt, n_img = _eval_columns()
+    k = len(dt["image"]) // 2
+
+    def call():
+        return _C.eval_max_matching_counts(gt, dt, n_img, 1, 0.5, 0.0, 1e10)
+
+    return call, [toggler(dt["image"], k, dt["image"][k], HUGE), toggler(gt["category"], k, 0, -HUGE)]
+
+
+def case_tie_range():
+    gt, dt, n_img = _eval_columns(n_images=50, per=10)
+    dt["score"][:] = 1.0  # every score tied
+    thr = np.linspace(0.5, 0.95, 10)
+    area = np.array([[0, 1e10]], dtype=np.float64)
+    cells = np.ones((1, 1, 10), dtype=np.uint8)
+    rec = np.linspace(0, 1, 101)
+    k = len(dt["image"]) // 2
+
+    def call():
+        return _C.eval_tie_range(gt, dt, n_img, 1, thr, area, 100, rec, cells, 1000, 1000, 4, 0)
+
+    return call, [toggler(dt["image"], k, dt["image"][k], HUGE), toggler(thr, 3, thr[3], np.nan)]
+
+
+def case_tide():
+    n_img, per = 500, 8
+    gt_off, dt_off = ragged(n_img, per), ragged(n_img, per)
+    gt_box = boxes(n_img * per)
+    gt_cls = RNG.integers(0, 5, n_img * per).astype(np.int64)
+    dt_box = np.ascontiguousarray(gt_box + RNG.uniform(-3, 3, gt_box.shape))
+    dt_cls = gt_cls.copy()
+    dt_score = RNG.uniform(0, 1, n_img * per)
+    none_off = np.zeros(n_img + 1, dtype=np.int64)
+    no_box, no_cls = np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
+    thr = np.array([0.5])
+    mid = n_img // 2
+
+    def call():
+        return _C.eval_tide(
+            gt_off, gt_box, gt_cls, none_off, no_box, no_cls, none_off, no_cls,
+            dt_off, dt_box, dt_cls, dt_score, 100, 0.5, 0.1, thr,
+        )  # fmt: skip
+
+    return call, [
+        toggler(gt_off, mid, gt_off[mid], HUGE),
+        toggler(dt_off, mid, dt_off[mid], -HUGE),
+        toggler(dt_score, 9, 0.5, np.nan),
+    ]
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

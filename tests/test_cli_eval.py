@@ -51,9 +51,39 @@ def test_eval_coco_on_bundled_data_equals_pycocotools_and_writes_the_report(tmp_
     assert "| dog | 1 |" in md and "## Parsing" in md
     if pytest.importorskip("matplotlib"):
         pngs = sorted(p.name for p in out.glob("*.png"))
-        assert pngs == ["ap_per_category.png", "iou_reward_histogram.png", "pr_curves.png", "score_histogram.png"]
-        assert all(_png_size(out / p) == (800, 500) for p in pngs)
+        assert pngs == [
+            "ap_per_category.png",
+            "ap_tie_range.png",
+            "iou_reward_histogram.png",
+            "pr_curves.png",
+            "reliability_diagram.png",
+            "score_histogram.png",
+            "tide_errors.png",
+        ]
+        assert all(_png_size(out / p) == ((1000, 600) if p.startswith("reliab") else (800, 500)) for p in pngs)
         assert "![pr_curves](pr_curves.png)" in md
+
+
+def test_eval_protocol_and_model_metrics_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "vr"
+    argv = ["eval", "coco", "--gt", GT, "--pred", OUT, "--out", str(out), "--no-plots"]
+    assert main(argv + ["--protocol", "visual-rft", "--draws", "50", "--seed", "3"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("protocol: visual_rft") and "== Protocol comparison: visual_rft vs default" in text
+    doc = json.loads((out / "metrics.json").read_text())
+    m = doc["metrics"]
+    assert doc["protocol"] == m["protocol"] == "visual_rft"
+    assert m["protocol_comparison"]["other"] == "default"
+    assert m["ap_tie_range"]["n_draws"] == 50 and m["ap_tie_range"]["seed"] == 3
+    assert set(m["ap_tie_range"]["mean_AP"]) >= {"min", "max", "mean", "se", "se_bound", "exact", "reported"}
+    assert "ece" in m["calibration"] and "ece_50_95" in m["calibration"]
+    assert {"cls", "loc", "both", "dupe", "bkg", "missed"} <= set(m["errors"])
+    assert "precision" in m["f1_at_50"]["macro"]
+    md = (out / "report.md").read_text()
+    assert "Protocol: `visual_rft`" in md and "## Calibration of the stated confidence" in md
+    assert main(argv + ["--no-model-metrics", "--no-compare"]) == 0
+    m = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert m["protocol"] == "default" and "ap_tie_range" not in m and "protocol_comparison" not in m
 
 
 def test_eval_coco_generated_data_with_a_category_set(tmp_path, capsys):

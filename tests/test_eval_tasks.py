@@ -263,7 +263,11 @@ def test_reports_write_json_markdown_and_png_plots(tmp_path):
 
     g = evaluate_grounding(_grounding_records(np.random.default_rng(4)))
     written = write_report(g, tmp_path / "grd")
-    assert sorted(p.split("/")[-1] for p in written["plots"]) == ["iou_histogram.png", "mask_iou_histogram.png"]
+    assert sorted(p.split("/")[-1] for p in written["plots"]) == [
+        "grounding_buckets.png",
+        "iou_histogram.png",
+        "mask_iou_histogram.png",
+    ]
     for p in written["plots"]:
         assert _png_size(p) == (int(FIG_SIZE[0] * DPI), int(FIG_SIZE[1] * DPI))
 

@@ -93,7 +93,12 @@ def test_eval_detection_huge_coordinate_is_read_like_a_non_finite_one(tmp_path, 
         proc = cli(["eval", kind, "--gt", tmp_path / "gt.json", "--pred", pred, "--out", out, "--no-plots"])
         assert proc.returncode == 0, proc.stderr  # before: exit 2 "pred[1] is invalid: coordinate magnitude..."
         reports[name] = _metrics(out)
+    # The default protocol drops the huge box like a non-finite one.  Visual-RFT's protocol keeps
+    # it (its loop reads 1e200 as a float, pycocotools' area becomes inf) and drops NaN, so the
+    # protocol comparison differs in exactly that box.
+    compared = {name: r["metrics"].pop("protocol_comparison") for name, r in reports.items()}
     assert reports["huge"]["metrics"] == reports["nonfinite"]["metrics"]
+    assert (compared["huge"]["boxes_only_visual_rft"], compared["nonfinite"]["boxes_only_visual_rft"]) == (1, 0)
     assert _located(reports["huge"], "huge.jsonl:2")
 
 

@@ -60,6 +60,9 @@ GIL_RELEASING = {
     "score_detection_rows": ["score_detection_rows"],
     "oks_exponents": ["oks_exponents"],
     "oks_reduce": ["oks_reduce"],
+    "eval_max_matching_counts": ["max_matching_counts"],
+    "eval_tie_range": ["tie_range"],
+    "eval_tide": ["tide"],
 }
 # Also releasing, on immutable inputs only (nothing to race): eval_parse_results (bytes),
 # eval_read_results (a path; the file is read into the core's own buffers), segm_area_box (a
@@ -68,6 +71,7 @@ CASES = sorted({c for cases in GIL_RELEASING.values() for c in cases})
 # `gil_scoped_release` sites per bindings file when GIL_RELEASING was last brought up to date.
 RELEASE_SITES = {
     "eval.cpp": 4,
+    "eval_metrics.cpp": 3,
     "eval_select.cpp": 2,
     "geometry.cpp": 5,
     "keypoints.cpp": 2,

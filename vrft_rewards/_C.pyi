@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'MaskSet', 'SegmArena', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_select_lvis', 'get_num_threads', 'keypoint_rows', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'oks_exponents', 'oks_reduce', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'records_columns', 'rle_decode', 'score_detection_rows', 'segm_area_box', 'segm_arena', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'MaskSet', 'SegmArena', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_max_matching_counts', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_select_lvis', 'eval_tide', 'eval_tie_range', 'get_num_threads', 'keypoint_rows', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'oks_exponents', 'oks_reduce', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'records_columns', 'rle_decode', 'score_detection_rows', 'segm_area_box', 'segm_arena', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     def __getstate__(self) -> tuple:
         ...
@@ -93,6 +93,8 @@ def eval_accumulate(state: typing.Any, rec_thrs: typing.Any, max_dets: typing.An
     ...
 def eval_evaluate(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thrs: typing.Any, area_rng: typing.Any, max_dets_per_group: typing.SupportsInt | typing.SupportsIndex, *, gt_masks: typing.Any = None, dt_masks: typing.Any = None, ious: typing.Any = None, plan_only: bool = False, keep_ious: bool = False, keep_matches: bool = False) -> EvalState:
     ...
+def eval_max_matching_counts(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thr: typing.SupportsFloat | typing.SupportsIndex, area_lo: typing.SupportsFloat | typing.SupportsIndex, area_hi: typing.SupportsFloat | typing.SupportsIndex) -> dict:
+    ...
 def eval_merge(states: list, gt_rows: list, dt_rows: list) -> EvalState:
     ...
 def eval_parse_results(data: bytes) -> typing.Any:
@@ -109,6 +111,10 @@ def eval_select_lvis(image_id: typing.Any, category_id: typing.Any, box: typing.
     """
     lvis-api's detection selection (evaluated image / category, 0 < area < inf, federated filter): (rows, image positions, category positions, not_exhaustive flags). max_bitset_bits (tests): the largest image x category bitset, -1: the default.
     """
+def eval_tide(gt_offsets: typing.Any, gt_box: typing.Any, gt_class: typing.Any, ig_offsets: typing.Any, ig_box: typing.Any, ig_class: typing.Any, wi_offsets: typing.Any, wi_class: typing.Any, dt_offsets: typing.Any, dt_box: typing.Any, dt_class: typing.Any, dt_score: typing.Any, max_dets: typing.SupportsInt | typing.SupportsIndex, pos_thresh: typing.SupportsFloat | typing.SupportsIndex, bg_thresh: typing.SupportsFloat | typing.SupportsIndex, thresholds: typing.Any) -> dict:
+    ...
+def eval_tie_range(gt: dict, dt: dict, num_images: typing.SupportsInt | typing.SupportsIndex, num_categories: typing.SupportsInt | typing.SupportsIndex, iou_thrs: typing.Any, area_rng: typing.Any, max_dets_per_group: typing.SupportsInt | typing.SupportsIndex, rec_thrs: typing.Any, cells: typing.Any, unit_budget: typing.SupportsInt | typing.SupportsIndex, combo_budget: typing.SupportsInt | typing.SupportsIndex, num_draws: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    ...
 def get_num_threads() -> int:
     """
     Number of threads batch calls use (including the caller).

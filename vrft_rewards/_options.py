@@ -18,6 +18,7 @@ __all__ = [
     "CLASSIFICATION_MODES",
     "DETECTION_IMAGES",
     "DETECTION_KINDS",
+    "EVAL_PROTOCOLS",
     "FRAMES",
     "INVALID_ENTRIES",
     "IOU_KINDS",
@@ -56,6 +57,8 @@ CLASSIFICATION_MODES = ("exact", "substring", "choice")
 #: Detection evaluation: the protocol, and the images evaluated.
 DETECTION_KINDS = ("coco", "lvis")
 DETECTION_IMAGES = ("all", "queried")
+#: Evaluation protocols: ours, or Visual-RFT's evaluation scripts rule for rule.
+EVAL_PROTOCOLS = ("default", "visual_rft")
 
 #: Keyword names trainers pass to reward functions that are not dataset columns (TRL's
 #: ``GRPOTrainer`` passes all of them; the adapters pass some).

@@ -178,6 +178,17 @@ def _common_eval_args(p: Any, *, gt_required: bool) -> None:
         help="also read answers without <answer> tags (e.g. Qwen2.5-VL outputs)",
     )
     p.add_argument("--progress", action="store_true", help="show a progress bar (tqdm, when installed)")
+    p.add_argument(
+        "--protocol",
+        default="default",
+        choices=("default", "visual-rft"),
+        help="evaluation rules: ours, or Visual-RFT's evaluation scripts rule for rule (default: %(default)s)",
+    )
+    p.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="do not also evaluate by the other protocol (the report then lacks the comparison)",
+    )
 
 
 def _add_eval_parser(subparsers: Any) -> None:
@@ -240,6 +251,19 @@ def _add_eval_parser(subparsers: Any) -> None:
         q.add_argument(
             "--num-shards", type=_positive_int, metavar="N", help="Ray shards per stage (default: the cluster's CPUs)"
         )
+        q.add_argument(
+            "--no-model-metrics",
+            action="store_true",
+            help="skip the AP range over tie orders, F1, calibration and TIDE's error breakdown",
+        )
+        q.add_argument(
+            "--draws",
+            type=_positive_int,
+            default=200,
+            metavar="K",
+            help="random tie orders for the expected AP (default: %(default)s)",
+        )
+        q.add_argument("--seed", type=int, default=0, help="seed of the random tie orders (default: %(default)s)")
     q = sub.add_parser(
         "classification",
         help="accuracy, per-class accuracy and confusion matrix",

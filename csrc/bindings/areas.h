@@ -22,4 +22,7 @@ void bind_eval_select(pybind11::module_& m);  // eval_select.cpp: id positions, 
 // rewards_fused.cpp: the fused per-completion rewards (the tiny-batch path)
 void bind_rewards_fused(pybind11::module_& m);
 
+// eval_metrics.cpp: AP over tie orders, order-free counts, TIDE's error breakdown.
+void bind_eval_metrics(pybind11::module_& m);
+
 }  // namespace vrft::bindings

@@ -17,6 +17,7 @@ PYBIND11_MODULE(_C, m) {
   bind_match(m);
   bind_parse(m);
   bind_eval(m);
+  bind_eval_metrics(m);
   bind_masks(m);
   bind_shapes(m);
   bind_keypoints(m);

@@ -42,7 +42,10 @@ class Detections:
     @property
     def area(self) -> np.ndarray:
         """Per-detection area: the source's, else ``w * h`` (loadRes: ``ann['area'] = bb[2] * bb[3]``)."""
-        return self.box[:, 2] * self.box[:, 3] if self._area is None else self._area
+        if self._area is not None:
+            return self._area
+        with np.errstate(over="ignore"):  # loadRes' bb[2] * bb[3] on Python floats: inf, silently
+            return self.box[:, 2] * self.box[:, 3]
 
     @area.setter
     def area(self, value) -> None:
@@ -73,7 +76,8 @@ class Detections:
         if self._area is not None:
             return self._area[rows]
         box = self.box[rows]
-        return box[:, 2] * box[:, 3]
+        with np.errstate(over="ignore"):  # loadRes' bb[2] * bb[3] on Python floats: inf, silently
+            return box[:, 2] * box[:, 3]
 
     def id_positive_at(self, rows) -> np.ndarray:
         """``ids[rows] > 0`` as uint8 (the only use of the id: pycocotools tests ``gtm > 0``)."""

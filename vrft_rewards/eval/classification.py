@@ -16,8 +16,10 @@ from .._options import CLASSIFICATION_MODES, check_option
 from ..parsing import parse_completions
 from ..rewards.classification_rewards import DEFAULT_NORMALIZATION, VISUAL_RFT_NORMALIZATION, ClassificationReward
 from .parse_stats import parse_statistics
+from .protocols import get_protocol
 from .records import SkipLog, load_json_file, load_records, scorable_records
 from .report import EvalReport
+from .visual_rft_tasks import CLASSIFICATION_REASONS, classification_reasons, visual_rft_classification
 
 __all__ = ["evaluate_classification"]
 
@@ -55,6 +57,8 @@ def evaluate_classification(
     source: Optional[str] = None,
     lines: Optional[Sequence[int]] = None,
     show_progress: Optional[bool] = False,
+    protocol: str = "default",
+    compare_protocols: bool = True,
 ) -> EvalReport:
     """Accuracy of class-name answers, overall and per class, and the confusion matrix.
 
@@ -77,6 +81,13 @@ def evaluate_classification(
         pass False to reproduce it).
     strict : bool, default False
         Raise on the first bad record.
+    protocol : {"default", "visual_rft"}, default "default"
+        ``"visual_rft"``: Visual-RFT's classification script (:mod:`vrft_rewards.eval.visual_rft_tasks`:
+        the first one-line ``<answer>`` block, no fallback, spaces and underscores removed,
+        substring either way); it fixes ``mode``, ``aliases`` and ``require_tags``.
+    compare_protocols : bool, default True
+        Also judge the records by the other protocol: ``metrics["protocol_comparison"]`` gives
+        both accuracies and the records judged differently, per reason.
 
     Returns
     -------
@@ -99,6 +110,12 @@ def evaluate_classification(
     0.5
     """
     check_option(mode, CLASSIFICATION_MODES, "mode")
+    proto = get_protocol(protocol)
+    if proto.visual_rft_answers and (mode != "exact" or aliases or not require_tags):
+        raise ValueError(
+            "protocol='visual_rft' judges answers by Visual-RFT's script (its substring rule, no aliases, "
+            "tags required); drop mode / aliases / require_tags"
+        )
     skips = SkipLog(strict=strict)
     recs, nums, src = load_records(records, skips=skips, lines=lines, source=source, show_progress=show_progress)
     labels_of = _gt_labels(gt) if gt is not None else None
@@ -130,21 +147,30 @@ def evaluate_classification(
         raise ValueError(f"{src}: no valid classification record to evaluate")
     reward = ClassificationReward(mode=mode, classes=classes, aliases=aliases, require_tags=require_tags)
     values = reward(comps, label=truth)
-    correct = np.array([v == 1.0 for v in values], dtype=bool)  # None (unreadable truth) -> wrong
+    correct_default = np.array([v == 1.0 for v in values], dtype=bool)  # None (unreadable truth) -> wrong
+    correct_vrft, answers_vrft, matched = visual_rft_classification(comps, truth)
+    correct = correct_vrft if proto.visual_rft_answers else correct_default
 
     norm = VISUAL_RFT_NORMALIZATION if mode == "substring" else DEFAULT_NORMALIZATION
     parsed = parse_completions(comps, require_tags=require_tags, invalid="empty")
-    answers = np.array(parsed.normalized_answers(**norm), dtype=object).astype(str)
-    truth_norm = np.array(
-        parse_completions(truth, require_tags=False, invalid="empty").normalized_answers(**norm), dtype=object
-    ).astype(str)
     class_names = list(dict.fromkeys(classes)) if classes is not None else sorted(set(truth))
     if classes is not None:
         extra = sorted(set(truth) - set(class_names))
         class_names += extra
-    cls_norm = np.array(
-        parse_completions(class_names, require_tags=False, invalid="empty").normalized_answers(**norm), dtype=object
-    ).astype(str)
+    if proto.visual_rft_answers:  # the script's own normalisation of answers, labels and classes
+        answers = np.array(answers_vrft, dtype=object).astype(str)
+        truth_norm = np.array([t.replace(" ", "").replace("_", "").lower() for t in truth], dtype=object).astype(str)
+        cls_norm = np.array([c.replace(" ", "").replace("_", "").lower() for c in class_names], dtype=object)
+        cls_norm = cls_norm.astype(str)
+    else:
+        answers = np.array(parsed.normalized_answers(**norm), dtype=object).astype(str)
+        truth_norm = np.array(
+            parse_completions(truth, require_tags=False, invalid="empty").normalized_answers(**norm), dtype=object
+        ).astype(str)
+        cls_norm = np.array(
+            parse_completions(class_names, require_tags=False, invalid="empty").normalized_answers(**norm),
+            dtype=object,
+        ).astype(str)
     # Normalised name -> class index (first class wins on collisions); vectorised lookups.
     order = np.argsort(cls_norm, kind="stable")
     sorted_norm = cls_norm[order]
@@ -158,7 +184,7 @@ def evaluate_classification(
     t_idx = index_of(truth_norm)
     p_idx = index_of(answers)
     p_idx = np.where((p_idx < 0) & correct, t_idx, p_idx)
-    if mode == "choice":
+    if mode == "choice" and not proto.visual_rft_answers:
         p_idx = np.where(correct, t_idx, -1)
     k = len(class_names)
     p_col = np.where(p_idx < 0, k, p_idx)
@@ -173,7 +199,12 @@ def evaluate_classification(
     acc = float(correct.mean())
     parse = parse_statistics(parsed, comps, where=where)
     notes = []
-    if mode == "substring":
+    if proto.visual_rft_answers:
+        notes.append(
+            "protocol 'visual_rft': Visual-RFT's classification script judges the answers (first one-line "
+            "<answer> block, no fallback, substring either way: an empty answer counts as correct)"
+        )
+    elif mode == "substring":
         notes.append(
             "mode 'substring' is Visual-RFT's rule: an empty answer, a truncated name or a "
             "list of classes count as correct unless --classes enables the guard"
@@ -181,7 +212,12 @@ def evaluate_classification(
     n_empty = int((answers == "").sum())
     if n_empty:
         notes.append(f"{n_empty} answers are empty after normalisation")
+    comparison = None
+    if compare_protocols:
+        comparison = _compare(proto.name, correct_default, correct_vrft, comps, matched, parsed.answer_text)
+        notes += comparison["notes"]
     metrics = {
+        "protocol": proto.name,
         "mode": mode,
         "n": int(len(comps)),
         "correct": int(correct.sum()),
@@ -191,6 +227,8 @@ def evaluate_classification(
         "classes": class_names,
         "confusion": confusion.tolist(),
     }
+    if comparison is not None:
+        metrics["protocol_comparison"] = comparison["metrics"]
     tables = [
         (
             "Classification",
@@ -208,6 +246,8 @@ def evaluate_classification(
             [[r["class"], r["n"], r["correct"], r["accuracy"]] for r in per_class],
         ),
     ]
+    if comparison is not None:
+        tables.append(comparison["table"])
     return EvalReport(
         task="classification",
         metrics=metrics,
@@ -216,4 +256,46 @@ def evaluate_classification(
         skipped=skips,
         notes=notes,
         arrays={"confusion": confusion, "classes": class_names + [OTHER], "correct": correct},
+        protocol=proto.name,
     )
+
+
+def _compare(this: str, correct_default, correct_vrft, comps, matched, native_answers) -> dict:
+    """Both protocols' accuracies and the records judged differently, per reason."""
+    other = "default" if this == "visual_rft" else "visual_rft"
+    acc = {"default": float(correct_default.mean()), "visual_rft": float(correct_vrft.mean())}
+    reasons = np.asarray(classification_reasons(comps, matched, native_answers), dtype=np.int64)
+    differs = correct_default != correct_vrft
+    rows = []
+    for code, name in enumerate(CLASSIFICATION_REASONS):
+        sel = reasons == code
+        if sel.any():
+            rows.append(
+                {
+                    "reason": name if code else "C3/C5/C6 same block: the rules and normalisations differ",
+                    "records": int(sel.sum()),
+                    "records_differing": int((sel & differs).sum()),
+                    "right_only_default": int((sel & correct_default & ~correct_vrft).sum()),
+                    "right_only_visual_rft": int((sel & correct_vrft & ~correct_default).sum()),
+                }
+            )
+    metrics = {
+        "this": this,
+        "other": other,
+        "accuracy": acc,
+        "records_differing": int(differs.sum()),
+        "by_reason": rows,
+    }
+    table = (
+        f"Protocol comparison: {this} vs {other} on the same outputs",
+        ["reason", "records", "judged differently", "right only (default)", "right only (visual_rft)"],
+        [
+            [r["reason"], r["records"], r["records_differing"], r["right_only_default"], r["right_only_visual_rft"]]
+            for r in rows
+        ],
+    )
+    note = (
+        f"protocol '{other}' gives accuracy {acc[other]:.4f} (this report, '{this}': {acc[this]:.4f}); "
+        f"{int(differs.sum())} records judged differently"
+    )
+    return {"metrics": metrics, "table": table, "notes": [note]}

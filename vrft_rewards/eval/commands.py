@@ -41,6 +41,10 @@ def _classes_arg(text: Optional[str]) -> Optional[list]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _protocol_args(args: Any) -> dict:
+    return {"protocol": args.protocol.replace("-", "_"), "compare_protocols": not args.no_compare}
+
+
 def _finish(report: EvalReport, args: Any, out: TextIO) -> int:
     print(report.text(), file=out)
     if args.out:
@@ -89,6 +93,10 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
             ray=args.ray,
             num_shards=args.num_shards,
             show_progress=show,
+            **_protocol_args(args),
+            model_metrics=not args.no_model_metrics,
+            n_draws=args.draws,
+            seed=args.seed,
         )
     elif task == "classification":
         from .classification import evaluate_classification
@@ -102,6 +110,7 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
             require_tags=not args.no_require_tags,
             strict=args.strict,
             show_progress=show,
+            **_protocol_args(args),
         )
     elif task == "grounding":
         from .grounding import evaluate_grounding
@@ -115,6 +124,7 @@ def run_eval(args: Any, out: Optional[TextIO] = None) -> int:
             threshold=args.threshold,
             strict=args.strict,
             show_progress=show,
+            **_protocol_args(args),
         )
     else:  # pragma: no cover - argparse restricts the choices
         raise ValueError(f"unknown eval task {task!r}")

@@ -26,8 +26,11 @@ from .detection_batch import (
     convert_chunk,
     detections_from_records,
 )
+from .detection_metrics import model_output_metrics
+from .detection_report import detection_report
 from .detection_table import load_ground_truth, prepare_records
-from .parse_stats import status_statistics
+from .protocol_comparison import compare_protocols as compare_protocols_
+from .protocols import Protocol, get_protocol, set_summary
 from .records import RecordError, SkipLog
 from .report import EvalReport
 
@@ -61,6 +64,11 @@ def evaluate_detection(
     ray: bool = False,
     num_shards: Optional[int] = None,
     show_progress: Optional[bool] = False,
+    protocol: str = "default",
+    compare_protocols: bool = True,
+    model_metrics: bool = True,
+    n_draws: int = 200,
+    seed: int = 0,
     **eval_params: Any,
 ) -> EvalReport:
     """COCO / LVIS evaluation of model completions, with the paper's per-category-set mean.
@@ -87,6 +95,26 @@ def evaluate_detection(
     images : {"all", "queried"}, default "all"
         Evaluate on every GT image (Visual-RFT's protocol: missed objects on images that were
         not queried count) or only on images that appear in the records.
+    protocol : {"default", "visual_rft"}, default "default"
+        ``"visual_rft"`` follows Visual-RFT's evaluation scripts rule for rule
+        (:mod:`vrft_rewards.eval.protocols`): its reading of the answers (first ``<answer>``
+        block, strict JSON, a box without ``Confidence`` ends the answer, ...), the LVIS
+        per-category AP pooled over the four area ranges, every category of the set evaluated
+        (never queried: AP 0) and the mean divided by the size of the set (a category without
+        GT makes it NaN).  It fixes ``frame``, ``default_score``, ``dedupe``, ``require_tags``
+        and ``schema``.  ``"visual-rft"`` is accepted too.
+    compare_protocols : bool, default True
+        Also evaluate the records by the other protocol and report by how much and why the two
+        differ (``metrics["protocol_comparison"]``, a table and a note).
+    model_metrics : bool, default True
+        Also compute the metrics of model outputs (:mod:`vrft_rewards.eval.detection_metrics`):
+        ``metrics["ap_tie_range"]`` (AP's range over the orders of tied scores, and its
+        expectation over ``n_draws`` random orders), ``metrics["f1_at_50"]`` (order-free
+        precision / recall / F1 at IoU 0.5), ``metrics["calibration"]`` (ECE of the stated
+        confidence) and ``metrics["errors"]`` (TIDE's error breakdown: ``cls``, ``loc``,
+        ``both``, ``dupe``, ``bkg``, ``missed``).
+    n_draws, seed : int, default 200, 0
+        Monte Carlo draws (and their seed) of the expected AP over random tie orders.
     **eval_params
         Passed to :func:`evaluate_coco` / :func:`evaluate_lvis` (``max_dets``, ``iou_thrs``, ...).
 
@@ -132,7 +160,11 @@ def evaluate_detection(
     """
     check_option(kind, DETECTION_KINDS, "kind")
     check_option(images, DETECTION_IMAGES, "images")
-    check_detection_options(frame, default_score)
+    proto = get_protocol(
+        check_detection_options(
+            frame, default_score, protocol=protocol, dedupe=dedupe, require_tags=require_tags, schema=schema
+        )
+    )
     skips = SkipLog(strict=strict)
     gt_index = load_ground_truth(gt)
     mapper = CategoryMapper(gt_index.cat_ids.tolist(), gt_index.cat_names, synonyms)
@@ -151,26 +183,61 @@ def evaluate_detection(
         ray=ray,
         num_shards=num_shards,
         show_progress=show_progress,
+        protocol=proto.name,
+        compare=bool(compare_protocols),
     )
     if len(batch.image_id) == 0:
         where = os.fspath(records) if isinstance(records, (str, os.PathLike)) else source or "records"
         raise ValueError(f"{where}: no valid detection record to evaluate ({skips.total} skipped)")
     notes: list = []
-    chosen = _category_set(categories, batch.table.queried, gt_index, mapper, strict, notes)
+    chosen = _category_set(categories, batch.table.queried, gt_index, mapper, strict, notes, proto)
     img_ids = None
     if images == "queried":
         img_ids = np.unique(batch.image_id)
-    evaluate = evaluate_coco if kind == "coco" else evaluate_lvis
-    result = evaluate(
+    engine = evaluate_coco if kind == "coco" else evaluate_lvis
+
+    def evaluate(dets: np.ndarray, cat_ids: Sequence[int]) -> EvalResult:
+        return engine(
+            gt_index,
+            dets,
+            cat_ids=cat_ids,
+            img_ids=None if img_ids is None else img_ids.tolist(),
+            ray=ray,
+            num_shards=num_shards if ray else None,
+            **eval_params,
+        )
+
+    result = evaluate(batch.dets, chosen["ids"])
+    name_of = dict(zip(gt_index.cat_ids.tolist(), gt_index.cat_names))
+    summary = set_summary(proto, kind, result.precision, result.params["iou_thrs"], result.params["cat_ids"], chosen)
+    comparison = None
+    if compare_protocols:
+        other = get_protocol("default" if proto.name == "visual_rft" else "visual_rft")
+        chosen_other = _category_set(categories, batch.table.queried, gt_index, mapper, False, [], other, check=False)
+        comparison = compare_protocols_(kind, batch, proto, chosen, chosen_other, summary, result, evaluate, name_of)
+    extra = None
+    if model_metrics:
+        extra = model_output_metrics(
+            kind, proto, gt_index, batch, chosen, img_ids, eval_params, summary, n_draws=int(n_draws), seed=int(seed)
+        )
+    return detection_report(
+        kind,
+        frame,
+        images,
+        default_score,
         gt_index,
-        batch.dets,
-        cat_ids=chosen["ids"],
-        img_ids=None if img_ids is None else img_ids.tolist(),
-        ray=ray,
-        num_shards=num_shards if ray else None,
-        **eval_params,
+        batch,
+        result,
+        chosen,
+        img_ids,
+        skips,
+        notes,
+        proto,
+        summary,
+        comparison,
+        record_iou_rewards(batch, gt_index),
+        extra,
     )
-    return _report(kind, frame, images, default_score, gt_index, batch, result, chosen, img_ids, skips, notes)
 
 
 def evaluate_detection_ray(gt: Any, records: Any, *, num_shards: Optional[int] = None, **kwargs: Any) -> EvalReport:
@@ -186,10 +253,21 @@ def evaluate_detection_ray(gt: Any, records: Any, *, num_shards: Optional[int] =
 
 
 def _category_set(
-    categories: Any, queried: Optional[set], gt: GroundTruth, mapper: CategoryMapper, strict: bool, notes: list
+    categories: Any,
+    queried: Optional[set],
+    gt: GroundTruth,
+    mapper: CategoryMapper,
+    strict: bool,
+    notes: list,
+    protocol: Protocol,
+    check: bool = True,
 ) -> dict:
     """The categories to evaluate: ``{"name", "ids", "unknown", "not_queried"}``; what is left out
-    goes to ``notes`` (with ``strict``, an unknown or never-queried category raises)."""
+    goes to ``notes`` (with ``strict``, an unknown or never-queried category raises).
+
+    The default protocol leaves a category of the set that no record queried out of the
+    evaluation and the mean; Visual-RFT's evaluates it (AP 0 when it has GT).
+    """
     name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
     unknown: list = []
     if categories is None:
@@ -210,30 +288,31 @@ def _category_set(
             msg = f"categories not in the ground truth: {', '.join(unknown)}"
             if strict:
                 raise RecordError("--categories", None, msg)
-            notes.append(msg + " (ignored)")
+            notes.append(
+                msg
+                + (" (each counts in Visual-RFT's divisor with AP 0)" if protocol.divide_by_selected else " (ignored)")
+            )
     not_queried: list = []
     if queried is not None and categories is not None:
         not_queried = [c for c in eval_ids if c not in queried]
         if not_queried:
             names = ", ".join(name_of[c] for c in not_queried)
-            if strict:
-                raise RecordError("--categories", None, f"categories of the set were never queried: {names}")
-            notes.append(
-                f"categories of the set never queried by any record, excluded from the evaluation and the mean: {names}"
-            )
-            eval_ids = [c for c in eval_ids if c not in not_queried]
-    if not eval_ids:
+            if protocol.evaluate_never_queried:
+                notes.append(
+                    "categories of the set never queried by any record, evaluated with no detections "
+                    f"(AP 0 where they have GT) and averaged, as Visual-RFT's evaluation does: {names}"
+                )
+            else:
+                if strict:
+                    raise RecordError("--categories", None, f"categories of the set were never queried: {names}")
+                notes.append(
+                    "categories of the set never queried by any record, excluded from the evaluation and the "
+                    f"mean: {names}"
+                )
+                eval_ids = [c for c in eval_ids if c not in not_queried]
+    if not eval_ids and check:
         raise ValueError("no category left to evaluate (check --categories and the records' categories)")
     return {"name": set_name, "ids": eval_ids, "unknown": unknown, "not_queried": not_queried}
-
-
-def _gt_counts(gt: GroundTruth, cat_ids: Sequence[int], img_ids: Optional[np.ndarray]) -> dict:
-    sel = np.isin(gt.ann_category_id, np.asarray(cat_ids, dtype=np.int64))
-    if img_ids is not None:
-        sel &= np.isin(gt.ann_image_id, img_ids)
-    sel &= gt.ann_iscrowd == 0
-    ids, n = np.unique(gt.ann_category_id[sel], return_counts=True)
-    return dict(zip(ids.tolist(), n.tolist()))
 
 
 def record_iou_rewards(batch: DetectionBatch, gt: GroundTruth) -> np.ndarray:
@@ -274,128 +353,3 @@ def record_iou_rewards(batch: DetectionBatch, gt: GroundTruth) -> np.ndarray:
     p[inverted, 2:] = p[inverted, :2]  # an inverted box overlaps nothing but still counts
     out[rows] = matched_iou_reward(p, p_off, g, g_off, scores, method="greedy", iou_threshold=0.5, strict=True)
     return out
-
-
-def _batch_notes(batch: DetectionBatch, default_score: Optional[float], frame: str) -> list:
-    """What the report must say about dropped or re-scored boxes."""
-    notes = []
-    ls = batch.label_stats
-    if ls["unmatched"] or ls["missing"]:
-        top = ", ".join(f"{k!r} x{v}" for k, v in list(ls["unmatched_names"].items())[:10])
-        notes.append(
-            f"{ls['unmatched']} boxes with labels matching no category ({top})"
-            + (f", {ls['missing']} boxes without a label" if ls["missing"] else "")
-            + "; dropped (add --synonyms)"
-        )
-    if batch.counts.get("no_confidence"):
-        fb = "dropped" if default_score is None else f"scored {default_score}"
-        notes.append(f"{batch.counts['no_confidence']} boxes without a confidence, {fb}")
-    if batch.counts.get("no_size"):
-        notes.append(
-            f"{batch.counts['no_size']} boxes dropped: their image has no width/height in "
-            f"the ground truth (needed for frame {frame!r})"
-        )
-    return notes
-
-
-def _report(
-    kind: str,
-    frame: str,
-    images: str,
-    default_score: Optional[float],
-    gt: GroundTruth,
-    batch: DetectionBatch,
-    result: EvalResult,
-    chosen: dict,
-    img_ids: Optional[np.ndarray],
-    skips: SkipLog,
-    notes: list,
-) -> EvalReport:
-    """The report of a detection evaluation: the set's mean AP, per-category rows, counts, notes."""
-    name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
-    eval_ids = chosen["ids"]
-    rows = {r["category_id"]: r for r in result.per_category}
-    gt_n = _gt_counts(gt, eval_ids, img_ids)
-    det_n = (
-        dict(zip(*[a.tolist() for a in np.unique(batch.dets[:, 6].astype(np.int64), return_counts=True)]))
-        if len(batch.dets)
-        else {}
-    )
-    with_gt = [c for c in eval_ids if rows[c]["AP"] > -1]
-    no_gt = [c for c in eval_ids if rows[c]["AP"] <= -1]
-    if no_gt:
-        notes.append(
-            "categories without ground truth in the evaluated images (AP -1, excluded from "
-            "the mean): " + ", ".join(name_of[c] for c in no_gt)
-        )
-    notes += _batch_notes(batch, default_score, frame)
-    mean_ap = float(np.mean([rows[c]["AP"] for c in with_gt])) if with_gt else float("nan")
-    mean_ap50 = float(np.mean([rows[c]["AP50"] for c in with_gt if rows[c]["AP50"] > -1])) if with_gt else float("nan")
-    stats = result.to_dict()["stats"]
-    record_iou = record_iou_rewards(batch, gt)
-    category_set = {
-        "name": chosen["name"],
-        "ids": list(eval_ids),
-        "names": [name_of[c] for c in eval_ids],
-        "n": len(with_gt),
-        "mean_AP": mean_ap,
-        "mean_AP50": mean_ap50,
-        "no_gt": [name_of[c] for c in no_gt],
-        "not_queried": [name_of[c] for c in chosen["not_queried"]],
-        "unknown": chosen["unknown"],
-    }
-    per_cat = [dict(rows[c], n_gt=int(gt_n.get(c, 0)), n_det=int(det_n.get(c, 0))) for c in eval_ids]
-    table = batch.table
-    metrics = {
-        "kind": kind,
-        "frame": frame,
-        "images": images,
-        "category_set": category_set,
-        "stats": stats,
-        "per_category": per_cat,
-        "detections": dict(batch.counts, n=int(len(batch.dets)), records=int(len(table.image_id))),
-        "labels": batch.label_stats,
-        "iou_reward": {
-            "mean": float(np.nanmean(record_iou)) if np.isfinite(record_iou).any() else float("nan"),
-            "n": int(np.isfinite(record_iou).sum()),
-        },
-    }
-    parse = status_statistics(
-        batch.status, batch.n_dropped, batch.counts.get("boxes_parsed", 0), table.completions, where=table.where
-    )
-    head = [
-        ["mean AP over the set", mean_ap],
-        ["mean AP50 over the set", mean_ap50],
-        ["categories averaged", len(with_gt)],
-    ] + [[k, v] for k, v in stats.items()]
-    tables = [
-        (f"{kind.upper()} detection, category set '{chosen['name']}'", ["metric", "value"], head),
-        (
-            "Per category",
-            ["category", "id", "AP", "AP50", "AP75", "AR", "GT", "dets"],
-            [
-                [r["name"], r["category_id"], r["AP"], r["AP50"], r["AP75"], r["AR"], r["n_gt"], r["n_det"]]
-                for r in per_cat
-            ],
-        ),
-    ]
-    cat_ids = np.asarray(result.params["cat_ids"])
-    return EvalReport(
-        task=kind,
-        metrics=metrics,
-        tables=tables,
-        parse=parse,
-        skipped=skips,
-        notes=notes,
-        result=result,
-        arrays={
-            "scores": batch.dets[:, 5].copy(),
-            "per_category": per_cat,
-            "record_iou": record_iou[np.isfinite(record_iou)],
-            "precision": result.precision,
-            "rec_thrs": np.asarray(result.params["rec_thrs"]),
-            "iou_thrs": np.asarray(result.params["iou_thrs"]),
-            "cat_ids": list(cat_ids.tolist()),
-            "cat_names": [name_of[int(c)] for c in cat_ids],
-        },
-    )

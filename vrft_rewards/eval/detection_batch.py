@@ -22,10 +22,13 @@ import numpy as np
 from .._options import FRAMES, check_option
 from .._ray import cluster_cpus, import_ray, map_tasks, shard_bounds, started_ray
 from ..cocoeval.ground_truth import GroundTruth
-from ..parsing import boxes_to_pixels, parse_completions
+from ..parsing import parse_completions
 from .categories import CategoryMapper
+from .detection_boxes import read_protocol_boxes
 from .detection_table import RecordTable, load_ground_truth, prepare_records
+from .protocols import get_protocol
 from .records import SkipLog, load_records, progress
+from .visual_rft_answers import rank_non_finite_scores
 
 __all__ = [
     "DetectionBatch",
@@ -59,8 +62,21 @@ class DetectionBatch:
     label_stats : dict
         How box labels mapped to categories (labelled-box records only).
     counts : dict
-        ``boxes_parsed``, ``no_confidence`` (score fallback used), ``duplicates_removed``,
-        ``unlabelled_or_unmatched`` (boxes dropped for lack of a category), ``no_size``.
+        ``boxes_parsed`` (boxes the answers hold, before any drop), ``no_confidence`` (score
+        fallback used), ``duplicates_removed``, ``unlabelled_or_unmatched`` (boxes dropped for
+        lack of a category), ``no_size``; with ``protocol="visual_rft"`` also the policy counts
+        of :class:`~vrft_rewards.eval.visual_rft_answers.VisualRFTAnswers`.
+    protocol : str
+        The protocol whose rules read the answers (:mod:`vrft_rewards.eval.protocols`).
+    rule : ndarray of int8, shape (R,) or None
+        ``protocol="visual_rft"``: the :data:`~vrft_rewards.eval.visual_rft_answers.RULES` code
+        of each record (why its answer may be read differently from the default).
+    other : DetectionBatch or None
+        The same records read by the other protocol (``compare=True``), for the report's
+        comparison.
+    stated : ndarray of bool, shape (N,)
+        True where a detection's score is the model's own confidence (not ``default_score``, not
+        a re-ranked NaN / Infinity).
     """
 
     dets: np.ndarray
@@ -73,25 +89,10 @@ class DetectionBatch:
     counts: dict
     table: RecordTable
     boxes: np.ndarray
-
-
-def _dedupe_mask(owner: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """True for the first occurrence of each exact (completion, x1, y1, x2, y2) box.
-
-    Visual-RFT's ``remove_duplicates`` keeps the first box of each identical ``Position`` tuple
-    within one answer (Python ``==`` on floats, so -0.0 equals 0.0, as ``==`` does here).
-    """
-    n = len(owner)
-    if n < 2:
-        return np.ones(n, dtype=bool)
-    order = np.lexsort((np.arange(n), boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0], owner))
-    so, sb = owner[order], boxes[order]
-    same = np.ones(n, dtype=bool)
-    same[0] = False
-    same[1:] = (so[1:] == so[:-1]) & np.all(sb[1:] == sb[:-1], axis=1)
-    keep = np.empty(n, dtype=bool)
-    keep[order] = ~same
-    return keep
+    protocol: str = "default"
+    rule: Optional[np.ndarray] = None
+    other: Optional["DetectionBatch"] = None
+    stated: Optional[np.ndarray] = None
 
 
 def convert_chunk(
@@ -106,80 +107,31 @@ def convert_chunk(
     require_tags: bool,
     schema: str,
     mapper: CategoryMapper,
+    protocol: str = "default",
+    compare: bool = False,
 ) -> dict:
     """Parse and convert one chunk of records (the unit of work of a Ray task).
 
     Returns a dict of flat arrays: ``dets`` (n, 7), ``boxes`` (n, 4) xyxy pixels, ``det_record``
-    (local record index), ``status``, ``n_dropped``, ``label_stats``, ``counts``.  Every step is per completion or per
-    box, so converting chunks and concatenating equals converting everything at once.
+    (local record index), ``status``, ``n_dropped``, ``label_stats``, ``counts``, ``rule``
+    (``protocol="visual_rft"``, else None) and, with ``compare``, ``other``: the same for the
+    other protocol, from the same native parse.  Every step is per completion or per box, so
+    converting chunks and concatenating equals converting everything at once.
     """
     parsed = parse_completions(list(completions), schema=schema, require_tags=require_tags, invalid="empty")
-    boxes, owner = parsed.boxes, parsed.box_owner
-    conf = parsed.confidences
-    counts = {
-        "boxes_parsed": int(len(owner)),
-        "no_confidence": 0,
-        "duplicates_removed": 0,
-        "unlabelled_or_unmatched": 0,
-        "no_size": 0,
-    }
-    keep = np.ones(len(owner), dtype=bool)
-    if dedupe:
-        keep = _dedupe_mask(owner, boxes)
-        counts["duplicates_removed"] = int((~keep).sum())
-    # Category of every box: the record's (per-prompt records) or the box label (labelled boxes).
-    box_cat = category_id[owner]
-    label_stats = {"exact": 0, "normalized": 0, "synonym": 0, "unmatched": 0, "missing": 0, "unmatched_names": {}}
-    need = np.flatnonzero(box_cat < 0)
-    if len(need):
-        labels = parsed.labels
-        ids, label_stats = mapper.map_names([labels[i] for i in need.tolist()])
-        box_cat = box_cat.copy()
-        box_cat[need] = ids
-    no_cat = keep & (box_cat < 0)
-    counts["unlabelled_or_unmatched"] = int(no_cat.sum())
-    keep &= box_cat >= 0
-    no_conf = np.isnan(conf)
-    counts["no_confidence"] = int((keep & no_conf).sum())
-    if default_score is None:
-        keep &= ~no_conf
-        score = conf
-    else:
-        score = np.where(no_conf, float(default_score), conf)
-    if frame == "abs":
-        px = np.asarray(boxes, dtype=np.float64)
-    else:
-        no_size = ~np.isfinite(sizes[owner]).all(axis=1)
-        counts["no_size"] = int((keep & no_size).sum())
-        keep &= ~no_size
-        safe = np.where(np.isfinite(sizes), sizes, 1.0)
-        px = boxes_to_pixels(boxes, parsed.offsets, safe, frame)
-    k = np.flatnonzero(keep)
-    px = px[k]
-    dets = (
-        np.column_stack(
-            [
-                image_id[owner[k]].astype(np.float64),
-                px[:, 0],
-                px[:, 1],
-                px[:, 2] - px[:, 0],
-                px[:, 3] - px[:, 1],
-                score[k],
-                box_cat[k].astype(np.float64),
-            ]
+    names = [get_protocol(protocol).name]
+    if compare:
+        names.append("default" if names[0] == "visual_rft" else "visual_rft")
+    parts = []
+    for name in names:
+        part = read_protocol_boxes(
+            get_protocol(name), completions, parsed, image_id, category_id, sizes, frame, default_score, dedupe, mapper
         )
-        if len(k)
-        else np.zeros((0, 7))
-    )
-    return {
-        "dets": dets,
-        "boxes": px,
-        "det_record": owner[k],
-        "status": np.asarray(parsed.status),
-        "n_dropped": np.asarray(parsed.n_dropped),
-        "label_stats": label_stats,
-        "counts": counts,
-    }
+        part["status"], part["n_dropped"] = np.asarray(parsed.status), np.asarray(parsed.n_dropped)
+        parts.append(part)
+    if compare:
+        parts[0]["other"] = parts[1]
+    return parts[0]
 
 
 def merge_chunks(parts: Sequence[dict], starts: Sequence[int]) -> dict:
@@ -201,10 +153,13 @@ def merge_chunks(parts: Sequence[dict], starts: Sequence[int]) -> dict:
         "det_record": np.concatenate([p["det_record"] + s for p, s in zip(parts, starts)])
         if parts
         else np.zeros(0, np.int64),
+        "stated": np.concatenate([p["stated"] for p in parts]) if parts else np.zeros(0, bool),
         "status": np.concatenate([p["status"] for p in parts]) if parts else np.zeros(0, np.int8),
         "n_dropped": np.concatenate([p["n_dropped"] for p in parts]) if parts else np.zeros(0, np.int32),
         "label_stats": label_stats,
         "counts": counts,
+        "rule": np.concatenate([p["rule"] for p in parts]) if parts and parts[0].get("rule") is not None else None,
+        "other": merge_chunks([p["other"] for p in parts], starts) if parts and "other" in parts[0] else None,
     }
 
 
@@ -256,11 +211,38 @@ def convert_records_ray(
     return merge_chunks(parts, [a for a, _ in bounds])
 
 
-def check_detection_options(frame: str, default_score: Any) -> None:
-    """Validate the options of the detection batch (checked once per public call)."""
+def check_detection_options(
+    frame: str,
+    default_score: Any,
+    *,
+    protocol: str = "default",
+    dedupe: bool = True,
+    require_tags: bool = True,
+    schema: str = "auto",
+) -> str:
+    """Validate the options of the detection batch (checked once per public call); returns the
+    protocol's name.  Visual-RFT's protocol fixes how answers are read, so it refuses the options
+    that would change that (a frame other than its 0..1000 grid, a score for boxes without
+    ``Confidence``, keeping duplicates, untagged reading, a forced schema)."""
     check_option(frame, FRAMES, "frame")
     if default_score is not None and not np.isfinite(float(default_score)):
         raise ValueError(f"default_score must be a finite number or None, got {default_score!r}")
+    name = get_protocol(protocol).name
+    if name == "visual_rft":
+        conflicts = [
+            what
+            for what, bad in (
+                (f"frame={frame!r} (Visual-RFT's answers are on the 0..1000 grid: 'norm1000')", frame != "norm1000"),
+                ("default_score (a box without Confidence ends Visual-RFT's answer)", default_score != 1.0),
+                ("dedupe=False (Visual-RFT removes duplicate positions)", not dedupe),
+                ("require_tags=False (Visual-RFT reads the whole text when there is no block)", not require_tags),
+                (f"schema={schema!r} (Visual-RFT reads its own format)", schema != "auto"),
+            )
+            if bad
+        ]
+        if conflicts:
+            raise ValueError("protocol='visual_rft' reads answers by Visual-RFT's rules; drop " + "; ".join(conflicts))
+    return name
 
 
 def build_detection_batch(
@@ -279,9 +261,12 @@ def build_detection_batch(
     ray: bool,
     num_shards: Optional[int],
     show_progress: Optional[bool],
+    protocol: str = "default",
+    compare: bool = False,
 ) -> DetectionBatch:
     """:func:`detections_from_records` on a loaded ground truth and its category mapper, options
-    already checked (:func:`vrft_rewards.eval.evaluate_detection` builds both once)."""
+    already checked (:func:`vrft_rewards.eval.evaluate_detection` builds both once).  With
+    ``compare``, ``.other`` holds the same records read by the other protocol."""
     recs, nums, src = load_records(records, skips=skips, lines=lines, source=source, show_progress=show_progress)
     table = prepare_records(recs, gt, mapper, skips, source=src, lines=nums)
     opts = dict(
@@ -291,6 +276,8 @@ def build_detection_batch(
         require_tags=bool(require_tags),
         schema=schema,
         mapper=mapper,
+        protocol=get_protocol(protocol).name,
+        compare=bool(compare),
     )
     if ray:
         merged = convert_records_ray(table, opts, num_shards=num_shards, show_progress=show_progress)
@@ -298,8 +285,19 @@ def build_detection_batch(
         merged = merge_chunks(
             [convert_chunk(table.completions, table.image_id, table.category_id, table.sizes, **opts)], [0]
         )
+    batch = _batch(merged, table, opts["protocol"])
+    if merged.get("other") is not None:
+        batch.other = _batch(merged["other"], table, "default" if opts["protocol"] == "visual_rft" else "visual_rft")
+    return batch
+
+
+def _batch(merged: dict, table: RecordTable, protocol: str) -> DetectionBatch:
+    dets = merged["dets"]
+    if protocol == "visual_rft" and len(dets) and not np.isfinite(dets[:, 5]).all():
+        dets = dets.copy()
+        dets[:, 5] = rank_non_finite_scores(dets[:, 5])  # the whole evaluation's scores: after the merge
     return DetectionBatch(
-        dets=merged["dets"],
+        dets=dets,
         det_record=merged["det_record"],
         status=merged["status"],
         n_dropped=merged["n_dropped"],
@@ -309,6 +307,9 @@ def build_detection_batch(
         counts=merged["counts"],
         table=table,
         boxes=merged["boxes"],
+        protocol=protocol,
+        rule=merged.get("rule"),
+        stated=merged["stated"],
     )
 
 
@@ -329,6 +330,7 @@ def detections_from_records(
     ray: bool = False,
     num_shards: Optional[int] = None,
     show_progress: Optional[bool] = False,
+    protocol: str = "default",
 ) -> DetectionBatch:
     """Detections ``[image_id, x, y, w, h, score, category_id]`` (pixels) from model completions.
 
@@ -365,6 +367,10 @@ def detections_from_records(
     num_shards : int, optional
         Ray tasks (default: the cluster's CPU count).
     show_progress : bool or None, default False
+    protocol : {"default", "visual_rft"}, default "default"
+        How answers are read: our parser and options above, or Visual-RFT's inference scripts
+        rule for rule (:mod:`vrft_rewards.eval.visual_rft_answers`; it fixes ``frame``,
+        ``default_score``, ``dedupe``, ``require_tags`` and ``schema``).
 
     Returns
     -------
@@ -386,7 +392,9 @@ def detections_from_records(
     >>> detections_from_records(recs, gt).dets.tolist()
     [[7.0, 20.0, 10.0, 80.0, 40.0, 0.9, 1.0]]
     """
-    check_detection_options(frame, default_score)
+    protocol = check_detection_options(
+        frame, default_score, protocol=protocol, dedupe=dedupe, require_tags=require_tags, schema=schema
+    )
     skips = SkipLog(strict=strict) if skips is None else skips
     gt_index = load_ground_truth(gt)
     mapper = CategoryMapper(gt_index.cat_ids.tolist(), gt_index.cat_names, synonyms)
@@ -405,4 +413,5 @@ def detections_from_records(
         ray=ray,
         num_shards=num_shards,
         show_progress=show_progress,
+        protocol=protocol,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["have_matplotlib", "make_plots", "FIG_SIZE", "DPI"]
+__all__ = ["have_matplotlib", "make_plots", "reliability_diagram", "tide_errors", "tie_ranges", "FIG_SIZE", "DPI"]
 
 FIG_SIZE = (8.0, 5.0)  # inches
 DPI = 100  # -> 800 x 500 pixels
@@ -147,6 +147,108 @@ def confusion(matrix: np.ndarray, labels: list, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _reliability_axes(ax: Any, bins: dict, title: str, small: bool = False) -> None:
+    """Accuracy per confidence bin (bars) against the diagonal, mean confidences marked."""
+    n = len(bins["count"])
+    centres = (np.arange(n) + 0.5) / n
+    acc = np.nan_to_num(np.asarray(bins["accuracy"], dtype=np.float64))
+    mc = np.asarray(bins["mean_confidence"], dtype=np.float64)
+    count = np.asarray(bins["count"])
+    ax.bar(centres, acc, width=1 / n, edgecolor="black", alpha=0.8, label="accuracy (matched)")
+    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1)
+    ax.scatter(mc[count > 0], acc[count > 0], color="red", s=8 if small else 16, zorder=3, label="mean confidence")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=7 if small else 10)
+    if not small:
+        ax.set_xlabel("stated confidence")
+        ax.set_ylabel("fraction matched at IoU 0.5")
+        ax.legend(fontsize=8, loc="upper left")
+    else:
+        ax.tick_params(labelsize=6)
+
+
+def reliability_diagram(cal: dict, path: Path) -> Path:
+    """The reliability diagram at IoU 0.5 (all detections, with the count per bin below) and one
+    small diagram per category (up to 12)."""
+    per = [r for r in cal.get("per_category", []) if r["n"]][:12]
+    fig = _figure((10.0, 6.0))
+    ax = fig.add_axes((0.06, 0.32, 0.38, 0.6))
+    _reliability_axes(ax, cal["bins"], f"All detections: ECE {cal['ece']:.3f} (n={cal['n']})")
+    hist = fig.add_axes((0.06, 0.08, 0.38, 0.16))
+    n = len(cal["bins"]["count"])
+    hist.bar((np.arange(n) + 0.5) / n, cal["bins"]["count"], width=1 / n, edgecolor="black")
+    hist.set_xlim(0, 1)
+    hist.set_ylabel("count", fontsize=8)
+    for i, r in enumerate(per):
+        sub = fig.add_axes((0.5 + (i % 4) * 0.125, 0.7 - (i // 4) * 0.3, 0.1, 0.2))
+        _reliability_axes(sub, r["bins"], f"{r['name'][:14]}: {r['ece']:.2f}", small=True)
+    return _save(fig, path)
+
+
+def tide_errors(err: dict, path: Path) -> Path:
+    """TIDE's dAP per error type (bars, with the counts written above them)."""
+    from .errors import ERROR_TYPES
+
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    names = list(ERROR_TYPES) + ["false pos", "false neg"]
+    dap = [err[k]["dAP"] for k in ERROR_TYPES] + [err["special"]["false_positives"], err["special"]["false_negatives"]]
+    x = np.arange(len(names))
+    ax.bar(x, dap, color=["C0"] * len(ERROR_TYPES) + ["C1", "C1"], edgecolor="black")
+    for i, k in enumerate(ERROR_TYPES):
+        ax.text(i, dap[i], f"n={err[k]['count']}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names)
+    ax.set_ylabel("dAP (TIDE's AP50)")
+    ax.set_title(f"Error breakdown (TIDE): AP gained by fixing each type; TIDE AP50 {err['ap50']:.3f}")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def tie_ranges(tr: dict, path: Path) -> Path:
+    """Per category, AP's range over the orders of tied scores (bars), the reported AP (dot) and
+    the expectation over random orders (cross)."""
+    rows = [r for r in tr["per_category"] if r["AP"]["reported"] > -1]
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(rows))
+    lo = np.array([r["AP"]["min"] for r in rows])
+    hi = np.array([r["AP"]["max"] for r in rows])
+    ax.bar(x, hi - lo, bottom=lo, width=0.6, color="lightsteelblue", edgecolor="black", label="range over tie orders")
+    ax.scatter(x, [r["AP"]["reported"] for r in rows], color="black", zorder=3, label="reported (records' order)")
+    ax.scatter(x, [r["AP"]["mean"] for r in rows], color="red", marker="x", zorder=3, label="mean over random orders")
+    ax.set_xticks(x)
+    ax.set_xticklabels([r["name"] for r in rows], rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("AP .50:.95")
+    m = tr["mean_AP"]
+    ax.set_title(f"AP over the orders of tied scores: set mean {m['min']:.3f} .. {m['max']:.3f}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def grounding_buckets(breakdown: dict, path: Path) -> Path:
+    """Mean IoU and Acc@0.5 per bucket of each grounding breakdown (one panel each)."""
+    keys = list(breakdown)
+    fig = _figure()
+    for i, key in enumerate(keys):
+        ax = fig.add_subplot((len(keys) + 1) // 2, 2, i + 1)
+        rows = breakdown[key]
+        x = np.arange(len(rows))
+        ax.bar(x - 0.2, [np.nan_to_num(r["mean_IoU"]) for r in rows], width=0.4, label="mean IoU")
+        ax.bar(x + 0.2, [np.nan_to_num(r["acc@0.5"]) for r in rows], width=0.4, label="Acc@0.5")
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{r['bucket'][:12]}\n(n={r['n']})" for r in rows], fontsize=5)
+        ax.set_ylim(0, 1)
+        ax.set_title(key.replace("_", " "), fontsize=9)
+        if i == 0:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def make_plots(report: Any, out_dir: Path) -> list:
     """Draw the plots of a report into ``out_dir``; returns the PNG paths."""
     out_dir = Path(out_dir)
@@ -168,12 +270,20 @@ def make_plots(report: Any, out_dir: Path) -> list:
                     xlabel="reward",
                 )
             )
+        if a.get("calibration") and a["calibration"]["n"]:
+            paths.append(reliability_diagram(a["calibration"], out_dir / "reliability_diagram.png"))
+        if a.get("errors"):
+            paths.append(tide_errors(a["errors"], out_dir / "tide_errors.png"))
+        if a.get("tie_range"):
+            paths.append(tie_ranges(a["tie_range"], out_dir / "ap_tie_range.png"))
     if report.task == "classification" and "confusion" in a:
         paths.append(confusion(a["confusion"], a["classes"], out_dir / "confusion_matrix.png"))
     if report.task == "grounding":
         paths.append(histogram(a["iou"], out_dir / "iou_histogram.png", title="Box IoU", xlabel="IoU"))
         if "mask_iou" in a:
             paths.append(histogram(a["mask_iou"], out_dir / "mask_iou_histogram.png", title="Mask IoU", xlabel="IoU"))
+        if report.metrics.get("breakdown"):
+            paths.append(grounding_buckets(report.metrics["breakdown"], out_dir / "grounding_buckets.png"))
     if report.task == "score" and "rewards" in a:
         for name, values in a["rewards"].items():
             safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)

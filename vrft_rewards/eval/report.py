@@ -40,6 +40,9 @@ class EvalReport:
         Detection only: the COCO / LVIS evaluation (``.precision``, ``.per_category`` ...).
     arrays : dict
         Data for the plots (per-sample IoU, confusion matrix, ...), not written to JSON.
+    protocol : str
+        The evaluation protocol (``"default"`` or ``"visual_rft"``,
+        :mod:`vrft_rewards.eval.protocols`), stated in every rendering.
     """
 
     task: str
@@ -50,12 +53,15 @@ class EvalReport:
     notes: list = field(default_factory=list)
     result: Any = None
     arrays: dict = field(default_factory=dict, repr=False)
+    protocol: str = "default"
 
     def to_dict(self) -> dict:
-        """``{"task", "metrics", "parse", "skipped", "notes"}``, JSON-serialisable (NaN -> None)."""
+        """``{"task", "protocol", "metrics", "parse", "skipped", "notes"}``, JSON-serialisable
+        (NaN -> None)."""
         return _jsonable(
             {
                 "task": self.task,
+                "protocol": self.protocol,
                 "metrics": self.metrics,
                 "parse": self.parse,
                 "skipped": self.skipped.to_dict(),
@@ -65,7 +71,7 @@ class EvalReport:
 
     def text(self) -> str:
         """The terminal rendering: every table, the parse and skip summaries, the notes."""
-        parts = []
+        parts = [f"protocol: {self.protocol}"]
         for title, headers, rows in self.tables:
             parts.append(f"== {title} ==\n{format_table(headers, rows)}")
         parts.append("== Parsing ==\n" + format_table(*_parse_table(self.parse)))
@@ -79,7 +85,7 @@ class EvalReport:
 
     def markdown(self, plots: Optional[list] = None) -> str:
         """The Markdown report (tables, parse statistics with examples, skips, notes, plots)."""
-        out = [f"# Evaluation report: {self.task}", ""]
+        out = [f"# Evaluation report: {self.task}", "", f"Protocol: `{self.protocol}`.", ""]
         for title, headers, rows in self.tables:
             out += [f"## {title}", "", markdown_table(headers, rows), ""]
         out += ["## Parsing", "", markdown_table(*_parse_table(self.parse)), ""]
@@ -104,7 +110,17 @@ class EvalReport:
 def _parse_table(parse: dict) -> tuple[list, list]:
     keys = [
         k
-        for k in ("total", "malformed", "repaired", "empty", "no_answer", "no_objects", "boxes", "dropped_boxes")
+        for k in (
+            "total",
+            "malformed",
+            "repaired",
+            "empty",
+            "no_answer",
+            "no_objects",
+            "boxes_read",
+            "boxes",
+            "dropped_boxes",
+        )
         if k in parse
     ]
     return keys, [[parse[k] for k in keys]]
