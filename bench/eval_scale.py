@@ -121,12 +121,19 @@ def write_workload(n_images: int, prefix: Path) -> tuple[Path, Path]:
 
 def run_job(library: str, kind: str, gt_path: Path, res_path: Path) -> dict:
     """One evaluation in a fresh process: ``{"wall", "peak", "base", "ap"}`` (seconds, MB)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
+    # The job imports the vrft_rewards this process imported (an in-place build or the installed
+    # package), from a neutral directory: with `-c` the working directory comes first on sys.path,
+    # and a checkout's source tree without its compiled core would shadow an installed package.
+    import vrft_rewards
+
+    home = str(Path(vrft_rewards.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([home, os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run(
         [sys.executable, "-c", PRELUDE + JOBS[library] + EPILOGUE, str(gt_path), str(res_path), kind],
         capture_output=True,
         text=True,
         env=env,
+        cwd=home,
     )
     if out.returncode != 0:
         raise RuntimeError(f"{library} ({kind}) failed:\n{out.stderr[-3000:]}")
