@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import threading
+import time
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
@@ -294,3 +296,16 @@ def test_make_server_validates_arguments(kwargs, exc, match):
 def test_port_in_use_raises_oserror(server):
     with pytest.raises(OSError):
         make_server([length_score], "127.0.0.1", server.server_address[1])
+
+
+def test_debug_logging_names_every_request(server, caplog):
+    # `vrft-rewards serve --log-level DEBUG` promises a line per request; the OpenRLHF test in
+    # tests/trainers/ counts them to see which URL a call went to.
+    with caplog.at_level(logging.DEBUG, logger="vrft_rewards.serve"):
+        post(server, "/get_reward", {"query": ["<answer>[1, 2, 3, 4]</answer>"], "labels": ["[1, 2, 3, 4]"]})
+        post(server, "/get_reward", {"query": [], "labels": []})
+        deadline = time.monotonic() + 5
+        while sum("POST /get_reward" in r.getMessage() for r in caplog.records) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the worker logs after sending the answer
+    lines = [r.getMessage() for r in caplog.records if "POST /get_reward" in r.getMessage()]
+    assert len(lines) == 2 and all('" 200, ' in line for line in lines), lines

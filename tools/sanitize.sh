@@ -23,6 +23,9 @@ if [ "$what" != fuzz ]; then
   else
     cp -r CMakeLists.txt setup.py pyproject.toml README.md csrc vrft_rewards tests "$OUT/src"
   fi
+  # An in-place build needs the build requirements in this environment (pip install . brings them
+  # in an isolated one): pybind11's CMake config.
+  python -c "import pybind11" 2>/dev/null || python -m pip install -q "pybind11>=2.12"
   (cd "$OUT/src" && VRFT_SANITIZE=address,undefined VRFT_CUDA=0 python setup.py build_ext --inplace \
      > "$OUT/build.log" 2>&1) || { tail -n 40 "$OUT/build.log"; exit 1; }
   echo "sanitizer build: $(( $(date +%s) - start )) s"

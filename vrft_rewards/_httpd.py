@@ -343,6 +343,7 @@ class HTTPServer:
             conn.sock.send(encode(response))
         except OSError:
             pass
+        _log.debug("refused with %d", response[0])
         if not conn.counted and len(self._draining) > self.limits.max_connections:
             self._close(conn)
             return
@@ -432,6 +433,8 @@ class HTTPServer:
                 conn.sock.settimeout(self.limits.read_timeout)  # blocking, with a write deadline
                 conn.sock.sendall(encode(response))
                 _shutdown_quietly(conn.sock, socket.SHUT_WR)
+                # `vrft-rewards serve --log-level DEBUG` logs every request (its documented promise).
+                _log.debug('"%s %s" %d, %d bytes', method, path, response[0], len(response[2]))
             except OSError:
                 pass  # the client went away
             except Exception:  # noqa: BLE001 - handle() must not raise; never lose a worker

@@ -53,9 +53,15 @@ def trainer_env():
 
 
 @pytest.fixture(scope="session")
-def package_path() -> str:
-    """PYTHONPATH entry that makes subprocesses import the vrft_rewards under test (in place or installed)."""
+def package_path(tmp_path_factory) -> str:
+    """PYTHONPATH entry that makes subprocesses import the vrft_rewards under test (in place or
+    installed), and nothing else of this environment: a folder holding only a link to the package.
+    Putting the package's parent on the path would bring an installed package's whole
+    site-packages (this environment's trl, transformers, ...) ahead of the trainer environment's
+    own pins."""
     import vrft_rewards
 
-    parent = str(pathlib.Path(vrft_rewards.__file__).resolve().parent.parent)
-    return os.pathsep.join(p for p in (parent, str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    package = pathlib.Path(vrft_rewards.__file__).resolve().parent
+    only = tmp_path_factory.mktemp("vrft_rewards_only")
+    (only / "vrft_rewards").symlink_to(package, target_is_directory=True)
+    return os.pathsep.join(p for p in (str(only), str(HERE), os.environ.get("PYTHONPATH", "")) if p)

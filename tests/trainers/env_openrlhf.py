@@ -105,6 +105,7 @@ def servers(package_path_env):
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=30)
+        proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
