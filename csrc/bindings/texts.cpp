@@ -72,11 +72,14 @@ py::object content_text(PyObject* content) {
 // parse_response (`reasoning_content`) and some chat templates (`thinking`) do, so the format
 // rules see the completion the model wrote.
 py::object assistant_text(PyObject* msg) {
-  static PyObject* const content_key = PyUnicode_InternFromString("content");  // no str per call
+  // Interned keys: no str made per lookup (this runs for every completion of every call).
+  static PyObject* const content_key = PyUnicode_InternFromString("content");
+  static PyObject* const reasoning_keys[2] = {PyUnicode_InternFromString("reasoning_content"),
+                                              PyUnicode_InternFromString("thinking")};
   auto content =
       content_text(py::reinterpret_borrow<py::object>(PyDict_GetItem(msg, content_key)).ptr());
-  for (const char* key : {"reasoning_content", "thinking"}) {
-    auto reasoning = py::reinterpret_borrow<py::object>(PyDict_GetItemString(msg, key));
+  for (PyObject* key : reasoning_keys) {
+    auto reasoning = py::reinterpret_borrow<py::object>(PyDict_GetItem(msg, key));
     if (!reasoning || !PyUnicode_Check(reasoning.ptr()) ||
         PyUnicode_GET_LENGTH(reasoning.ptr()) == 0)
       continue;
