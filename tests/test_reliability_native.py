@@ -60,6 +60,7 @@ GIL_RELEASING = {
     "score_detection_rows": ["score_detection_rows"],
     "oks_exponents": ["oks_exponents"],
     "oks_reduce": ["oks_reduce"],
+    "eval_read_shape_results": ["read_shape_results"],
 }
 # Also releasing, on immutable inputs only (nothing to race): eval_parse_results (bytes),
 # eval_read_results (a path; the file is read into the core's own buffers), segm_area_box (a
@@ -71,7 +72,7 @@ RELEASE_SITES = {
     "eval_select.cpp": 2,
     "geometry.cpp": 5,
     "keypoints.cpp": 2,
-    "loading.cpp": 1,
+    "loading.cpp": 2,
     "masks.cpp": 2,
     "match.cpp": 4,
     "parse.cpp": 2,
