@@ -518,3 +518,24 @@ def test_real_keypoint_results_file(spy, tmp_path):
     gt = json.loads(_real("faster_coco_eval/keypoints_dataset__gt_dataset.json").read_text())
     text = _real("faster_coco_eval/keypoints_dataset__dt_dataset.json").read_text()
     three_ways(spy, tmp_path, gt, text, "keypoints", taken=True)
+
+
+def test_dropin_views_of_a_results_file_show_its_records(spy, tmp_path):
+    # COCOeval(gt, path): the native reader keeps no dicts; _dts reads them from the file.
+    from vrft_rewards.eval import COCOeval
+
+    gt, results = _segm_case()
+    path = tmp_path / "res.json"
+    path.write_text(json.dumps(results))
+
+    def views():
+        D = COCOeval(copy.deepcopy(gt), str(path), "segm")
+        quiet(D.evaluate)
+        return {k: v for k, v in D._dts.items() if v}
+
+    fast = views()
+    assert True in spy.taken
+    spy.off()
+    slow = views()
+    assert fast == slow and sum(len(v) for v in fast.values()) == len(results)
+    assert all("segmentation" in d for v in fast.values() for d in v)

@@ -46,6 +46,7 @@ class Results:
     keypoints: np.ndarray | None = None  # (n, 3K)
     kp_integral: np.ndarray | None = None  # (n,)
     records: list | None = None  # the result dicts, where the input had them
+    source: Any = None  # the results file the native reader read (it keeps no dicts)
     rows: np.ndarray | None = None
     mask_rows: np.ndarray | None = None
 
@@ -66,6 +67,7 @@ class Results:
             records=self.records,
             rows=self.record_rows()[keep],
             mask_rows=self.arena_rows()[keep],
+            source=self.source,
         )
         if self.keypoints is not None:
             out.keypoints = self.keypoints[keep]
@@ -73,9 +75,13 @@ class Results:
         return out
 
     def records_or_columns(self) -> list:
-        """A result dict per detection (row order): the input's dicts, or dicts of the columns."""
-        if self.records is not None:
-            return [self.records[r] for r in self.record_rows().tolist()]
+        """A result dict per detection (row order): the input's dicts (read from the file again
+        where the native reader read it: only the drop-in's views ask), or dicts of the columns."""
+        records = self.records
+        if records is None and self.source is not None:
+            records = load_json(self.source)
+        if records is not None:
+            return [records[r] for r in self.record_rows().tolist()]
         d = self.dets
         return [
             {"image_id": i, "category_id": c, "bbox": b, "score": s}
@@ -265,7 +271,7 @@ def _from_file(path, gt: GroundTruth, iou_type: str, *, num_keypoints: int, lvis
         dets = Detections(
             image_id, category_id, np.stack([x0, y0, x1 - x0, y1 - y0], axis=1), score, (x1 - x0) * (y1 - y0)
         )
-    out = Results(dets, masks if want_segm else None, rows=rows, mask_rows=rows)
+    out = Results(dets, masks if want_segm else None, rows=rows, mask_rows=rows, source=path)
     if k:
         out.keypoints, out.kp_integral = cols["keypoints"][picked], cols["kp_integral"][picked]
     return out
