@@ -539,3 +539,14 @@ def test_dropin_views_of_a_results_file_show_its_records(spy, tmp_path):
     slow = views()
     assert fast == slow and sum(len(v) for v in fast.values()) == len(results)
     assert all("segmentation" in d for v in fast.values() for d in v)
+
+
+def test_repeated_keypoints_key_last_wins(spy, tmp_path):
+    gt, results = _kp_case()
+    first = json.dumps(results[0])
+    twice = '{"keypoints": ' + json.dumps([9.5] * len(results[0]["keypoints"])) + ", " + first[1:]
+    text = "[" + twice + ", " + json.dumps(results[1:])[1:]
+    three_ways(spy, tmp_path, gt, text, "keypoints", taken=True)
+    shorter = '{"keypoints": [1, 2], ' + first[1:]  # a first value of the wrong length: the last wins
+    text = "[" + shorter + ", " + json.dumps(results[1:])[1:]
+    three_ways(spy, tmp_path, gt, text, "keypoints", taken=False)

@@ -169,9 +169,9 @@ class SegmReader {
   std::string text_;
 };
 
-// keypoint_rows (csrc/bindings/keypoints.cpp) of one record: integer tokens within +-2**53 are
-// exact; a row is integral when every value is an integer token.
-bool read_keypoints(Reader& r, int64_t num_keypoints, ShapeResults& out) {
+// keypoint_rows (csrc/bindings/keypoints.cpp) of one record, appended to `values`: integer tokens
+// within +-2**53 are exact; the row is integral when every value is an integer token.
+bool read_keypoints(Reader& r, int64_t num_keypoints, std::vector<double>& values, bool* integral) {
   if (!r.eat('[')) return false;
   bool ints = true;
   int64_t n = 0;
@@ -189,11 +189,11 @@ bool read_keypoints(Reader& r, int64_t num_keypoints, ShapeResults& out) {
         ints = false;
       }
       if (++n > 3 * num_keypoints) return false;
-      out.keypoints.push_back(v);
+      values.push_back(v);
     } while (r.eat(','));
     if (!r.eat(']')) return false;
   }
-  out.kp_integral.push_back(ints ? 1 : 0);
+  *integral = ints;
   return n == 3 * num_keypoints;
 }
 
@@ -235,8 +235,10 @@ bool parse_shape_results(const char* data, size_t size, const ImageSizes& sizes,
     double box[4] = {0, 0, 0, 0}, score = 0;
     bool seen_img = false, seen_cat = false, seen_score = false, seen_box = false;
     // A shape may come before image_id: keep where it starts and read it after the record.
-    Reader segm_at(nullptr, 0), kps_at(nullptr, 0);
-    bool seen_segm = false, seen_kps = false;
+    // Keypoints need nothing else of the record: read at once (a repeated key reads them again).
+    Reader segm_at(nullptr, 0);
+    bool seen_segm = false, seen_kps = false, kp_ints = true;
+    const size_t kp_begin = out.keypoints.size();
     if (r.eat('}')) return false;
     do {
       const char* kb;
@@ -265,9 +267,13 @@ bool parse_shape_results(const char* data, size_t size, const ImageSizes& sizes,
         seen_segm = true;
         if (!r.skip_value()) return false;
       } else if (key_is(kb, kn, "keypoints")) {
-        kps_at = r;
         seen_kps = true;
-        if (!r.skip_value()) return false;
+        if (num_keypoints > 0) {
+          out.keypoints.resize(kp_begin);
+          if (!read_keypoints(r, num_keypoints, out.keypoints, &kp_ints)) return false;
+        } else if (!r.skip_value()) {
+          return false;
+        }
       } else if (!r.skip_value()) {
         return false;
       }
@@ -281,7 +287,7 @@ bool parse_shape_results(const char* data, size_t size, const ImageSizes& sizes,
         return false;
       }
     }
-    if (num_keypoints > 0 && !read_keypoints(kps_at, num_keypoints, out)) return false;
+    if (num_keypoints > 0) out.kp_integral.push_back(kp_ints ? 1 : 0);
     out.image_id.push_back(image_id);
     out.category_id.push_back(category_id);
     out.score.push_back(score);
