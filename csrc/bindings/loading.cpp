@@ -232,6 +232,14 @@ py::object eval_read_results(const py::bytes& path_bytes, int64_t block_bytes) {
   return out;
 }
 
+// A vector handed to numpy without a copy: the array owns it (a capsule deletes it).
+template <typename T>
+py::array_t<T> adopt_vector(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule owner(owned, [](void* q) { delete static_cast<std::vector<T>*>(q); });
+  return py::array_t<T>(shape, owned->data(), owner);
+}
+
 // A mask / keypoint results JSON file read natively (eval/shape_results_json.h): a dict of
 // columns, the SegmArena (want_segm) and the keypoint rows (num_keypoints > 0), or None when the
 // file is off the fast path or cannot be read.
@@ -255,25 +263,21 @@ py::object eval_read_shape_results(const py::bytes& path_bytes, const py::handle
   }
   if (status != vrft::eval::ReadStatus::kOk) return py::none();
   const auto n = static_cast<py::ssize_t>(cols.score.size());
-  py::array_t<double> box({n, static_cast<py::ssize_t>(4)});
-  std::copy(cols.box.begin(), cols.box.end(), box.mutable_data());
   py::dict out;
-  out["image_id"] = to_numpy(cols.image_id);
-  out["category_id"] = to_numpy(cols.category_id);
-  out["score"] = to_numpy(cols.score);
-  out["bbox"] = box;
-  out["has_bbox"] = to_numpy(cols.has_box);
-  out["has_segmentation"] = to_numpy(cols.has_segm);
+  out["image_id"] = adopt_vector(std::move(cols.image_id), {n});
+  out["category_id"] = adopt_vector(std::move(cols.category_id), {n});
+  out["score"] = adopt_vector(std::move(cols.score), {n});
+  out["bbox"] = adopt_vector(std::move(cols.box), {n, 4});
+  out["has_bbox"] = adopt_vector(std::move(cols.has_box), {n});
+  out["has_segmentation"] = adopt_vector(std::move(cols.has_segm), {n});
   if (want_segm) {
     auto arena = std::make_shared<PySegmArena>();
     arena->arena = std::move(cols.masks);
     out["masks"] = arena;
   }
   if (num_keypoints > 0) {
-    py::array_t<double> kps({n, static_cast<py::ssize_t>(3 * num_keypoints)});
-    std::copy(cols.keypoints.begin(), cols.keypoints.end(), kps.mutable_data());
-    out["keypoints"] = kps;
-    out["kp_integral"] = to_numpy(cols.kp_integral);
+    out["keypoints"] = adopt_vector(std::move(cols.keypoints), {n, 3 * num_keypoints});
+    out["kp_integral"] = adopt_vector(std::move(cols.kp_integral), {n});
   }
   return out;
 }
