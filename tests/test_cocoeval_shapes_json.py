@@ -550,3 +550,40 @@ def test_repeated_keypoints_key_last_wins(spy, tmp_path):
     shorter = '{"keypoints": [1, 2], ' + first[1:]  # a first value of the wrong length: the last wins
     text = "[" + shorter + ", " + json.dumps(results[1:])[1:]
     three_ways(spy, tmp_path, gt, text, "keypoints", taken=False)
+
+
+def _outcome(gt, path, iou_type):
+    try:
+        r = evaluate_coco(gt, path, iou_type=iou_type)
+        return ("ok", r.stats.tobytes(), r.precision.tobytes(), r.recall.tobytes())
+    except Exception as e:  # noqa: BLE001 - the general reader's error, whatever it is
+        return ("error", type(e).__name__, str(e))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mutated_files_give_the_general_readers_outcome(spy, tmp_path, seed):
+    # Seeded byte-level mutations (deleted, inserted, duplicated characters and tokens) of small
+    # valid files: with or without the native reader, the same numbers or the same error.
+    rng = np.random.default_rng(seed)
+    g1, r1 = make_segm_dataset(3, results_form="mixed", n_images=3)
+    g2, r2 = make_keypoint_dataset(4, n_images=3)
+    cases = [(g1, json.dumps(jsonable(r1[:6])), "segm"), (g2, json.dumps(r2[:6]), "keypoints")]
+    tokens = list('[]{},:"\\-.0123456789eE tnfu') + ['"segmentation"', '"keypoints"', '"bbox"', '"counts"', "NaN"]
+    path = tmp_path / "res.json"
+    for k in range(30):
+        gt, text, iou_type = cases[k % 2]
+        chars = list(text)
+        for _ in range(int(rng.integers(1, 4))):
+            op, p = rng.integers(0, 3), int(rng.integers(0, len(chars)))
+            if op == 0:
+                del chars[p]
+            elif op == 1:
+                chars.insert(p, tokens[rng.integers(0, len(tokens))])
+            else:
+                chars[p:p] = chars[p : p + int(rng.integers(1, 30))]
+        path.write_text("".join(chars))
+        fast = _outcome(gt, str(path), iou_type)
+        spy.off()
+        slow = _outcome(gt, str(path), iou_type)
+        spy.on()
+        assert fast == slow, "".join(chars)[:400]
