@@ -387,6 +387,34 @@ def case_eval_positions():
     return call, [toggler(table, 2_500, table[2_500], HUGE), toggler(ids, 7, 3, -HUGE)]
 
 
+def case_read_shape_results():
+    # The images' ids and sizes decide where polygons rasterise: they are copied before the file is
+    # read without the GIL, so heights / widths / ids turning hostile mid-call change nothing read.
+    import json
+    import tempfile
+
+    n_img = 400
+    ids = np.arange(n_img, dtype=np.int64) + 1
+    heights, widths = np.full(n_img, 480, np.int64), np.full(n_img, 640, np.int64)
+    recs = [
+        {"image_id": int(i % n_img) + 1, "category_id": 1, "score": 0.5, "segmentation": [[1, 1, 90, 5, 60, 70, 3, 40]]}
+        for i in range(20_000)
+    ]
+    fd, path = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(recs, f)
+    mid = n_img // 2
+
+    def call():
+        return _C.eval_read_shape_results(os.fsencode(path), ids, heights, widths, True, 0)
+
+    return call, [
+        toggler(heights, mid, 480, HUGE),
+        toggler(widths, 3, 640, -HUGE),
+        toggler(ids, mid, ids[mid], -HUGE),
+    ]
+
+
 def case_eval_select_lvis():
     n_img, n_cat, n = 500, 300, 100_000
     img_ids = np.arange(n_img, dtype=np.int64) + 1

@@ -286,6 +286,14 @@ def test_text_that_is_not_json_is_refused_by_both_paths(tmp_path, text):
         load_results_file(path)
 
 
+def test_escaped_keys_are_left_to_the_general_reader(tmp_path):
+    # "image\u005fid" is image_id to json: the duplicate key, last, decides (image 2).
+    path = tmp_path / "res.json"
+    path.write_text('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5, "image\\u005fid": 2}]')
+    assert _C.eval_read_results(bytes(path)) is None
+    assert load_results_file(path).image_id.tolist() == [2]
+
+
 def test_unreadable_paths_raise_the_os_error(tmp_path):
     assert _C.eval_read_results(bytes(tmp_path / "missing.json")) is None
     with pytest.raises(FileNotFoundError):

@@ -63,6 +63,7 @@ GIL_RELEASING = {
     "eval_max_matching_counts": ["max_matching_counts"],
     "eval_tie_range": ["tie_range"],
     "eval_tide": ["tide"],
+    "eval_read_shape_results": ["read_shape_results"],
 }
 # Also releasing, on immutable inputs only (nothing to race): eval_parse_results (bytes),
 # eval_read_results (a path; the file is read into the core's own buffers), segm_area_box (a
@@ -75,7 +76,7 @@ RELEASE_SITES = {
     "eval_select.cpp": 2,
     "geometry.cpp": 5,
     "keypoints.cpp": 2,
-    "loading.cpp": 1,
+    "loading.cpp": 2,
     "masks.cpp": 2,
     "match.cpp": 4,
     "parse.cpp": 2,

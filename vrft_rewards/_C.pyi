@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EvalState', 'MaskSet', 'SegmArena', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_max_matching_counts', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_select_lvis', 'eval_tide', 'eval_tie_range', 'get_num_threads', 'keypoint_rows', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'oks_exponents', 'oks_reduce', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'records_columns', 'rle_decode', 'score_detection_rows', 'segm_area_box', 'segm_arena', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
+__all__: list[str] = ['EvalState', 'MaskSet', 'SegmArena', 'completion_ap', 'completion_texts', 'convert_boxes_f32', 'convert_boxes_f64', 'eval_accumulate', 'eval_evaluate', 'eval_max_matching_counts', 'eval_merge', 'eval_parse_results', 'eval_positions', 'eval_read_results', 'eval_read_shape_results', 'eval_select_lvis', 'eval_tide', 'eval_tie_range', 'get_num_threads', 'keypoint_rows', 'lsap', 'lsap_batch_list', 'lsap_batch_padded', 'match_boxes_f32', 'match_boxes_f64', 'normalize_texts', 'numpy_pairwise_sum', 'oks_exponents', 'oks_reduce', 'paired_iou_f32', 'paired_iou_f64', 'pairwise_iou_f32', 'pairwise_iou_f64', 'parse_completions', 'rasterize_boxes', 'records_columns', 'rle_decode', 'score_detection_rows', 'segm_area_box', 'segm_arena', 'segment_stable_argsort_desc', 'segment_sum_sequential', 'select_segment_boxes', 'set_num_threads', 'slice_texts']
 class EvalState:
     def __getstate__(self) -> tuple:
         ...
@@ -106,6 +106,10 @@ def eval_positions(ids: typing.Any, table: typing.Any) -> numpy.typing.NDArray[n
 def eval_read_results(path: bytes, block_bytes: typing.SupportsInt | typing.SupportsIndex = 33554432) -> typing.Any:
     """
     A results JSON file (path as bytes) read into columns in blocks of block_bytes (at least 4096), or None when it is off the fast path or cannot be read.
+    """
+def eval_read_shape_results(path: bytes, image_ids: typing.Any, heights: typing.Any, widths: typing.Any, want_segm: bool, num_keypoints: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
+    """
+    A mask / keypoint results JSON file (path as bytes) read into columns (image_id, category_id, score, bbox, has_bbox, has_segmentation; masks: a SegmArena when want_segm; keypoints (N, 3K) and kp_integral when num_keypoints > 0), polygons taking the size of their image (image_ids, heights, widths; -1: unknown), or None when it is off the fast path or cannot be read.
     """
 def eval_select_lvis(image_id: typing.Any, category_id: typing.Any, box: typing.Any, area: typing.Any, img_ids: typing.Any, cat_ids: typing.Any, present_image: typing.Any, present_category: typing.Any, absent_image_id: typing.Any, absent_category_id: typing.Any, nel_image_id: typing.Any, nel_category_id: typing.Any, max_bitset_bits: typing.SupportsInt | typing.SupportsIndex = -1) -> tuple:
     """

@@ -11,11 +11,15 @@
 // rounded, as numpy converts it).
 //
 // eval_read_results reads the file without the GIL: it touches only its own buffers.
+// eval_read_shape_results copies the images' ids and sizes (ImageSizes) with the GIL held, then
+// reads the file without it, into its own buffers and arena: no caller memory is read unlocked.
 #include <Python.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -24,7 +28,9 @@
 
 #include "bindings/areas.h"
 #include "bindings/args.h"
+#include "bindings/eval_state.h"
 #include "eval/results_json.h"
+#include "eval/shape_results_json.h"
 
 namespace vrft::bindings {
 namespace {
@@ -226,6 +232,56 @@ py::object eval_read_results(const py::bytes& path_bytes, int64_t block_bytes) {
   return out;
 }
 
+// A vector handed to numpy without a copy: the array owns it (a capsule deletes it).
+template <typename T>
+py::array_t<T> adopt_vector(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule owner(owned, [](void* q) { delete static_cast<std::vector<T>*>(q); });
+  return py::array_t<T>(shape, owned->data(), owner);
+}
+
+// A mask / keypoint results JSON file read natively (eval/shape_results_json.h): a dict of
+// columns, the SegmArena (want_segm) and the keypoint rows (num_keypoints > 0), or None when the
+// file is off the fast path or cannot be read.
+py::object eval_read_shape_results(const py::bytes& path_bytes, const py::handle& ids_obj,
+                                   const py::handle& heights_obj, const py::handle& widths_obj,
+                                   bool want_segm, int64_t num_keypoints) {
+  if (num_keypoints < 0) throw std::invalid_argument("num_keypoints must be >= 0");
+  const std::string path = path_bytes;
+  auto ids = require_array<int64_t>(ids_obj, "image_ids");
+  if (ids.ndim() != 1) throw std::invalid_argument("image_ids must be 1-D");
+  const int64_t n_img = ids.shape(0);
+  auto heights = require_column<int64_t>(heights_obj, "heights", n_img);
+  auto widths = require_column<int64_t>(widths_obj, "widths", n_img);
+  const vrft::eval::ImageSizes sizes(ids.data(), heights.data(), widths.data(), n_img);  // copies
+  vrft::eval::ShapeResults cols;
+  vrft::eval::ReadStatus status;
+  {
+    py::gil_scoped_release release;  // the path and the sizes are this frame's own copies
+    status =
+        vrft::eval::read_shape_results_file(path.c_str(), sizes, want_segm, num_keypoints, cols);
+  }
+  if (status != vrft::eval::ReadStatus::kOk) return py::none();
+  const auto n = static_cast<py::ssize_t>(cols.score.size());
+  py::dict out;
+  out["image_id"] = adopt_vector(std::move(cols.image_id), {n});
+  out["category_id"] = adopt_vector(std::move(cols.category_id), {n});
+  out["score"] = adopt_vector(std::move(cols.score), {n});
+  out["bbox"] = adopt_vector(std::move(cols.box), {n, 4});
+  out["has_bbox"] = adopt_vector(std::move(cols.has_box), {n});
+  out["has_segmentation"] = adopt_vector(std::move(cols.has_segm), {n});
+  if (want_segm) {
+    auto arena = std::make_shared<PySegmArena>();
+    arena->arena = std::move(cols.masks);
+    out["masks"] = arena;
+  }
+  if (num_keypoints > 0) {
+    out["keypoints"] = adopt_vector(std::move(cols.keypoints), {n, 3 * num_keypoints});
+    out["kp_integral"] = adopt_vector(std::move(cols.kp_integral), {n});
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_loading(py::module_& m) {
@@ -238,6 +294,13 @@ void bind_loading(py::module_& m) {
         py::arg("block_bytes") = int64_t{32} << 20,
         "A results JSON file (path as bytes) read into columns in blocks of block_bytes (at least "
         "4096), or None when it is off the fast path or cannot be read.");
+  m.def("eval_read_shape_results", &eval_read_shape_results, py::arg("path"), py::arg("image_ids"),
+        py::arg("heights"), py::arg("widths"), py::arg("want_segm"), py::arg("num_keypoints"),
+        "A mask / keypoint results JSON file (path as bytes) read into columns (image_id, "
+        "category_id, score, bbox, has_bbox, has_segmentation; masks: a SegmArena when want_segm; "
+        "keypoints (N, 3K) and kp_integral when num_keypoints > 0), polygons taking the size of "
+        "their image (image_ids, heights, widths; -1: unknown), or None when it is off the fast "
+        "path or cannot be read.");
 }
 
 }  // namespace vrft::bindings

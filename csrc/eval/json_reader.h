@@ -131,6 +131,11 @@ class Reader {
     NumberToken t;
     if (!scan_number(&t)) return false;
     *integral = t.integral;
+    return to_double(t, value);
+  }
+
+  // A scanned token's value, correctly rounded; false when it is beyond double range.
+  static bool to_double(const NumberToken& t, double* value) {
     if (t.exact && t.digits <= (uint64_t{1} << 53) && t.exp10 >= -22 && t.exp10 <= 22) {
       // Clinger's fast path: both operands are exact doubles, so the one IEEE multiplication or
       // division is the correctly rounded value of the decimal.

@@ -58,6 +58,8 @@ bool parse_records(Reader& r, ResultColumns& out, char end_char, size_t bytes) {
         const char* kb;
         size_t kn;
         if (!r.string(&kb, &kn) || !r.eat(':')) return false;
+        // An escaped key ("image\u005fid") may be a field to Python: off the path.
+        if (std::memchr(kb, '\\', kn) != nullptr) return false;
         bool integral;
         switch (field_of(kb, kn)) {
           case kImageId:

@@ -3,11 +3,12 @@
 // read straight into columns, without building a Python dict per detection.
 //
 // Only this shape is accepted; other keys (segmentation, ...) are skipped whatever their value.
-// Anything else (a syntax error, a missing field, a non-integral id, NaN / Infinity literals,
-// which Python's json accepts, numbers outside JSON's grammar such as `01` or `.5`) makes the
-// parser return false, and the caller falls back to the general loader, which produces the error
-// message naming the record and field.  Numbers are correctly rounded (an exact fast path for
-// short decimals, std::from_chars for the rest), so they equal Python's float(token).
+// Anything else (a syntax error, a missing field, a non-integral id, a key with an escape, which
+// may name a field to Python, NaN / Infinity literals, which Python's json accepts, numbers
+// outside JSON's grammar such as `01` or `.5`) makes the parser return false, and the caller
+// falls back to the general loader, which produces the error message naming the record and
+// field.  Numbers are correctly rounded (an exact fast path for short decimals, std::from_chars
+// for the rest), so they equal Python's float(token).
 //
 // Two entry points: parse_result_columns() on bytes in memory, and read_result_file(), which
 // reads a file in blocks straight into arrays sized once from the file size (so the peak memory is

@@ -46,6 +46,7 @@ class Results:
     keypoints: np.ndarray | None = None  # (n, 3K)
     kp_integral: np.ndarray | None = None  # (n,)
     records: list | None = None  # the result dicts, where the input had them
+    source: Any = None  # the results file the native reader read (it keeps no dicts)
     rows: np.ndarray | None = None
     mask_rows: np.ndarray | None = None
 
@@ -66,6 +67,7 @@ class Results:
             records=self.records,
             rows=self.record_rows()[keep],
             mask_rows=self.arena_rows()[keep],
+            source=self.source,
         )
         if self.keypoints is not None:
             out.keypoints = self.keypoints[keep]
@@ -73,9 +75,13 @@ class Results:
         return out
 
     def records_or_columns(self) -> list:
-        """A result dict per detection (row order): the input's dicts, or dicts of the columns."""
-        if self.records is not None:
-            return [self.records[r] for r in self.record_rows().tolist()]
+        """A result dict per detection (row order): the input's dicts (read from the file again
+        where the native reader read it: only the drop-in's views ask), or dicts of the columns."""
+        records = self.records
+        if records is None and self.source is not None:
+            records = load_json(self.source)
+        if records is not None:
+            return [records[r] for r in self.record_rows().tolist()]
         d = self.dets
         return [
             {"image_id": i, "category_id": c, "bbox": b, "score": s}
@@ -83,9 +89,15 @@ class Results:
         ]
 
 
-def _empty() -> Results:
-    z = np.zeros(0)
-    return Results(Detections(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), z))
+def _empty(iou_type: str = "bbox", num_keypoints: int = 0) -> Results:
+    """No results (with an empty mask arena / keypoint array where the iou_type reads them)."""
+    z, none = np.zeros(0), np.zeros(0, np.int64)
+    out = Results(Detections(none, none, np.zeros((0, 4)), z))
+    if iou_type == "segm":
+        out.masks = _C.segm_arena([], none, none, None, "results")
+    elif iou_type == "keypoints":
+        out.keypoints, out.kp_integral = np.zeros((0, 3 * num_keypoints)), np.zeros(0, np.uint8)
+    return out
 
 
 def _records_of(results: Any) -> tuple[list | None, bool]:
@@ -171,6 +183,10 @@ def load_results(
                 return Results(as_detections(results))
             except ValueError:
                 pass  # e.g. segm results without 'bbox': loadRes derives the boxes, as below
+        elif not (lvis and lvis_ordered):  # the drop-in's ordered views show the records: read them
+            fast = _from_file(results, gt, iou_type, num_keypoints=num_keypoints, lvis=lvis, cap=lvis_cap)
+            if fast is not None:
+                return fast
         records, loaded = load_json(results), False
         if not isinstance(records, list):
             raise TypeError(f"a results file must hold a list of result dicts, got {type(records).__name__}")
@@ -182,7 +198,7 @@ def load_results(
                 f"array or a pycocotools COCO results object, got {type(results).__name__}"
             )
     if not records:
-        return _empty()
+        return _empty(iou_type, num_keypoints)
     if loaded:
         where = f"{where}.dataset['annotations']"
     return _from_records(
@@ -196,6 +212,69 @@ def load_results(
         where=where,
         loaded=loaded,
     )
+
+
+def _from_file(path, gt: GroundTruth, iou_type: str, *, num_keypoints: int, lvis: bool, cap: int) -> Results | None:
+    """A ``segm`` / ``keypoints`` results file read natively (``_C.eval_read_shape_results``: no
+    dict per result), with :func:`_from_records`' semantics; None when the file is off that path
+    (any syntax or field it does not take, csrc/eval/shape_results_json.h) or a rule below needs
+    the records: the caller then reads it the general way, which names the bad record."""
+    want_segm = iou_type == "segm"
+    k = int(num_keypoints) if iou_type == "keypoints" else 0
+    if not want_segm and k < 1:
+        return None
+    if want_segm:
+        try:
+            sizes = image_sizes_of(gt.dataset)
+        except ValueError:
+            return None  # a bad GT size: reported where the general path reads it
+    else:
+        sizes = (np.zeros(0, np.int64),) * 3
+    cols = _C.eval_read_shape_results(os.fsencode(path), *sizes, want_segm, k)
+    if cols is None:
+        return None
+    image_id, category_id, score = cols["image_id"], cols["category_id"], cols["score"]
+    if len(score) == 0:
+        return _empty(iou_type, k)
+    rows, first = None, 0
+    if lvis:  # LVISResults caps each image first (as _from_records)
+        keep = cap_mask(image_id, score, cap)
+        if keep is not None:
+            rows = np.flatnonzero(keep)
+            if len(rows) == 0:
+                return None
+            first_capped = np.count_nonzero(image_id == image_id[0]) > cap
+            image_id, category_id, score = image_id[rows], category_id[rows], score[rows]
+            if first_capped:  # its image comes first, sorted by score (stable): the top one
+                same = np.flatnonzero(image_id == image_id[0])
+                first = int(same[np.argmax(score[same])])
+    picked = slice(None) if rows is None else rows
+    has_box, box = cols["has_bbox"][picked], cols["bbox"][picked]
+    masks = cols.get("masks")
+    # The branch of the first record (a "bbox" on this path is 4 numbers, never []).
+    if has_box[first]:
+        if not has_box.all():
+            return None  # loadRes' bbox branch needs every 'bbox': the general path names the record
+        dets = Detections(image_id, category_id, box, score)  # area = w * h
+    elif want_segm:  # the segm branch: area and box of the mask, a given box kept
+        if not cols["has_segmentation"][picked].all():
+            return None  # the general path names the record without one
+        mask_area, mask_box = (a[picked] for a in _C.segm_area_box(masks))
+        mask_box[has_box.astype(bool)] = box[has_box.astype(bool)]
+        dets = Detections(image_id, category_id, mask_box, score, mask_area.astype(np.float64))
+    elif cols["has_segmentation"][picked][first] or lvis:
+        return None  # keypoints results whose first record has a segmentation: masks decide the area
+    else:  # the keypoints branch: box and area from the extent of the keypoints
+        kps = cols["keypoints"][picked]
+        x, y = kps[:, 0::3], kps[:, 1::3]
+        x0, x1, y0, y1 = x.min(axis=1), x.max(axis=1), y.min(axis=1), y.max(axis=1)
+        dets = Detections(
+            image_id, category_id, np.stack([x0, y0, x1 - x0, y1 - y0], axis=1), score, (x1 - x0) * (y1 - y0)
+        )
+    out = Results(dets, masks if want_segm else None, rows=rows, mask_rows=rows, source=path)
+    if k:
+        out.keypoints, out.kp_integral = cols["keypoints"][picked], cols["kp_integral"][picked]
+    return out
 
 
 def _from_records(records, gt, iou_type, *, num_keypoints, lvis, cap, ordered, where, loaded) -> Results:
