@@ -29,7 +29,6 @@ Absolute imports only: verl may execute this file as a standalone module.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -94,7 +93,13 @@ def _prepare(
         if key not in _WARNED:  # verl passes its own extras (e.g. reward_router_address); say so once
             _WARNED.add(key)
             _log.warning("vrft_rewards verl adapter ignores keyword arguments %s", sorted(kwargs))
-    presets = functools.cache(available_presets)  # looked up once per batch, not per row
+    found: list[list[str]] = []
+
+    def presets() -> list[str]:  # looked up once per call, and only when a row needs it
+        if not found:
+            found.append(available_presets())
+        return found[0]
+
     row_tasks = [_task_of(d, e, task, task_map, presets) for d, e in zip(data_sources, extra_infos)]
     gt_cols = rows_to_columns(ground_truths, default_key="solution", arg="ground_truth")
     extra_rows = [e if isinstance(e, Mapping) else {} for e in extra_infos]
@@ -133,11 +138,18 @@ def _key_set(task: Any, task_map: Mapping[str, Any] | None, tasks: Any, preset_k
     """
     if tasks is not None and (isinstance(tasks, (str, bytes, Mapping)) or not hasattr(tasks, "__iter__")):
         raise TypeError(f"tasks must be a list of the tasks a run mixes, got {type(tasks).__name__}")
-    try:
-        cache_key = freeze((task, dict(task_map or {}), list(tasks or ()), dict(preset_kwargs or {})))
-        cache_key = ("verl keys", cache_key, tuple(available_presets()))
-    except TypeError:  # a RewardSet / functions as a task, unhashable options: not cached
-        cache_key = None
+    # The names depend on the registered presets only when no task is declared (a memoised task
+    # RewardSet does not change until clear_cache(), which clears this cache too).  A task name
+    # alone, the per-sample Reward Loop's usual call, skips freezing the options.
+    declared = task is not None or bool(task_map) or bool(tasks)
+    if isinstance(task, str) and not task_map and tasks is None and not preset_kwargs:
+        cache_key = ("verl keys", task)
+    else:
+        try:
+            cache_key = freeze((task, dict(task_map or {}), list(tasks or ()), dict(preset_kwargs or {})))
+            cache_key = ("verl keys", cache_key, () if declared else tuple(available_presets()))
+        except TypeError:  # a RewardSet / functions as a task, unhashable options: not cached
+            cache_key = None
     hit = DERIVED_CACHE.get(cache_key) if cache_key is not None else None
     if hit is not None:
         return hit
