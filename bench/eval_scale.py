@@ -124,9 +124,12 @@ def run_job(library: str, kind: str, gt_path: Path, res_path: Path) -> dict:
     # The job imports the vrft_rewards this process imported (an in-place build or the installed
     # package), from a neutral directory: with `-c` the working directory comes first on sys.path,
     # and a checkout's source tree without its compiled core would shadow an installed package.
-    import vrft_rewards
+    try:
+        import vrft_rewards
 
-    home = str(Path(vrft_rewards.__file__).resolve().parent.parent)
+        home = str(Path(vrft_rewards.__file__).resolve().parent.parent)
+    except ImportError:  # run as a script from a checkout built in place
+        home = str(HERE.parent)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([home, os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run(
         [sys.executable, "-c", PRELUDE + JOBS[library] + EPILOGUE, str(gt_path), str(res_path), kind],
