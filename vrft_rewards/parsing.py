@@ -75,7 +75,8 @@ class ParsedBatch:
 
     OK, NO_ANSWER, EMPTY, NO_OBJECTS, REPAIRED, MALFORMED = range(6)
 
-    __slots__ = (
+    # Per-completion and per-box array slots (everything take() must gather), then the rest.
+    _ROW_FIELDS = (
         "status",
         "format",
         "has_think",
@@ -93,11 +94,12 @@ class ParsedBatch:
         "numbers",
         "choices",
         "n_dropped",
+    )
+    _BOX_FIELDS = ("boxes", "confidences", "label_start", "label_end")
+    __slots__ = (
+        *_ROW_FIELDS,
         "offsets",
-        "boxes",
-        "confidences",
-        "label_start",
-        "label_end",
+        *_BOX_FIELDS,
         "_sources",
         "_answer_bytes",
         "_label_bytes",
@@ -140,28 +142,6 @@ class ParsedBatch:
         counts = np.bincount(self.status, minlength=len(STATUS_NAMES))
         parts = ", ".join(f"{n}={c}" for n, c in zip(STATUS_NAMES, counts) if c)
         return f"ParsedBatch(B={len(self)}, boxes={self.boxes.shape[0]}, {parts})"
-
-    # Per-completion and per-box array slots (everything take() must gather).
-    _ROW_FIELDS = (
-        "status",
-        "format",
-        "has_think",
-        "think_closed",
-        "has_answer",
-        "answer_closed",
-        "text_outside",
-        "strict_format",
-        "n_think_open",
-        "n_think_close",
-        "n_answer_open",
-        "n_answer_close",
-        "answer_start",
-        "answer_end",
-        "numbers",
-        "choices",
-        "n_dropped",
-    )
-    _BOX_FIELDS = ("boxes", "confidences", "label_start", "label_end")
 
     def take(self, index: Sequence[int]) -> "ParsedBatch":
         """The rows ``index`` (repeats allowed) as a new batch, as if those texts were parsed.

@@ -7,7 +7,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .ground_truth import as_ground_truth
-from .lvis_core import LVIS_IOU_TYPES, evaluated_lvis_results, lvis_cat_ids, lvis_results, run_lvis_summary
+from .lvis_core import (
+    LVIS_IOU_TYPES,
+    evaluated_lvis_results,
+    lvis_cat_ids,
+    lvis_eval_result,
+    lvis_results,
+    run_lvis_summary,
+)
 from .lvis_dropin import LVISeval
 from .params import (
     AREA_LABELS,
@@ -22,7 +29,6 @@ from .params import (
 )
 from .result import EvalResult
 from .sharding import matcher_for
-from .summary import lvis_summary_lines
 
 __all__ = ["LVISParams", "LVISeval", "evaluate_lvis"]
 
@@ -108,7 +114,7 @@ def evaluate_lvis(
     rec_thrs_a = recall_thresholds() if rec_thrs is None else float_vector(rec_thrs, "rec_thrs")
     area = area_ranges_array(default_area_ranges() if area_ranges is None else area_ranges)
     lbl = list(AREA_LABELS if area_labels is None else area_labels)
-    img_ids_a, precision, recall, scores, out, _ = run_lvis_summary(
+    summary = run_lvis_summary(
         gt_index,
         res,
         img_ids=gt_index.image_ids if img_ids is None else img_ids,
@@ -121,27 +127,14 @@ def evaluate_lvis(
         iou_type=iou_type,
         matcher=matcher_for(ray, num_shards),
     )
-    name_of = dict(zip(gt_index.cat_ids.tolist(), gt_index.cat_names))
-    names = [name_of.get(int(c), str(int(c))) for c in cats.tolist()]
-    params = {
-        "iou_type": iou_type,
-        "img_ids": img_ids_a,
-        "cat_ids": cats,
-        "iou_thrs": iou_thrs_a,
-        "rec_thrs": rec_thrs_a,
-        "max_dets": int(max_dets),
-        "area_rng": area,
-        "area_rng_lbl": lbl,
-        "use_cats": True,
-    }
-    return EvalResult(
-        stats=np.array([float(v) for v in out.values()]),
-        precision=precision,
-        recall=recall,
-        scores=scores,
-        params=params,
-        category_names=names,
-        lines=lvis_summary_lines(out, iou_thrs_a, LVIS_MAX_DETS),
-        results=out,
-        kind="lvis",
+    return lvis_eval_result(
+        gt_index,
+        summary,
+        cat_ids=cats,
+        iou_thrs=iou_thrs_a,
+        rec_thrs=rec_thrs_a,
+        max_dets=max_dets,
+        area_rng=area,
+        area_lbl=lbl,
+        iou_type=iou_type,
     )

@@ -10,15 +10,17 @@ import numpy as np
 from .engine import cap_results, check_image_ids, run_lvis
 from .ground_truth import GroundTruth
 from .loadres import Results, load_results, lvis_order
-from .params import FREQUENCY_LABELS
+from .params import FREQUENCY_LABELS, LVIS_MAX_DETS
+from .result import EvalResult
 from .selection import lvis_detection_rows, lvis_gt_rows
-from .summary import lvis_summary
+from .summary import lvis_summary, lvis_summary_lines
 
 __all__ = [
     "LVIS_IOU_TYPES",
     "evaluated_lvis_results",
     "freq_groups",
     "lvis_cat_ids",
+    "lvis_eval_result",
     "lvis_results",
     "run_lvis_summary",
 ]
@@ -117,3 +119,43 @@ def evaluated_lvis_results(res: Results, gt: GroundTruth, img_ids, cat_ids) -> R
     _, g_img, g_cat = lvis_gt_rows(gt, img_ids, cat_ids)
     rows = lvis_detection_rows(res.dets, gt, img_ids, cat_ids, g_img, g_cat)[0]
     return res if len(rows) == len(res) else res.subset(rows)
+
+
+def lvis_eval_result(
+    gt: GroundTruth,
+    summary: tuple,
+    *,
+    cat_ids: np.ndarray,
+    iou_thrs: np.ndarray,
+    rec_thrs: np.ndarray,
+    max_dets: int,
+    area_rng: np.ndarray,
+    area_lbl: list,
+    iou_type: str = "bbox",
+) -> EvalResult:
+    """The :class:`EvalResult` of an LVIS evaluation from :func:`run_lvis_summary`'s output
+    (``evaluate_lvis`` and ``StreamingEvaluator.compute`` build it the same way)."""
+    img_ids, precision, recall, scores, out, _ = summary
+    name_of = dict(zip(gt.cat_ids.tolist(), gt.cat_names))
+    params = {
+        "iou_type": iou_type,
+        "img_ids": img_ids,
+        "cat_ids": cat_ids,
+        "iou_thrs": iou_thrs,
+        "rec_thrs": rec_thrs,
+        "max_dets": int(max_dets),
+        "area_rng": area_rng,
+        "area_rng_lbl": area_lbl,
+        "use_cats": True,
+    }
+    return EvalResult(
+        stats=np.array([float(v) for v in out.values()]),
+        precision=precision,
+        recall=recall,
+        scores=scores,
+        params=params,
+        category_names=[name_of.get(int(c), str(int(c))) for c in cat_ids.tolist()],
+        lines=lvis_summary_lines(out, iou_thrs, LVIS_MAX_DETS),
+        results=out,
+        kind="lvis",
+    )

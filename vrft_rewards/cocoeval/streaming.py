@@ -33,7 +33,7 @@ from .detections import Detections
 from .engine import cap_per_image, check_image_ids, evaluate_columns, run_coco, run_lvis
 from .ground_truth import GroundTruth, as_ground_truth
 from .loadres import Results
-from .lvis_core import lvis_cat_ids, run_lvis_summary
+from .lvis_core import lvis_cat_ids, lvis_eval_result, run_lvis_summary
 from .params import (
     AREA_LABELS,
     COCO_MAX_DETS,
@@ -48,7 +48,6 @@ from .params import (
 )
 from .result import EvalResult
 from .stream_parts import BatchStats, RowsByImage, StreamingState, batch_detections, resolve_refs
-from .summary import lvis_summary_lines
 
 __all__ = ["BatchStats", "StreamingEvaluator", "StreamingState", "gather_evaluator"]
 
@@ -388,7 +387,7 @@ class StreamingEvaluator:
 
     def _lvis_result(self, state, empty: Detections) -> EvalResult:
         # evaluate_lvis' result, from the merged state.
-        img_ids, precision, recall, scores, res, _ = run_lvis_summary(
+        summary = run_lvis_summary(
             self._gt,
             Results(empty),
             img_ids=self._img_ids,
@@ -400,27 +399,15 @@ class StreamingEvaluator:
             key_max_dets=LVIS_MAX_DETS,  # lvis-api names the recall keys by params.max_dets, 300
             matcher=lambda *args: state,
         )
-        name_of = dict(zip(self._gt.cat_ids.tolist(), self._gt.cat_names))
-        params = {
-            "img_ids": img_ids,
-            "cat_ids": self._cat_ids,
-            "iou_thrs": self._iou_thrs,
-            "rec_thrs": self._rec_thrs,
-            "max_dets": self._max_dets,
-            "area_rng": self._area_rng,
-            "area_rng_lbl": self._area_lbl,
-            "use_cats": True,
-        }
-        return EvalResult(
-            stats=np.array([float(v) for v in res.values()]),
-            precision=precision,
-            recall=recall,
-            scores=scores,
-            params=params,
-            category_names=[name_of.get(int(c), str(int(c))) for c in self._cat_ids.tolist()],
-            lines=lvis_summary_lines(res, self._iou_thrs, LVIS_MAX_DETS),
-            results=res,
-            kind="lvis",
+        return lvis_eval_result(
+            self._gt,
+            summary,
+            cat_ids=self._cat_ids,
+            iou_thrs=self._iou_thrs,
+            rec_thrs=self._rec_thrs,
+            max_dets=self._max_dets,
+            area_rng=self._area_rng,
+            area_lbl=self._area_lbl,
         )
 
     def __repr__(self) -> str:
