@@ -15,7 +15,12 @@ from ._arrays import ArrayKind, is_torch_tensor, to_numpy, wrap_like
 from ._ext import _C
 from ._options import BOX_FORMATS, IOU_KINDS, check_option
 
-__all__ = ["box_iou", "convert_boxes", "paired_box_iou"]
+__all__ = ["MAX_COORDINATE", "box_iou", "convert_boxes", "paired_box_iou"]
+
+#: The largest coordinate magnitude the geometry accepts (2**510 ~ 3.4e153: beyond it float64
+#: areas and squared distances overflow; csrc/geometry/iou.h, max_safe_coordinate).  The parser
+#: drops boxes beyond it; rewards and evaluations treat a box pushed past it like an unreadable one.
+MAX_COORDINATE = 2.0**510
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .._options import FRAMES, check_option
-from ..boxes import paired_box_iou
+from ..boxes import MAX_COORDINATE, paired_box_iou
 from ..masks import mask_intersection_union, mask_set, mask_set_and_problems, segmentation_problem
 from ..parsing import boxes_to_pixels, parse_completions
 from .grounding_metrics import grounding_breakdown
@@ -27,8 +27,7 @@ from .visual_rft_tasks import GROUNDING_REASONS, grounding_reasons, visual_rft_b
 __all__ = ["evaluate_grounding", "mask_intersection_union", "mask_set"]
 
 
-# The geometry's overflow guard (|coordinate| <= 2**510) and the largest image side masks take.
-_MAX_COORDINATE = 2.0**510
+# The largest image side masks take.
 _MAX_SIDE = 2**24
 
 
@@ -38,7 +37,7 @@ def _xyxy(box: Any) -> Optional[list]:
         b = [float(v) for v in box]
     except (TypeError, ValueError, OverflowError):
         return None
-    if len(b) != 4 or not all(abs(v) <= _MAX_COORDINATE for v in b):
+    if len(b) != 4 or not all(abs(v) <= MAX_COORDINATE for v in b):
         return None
     return b if b[2] >= b[0] and b[3] >= b[1] else None
 
@@ -266,7 +265,7 @@ def _scorable(found: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Rows whose box can be scored: found, not inverted, and within the overflow guard (a frame
     conversion can carry a coordinate past it); the others score 0."""
     inverted = (pred[:, 2] < pred[:, 0]) | (pred[:, 3] < pred[:, 1])
-    return found & ~inverted & np.all(np.abs(pred) <= _MAX_COORDINATE, axis=1)
+    return found & ~inverted & np.all(np.abs(pred) <= MAX_COORDINATE, axis=1)
 
 
 def _default_scores(parsed: Any, gtb: np.ndarray, sizes: np.ndarray, frame: str) -> tuple:

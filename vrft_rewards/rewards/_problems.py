@@ -17,6 +17,7 @@ import numpy as np
 
 from .._ext import _C
 from .._options import ANSWER_BLOCKS, FRAMES, check_option
+from ..boxes import MAX_COORDINATE
 from ..frames import apply_frame_factors
 from ..parsing import ParsedBatch
 from ._base import require_one_of
@@ -124,11 +125,6 @@ def _merge_data_rows(sol: Sequence[Any], truth: ParsedBatch, gt_ok: np.ndarray, 
             all_ok[i] = ok[k]
             all_names.append(names[k])
     return _flatten(all_blocks, all_ok, all_names)
-
-
-#: Largest coordinate magnitude the geometry accepts (2**510, its float64 overflow guard); the
-#: parser drops boxes beyond it like non-finite ones (docs/parsing.md).
-MAX_COORDINATE = 2.0**510
 
 
 def _rows_beyond_guard(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
